@@ -1,0 +1,3 @@
+"""referral_service: FHIR intake, eligibility and booking for outpatient headache infusion referrals."""
+
+__version__ = "0.1.0"
