@@ -1,3 +1,3 @@
-"""referral_service: FHIR intake, eligibility and booking for outpatient headache infusion referrals."""
+"""referral_service: FHIR intake, eligibility and booking for headache infusion referrals."""
 
 __version__ = "0.1.0"

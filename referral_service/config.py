@@ -1,0 +1,127 @@
+"""Settings: every knob of the service, read from the environment (design.md, "Settings")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_DATABASE_URL = "sqlite:///./referral-service.db"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _env_list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    ehr_base_url: str | None = None
+    ehr_auth: str = "none"
+    ehr_token: str | None = None
+    ehr_client_id: str | None = None
+    ehr_token_url: str | None = None
+    ehr_private_key_file: str | None = None
+    ehr_key_id: str | None = None
+    ehr_schedules: tuple[str, ...] = ()
+    ehr_timeout_seconds: int = 10
+    clinic_file: str | None = None
+    policy_file: str | None = None
+    auth: str = "none"
+    allow_insecure: bool = False
+    jwks_url: str | None = None
+    jwt_public_key_file: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    webhook_secret: str | None = None
+    log_format: str = "json"
+    log_level: str = "INFO"
+    public_url: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    job_max_attempts: int = 8
+    job_lease_seconds: int = 120
+    job_backoff_base_seconds: float = 2.0
+    worker_poll_seconds: float = 0.5
+    rate_limit: str = "600/minute"
+    rate_limit_storage_url: str = "memory://"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def uses_ehr(self) -> bool:
+        return bool(self.ehr_base_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        if environ is None:
+            load_dotenv(Path.cwd() / ".env", override=False)
+            environ = dict(os.environ)
+        env = environ
+        return cls(
+            database_url=env.get("REFERRAL_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            ehr_base_url=(env.get("REFERRAL_EHR_BASE_URL") or "").rstrip("/") or None,
+            ehr_auth=_env_choice(
+                env, "REFERRAL_EHR_AUTH", "none", ("none", "bearer", "smart-backend")
+            ),
+            ehr_token=env.get("REFERRAL_EHR_TOKEN") or None,
+            ehr_client_id=env.get("REFERRAL_EHR_CLIENT_ID") or None,
+            ehr_token_url=env.get("REFERRAL_EHR_TOKEN_URL") or None,
+            ehr_private_key_file=env.get("REFERRAL_EHR_PRIVATE_KEY_FILE") or None,
+            ehr_key_id=env.get("REFERRAL_EHR_KEY_ID") or None,
+            ehr_schedules=_env_list(env, "REFERRAL_EHR_SCHEDULES"),
+            ehr_timeout_seconds=_env_int(env, "REFERRAL_EHR_TIMEOUT_SECONDS", 10),
+            clinic_file=env.get("REFERRAL_CLINIC_FILE") or None,
+            policy_file=env.get("REFERRAL_POLICY_FILE") or None,
+            auth=_env_choice(env, "REFERRAL_AUTH", "none", ("none", "jwt")),
+            allow_insecure=env.get("REFERRAL_ALLOW_INSECURE", "") in ("1", "true", "yes"),
+            jwks_url=env.get("REFERRAL_JWKS_URL") or None,
+            jwt_public_key_file=env.get("REFERRAL_JWT_PUBLIC_KEY_FILE") or None,
+            jwt_audience=env.get("REFERRAL_JWT_AUDIENCE") or None,
+            jwt_issuer=env.get("REFERRAL_JWT_ISSUER") or None,
+            webhook_secret=env.get("REFERRAL_WEBHOOK_SECRET") or None,
+            log_format=_env_choice(env, "REFERRAL_LOG_FORMAT", "json", ("json", "console")),
+            log_level=_env_choice(
+                env, "REFERRAL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+            public_url=env.get("REFERRAL_PUBLIC_URL") or None,
+            max_body_bytes=_env_int(env, "REFERRAL_MAX_BODY_BYTES", 2 * 1024 * 1024),
+            job_max_attempts=_env_int(env, "REFERRAL_JOB_MAX_ATTEMPTS", 8),
+            job_lease_seconds=_env_int(env, "REFERRAL_JOB_LEASE_SECONDS", 120),
+            rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
+            rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",
+        )
+
+    def check_bind(self, host: str) -> None:
+        """Auth off is only safe on loopback (design.md, Process model)."""
+        if self.auth == "none" and host not in LOOPBACK_HOSTS and not self.allow_insecure:
+            raise SettingsError(
+                f"refusing to listen on {host} with REFERRAL_AUTH=none; "
+                "use a loopback host, REFERRAL_AUTH=jwt, or REFERRAL_ALLOW_INSECURE=1"
+            )
