@@ -1,0 +1,94 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics.
+
+The runtime comes from `current_app.extensions["referral_service"]`: `.engine` (SQLAlchemy),
+`.alembic_config()`, `.ehr_client` (None when scheduling locally) and `.settings`. Readiness
+details name the failing check and the error's type only: exception messages can contain
+connection strings or EHR response text, which are for the log, not for an unauthenticated probe.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import text
+
+from referral_service.observability.metrics import render_latest
+
+log = logging.getLogger(__name__)
+
+operations_bp = Blueprint("operations", __name__)
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+
+def _runtime() -> Any:
+    return current_app.extensions["referral_service"]
+
+
+def _failure(check: str, exc: Exception) -> dict[str, Any]:
+    log.warning("readiness check %s failed: %s", check, type(exc).__name__, exc_info=exc)
+    return {"status": FAILED, "error": type(exc).__name__}
+
+
+def check_database(engine: Any) -> dict[str, Any]:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1")).scalar_one()
+    except Exception as exc:  # any driver error means "not ready", never a 500
+        return _failure("database", exc)
+    return {"status": OK}
+
+
+def check_migrations(engine: Any, alembic_config: Any) -> dict[str, Any]:
+    try:
+        heads = set(ScriptDirectory.from_config(alembic_config).get_heads())
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except Exception as exc:
+        return _failure("migrations", exc)
+    result: dict[str, Any] = {"current": sorted(current), "head": sorted(heads)}
+    if current != heads:
+        # Pending migrations: this image is newer than the schema (run `db upgrade`).
+        return {"status": FAILED, "error": "migrations-pending", **result}
+    return {"status": OK, **result}
+
+
+def check_ehr(ehr_client: Any) -> dict[str, Any]:
+    if ehr_client is None:
+        return {"status": SKIPPED, "reason": "no EHR configured (local scheduling)"}
+    try:
+        statement = ehr_client.capabilities()
+    except Exception as exc:
+        return _failure("ehr", exc)
+    if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
+        return {"status": FAILED, "error": "not-a-capability-statement"}
+    return {"status": OK, "fhirVersion": statement.get("fhirVersion")}
+
+
+@operations_bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify(status="ok")
+
+
+@operations_bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    runtime = _runtime()
+    checks = {"database": check_database(runtime.engine)}
+    if checks["database"]["status"] == OK:
+        checks["migrations"] = check_migrations(runtime.engine, runtime.alembic_config())
+    else:
+        checks["migrations"] = {"status": SKIPPED, "reason": "database unreachable"}
+    checks["ehr"] = check_ehr(runtime.ehr_client)
+    ready = all(check["status"] != FAILED for check in checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    return jsonify(body), 200 if ready else 503
+
+
+@operations_bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = render_latest()
+    return Response(body, status=200, headers={"Content-Type": content_type})

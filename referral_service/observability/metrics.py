@@ -1,0 +1,144 @@
+"""Prometheus metrics of the referral pipeline, and the functions the rest of the code calls.
+
+Multiprocess-safe: when PROMETHEUS_MULTIPROC_DIR is set before prometheus_client is first
+imported (see `referral_service.observability.prepare_multiprocess_dir`), every process writes
+its values to files there and `render_latest()` sums them, so a scrape of any gunicorn worker
+sees the whole pod. Label values are checked against a small safe pattern: a label must never
+carry a patient identifier or free text, and must not explode the number of series.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+from referral_service.observability import MULTIPROC_ENV
+
+OTHER = "other"
+_SAFE_LABEL = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,39}$")
+
+REFERRALS_RECEIVED = Counter(
+    "referral_received_total",
+    "Referrals accepted for processing, by how they arrived.",
+    ["source"],
+)
+DECISIONS = Counter(
+    "referral_decisions_total",
+    "Eligibility decisions made, by outcome.",
+    ["outcome"],
+)
+BOOKINGS = Counter(
+    "referral_bookings_total",
+    "Booking attempts that finished, by outcome.",
+    ["outcome"],
+)
+EHR_REQUEST_SECONDS = Histogram(
+    "referral_ehr_request_duration_seconds",
+    "Duration of requests to the clinic EHR, by FHIR interaction and HTTP status.",
+    ["interaction", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_EVENTS = Counter(
+    "referral_webhook_events_total",
+    "Subscription notifications received from the EHR, by kind.",
+    ["kind"],
+)
+# Queue figures come from the shared database, so every process that measures them sees the
+# same truth: the most recent measurement wins rather than a sum over processes.
+QUEUE_DEPTH = Gauge(
+    "referral_queue_depth",
+    "Outbox jobs waiting to be run.",
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "referral_queue_oldest_age_seconds",
+    "Age of the oldest waiting outbox job (0 when the queue is empty).",
+    multiprocess_mode="mostrecent",
+)
+
+
+def safe_label(value: object) -> str:
+    """The value as a label if it is a short lowercase token, else 'other'."""
+    text = str(value).strip().lower()
+    return text if _SAFE_LABEL.match(text) else OTHER
+
+
+def referral_received(source: str) -> None:
+    REFERRALS_RECEIVED.labels(source=safe_label(source)).inc()
+
+
+def decision_made(outcome: str) -> None:
+    DECISIONS.labels(outcome=safe_label(outcome)).inc()
+
+
+def booking_finished(outcome: str) -> None:
+    BOOKINGS.labels(outcome=safe_label(outcome)).inc()
+
+
+def observe_ehr_request(interaction: str, status: int | str, seconds: float) -> None:
+    """Record one EHR request; `status` is the HTTP status or a token such as 'timeout'."""
+    series = EHR_REQUEST_SECONDS.labels(
+        interaction=safe_label(interaction), status=safe_label(status)
+    )
+    series.observe(max(0.0, float(seconds)))
+
+
+def webhook_event(kind: str) -> None:
+    WEBHOOK_EVENTS.labels(kind=safe_label(kind)).inc()
+
+
+def set_queue_stats(depth: int, oldest_age_seconds: float | None) -> None:
+    QUEUE_DEPTH.set(max(0, int(depth)))
+    QUEUE_OLDEST_AGE.set(max(0.0, float(oldest_age_seconds or 0.0)))
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def scrape_registry() -> CollectorRegistry:
+    """The registry a scrape reads: all processes' files in multiprocess mode, else this one's."""
+    if not multiprocess_enabled():
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, and its content type."""
+    return generate_latest(scrape_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> threading.Thread:
+    """Expose /metrics on its own port, for processes without a web app (the worker)."""
+    _server, thread = start_http_server(port, addr=addr, registry=scrape_registry())
+    return thread
+
+
+__all__ = [
+    "booking_finished",
+    "decision_made",
+    "multiprocess_enabled",
+    "observe_ehr_request",
+    "referral_received",
+    "render_latest",
+    "safe_label",
+    "scrape_registry",
+    "serve_metrics",
+    "set_queue_stats",
+    "webhook_event",
+]
