@@ -1,0 +1,492 @@
+"""The eligibility policy: a versioned YAML file loaded into frozen dataclasses.
+
+Marshmallow checks the file's shape; code sets are normalized once here so that each
+evaluation only does set look-ups.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from referral_service.domain.facts import ICD10_CM, RXNORM, SNOMED, Code, Concept, normalize_code
+
+DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, unreadable or malformed; the message names the bad key."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSet:
+    icd10: frozenset[str] = frozenset()
+    snomed: frozenset[str] = frozenset()
+    characters: tuple[tuple[str, int, str], ...] = ()  # (family, 1-based position, character)
+    lengths: tuple[int, ...] = ()  # prefix lengths present in icd10, precomputed
+
+    def matches(self, code: Code) -> bool:
+        if code.system == SNOMED:
+            return code.code in self.snomed
+        if code.system != ICD10_CM:
+            return False
+        value = code.code
+        if any(value[:n] in self.icd10 for n in self.lengths if n <= len(value)):
+            return True
+        return any(
+            value.startswith(family) and len(value) >= pos and value[pos - 1] == char
+            for family, pos, char in self.characters
+        )
+
+    def matches_concept(self, concept: Concept) -> bool:
+        return any(self.matches(code) for code in concept.codes)
+
+
+@dataclass(frozen=True, slots=True)
+class DrugList:
+    rxnorm: frozenset[str] = frozenset()
+    names: tuple[str, ...] = ()
+
+    def matches(self, concept: Concept) -> bool:
+        if any(c.system == RXNORM and c.code in self.rxnorm for c in concept.codes):
+            return True
+        return any(name in text for text in concept.names() for name in self.names)
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    id: str
+    finding: str
+    codes: CodeSet
+    acute: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    codes: CodeSet
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One contraindication: kind is condition, history, pregnancy, medication, egfr,
+    blood-pressure or allergy; the other fields are that kind's parameters."""
+
+    kind: str
+    label: str
+    codes: CodeSet = CodeSet()
+    drugs: DrugList = DrugList()
+    older_than_days: int = 0
+    at_least: float | None = None
+    below: float | None = None
+    systolic: float | None = None
+    diastolic: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contraindications:
+    excluded: tuple[Criterion, ...] = ()
+    relative: tuple[Criterion, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    id: str
+    drugs: tuple[str, ...]
+    defining: str | None = None
+    fallback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcuteClass:
+    id: str
+    days: int
+    drugs: DrugList
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    version: str
+    metrics: dict[str, str]
+    observations: dict[str, frozenset[str]]
+    thresholds: dict[str, float]
+    windows: dict[str, int]
+    active_statuses: frozenset[str]
+    refuted_statuses: frozenset[str]
+    red_flags: tuple[RedFlag, ...]
+    free_text_words: tuple[str, ...]
+    ed_exception: dict[str, Any]
+    code_sets: dict[str, CodeSet]
+    categories: tuple[Category, ...]
+    review_categories: frozenset[str]
+    drugs: dict[str, DrugList]
+    preventive_classes: dict[str, DrugList]
+    acute_classes: tuple[AcuteClass, ...]
+    acute_combined_days: int
+    washout: DrugList
+    cgrp_preventives: DrugList
+    protocols: dict[str, Protocol]
+    protocol_system: str
+    protocol_by_category: dict[str, str]
+    default_protocol: str
+    pregnancy_status_protocol_drugs: frozenset[str]
+    contraindications: dict[str, Contraindications]
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+_ICD_ENTRY = re.compile(r"^[A-Za-z][0-9A-Za-z.]*(-[A-Za-z][0-9A-Za-z.]*)?$")
+
+
+class _CodeSetFields(Schema):
+    icd10 = fields.List(fields.String(validate=validate.Regexp(_ICD_ENTRY)), load_default=list)
+    snomed = fields.List(fields.String(validate=validate.Regexp(r"^[0-9]+$")), load_default=list)
+    icd10_characters = fields.List(
+        fields.Tuple((fields.String(), fields.Integer(strict=True), fields.String())),
+        load_default=list,
+    )
+
+
+class _RedFlagSchema(_CodeSetFields):
+    id = fields.String(required=True)
+    finding = fields.String(required=True)
+    acute = fields.Boolean(load_default=False)
+
+
+class _CategorySchema(_CodeSetFields):
+    id = fields.String(required=True)
+
+
+_KINDS = ("condition", "history", "pregnancy", "medication", "egfr", "blood-pressure", "allergy")
+
+
+class _CriterionSchema(_CodeSetFields):
+    kind = fields.String(required=True, validate=validate.OneOf(_KINDS))
+    label = fields.String(required=True)
+    drugs = fields.List(fields.String(), load_default=list)
+    older_than_days = fields.Integer(strict=True, load_default=0)
+    at_least = fields.Float(load_default=None)
+    below = fields.Float(load_default=None)
+    systolic = fields.Float(load_default=None)
+    diastolic = fields.Float(load_default=None)
+
+
+class _ContraSchema(Schema):
+    excluded = fields.List(fields.Nested(_CriterionSchema), load_default=list)
+    relative = fields.List(fields.Nested(_CriterionSchema), load_default=list)
+
+
+class _DrugSchema(Schema):
+    rxnorm = fields.List(fields.String(), load_default=list)
+    names = fields.List(fields.String(), load_default=list)
+
+
+class _AcuteSchema(Schema):
+    days = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    drugs = fields.List(fields.String(), required=True)
+
+
+class _ProtocolSchema(Schema):
+    drugs = fields.List(fields.String(), required=True)
+    defining = fields.String(load_default=None)
+    fallback = fields.String(load_default=None)
+
+
+def _number_map(names: tuple[str, ...], floats: tuple[str, ...] = ()) -> type[Schema]:
+    spec: dict[str, fields.Field] = {
+        n: fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
+        for n in names
+    }
+    spec.update({n: fields.Float(required=True) for n in floats})
+    return Schema.from_dict(spec)
+
+
+_THRESHOLDS = (
+    "adult_age",
+    "headache_days_chronic",
+    "migraine_days_chronic",
+    "debilitating_days_refractory",
+    "failed_classes_refractory",
+    "chronic_duration_days",
+    "preventive_trial_days",
+    "systolic_red_flag",
+    "diastolic_red_flag",
+    "dhe_systolic_limit",
+    "dhe_diastolic_limit",
+    "egfr_severe_below",
+    "egfr_caution_below",
+    "new_headache_age_over",
+    "childbearing_age_min",
+    "childbearing_age_max",
+    "eptinezumab_min_age",
+    "eptinezumab_migraine_days",
+    "eptinezumab_failed_classes",
+)
+_WINDOWS = (
+    "acute_event_days",
+    "new_headache_days",
+    "postpartum_days",
+    "vitals_hours",
+    "ed_imaging_days",
+    "dhe_blood_pressure_days",
+    "egfr_days",
+    "pregnancy_status_days",
+    "pregnancy_test_days",
+    "triptan_washout_hours",
+)
+
+
+class _PolicySchema(Schema):
+    version = fields.String(required=True, validate=validate.Length(min=1))
+    metrics = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    observations = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), required=True
+    )
+    thresholds = fields.Nested(_number_map(_THRESHOLDS, ("fever_celsius",)), required=True)
+    windows = fields.Nested(_number_map(_WINDOWS), required=True)
+    condition_status = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(("active", "refuted"))),
+        values=fields.List(fields.String()),
+        required=True,
+    )
+    red_flags = fields.List(fields.Nested(_RedFlagSchema), required=True)
+    free_text_words = fields.List(fields.String(), required=True)
+    ed_exception = fields.Dict(required=True)
+    code_sets = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_CodeSetFields), required=True
+    )
+    categories = fields.List(fields.Nested(_CategorySchema), required=True)
+    review_categories = fields.List(fields.String(), required=True)
+    drugs = fields.Dict(keys=fields.String(), values=fields.Nested(_DrugSchema), required=True)
+    preventive_classes = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), required=True
+    )
+    acute_classes = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_AcuteSchema), required=True
+    )
+    acute_combined_days = fields.Integer(strict=True, required=True)
+    washout_classes = fields.List(fields.String(), required=True)
+    cgrp_preventives = fields.List(fields.String(), required=True)
+    protocols = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_ProtocolSchema), required=True
+    )
+    protocol_system = fields.String(required=True)
+    protocol_by_category = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    default_protocol = fields.String(required=True)
+    pregnancy_status_protocol_drugs = fields.List(fields.String(), required=True)
+    contraindications = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_ContraSchema), required=True
+    )
+
+    @validates_schema
+    def _names_resolve(self, data: dict[str, Any], **_: Any) -> None:
+        _check_references(data)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_policy(path: str | None = None) -> Policy:
+    """Load and validate a policy file; None loads the built-in default policy."""
+    source = Path(path) if path else DEFAULT_POLICY
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"policy file {source}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {source}: (root): must be a mapping")
+    try:
+        data = _PolicySchema().load(raw)
+    except ValidationError as exc:
+        key, message = _first_error(exc.messages)
+        raise PolicyError(f"policy file {source}: {key}: {message}") from exc
+    return _build_policy(data)
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key = sorted(messages, key=str)[0]
+        name = str(key) if key != "_schema" else ""
+        joined = f"{prefix}.{name}" if prefix and name else (prefix or name)
+        return _first_error(messages[key], joined)
+    if isinstance(messages, list) and messages:
+        if all(isinstance(m, str) for m in messages):
+            return prefix or "(root)", " ".join(messages)
+        return _first_error(messages[0], prefix)
+    return prefix or "(root)", str(messages)
+
+
+def code_set(data: dict[str, Any]) -> CodeSet:
+    """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped)."""
+    icd = frozenset(p for entry in data.get("icd10", ()) for p in expand_icd_range(entry))
+    chars = tuple(
+        (normalize_code(ICD10_CM, fam), pos, ch.upper())
+        for fam, pos, ch in data.get("icd10_characters", ())
+    )
+    return CodeSet(
+        icd10=icd,
+        snomed=frozenset(data.get("snomed", ())),
+        characters=chars,
+        lengths=tuple(sorted({len(p) for p in icd})),
+    )
+
+
+def expand_icd_range(entry: str) -> list[str]:
+    """'I20-I25' -> I20..I25; 'K92.0-K92.2' -> K920, K921, K922; 'G43.7' -> G437."""
+    if "-" not in entry:
+        return [normalize_code(ICD10_CM, entry)]
+    low, high = (normalize_code(ICD10_CM, part) for part in entry.split("-", 1))
+    stem = low[:-2] if low[-2:].isdigit() and high[-2:].isdigit() else low[:-1]
+    width = len(low) - len(stem)
+    if not high.startswith(stem) or len(high) != len(low):
+        raise PolicyError(f"code range {entry}: ends must share a stem and a length")
+    start, end = int(low[len(stem) :]), int(high[len(stem) :])
+    return [f"{stem}{n:0{width}d}" for n in range(start, end + 1)]
+
+
+_REQUIRED_CODE_SETS = (
+    "headache_family", "nonspecific_headache", "migraine", "never_new", "pregnancy",
+    "postpartum", "malignancy", "immunosuppression",
+)
+_REQUIRED_OBSERVATIONS = (
+    "temperature", "systolic", "diastolic", "blood_pressure_panel", "egfr", "pregnancy_status",
+    "pregnant", "not_pregnant", "pregnancy_unknown",
+)
+_REQUIRED_METRICS = (
+    "system", "headache_days", "migraine_days", "debilitating_days", "acute_medication_days",
+)
+
+
+def _fail(key: str, message: str) -> None:
+    raise ValidationError(message, field_name=key)
+
+
+def _check_required(data: dict[str, Any]) -> None:
+    for section, names in (("code_sets", _REQUIRED_CODE_SETS),
+                           ("observations", _REQUIRED_OBSERVATIONS),
+                           ("metrics", _REQUIRED_METRICS)):
+        for name in names:
+            if name not in data[section]:
+                _fail(f"{section}.{name}", "Missing data for required field.")
+
+
+def _check_ranges(key: str, entries: list[str]) -> None:
+    for i, entry in enumerate(entries):
+        try:
+            expand_icd_range(entry)
+        except (PolicyError, ValueError) as exc:
+            _fail(f"{key}.icd10.{i}", f"Not a valid ICD-10-CM range: {exc}")
+
+
+def _check_drug_names(key: str, names: list[str], drugs: dict[str, Any]) -> None:
+    for i, name in enumerate(names):
+        if name not in drugs:
+            _fail(f"{key}.{i}", f"Unknown drug {name!r} (not in drugs).")
+
+
+def _check_references(data: dict[str, Any]) -> None:
+    _check_required(data)
+    for name, spec in data["code_sets"].items():
+        _check_ranges(f"code_sets.{name}", spec["icd10"])
+    for i, spec in enumerate(data["red_flags"]):
+        _check_ranges(f"red_flags.{i}", spec["icd10"])
+    drugs = data["drugs"]
+    for name, members in data["preventive_classes"].items():
+        _check_drug_names(f"preventive_classes.{name}", members, drugs)
+    for name, spec in data["acute_classes"].items():
+        _check_drug_names(f"acute_classes.{name}.drugs", spec["drugs"], drugs)
+    _check_drug_names("cgrp_preventives", data["cgrp_preventives"], drugs)
+    for i, name in enumerate(data["washout_classes"]):
+        if name not in data["acute_classes"]:
+            _fail(f"washout_classes.{i}", f"Unknown acute class {name!r}.")
+    for drug, spec in data["contraindications"].items():
+        for kind in ("excluded", "relative"):
+            for i, crit in enumerate(spec[kind]):
+                key = f"contraindications.{drug}.{kind}.{i}"
+                _check_ranges(key, crit["icd10"])
+                _check_drug_names(f"{key}.drugs", crit["drugs"], drugs)
+    _check_protocols(data)
+
+
+def _check_protocols(data: dict[str, Any]) -> None:
+    protocols = data["protocols"]
+    for name, spec in protocols.items():
+        if spec["fallback"] is not None and spec["fallback"] not in protocols:
+            _fail(f"protocols.{name}.fallback", f"Unknown protocol {spec['fallback']!r}.")
+    for category, name in data["protocol_by_category"].items():
+        if name not in protocols:
+            _fail(f"protocol_by_category.{category}", f"Unknown protocol {name!r}.")
+    if data["default_protocol"] not in protocols:
+        _fail("default_protocol", f"Unknown protocol {data['default_protocol']!r}.")
+
+
+def _drug_list(names: list[str], drugs: dict[str, Any]) -> DrugList:
+    rx = frozenset(code for n in names for code in drugs[n]["rxnorm"])
+    words = tuple(dict.fromkeys(w.lower() for n in names for w in drugs[n]["names"]))
+    return DrugList(rxnorm=rx, names=words)
+
+
+def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
+    return Criterion(
+        kind=spec["kind"], label=spec["label"], codes=code_set(spec),
+        drugs=_drug_list(spec["drugs"], drugs), older_than_days=spec["older_than_days"],
+        at_least=spec["at_least"], below=spec["below"],
+        systolic=spec["systolic"], diastolic=spec["diastolic"],
+    )
+
+
+def _contraindications(data: dict[str, Any]) -> dict[str, Contraindications]:
+    drugs = data["drugs"]
+    return {
+        drug: Contraindications(
+            excluded=tuple(_criterion(c, drugs) for c in spec["excluded"]),
+            relative=tuple(_criterion(c, drugs) for c in spec["relative"]),
+        )
+        for drug, spec in data["contraindications"].items()
+    }
+
+
+def _build_policy(data: dict[str, Any]) -> Policy:
+    drugs = data["drugs"]
+    acute = data["acute_classes"]
+    return Policy(
+        version=data["version"],
+        metrics=dict(data["metrics"]),
+        observations={k: frozenset(v) for k, v in data["observations"].items()},
+        thresholds=dict(data["thresholds"]),
+        windows=dict(data["windows"]),
+        active_statuses=frozenset(data["condition_status"].get("active", ())),
+        refuted_statuses=frozenset(data["condition_status"].get("refuted", ())),
+        red_flags=tuple(
+            RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
+        ),
+        free_text_words=tuple(" ".join(w.lower().split()) for w in data["free_text_words"]),
+        ed_exception=dict(data["ed_exception"]),
+        code_sets={k: code_set(v) for k, v in data["code_sets"].items()},
+        categories=tuple(Category(c["id"], code_set(c)) for c in data["categories"]),
+        review_categories=frozenset(data["review_categories"]),
+        drugs={name: _drug_list([name], drugs) for name in drugs},
+        preventive_classes={
+            k: _drug_list(v, drugs) for k, v in data["preventive_classes"].items()
+        },
+        acute_classes=tuple(
+            AcuteClass(k, v["days"], _drug_list(v["drugs"], drugs)) for k, v in acute.items()
+        ),
+        acute_combined_days=data["acute_combined_days"],
+        washout=_drug_list([d for c in data["washout_classes"] for d in acute[c]["drugs"]], drugs),
+        cgrp_preventives=_drug_list(data["cgrp_preventives"], drugs),
+        protocols={
+            k: Protocol(k, tuple(v["drugs"]), v["defining"], v["fallback"])
+            for k, v in data["protocols"].items()
+        },
+        protocol_system=data["protocol_system"],
+        protocol_by_category=dict(data["protocol_by_category"]),
+        default_protocol=data["default_protocol"],
+        pregnancy_status_protocol_drugs=frozenset(data["pregnancy_status_protocol_drugs"]),
+        contraindications=_contraindications(data),
+    )
