@@ -116,6 +116,17 @@ def test_not_ready_when_migrations_are_pending(engine, alembic_config) -> None:
     assert (migrations["current"], migrations["head"]) == (["0001"], ["0002"])
 
 
+def test_old_release_stays_ready_when_a_newer_one_migrated_the_database(
+    engine, alembic_config
+) -> None:
+    stamp(engine, "0003")  # a revision this release's script directory does not know
+    response = make_app(engine, alembic_config).test_client().get("/readyz")
+    assert response.status_code == 200
+    migrations = response.get_json()["checks"]["migrations"]
+    assert migrations["note"] == "database-ahead-of-release"
+    assert migrations["current"] == ["0003"]
+
+
 def test_not_ready_on_a_database_never_migrated(engine, alembic_config) -> None:
     response = make_app(engine, alembic_config).test_client().get("/readyz")
     assert response.status_code == 503
