@@ -29,7 +29,6 @@ metadata = MetaData(
 )
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC out, on SQLite (which drops offsets) as on PostgreSQL."""
 

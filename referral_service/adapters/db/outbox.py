@@ -1,0 +1,154 @@
+"""The outbox: durable jobs, claimed with a lease so a crashed worker's job is taken over.
+
+PostgreSQL claims with FOR UPDATE SKIP LOCKED, so any number of workers share the queue.
+SQLite has one writer at a time (BEGIN IMMEDIATE, see engine.py), which serializes claims.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from referral_service.adapters.db.tables import jobs
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    referral_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+def enqueue(
+    conn: Connection,
+    kind: str,
+    *,
+    now: datetime,
+    max_attempts: int,
+    referral_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+    run_after: datetime | None = None,
+) -> None:
+    """Add a job in the caller's transaction; a job with the same dedupe key is not added twice."""
+    values = {
+        "kind": kind,
+        "referral_id": referral_id,
+        "payload": payload or {},
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if dedupe_key is None:
+        conn.execute(insert(jobs).values(**values))
+        return
+    # Already queued (or done): rolling back to the savepoint keeps the caller's other work.
+    with contextlib.suppress(IntegrityError), conn.begin_nested():
+        conn.execute(insert(jobs).values(**values))
+
+
+def claim(conn: Connection, *, worker_id: str, now: datetime, lease_seconds: int) -> Job | None:
+    ready = or_(
+        and_(jobs.c.status == "pending", jobs.c.run_after <= now),
+        and_(jobs.c.status == "running", jobs.c.lease_expires_at < now),
+    )
+    query = select(jobs).where(ready).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == row["id"])
+        .values(
+            status="running",
+            attempts=row["attempts"] + 1,
+            locked_by=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+    )
+    return Job(
+        row["id"],
+        row["kind"],
+        row["referral_id"],
+        row["payload"],
+        row["attempts"] + 1,
+        row["max_attempts"],
+    )
+
+
+def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bool:
+    """Mark done; False when the lease was lost and another worker owns the job now."""
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id, jobs.c.status == "running")
+        .values(status="done", lease_expires_at=None, updated_at=now, last_error=None)
+    )
+    return result.rowcount == 1
+
+
+def retry_later(
+    conn: Connection, job: Job, *, worker_id: str, now: datetime, error: str, backoff_base: float
+) -> datetime:
+    delay = backoff_base * (2 ** (job.attempts - 1)) * random.uniform(0.8, 1.2)
+    run_after = now + timedelta(seconds=min(delay, 3600))
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+        .values(
+            status="pending",
+            run_after=run_after,
+            lease_expires_at=None,
+            locked_by=None,
+            last_error=error[:2000],
+            updated_at=now,
+        )
+    )
+    return run_after
+
+
+def give_up(conn: Connection, job: Job, *, worker_id: str, now: datetime, error: str) -> None:
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+        .values(status="failed", lease_expires_at=None, last_error=error[:2000], updated_at=now)
+    )
+
+
+def reset_for_retry(conn: Connection, referral_id: str, kind: str, *, now: datetime) -> int:
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.referral_id == referral_id, jobs.c.kind == kind, jobs.c.status == "failed")
+        .values(status="pending", attempts=0, run_after=now, last_error=None, updated_at=now)
+    )
+    return result.rowcount
+
+
+def queue_stats(conn: Connection, *, now: datetime) -> tuple[int, float]:
+    """(jobs waiting or running, age in seconds of the oldest of them)."""
+    open_jobs = jobs.c.status.in_(("pending", "running"))
+    depth, oldest = conn.execute(
+        select(func.count(), func.min(jobs.c.created_at)).where(open_jobs)
+    ).one()
+    if oldest is None:
+        return int(depth), 0.0
+    if oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(depth), max(0.0, (now - oldest).total_seconds())

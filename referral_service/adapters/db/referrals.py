@@ -1,0 +1,270 @@
+"""Referral, Task and event rows: the queries the service layer needs, on a caller's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from referral_service.adapters.db.tables import (
+    appointments,
+    referral_events,
+    referral_identifiers,
+    referral_versions,
+    referrals,
+    tasks,
+)
+from referral_service.domain.decision import Decision
+from referral_service.domain.lifecycle import TaskState
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    id: str
+    sender: str
+    version_id: int
+    status: str
+    priority: str | None
+    patient_ref: str | None
+    source: str
+    resource: dict[str, Any]
+    supporting: list[dict[str, Any]]
+    decision: Decision | None
+    authored_on: datetime | None
+    received_at: datetime
+    last_updated: datetime
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    referral_id: str
+    sender: str
+    version_id: int
+    state: TaskState
+    resource: dict[str, Any]
+    last_updated: datetime
+
+
+def _referral(row: Any) -> ReferralRow:
+    decision = Decision.from_dict(row["decision"]) if row["decision"] else None
+    return ReferralRow(
+        row["id"],
+        row["sender"],
+        row["version_id"],
+        row["status"],
+        row["priority"],
+        row["patient_ref"],
+        row["source"],
+        row["resource"],
+        row["supporting"],
+        decision,
+        row["authored_on"],
+        row["received_at"],
+        row["last_updated"],
+    )
+
+
+def _task(row: Any) -> TaskRow:
+    return TaskRow(
+        row["id"],
+        row["referral_id"],
+        row["sender"],
+        row["version_id"],
+        TaskState(row["status"], row["business_status"]),
+        row["resource"],
+        row["last_updated"],
+    )
+
+
+def insert_referral(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(referrals).values(**values))
+    conn.execute(
+        insert(referral_versions).values(
+            referral_id=values["id"],
+            version_id=values["version_id"],
+            resource=values["resource"],
+            recorded_at=values["last_updated"],
+        )
+    )
+
+
+def claim_identifiers(
+    conn: Connection, sender: str, referral_id: str, identifiers: Iterable[tuple[str, str]]
+) -> None:
+    """Raises IntegrityError when another referral of this sender holds one of them."""
+    owned = {
+        (row.system, row.value)
+        for row in conn.execute(
+            select(referral_identifiers).where(referral_identifiers.c.referral_id == referral_id)
+        )
+    }
+    for system, value in identifiers:
+        if (system, value) not in owned:
+            conn.execute(
+                insert(referral_identifiers).values(
+                    sender=sender, system=system, value=value, referral_id=referral_id
+                )
+            )
+
+
+def find_by_identifiers(
+    conn: Connection, sender: str, identifiers: Iterable[tuple[str, str]]
+) -> str | None:
+    for system, value in identifiers:
+        found = conn.execute(
+            select(referral_identifiers.c.referral_id).where(
+                referral_identifiers.c.sender == sender,
+                referral_identifiers.c.system == system,
+                referral_identifiers.c.value == value,
+            )
+        ).scalar()
+        if found:
+            return str(found)
+    return None
+
+
+def get_referral(
+    conn: Connection, referral_id: str, *, for_update: bool = False
+) -> ReferralRow | None:
+    query = select(referrals).where(referrals.c.id == referral_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    return _referral(row) if row else None
+
+
+def get_version(conn: Connection, referral_id: str, version_id: int) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(referral_versions).where(
+                referral_versions.c.referral_id == referral_id,
+                referral_versions.c.version_id == version_id,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def save_new_version(conn: Connection, referral_id: str, version_id: int, **values: Any) -> None:
+    conn.execute(
+        update(referrals)
+        .where(referrals.c.id == referral_id)
+        .values(version_id=version_id, **values)
+    )
+    conn.execute(
+        insert(referral_versions).values(
+            referral_id=referral_id,
+            version_id=version_id,
+            resource=values["resource"],
+            recorded_at=values["last_updated"],
+        )
+    )
+
+
+def record_decision(conn: Connection, referral_id: str, decision: Decision) -> None:
+    conn.execute(
+        update(referrals)
+        .where(referrals.c.id == referral_id)
+        .values(decision=decision.to_dict(), decision_outcome=decision.decision)
+    )
+
+
+def search_referrals(
+    conn: Connection, *, sender: str | None, filters: list[Any], count: int, offset: int
+) -> tuple[list[ReferralRow], int]:
+    conditions = list(filters)
+    if sender is not None:
+        conditions.append(referrals.c.sender == sender)
+    total = conn.execute(select(func.count()).select_from(referrals).where(*conditions)).scalar()
+    rows = conn.execute(
+        select(referrals)
+        .where(*conditions)
+        .order_by(referrals.c.last_updated.desc(), referrals.c.id)
+        .limit(count)
+        .offset(offset)
+    ).mappings()
+    return [_referral(row) for row in rows], int(total or 0)
+
+
+def insert_task(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(tasks).values(**values))
+
+
+def get_task_for_referral(conn: Connection, referral_id: str) -> TaskRow | None:
+    row = conn.execute(select(tasks).where(tasks.c.referral_id == referral_id)).mappings().first()
+    return _task(row) if row else None
+
+
+def get_task(conn: Connection, task_id: str) -> TaskRow | None:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
+    return _task(row) if row else None
+
+
+def save_task(
+    conn: Connection,
+    task_id: str,
+    state: TaskState,
+    resource: dict[str, Any],
+    version_id: int,
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(
+            status=state.status,
+            business_status=state.business_status,
+            resource=resource,
+            version_id=version_id,
+            last_updated=now,
+        )
+    )
+
+
+def search_tasks(
+    conn: Connection, *, sender: str | None, filters: list[Any], count: int, offset: int
+) -> tuple[list[TaskRow], int]:
+    conditions = list(filters)
+    if sender is not None:
+        conditions.append(tasks.c.sender == sender)
+    total = conn.execute(select(func.count()).select_from(tasks).where(*conditions)).scalar()
+    rows = conn.execute(
+        select(tasks)
+        .where(*conditions)
+        .order_by(tasks.c.last_updated.desc(), tasks.c.id)
+        .limit(count)
+        .offset(offset)
+    ).mappings()
+    return [_task(row) for row in rows], int(total or 0)
+
+
+def add_event(conn: Connection, referral_id: str, kind: str, now: datetime, **detail: Any) -> None:
+    conn.execute(
+        insert(referral_events).values(referral_id=referral_id, at=now, kind=kind, detail=detail)
+    )
+
+
+def list_events(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(referral_events)
+        .where(referral_events.c.referral_id == referral_id)
+        .order_by(referral_events.c.id)
+    ).mappings()
+    return [
+        {"at": row["at"].isoformat(), "kind": row["kind"], "detail": row["detail"]} for row in rows
+    ]
+
+
+def get_appointment_for_referral(conn: Connection, referral_id: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(select(appointments).where(appointments.c.referral_id == referral_id))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

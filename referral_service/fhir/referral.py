@@ -1,0 +1,108 @@
+"""The referral on the FHIR edge: validate an inbound ServiceRequest and read the fields the
+service stores and searches on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from referral_service.fhir.outcome import Issue, Unprocessable
+from referral_service.fhir.validation import expect_resource_type, subject_issues, validate_resource
+
+
+@dataclass(frozen=True)
+class ReferralFields:
+    status: str
+    intent: str
+    priority: str | None
+    patient_ref: str | None
+    authored_on: datetime | None
+
+
+def validate_referral(document: dict[str, Any], supporting: list[dict[str, Any]]) -> None:
+    """Raise Unreadable (wrong type) or Unprocessable (invalid) with every issue found."""
+    expect_resource_type(document, "ServiceRequest")
+    issues: list[Issue] = list(validate_resource(document))
+    if not any(i.expression == ("ServiceRequest.subject",) for i in issues):
+        issues += subject_issues(document, _patient_refs(document, supporting))
+    issues += _identifier_issues(document)
+    if issues:
+        raise Unprocessable(*issues)
+
+
+def _patient_refs(document: dict[str, Any], supporting: list[dict[str, Any]]) -> set[str]:
+    refs = {
+        f"#{item.get('id')}"
+        for item in document.get("contained") or []
+        if isinstance(item, dict) and item.get("resourceType") == "Patient"
+    }
+    refs.update(
+        f"Patient/{item.get('id')}" for item in supporting if item.get("resourceType") == "Patient"
+    )
+    return refs
+
+
+def _identifier_issues(document: dict[str, Any]) -> list[Issue]:
+    issues = []
+    for index, identifier in enumerate(document.get("identifier") or []):
+        if identifier.get("value") and not identifier.get("system"):
+            path = f"ServiceRequest.identifier[{index}].system"
+            issues.append(
+                Issue("required", "an identifier with a value needs a system to be unique", (path,))
+            )
+    return issues
+
+
+def business_identifiers(document: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (identifier["system"], identifier["value"])
+        for identifier in document.get("identifier") or []
+        if identifier.get("system") and identifier.get("value")
+    ]
+
+
+def read_fields(document: dict[str, Any]) -> ReferralFields:
+    subject = document.get("subject") or {}
+    return ReferralFields(
+        status=document["status"],
+        intent=document["intent"],
+        priority=document.get("priority"),
+        patient_ref=subject.get("reference"),
+        authored_on=parse_datetime(document.get("authoredOn")),
+    )
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A FHIR dateTime as an aware UTC datetime; a bare date counts from its start in UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if len(text) == 4:
+        text += "-01-01"
+    elif len(text) == 7:
+        text += "-01"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_identifier_query(value: str) -> tuple[str | None, str]:
+    """`system|value`, `|value` or `value` (FHIR token search)."""
+    if "|" in value:
+        system, _, code = value.partition("|")
+        return (system or None), code
+    return None, value
+
+
+def require_identifier_query(value: str) -> tuple[str, str]:
+    system, code = parse_identifier_query(value)
+    if not system or not code:
+        raise Unprocessable.single(
+            "invalid", "If-None-Exist must be identifier=system|value", "If-None-Exist"
+        )
+    return system, code

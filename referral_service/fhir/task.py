@@ -1,0 +1,108 @@
+"""Builds the FHIR Task that tracks a referral (design.md, Referral lifecycle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from referral_service.domain.decision import Decision
+from referral_service.domain.lifecycle import BUSINESS_STATUS_SYSTEM, TaskState
+
+REASON_SYSTEM = "https://referral-service.dev/decision-reason"
+MISSING_DATA_SYSTEM = "https://referral-service.dev/missing-data"
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: str
+    referral_id: str
+    version_id: int
+    last_updated: datetime
+    authored_on: datetime
+    state: TaskState
+    patient_ref: str | None
+    decision: Decision | None = None
+    appointment_ref: str | None = None
+    placer_identifiers: tuple[dict[str, Any], ...] = ()
+    status_note: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_task(view: TaskView) -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": view.task_id,
+        "meta": {"versionId": str(view.version_id), "lastUpdated": _instant(view.last_updated)},
+        "status": view.state.status,
+        "businessStatus": {
+            "coding": [{"system": BUSINESS_STATUS_SYSTEM, "code": view.state.business_status}],
+            "text": view.state.business_status,
+        },
+        "intent": "order",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
+        "focus": {"reference": f"ServiceRequest/{view.referral_id}"},
+        "basedOn": [{"reference": f"ServiceRequest/{view.referral_id}"}],
+        "authoredOn": _instant(view.authored_on),
+        "lastModified": _instant(view.last_updated),
+    }
+    if view.placer_identifiers:
+        task["identifier"] = list(view.placer_identifiers)
+    if view.patient_ref:
+        task["for"] = {"reference": view.patient_ref}
+    _add_decision(task, view)
+    if view.appointment_ref:
+        task["output"] = [
+            {
+                "type": {"text": "appointment"},
+                "valueReference": {"reference": view.appointment_ref},
+            }
+        ]
+    return task
+
+
+def _add_decision(task: dict[str, Any], view: TaskView) -> None:
+    notes = [{"text": note} for note in view.notes]
+    decision = view.decision
+    if decision is not None:
+        if view.state.status in {"rejected", "failed", "on-hold"} or (
+            view.state.business_status == "needs-review"
+        ):
+            task["statusReason"] = {
+                "coding": [_reason_coding(decision)],
+                "text": _summary(decision),
+            }
+        notes.append({"text": _summary(decision)})
+        notes.extend({"text": f"{r.rule}: {r.outcome}: {r.detail}"} for r in decision.reasons)
+        if view.state.business_status == "needs-information":
+            task["input"] = [_missing_input(item) for item in decision.missing]
+    if view.status_note:
+        notes.append({"text": view.status_note})
+    if notes:
+        task["note"] = notes
+
+
+def _reason_coding(decision: Decision) -> dict[str, str]:
+    return {"system": REASON_SYSTEM, "code": decision.decision}
+
+
+def _summary(decision: Decision) -> str:
+    deciding = [r for r in decision.reasons if r.outcome != "not-met"]
+    lead = deciding[0].detail if deciding else ""
+    text = f"decision {decision.decision} (category {decision.category}"
+    if decision.protocol:
+        text += f", protocol {decision.protocol}"
+    return f"{text}, policy {decision.policy_version}). {lead}".strip()
+
+
+def _missing_input(item: str) -> dict[str, Any]:
+    return {
+        "type": {"coding": [{"system": MISSING_DATA_SYSTEM, "code": "missing-data"}], "text": item},
+        "valueString": item,
+    }
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
