@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from gunicorn.glogging import Logger
 from referral_service.observability import MULTIPROC_ENV, prepare_multiprocess_dir
 
 REQUEST_ID_HEADER = "x-request-id"
+# gunicorn's "Error handling request GET /path?query" names the raw URI: drop the query.
+_QUERY_STRING = re.compile(r"(/[^\s?]*)\?\S*")
 
 
 def _int_env(name: str, default: int) -> int:
@@ -32,8 +36,30 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+class JsonLineFormatter(logging.Formatter):
+    """gunicorn's own messages (start, worker boot/exit, errors) as JSON lines too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": _QUERY_STRING.sub(r"\1?[redacted]", record.getMessage()),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
 class JsonAccessLogger(Logger):
-    """Gunicorn logger whose access lines are JSON objects without query strings."""
+    """Gunicorn logger writing JSON lines; access lines carry no query string."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonLineFormatter())
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
@@ -60,7 +86,8 @@ def access_record(resp: Any, req: Any, environ: dict[str, Any], request_time: An
         "logger": "gunicorn.access",
         "event": "http_request",
         "method": environ.get("REQUEST_METHOD"),
-        "path": environ.get("PATH_INFO"),
+        # environ is bare when the app raised; the parsed request still knows its path
+        "path": environ.get("PATH_INFO") or getattr(req, "path", None),
         "status": int(status) if status.isdigit() else status,
         "duration_ms": round(request_time.total_seconds() * 1000, 3),
         "bytes": getattr(resp, "sent", None),
