@@ -346,6 +346,15 @@ def test_gunicorn_accepts_the_config_with_the_real_app(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
+    """The image's HEALTHCHECK command, run here against REFERRAL_BIND's port."""
+    args = next(args for kw, args in final_stage() if kw == "HEALTHCHECK")
+    command = json.loads(args[args.index("CMD") + 3 :])
+    assert command[0] == "python"
+    env = {**os.environ, "REFERRAL_BIND": f"0.0.0.0:{port}"}
+    return run(sys.executable, *command[1:], env=env)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -378,12 +387,14 @@ def test_gunicorn_writes_json_access_lines_without_query_strings(trivial_app: Pa
     )
     try:
         get_when_up(f"http://127.0.0.1:{port}/fhir/ServiceRequest?identifier=MRN-123456")
+        assert run_healthcheck(port).returncode == 0
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/boom?patient=MRN-654321", timeout=5)
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
+    assert run_healthcheck(port).returncode != 0, "nothing listens any more"
     assert "MRN-123456" not in output and "MRN-654321" not in output
     assert "Error handling request GET /boom?[redacted]" in output
     lines = output.splitlines()
