@@ -118,6 +118,7 @@ class Policy:
     windows: dict[str, int]
     active_statuses: frozenset[str]
     refuted_statuses: frozenset[str]
+    medication_active_statuses: frozenset[str]
     red_flags: tuple[RedFlag, ...]
     free_text_words: tuple[str, ...]
     ed_exception: dict[str, Any]
@@ -254,6 +255,7 @@ class _PolicySchema(Schema):
         values=fields.List(fields.String()),
         required=True,
     )
+    medication_active_statuses = fields.List(fields.String(), required=True)
     red_flags = fields.List(fields.Nested(_RedFlagSchema), required=True)
     free_text_words = fields.List(fields.String(), required=True)
     ed_exception = fields.Dict(required=True)
@@ -462,6 +464,7 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         windows=dict(data["windows"]),
         active_statuses=frozenset(data["condition_status"].get("active", ())),
         refuted_statuses=frozenset(data["condition_status"].get("refuted", ())),
+        medication_active_statuses=frozenset(data["medication_active_statuses"]),
         red_flags=tuple(
             RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
         ),

@@ -1,0 +1,130 @@
+"""Headache categories (criteria section 3): by code, or by metrics held long enough."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import (
+    Finding,
+    all_of,
+    any_of,
+    at_least,
+    known,
+    unknown,
+)
+from referral_service.domain.eligibility.medications import acute_overuse, failed_at_least
+from referral_service.domain.facts import ObservationFact
+
+MISSING = {
+    "headache_days": "headache days per month (Observation headache-days-per-month, with the"
+    " effectivePeriod it was counted over)",
+    "migraine_days": "migraine days per month (Observation migraine-days-per-month)",
+    "debilitating_days": "debilitating headache days per month (Observation"
+    " debilitating-headache-days-per-month)",
+}
+DURATION_MISSING = (
+    "how long the headaches have been this frequent (an effectivePeriod of at least 90 days on"
+    " the headache metrics, or the headache Condition's onset date)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryResult:
+    category: str
+    finding: Finding
+
+
+def headache_coded(chart: Chart) -> Finding:
+    """Step 3: any headache-family code (Condition or reasonCode)."""
+    refs = chart.coded(chart.policy.code_sets["headache_family"])
+    return known(bool(refs), "headache diagnosis coded" if refs else "no headache diagnosis code",
+                 refs)
+
+
+def evaluate_categories(chart: Chart) -> list[CategoryResult]:
+    """Every category rule in naming order, then `episodic` (any other headache code)."""
+    results = []
+    for category in chart.policy.categories:
+        refs = chart.coded(category.codes)
+        by_code = known(bool(refs), f"coded {category.id}" if refs else f"no {category.id} code",
+                        refs)
+        by_metrics = _METRIC_RULES.get(category.id)
+        finding = any_of(by_code, by_metrics(chart)) if by_metrics and not refs else by_code
+        results.append(CategoryResult(category.id, finding))
+    results.append(CategoryResult("episodic", _episodic(chart)))
+    return results
+
+
+def _episodic(chart: Chart) -> Finding:
+    codes = chart.policy.code_sets
+    nonspecific = codes["nonspecific_headache"]
+    refs = [c.ref for c in chart.conditions_with(codes["headache_family"])
+            if not nonspecific.matches_concept(c.code)]
+    if any(not nonspecific.matches_concept(r) for r in chart.reason_codes_with(
+            codes["headache_family"])):
+        refs.append(chart.facts.ref)
+    return known(bool(refs), "migraine or headache code" if refs else "only nonspecific headache",
+                 tuple(dict.fromkeys(refs)))
+
+
+def _metric(chart: Chart, name: str, limit_key: str) -> tuple[Finding, ObservationFact | None]:
+    obs = chart.metric(name)
+    value = obs.value if obs is not None else None
+    evidence = (obs.ref,) if obs is not None else ()
+    what = name.replace("_", " ") + "/month"
+    return at_least(value, chart.policy.thresholds[limit_key], what, MISSING[name],
+                    evidence), obs
+
+
+def _held(chart: Chart, *metrics: ObservationFact | None) -> Finding:
+    """'For > 3 months': a metric counted over >= 90 days, or a headache begun > 90 days ago;
+    not met when both are known and shorter; unknown otherwise."""
+    days = chart.policy.thresholds["chronic_duration_days"]
+    spans = [(m.period_end - m.period_start) / timedelta(days=1) for m in metrics
+             if m is not None and m.period_start is not None and m.period_end is not None]
+    long_refs = tuple(m.ref for m in metrics if m is not None and m.period_start and m.period_end
+                      and (m.period_end - m.period_start) / timedelta(days=1) >= days)
+    if long_refs:
+        return known(True, f"counted over >= {days} days", long_refs)
+    onsets = [(c.onset_or_recorded, c.ref) for c in
+              chart.conditions_with(chart.policy.code_sets["headache_family"])
+              if c.onset_or_recorded is not None]
+    if onsets:
+        onset, ref = min(onsets, key=lambda pair: pair[0])
+        if chart.days_ago(onset) > days:
+            return known(True, f"headache began over {days} days ago", (ref,))
+        if spans:
+            return known(False, f"held for under {days} days", (ref,))
+    return unknown("duration unknown", DURATION_MISSING)
+
+
+def _migraine_coded(chart: Chart) -> Finding:
+    refs = chart.coded(chart.policy.code_sets["migraine"])
+    return known(bool(refs), "" if refs else "no migraine code", refs)
+
+
+def _refractory(chart: Chart) -> Finding:
+    debilitating, obs = _metric(chart, "debilitating_days", "debilitating_days_refractory")
+    failed = failed_at_least(chart, int(chart.policy.thresholds["failed_classes_refractory"]))
+    return all_of(_migraine_coded(chart), failed, debilitating, _held(chart, obs))
+
+
+def _medication_overuse(chart: Chart) -> Finding:
+    headache, obs = _metric(chart, "headache_days", "headache_days_chronic")
+    acute = chart.metric("acute_medication_days")
+    return all_of(headache, acute_overuse(chart), _held(chart, obs, acute))
+
+
+def _chronic_migraine(chart: Chart) -> Finding:
+    headache, h_obs = _metric(chart, "headache_days", "headache_days_chronic")
+    migraine, m_obs = _metric(chart, "migraine_days", "migraine_days_chronic")
+    return all_of(_migraine_coded(chart), headache, migraine, _held(chart, h_obs, m_obs))
+
+
+_METRIC_RULES = {
+    "refractory-migraine": _refractory,
+    "medication-overuse": _medication_overuse,
+    "chronic-migraine": _chronic_migraine,
+}

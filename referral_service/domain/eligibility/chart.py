@@ -1,0 +1,141 @@
+"""The Chart: one referral's facts indexed once per evaluation for the rules to query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from referral_service.domain.facts import (
+    LOINC,
+    Concept,
+    ConditionFact,
+    MedicationFact,
+    ObservationFact,
+    ReferralFacts,
+)
+from referral_service.domain.policy import CodeSet, DrugList, Policy
+
+_SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
+_NEVER = float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    value: float
+    when: datetime | None
+    ref: str
+
+
+def whole_years(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+@dataclass
+class Chart:
+    facts: ReferralFacts
+    policy: Policy
+    now: datetime
+    counted: list[ConditionFact] = field(default_factory=list)
+    history: list[ConditionFact] = field(default_factory=list)
+    readings: dict[str, list[Reading]] = field(default_factory=dict)
+    metrics: dict[str, ObservationFact] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
+        chart = cls(facts, policy, facts.now)
+        refuted, active = policy.refuted_statuses, policy.active_statuses
+        for cond in facts.conditions:
+            if cond.verification_status in refuted:
+                continue
+            chart.history.append(cond)
+            if cond.clinical_status is None or cond.clinical_status in active:
+                chart.counted.append(cond)
+        for obs in facts.observations:
+            if obs.status not in _SKIPPED_OBSERVATIONS:
+                chart._index(obs)
+        return chart
+
+    def _index(self, obs: ObservationFact) -> None:
+        metric = self.policy.metrics
+        for code in obs.code.codes:
+            if code.system == metric["system"]:
+                held = self.metrics.get(code.code)
+                if held is None or _recency(obs) > _recency(held):
+                    self.metrics[code.code] = obs
+            elif code.system == LOINC and obs.value is not None:
+                reading = Reading(obs.value, obs.when, obs.ref)
+                self.readings.setdefault(code.code, []).append(reading)
+        for comp in obs.components:
+            code = comp.code.code_in(LOINC)
+            if code is not None and comp.value is not None:
+                self.readings.setdefault(code, []).append(Reading(comp.value, obs.when, obs.ref))
+
+    def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
+        """A finding several rules share (pregnancy, failed classes), computed once."""
+        if key not in self.memo:
+            self.memo[key] = compute(self)
+        return self.memo[key]
+
+    # --- time -------------------------------------------------------------------------------
+    def days_ago(self, when: datetime) -> float:
+        return (self.now - when) / timedelta(days=1)
+
+    def within_days(self, when: datetime | None, days: float) -> bool:
+        """On or after `days` before now (later readings count too)."""
+        return when is not None and self.days_ago(when) <= days
+
+    @property
+    def age(self) -> int | None:
+        patient = self.facts.patient
+        if patient is None or patient.birth_date is None:
+            return None
+        return whole_years(patient.birth_date, self.now.date())
+
+    def age_on(self, when: datetime) -> int | None:
+        patient = self.facts.patient
+        if patient is None or patient.birth_date is None:
+            return None
+        return whole_years(patient.birth_date, when.date())
+
+    # --- conditions --------------------------------------------------------------------------
+    def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:
+        return [c for c in self.counted if codes.matches_concept(c.code)]
+
+    def history_with(self, codes: CodeSet) -> list[ConditionFact]:
+        return [c for c in self.history if codes.matches_concept(c.code)]
+
+    def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
+        return [r for r in self.facts.reason_codes if codes.matches_concept(r)]
+
+    def coded(self, codes: CodeSet) -> tuple[str, ...]:
+        """Evidence refs of counted Conditions and reasonCodes in a code set."""
+        refs = [c.ref for c in self.conditions_with(codes)]
+        if self.reason_codes_with(codes):
+            refs.append(self.facts.ref)
+        return tuple(dict.fromkeys(refs))
+
+    # --- observations ------------------------------------------------------------------------
+    def readings_of(self, codes: frozenset[str]) -> Iterator[Reading]:
+        for code in codes:
+            yield from self.readings.get(code, ())
+
+    def metric(self, name: str) -> ObservationFact | None:
+        return self.metrics.get(self.policy.metrics[name])
+
+    # --- medications -------------------------------------------------------------------------
+    def medications(self, drugs: DrugList) -> list[MedicationFact]:
+        return [m for m in self.facts.medications if drugs.matches(m.medication)]
+
+    def active_medications(self, drugs: DrugList) -> list[MedicationFact]:
+        statuses = self.policy.medication_active_statuses
+        return [m for m in self.medications(drugs) if m.status is None or m.status in statuses]
+
+
+def _recency(obs: ObservationFact) -> tuple[float, float]:
+    """Latest wins: by effective time, then issued; an absent time sorts first."""
+    when = obs.effective.timestamp() if obs.effective else _NEVER
+    issued = obs.issued.timestamp() if obs.issued else _NEVER
+    return when, issued

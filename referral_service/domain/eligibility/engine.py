@@ -1,0 +1,177 @@
+"""The order of evaluation (criteria section 1): the first step that matches decides."""
+
+from __future__ import annotations
+
+from referral_service.domain.decision import Decision, Reason
+from referral_service.domain.eligibility.categories import (
+    CategoryResult,
+    evaluate_categories,
+    headache_coded,
+)
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, at_least, known
+from referral_service.domain.eligibility.medications import washout_until
+from referral_service.domain.eligibility.pregnancy import latest_status, pregnant
+from referral_service.domain.eligibility.protocols import (
+    ProtocolPlan,
+    choose_protocol,
+    eptinezumab_criteria,
+    plan_protocol,
+)
+from referral_service.domain.eligibility.red_flags import (
+    BIRTH_DATE_MISSING,
+    coded_findings,
+    ed_exception,
+    free_text_words,
+    new_headache_high_risk,
+    vital_signs,
+)
+from referral_service.domain.eligibility.trail import Trail
+from referral_service.domain.facts import ReferralFacts
+from referral_service.domain.policy import Policy
+
+PREGNANCY_STATUS_MISSING = (
+    "a pregnancy status observed within the last {days} days (Observation LOINC 82810-3),"
+    " required before DHE or valproate"
+)
+
+
+def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
+    """Decide one referral under a policy. Pure: same facts and policy, same decision."""
+    chart = Chart.build(facts, policy)
+    trail = Trail.start(chart)
+    return _red_flags(chart, trail) or _basics(chart, trail) or _clinical(chart, trail)
+
+
+def _red_flags(chart: Chart, trail: Trail) -> Decision | None:
+    """Step 1; the free-text scan runs here too so that it is always on record."""
+    flags = [
+        trail.add("red-flag.coded-finding", coded_findings(chart)),
+        trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)),
+        trail.add("red-flag.vital-signs", vital_signs(chart)),
+    ]
+    trail.add("red-flag.free-text", free_text_words(chart))
+    if not any(f.met for f in flags):
+        return None
+    if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
+        return trail.decide("needs-review")
+    return trail.decide("emergency-redirect")
+
+
+def _basics(chart: Chart, trail: Trail) -> Decision | None:
+    """Steps 2-3: an adult with a headache diagnosis; step 4 starts with the birth date."""
+    adult_age = chart.policy.thresholds["adult_age"]
+    patient = (chart.facts.patient.ref,) if chart.facts.patient else ()
+    adult = at_least(chart.age, adult_age, "age", BIRTH_DATE_MISSING, patient)
+    if adult.outcome == NOT_MET:
+        trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
+        return trail.decide("ineligible")
+    trail.add("age.adult", adult)
+    if not trail.add("headache.coded", headache_coded(chart)).met:
+        return trail.decide("ineligible")
+    if adult.unknown:
+        return trail.decide("needs-information")
+    return None
+
+
+def _clinical(chart: Chart, trail: Trail) -> Decision:
+    results = evaluate_categories(chart)
+    for result in results:
+        trail.add(f"category.{result.category}", result.finding)
+    naming = next((r.category for r in results[:-1] if r.finding.met), None)
+    if naming is None:
+        return _no_category(results, trail)
+    if naming == "status-migrainosus":
+        trail.raise_priority("asap")
+    protocol, reason = choose_protocol(chart, naming)
+    trail.reasons.append(reason)
+    plan = plan_protocol(chart, protocol)
+    trail.reasons.extend(plan.reasons)
+    return _review_and_finish(chart, trail, naming, results, plan)
+
+
+def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:
+    """Step 4: nothing but episodic; unknown rules ask for data, else ineligible."""
+    category = "episodic" if results[-1].finding.met else "none"
+    if any(r.finding.unknown for r in results):
+        return trail.decide("needs-information", category)
+    return trail.decide("ineligible", category)
+
+
+def _review_and_finish(chart: Chart, trail: Trail, category: str,
+                       results: list[CategoryResult], plan: ProtocolPlan) -> Decision:
+    final = plan.protocol
+    earliest = None
+    if final == "dhe":
+        earliest, refs = washout_until(chart)
+        if earliest is not None:
+            trail.reasons.append(Reason("earliest-start.triptan-washout", MET,
+                                        f"a triptan or ergot was taken in the last 24 hours: DHE "
+                                        f"from {earliest.isoformat()}", refs))
+    kept = tuple(plan.excluded_drugs)
+
+    def finish(decision: str, protocol: str | None = final) -> Decision:
+        drugs = kept if protocol else ()
+        return trail.decide(decision, category, protocol, drugs, earliest if protocol else None)
+
+    if _needs_review(chart, trail, category, plan):
+        return finish("needs-review")
+    met = {r.category for r in results if r.finding.met}
+    if _needs_information(chart, trail, final, met):
+        return finish("needs-information")
+    if plan.protocol_excluded or _eptinezumab_not_met(trail, final):
+        return finish("ineligible", None)
+    return finish("eligible")
+
+
+def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan) -> bool:
+    """Step 5: a clinician decides."""
+    review_category = category in chart.policy.review_categories
+    checks = [
+        trail.add("review.category", known(review_category, f"{category}: a neurologist decides"
+                                           if review_category else f"{category} needs no review")),
+        trail.add("review.pregnancy", pregnant(chart)),
+        next(Finding(MET if r.outcome == MET else NOT_MET, r.detail, r.evidence)
+             for r in trail.reasons if r.rule == "red-flag.free-text"),
+        trail.add("review.relative-contraindication", _cautions(plan)),
+    ]
+    return any(c.met for c in checks)
+
+
+def _cautions(plan: ProtocolPlan) -> Finding:
+    if not plan.cautions:
+        return known(False, f"no relative contraindication to {plan.protocol}")
+    return Finding(MET, "; ".join(c.note for c in plan.cautions),
+                   tuple(dict.fromkeys(e for c in plan.cautions for e in c.evidence)))
+
+
+def _needs_information(chart: Chart, trail: Trail, final: str, met: set[str]) -> bool:
+    """Step 6: a pregnancy status before DHE/valproate; eptinezumab criteria settled."""
+    unknown = False
+    drugs = set(chart.policy.protocols[final].drugs)
+    if drugs & chart.policy.pregnancy_status_protocol_drugs:
+        unknown = trail.add("pregnancy-status.recent", _pregnancy_status(chart)).unknown
+    if final == "eptinezumab":
+        criteria = eptinezumab_criteria(chart, lambda category: category in met)
+        unknown = trail.add("eptinezumab.criteria", criteria).unknown or unknown
+    return unknown
+
+
+def _pregnancy_status(chart: Chart) -> Finding:
+    limits = chart.policy.thresholds
+    sex, age = chart.facts.patient.sex if chart.facts.patient else None, chart.age
+    if sex == "male" or age is None or not (
+            limits["childbearing_age_min"] <= age <= limits["childbearing_age_max"]):
+        return known(True, "no pregnancy status needed (not a female aged 12-55)")
+    days = chart.policy.windows["pregnancy_test_days"]
+    status = latest_status(chart, days)
+    if status is None:
+        return Finding("unknown", f"no pregnancy status within {days} days", (),
+                       (PREGNANCY_STATUS_MISSING.format(days=days),))
+    return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
+
+
+def _eptinezumab_not_met(trail: Trail, final: str) -> bool:
+    """Step 7 (criteria already recorded at step 6)."""
+    return final == "eptinezumab" and any(
+        r.rule == "eptinezumab.criteria" and r.outcome == NOT_MET for r in trail.reasons)

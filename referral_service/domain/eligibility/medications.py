@@ -1,0 +1,129 @@
+"""Medication history (criteria sections 4 and 6): failed preventive classes, acute
+medication overuse, and the triptan/ergot washout before DHE."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, known, unknown
+from referral_service.domain.facts import MedicationFact
+
+PREVENTIVES_MISSING = (
+    "the preventive medications tried (MedicationStatements with dates, status, and why each"
+    " was stopped)"
+)
+ACUTE_MISSING = (
+    "acute medication days per month by class (Observation acute-medication-days-per-month,"
+    " one component per class)"
+)
+_ENDED = frozenset({"stopped", "completed"})
+
+
+def failed_preventive_classes(chart: Chart) -> tuple[int | None, Finding]:
+    """4.1: distinct preventive classes failed; None (unknown) with no record of any."""
+    return chart.once("failed-classes", _failed_classes)
+
+
+def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
+    failed: dict[str, list[str]] = {}
+    recorded = False
+    for name, drugs in chart.policy.preventive_classes.items():
+        meds = chart.medications(drugs)
+        allergies = [a.ref for a in chart.facts.allergies
+                     if a.verification_status not in chart.policy.refuted_statuses
+                     and drugs.matches(a.substance)]
+        recorded = recorded or bool(meds or allergies)
+        refs = [m.ref for m in meds if _trial_failed(chart, m)] + allergies
+        if refs:
+            failed[name] = refs
+    if not recorded:
+        return None, unknown("no record of any preventive", PREVENTIVES_MISSING)
+    classes = ", ".join(failed) or "none"
+    evidence = tuple(dict.fromkeys(r for refs in failed.values() for r in refs))
+    return len(failed), Finding(MET, f"{len(failed)} failed preventive classes ({classes})",
+                                evidence)
+
+
+def _trial_failed(chart: Chart, med: MedicationFact) -> bool:
+    if med.kind != "MedicationStatement" or med.status not in _ENDED:
+        return False
+    if med.status_reasons:
+        return True
+    if med.period_start is None or med.period_end is None:
+        return False
+    lasted = (med.period_end - med.period_start) / timedelta(days=1)
+    return lasted >= chart.policy.thresholds["preventive_trial_days"]
+
+
+def failed_at_least(chart: Chart, limit: int) -> Finding:
+    count, finding = failed_preventive_classes(chart)
+    if count is None:
+        return finding
+    sign = ">=" if count >= limit else "<"
+    return Finding(MET if count >= limit else NOT_MET, f"{finding.note} ({sign} {limit})",
+                   finding.evidence)
+
+
+def acute_overuse(chart: Chart) -> Finding:
+    """4.2: one class at or over its threshold, or two or more classes under theirs whose
+    days add up to the combined threshold (ICHD-3 8.2.6)."""
+    obs = chart.metric("acute_medication_days")
+    if obs is None:
+        return unknown("acute medication days not reported", ACUTE_MISSING)
+    days = _days_by_class(chart, obs.components)
+    evidence = (obs.ref,)
+    over = [c.id for c in chart.policy.acute_classes if days.get(c.id, 0) >= c.days]
+    if over:
+        return known(True, "acute medication overuse: " + ", ".join(over), evidence)
+    used = [d for d in days.values() if d > 0]
+    combined = chart.policy.acute_combined_days
+    if len(used) >= 2:
+        total = sum(used)
+        return known(total >= combined, f"{len(used)} acute classes, {total:g} days combined "
+                     f"({'>=' if total >= combined else '<'} {combined})", evidence)
+    if days or obs.value is None:
+        return known(False, "no acute medication class over its threshold", evidence)
+    return _overuse_from_total(chart, obs.value, evidence)
+
+
+def _days_by_class(chart: Chart, components: tuple) -> dict[str, float]:  # type: ignore[type-arg]
+    system = chart.policy.metrics["system"]
+    days: dict[str, float] = {}
+    for comp in components:
+        code = comp.code.code_in(system)
+        if code is not None and comp.value is not None:
+            days[code] = days.get(code, 0) + comp.value
+    return days
+
+
+def _overuse_from_total(chart: Chart, total: float, evidence: tuple[str, ...]) -> Finding:
+    """Only a total, no classes: below every threshold is not overuse; at or over the highest
+    single-class threshold is overuse whatever the mix; in between the classes decide."""
+    lowest = min([c.days for c in chart.policy.acute_classes] + [chart.policy.acute_combined_days])
+    highest = max(c.days for c in chart.policy.acute_classes)
+    if total < lowest:
+        return known(False, f"{total:g} acute medication days in all", evidence)
+    if total >= highest:
+        return known(True, f"{total:g} acute medication days in all", evidence)
+    return Finding("unknown", f"{total:g} acute medication days, classes not given", evidence,
+                   (ACUTE_MISSING,))
+
+
+def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
+    """5: a triptan or ergot taken within 24 h before now delays DHE until 24 h after it."""
+    hours = chart.policy.windows["triptan_washout_hours"]
+    doses = [(t, m.ref) for m in chart.medications(chart.policy.washout)
+             if (t := _dose_time(m)) is not None and chart.days_ago(t) <= hours / 24]
+    if not doses:
+        return None, ()
+    last, ref = max(doses, key=lambda pair: pair[0])
+    return last + timedelta(hours=hours), (ref,)
+
+
+def _dose_time(med: MedicationFact) -> datetime | None:
+    if med.kind == "MedicationRequest" or med.status in ("entered-in-error", "not-done",
+                                                           "not-taken"):
+        return None
+    return med.effective or med.period_end or (
+        med.period_start if med.kind == "MedicationAdministration" else None)

@@ -1,0 +1,48 @@
+"""Pregnancy (criteria section 0): a recent pregnancy status, or a pregnancy Condition."""
+
+from __future__ import annotations
+
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import Finding, known
+from referral_service.domain.facts import SNOMED, ObservationFact
+
+
+def latest_status(chart: Chart, days: float) -> tuple[str, ObservationFact] | None:
+    """The latest pregnancy status within `days`: 'pregnant' or 'not-pregnant'. An answer of
+    unknown is no status at all, so an older definite answer still speaks."""
+    obs_codes = chart.policy.observations
+    best: tuple[str, ObservationFact] | None = None
+    for obs in chart.facts.observations:
+        if not any(c.code in obs_codes["pregnancy_status"] for c in obs.code.codes):
+            continue
+        answer = _answer(obs, obs_codes)
+        if answer is None or not chart.within_days(obs.when, days):
+            continue
+        if best is None or obs.when > best[1].when:  # type: ignore[operator]
+            best = (answer, obs)
+    return best
+
+
+def _answer(obs: ObservationFact, obs_codes: dict[str, frozenset[str]]) -> str | None:
+    if obs.value_code is None or obs.status in ("entered-in-error", "cancelled"):
+        return None
+    for code in obs.value_code.codes:
+        if code.system == SNOMED and code.code in obs_codes["pregnant"]:
+            return "pregnant"
+        if code.system == SNOMED and code.code in obs_codes["not_pregnant"]:
+            return "not-pregnant"
+    return None
+
+
+def pregnant(chart: Chart) -> Finding:
+    return chart.once("pregnant", _pregnant)
+
+
+def _pregnant(chart: Chart) -> Finding:
+    status = latest_status(chart, chart.policy.windows["pregnancy_status_days"])
+    if status is not None and status[0] == "pregnant":
+        return known(True, "pregnancy status: pregnant", (status[1].ref,))
+    coded = chart.coded(chart.policy.code_sets["pregnancy"])
+    if coded:
+        return known(True, "a pregnancy Condition is recorded", coded)
+    return known(False, "not known to be pregnant")

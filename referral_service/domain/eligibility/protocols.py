@@ -1,0 +1,190 @@
+"""Protocol choice and contraindications (criteria sections 4.3 and 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from referral_service.domain.decision import Reason
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import (
+    NOT_MET,
+    Finding,
+    all_of,
+    at_least,
+    known,
+)
+from referral_service.domain.eligibility.medications import failed_at_least
+from referral_service.domain.eligibility.pregnancy import pregnant
+from referral_service.domain.policy import Criterion
+
+BIRTH_DATE_MISSING = "the patient's birth date (Patient.birthDate)"
+MIGRAINE_DAYS_MISSING = "migraine days per month (Observation migraine-days-per-month)"
+
+
+@dataclass
+class ProtocolPlan:
+    """The protocol after exclusions and fallback, with what was dropped and why."""
+
+    protocol: str
+    excluded_drugs: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    cautions: list[Finding] = field(default_factory=list)
+    protocol_excluded: bool = False
+
+
+def requested_protocol(chart: Chart) -> str | None:
+    requested = chart.facts.requested
+    if requested is None:
+        return None
+    code = requested.code_in(chart.policy.protocol_system)
+    return code if code in chart.policy.protocols else None
+
+
+def choose_protocol(chart: Chart, category: str) -> tuple[str, Reason]:
+    requested = requested_protocol(chart)
+    if requested is not None:
+        return requested, Reason("protocol.requested", "met",
+                                 f"the referrer requested {requested}", (chart.facts.ref,))
+    chosen = chart.policy.protocol_by_category.get(category, chart.policy.default_protocol)
+    return chosen, Reason("protocol.requested", NOT_MET,
+                          f"no protocol requested; {category} gets {chosen}")
+
+
+def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
+    """Drop excluded drugs; a protocol whose defining drug is excluded falls back or fails."""
+    spec = chart.policy.protocols[protocol]
+    plan = ProtocolPlan(protocol)
+    for drug in spec.drugs:
+        finding = _criteria(chart, drug, "excluded")
+        if finding is None:
+            continue
+        plan.reasons.append(_reason(f"exclusion.{drug}", finding, f"{drug} excluded",
+                                    f"nothing excludes {drug}"))
+        if finding.met:
+            plan.excluded_drugs.append(drug)
+    if spec.defining in plan.excluded_drugs:
+        if spec.fallback is None:
+            plan.protocol_excluded = True
+            return plan
+        fallback = plan_protocol(chart, spec.fallback)
+        note = f"{spec.defining} excluded: {protocol} falls back to {spec.fallback}"
+        fallback.reasons[:0] = [*plan.reasons, Reason("protocol.fallback", "met", note)]
+        return fallback
+    for drug in spec.drugs:
+        finding = _criteria(chart, drug, "relative")
+        if finding is not None and drug not in plan.excluded_drugs:
+            plan.reasons.append(_reason(f"caution.{drug}", finding, f"{drug} needs review",
+                                        f"no relative contraindication to {drug}"))
+            if finding.met:
+                plan.cautions.append(finding)
+    return plan
+
+
+def _reason(rule: str, finding: Finding, headline: str, otherwise: str) -> Reason:
+    detail = f"{headline}: {finding.note}" if finding.met else otherwise
+    return Reason(rule, finding.outcome, detail, finding.evidence)
+
+
+def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
+    rules = chart.policy.contraindications.get(drug)
+    criteria = getattr(rules, kind, ()) if rules else ()
+    if not criteria:
+        return None
+    hits = [f for f in (_CHECKS[c.kind](chart, c) for c in criteria) if f.met]
+    if hits:
+        return Finding("met", "; ".join(f.note for f in hits),
+                       tuple(dict.fromkeys(e for f in hits for e in f.evidence)))
+    return known(False)
+
+
+def _condition(chart: Chart, crit: Criterion) -> Finding:
+    refs = chart.coded(crit.codes)
+    return known(bool(refs), crit.label, refs)
+
+
+def _history(chart: Chart, crit: Criterion) -> Finding:
+    refs = [c.ref for c in chart.history_with(crit.codes)
+            if c.onset_or_recorded is None
+            or chart.days_ago(c.onset_or_recorded) > crit.older_than_days]
+    return known(bool(refs), crit.label, tuple(refs))
+
+
+def _pregnancy(chart: Chart, crit: Criterion) -> Finding:
+    found = pregnant(chart)
+    return known(found.met, crit.label, found.evidence)
+
+
+def _medication(chart: Chart, crit: Criterion) -> Finding:
+    refs = tuple(m.ref for m in chart.active_medications(crit.drugs))
+    return known(bool(refs), crit.label, refs)
+
+
+def _allergy(chart: Chart, crit: Criterion) -> Finding:
+    refs = tuple(a.ref for a in chart.facts.allergies
+                 if a.verification_status not in chart.policy.refuted_statuses
+                 and crit.drugs.matches(a.substance))
+    return known(bool(refs), crit.label, refs)
+
+
+def latest_egfr(chart: Chart) -> tuple[float, str] | None:
+    days = chart.policy.windows["egfr_days"]
+    readings = [r for r in chart.readings_of(chart.policy.observations["egfr"])
+                if chart.within_days(r.when, days)]
+    if not readings:
+        return None
+    latest = max(readings, key=lambda r: r.when)  # type: ignore[arg-type,return-value]
+    return latest.value, latest.ref
+
+
+def _egfr(chart: Chart, crit: Criterion) -> Finding:
+    latest = latest_egfr(chart)
+    if latest is None:
+        return known(False)
+    value, ref = latest
+    low = crit.at_least if crit.at_least is not None else float("-inf")
+    high = crit.below if crit.below is not None else float("inf")
+    return known(low <= value < high, f"{crit.label} (eGFR {value:g})", (ref,))
+
+
+def _blood_pressure(chart: Chart, crit: Criterion) -> Finding:
+    days = chart.policy.windows["dhe_blood_pressure_days"]
+    obs = chart.policy.observations
+    refs = [r.ref for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic))
+            if limit is not None
+            for r in chart.readings_of(obs[kind])
+            if r.value >= limit and chart.within_days(r.when, days)]
+    return known(bool(refs), crit.label, tuple(dict.fromkeys(refs)))
+
+
+_CHECKS: dict[str, Callable[[Chart, Criterion], Finding]] = {
+    "condition": _condition,
+    "history": _history,
+    "pregnancy": _pregnancy,
+    "medication": _medication,
+    "egfr": _egfr,
+    "blood-pressure": _blood_pressure,
+    "allergy": _allergy,
+}
+
+
+def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> Finding:
+    """4.3: adult, >= 4 migraine days (or chronic migraine), >= 2 failed classes, no active
+    CGRP antibody or gepant preventive, no allergy to eptinezumab."""
+    limits = chart.policy.thresholds
+    age = chart.age
+    adult = at_least(age, limits["eptinezumab_min_age"], "age", BIRTH_DATE_MISSING)
+    if category_met("chronic-migraine"):
+        days = known(True, "chronic migraine")
+    else:
+        obs = chart.metric("migraine_days")
+        days = at_least(obs.value if obs else None, limits["eptinezumab_migraine_days"],
+                        "migraine days/month", MIGRAINE_DAYS_MISSING, (obs.ref,) if obs else ())
+    failed = failed_at_least(chart, int(limits["eptinezumab_failed_classes"]))
+    active = tuple(m.ref for m in chart.active_medications(chart.policy.cgrp_preventives))
+    no_cgrp = known(not active, "active CGRP antibody or gepant preventive" if active else "",
+                    active)
+    allergy = _allergy(chart, Criterion("allergy", "allergy to eptinezumab",
+                                        drugs=chart.policy.drugs["eptinezumab"]))
+    no_allergy = known(not allergy.met, allergy.note if allergy.met else "", allergy.evidence)
+    return all_of(adult, days, failed, no_cgrp, no_allergy)

@@ -1,0 +1,153 @@
+"""Red flags (criteria section 2): coded findings, new headache in a high-risk patient,
+vital signs, red-flag words in free text, and the emergency-department exception."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import (
+    MET,
+    Finding,
+    all_of,
+    any_of,
+    known,
+    unknown,
+)
+from referral_service.domain.eligibility.pregnancy import pregnant
+from referral_service.domain.facts import ConditionFact
+from referral_service.domain.policy import RedFlag
+
+ONSET_MISSING = "the date the headache began (Condition.onsetDateTime)"
+BIRTH_DATE_MISSING = "the patient's birth date (Patient.birthDate)"
+
+
+def coded_findings(chart: Chart) -> Finding:
+    """2.1: an active Condition or a reasonCode in the red-flag list; acute events only
+    while recent (or when their date is unknown)."""
+    found: list[str] = []
+    evidence: list[str] = []
+    for flag in chart.policy.red_flags:
+        refs = [c.ref for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
+        if chart.reason_codes_with(flag.codes):
+            refs.append(chart.facts.ref)
+        if refs:
+            found.append(flag.finding)
+            evidence.extend(refs)
+    if found:
+        return known(True, "red-flag finding: " + ", ".join(found), tuple(dict.fromkeys(evidence)))
+    return known(False, "no red-flag diagnosis")
+
+
+def _current(chart: Chart, flag: RedFlag, cond: ConditionFact) -> bool:
+    if not flag.acute:
+        return True
+    when = cond.onset_or_recorded
+    return when is None or chart.days_ago(when) <= chart.policy.windows["acute_event_days"]
+
+
+def new_headache_high_risk(chart: Chart) -> Finding:
+    """2.2: a headache begun within 90 days in a patient over 50 at onset, with cancer,
+    immunosuppression, pregnancy or just after childbirth."""
+    codes = chart.policy.code_sets
+    headaches = chart.conditions_with(codes["headache_family"])
+    chronic = [c.ref for c in headaches if codes["never_new"].matches_concept(c.code)]
+    if chronic or chart.reason_codes_with(codes["never_new"]):
+        return known(False, "a chronic headache code is never a new headache", tuple(chronic))
+    onsets = [(c.onset_or_recorded, c.ref) for c in headaches if c.onset_or_recorded is not None]
+    if not onsets:
+        return unknown("the headache's onset is not known", ONSET_MISSING)
+    onset, ref = min(onsets, key=lambda pair: pair[0])
+    days = chart.policy.windows["new_headache_days"]
+    if chart.days_ago(onset) > days:
+        return known(False, f"headache began over {days} days ago", (ref,))
+    new = known(True, f"headache began within {days} days", (ref,))
+    return all_of(new, _high_risk(chart, onset))
+
+
+def _high_risk(chart: Chart, onset: datetime) -> Finding:
+    codes = chart.policy.code_sets
+    age = chart.age_on(onset)
+    limit = chart.policy.thresholds["new_headache_age_over"]
+    if age is None:
+        older = unknown("age at onset unknown", BIRTH_DATE_MISSING)
+    else:
+        older = known(age > limit, f"age at onset {age} ({'>' if age > limit else '<='} {limit})")
+    cancer = chart.coded(codes["malignancy"])
+    immune = chart.coded(codes["immunosuppression"])
+    return any_of(
+        older,
+        known(bool(cancer), "active malignancy" if cancer else "", cancer),
+        known(bool(immune), "HIV or immunosuppression" if immune else "", immune),
+        pregnant(chart),
+        _postpartum(chart),
+    )
+
+
+def _postpartum(chart: Chart) -> Finding:
+    days = chart.policy.windows["postpartum_days"]
+    recent = [
+        c.ref for c in chart.conditions_with(chart.policy.code_sets["postpartum"])
+        if chart.within_days(c.onset_or_recorded, days)
+    ]
+    return known(bool(recent), f"postpartum (within {days} days)" if recent else "", tuple(recent))
+
+
+def vital_signs(chart: Chart) -> Finding:
+    """2.3: any fever or severe hypertension reading in the 24 hours before now."""
+    obs, limits = chart.policy.observations, chart.policy.thresholds
+    days = chart.policy.windows["vitals_hours"] / 24
+    checks = (
+        ("temperature", limits["fever_celsius"], "temperature {:g} Cel"),
+        ("systolic", limits["systolic_red_flag"], "systolic {:g} mmHg"),
+        ("diastolic", limits["diastolic_red_flag"], "diastolic {:g} mmHg"),
+    )
+    found: list[str] = []
+    evidence: list[str] = []
+    for kind, limit, words in checks:
+        for reading in chart.readings_of(obs[kind]):
+            if reading.value >= limit and chart.within_days(reading.when, days):
+                found.append(words.format(reading.value))
+                evidence.append(reading.ref)
+    if found:
+        return known(True, "; ".join(found), tuple(dict.fromkeys(evidence)))
+    return known(False, "no fever or severe hypertension in the last 24 hours")
+
+
+def free_text_words(chart: Chart) -> Finding:
+    """2.4: red-flag words in reasonCode.text, ServiceRequest.note or Condition.note."""
+    texts = [(t.text, t.ref) for t in chart.facts.free_texts]
+    texts += [(note, c.ref) for c in chart.facts.conditions for note in c.notes]
+    found: list[str] = []
+    evidence: list[str] = []
+    for text, ref in texts:
+        plain = " ".join(text.lower().split())
+        hits = [w for w in chart.policy.free_text_words if w in plain]
+        if hits:
+            found.extend(hits)
+            evidence.append(ref)
+    if found:
+        words = ", ".join(f'"{w}"' for w in dict.fromkeys(found))
+        return known(True, f"red-flag words in free text: {words}", tuple(dict.fromkeys(evidence)))
+    return known(False, "no red-flag words in free text")
+
+
+def ed_exception(chart: Chart) -> Finding:
+    """2.5: referred from an emergency department that attached final imaging within 7 days."""
+    rules = chart.policy.ed_exception
+    ed = [e.ref for e in chart.facts.encounters if e.class_code == rules["encounter_class"]]
+    if not ed:
+        return known(False, "not referred from an emergency department")
+    days = chart.policy.windows["ed_imaging_days"]
+    imaging = [
+        r.ref for r in chart.facts.reports
+        if r.status in rules["report_statuses"]
+        and any(c.system == rules["imaging_system"] and c.code == rules["imaging_category"]
+                for c in r.categories)
+        and chart.within_days(r.when, days)
+    ]
+    if not imaging:
+        return known(False, f"ED referral without final imaging report within {days} days",
+                     tuple(ed))
+    return Finding(MET, "ED referral with final imaging within "
+                   f"{days} days: a neurologist decides", tuple(ed + imaging))

@@ -1,0 +1,56 @@
+"""The Trail: reasons and missing data gathered as the rules run, turned into a Decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from referral_service.domain.decision import PRIORITIES, Decision, Reason
+from referral_service.domain.eligibility.chart import Chart
+from referral_service.domain.eligibility.logic import Finding
+
+
+@dataclass
+class Trail:
+    chart: Chart
+    priority: str
+    reasons: list[Reason] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, chart: Chart) -> Trail:
+        own = chart.facts.priority
+        return cls(chart, own if own in PRIORITIES else "routine")
+
+    def add(self, rule: str, finding: Finding, detail: str = "") -> Finding:
+        """Record a rule that ran; an unknown rule says what would settle it."""
+        text = detail or finding.note or rule
+        self.reasons.append(Reason(rule, finding.outcome, text, finding.evidence))
+        if finding.unknown:
+            self.missing.extend(m for m in finding.missing if m not in self.missing)
+        return finding
+
+    def raise_priority(self, floor: str) -> None:
+        if PRIORITIES.index(self.priority) < PRIORITIES.index(floor):
+            self.priority = floor
+
+    def decide(
+        self,
+        decision: str,
+        category: str = "none",
+        protocol: str | None = None,
+        excluded_drugs: tuple[str, ...] = (),
+        earliest_start: datetime | None = None,
+    ) -> Decision:
+        return Decision(
+            referral=self.chart.facts.referral,
+            decision=decision,
+            category=category,
+            priority=self.priority,
+            protocol=protocol,
+            excluded_drugs=excluded_drugs,
+            earliest_start=earliest_start,
+            reasons=tuple(self.reasons),
+            missing=tuple(self.missing),
+            policy_version=self.chart.policy.version,
+        )

@@ -1,0 +1,456 @@
+"""Fact extraction at the FHIR edge: a ServiceRequest, its contained resources, its Bundle and
+the EHR (through a resolver) become the ReferralFacts the eligibility engine reads.
+
+Works on FHIR JSON dicts (R4, tolerating R5 shapes). Nothing a sender writes can make it raise:
+a malformed field is skipped, an unresolvable reference is missing data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from referral_service.domain.facts import (
+    AllergyFact,
+    Code,
+    Concept,
+    ConditionFact,
+    DiagnosticReportFact,
+    EncounterFact,
+    FreeText,
+    MedicationFact,
+    ObservationComponent,
+    ObservationFact,
+    PatientFacts,
+    ReferralFacts,
+)
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str], dict | None]
+_FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
+_CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
+_MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+# --- small, total readers of JSON ---------------------------------------------------------
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """FHIR date or dateTime (partial dates allowed) as an aware UTC datetime."""
+    text = _str(value)
+    if text is None:
+        return None
+    try:
+        if len(text) == 4:
+            parsed = datetime(int(text), 1, 1)
+        elif len(text) == 7:
+            parsed = datetime(int(text[:4]), int(text[5:7]), 1)
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _date(value: Any) -> date | None:
+    parsed = parse_datetime(value)
+    return parsed.date() if parsed else None
+
+
+def concept(value: Any) -> Concept:
+    """A CodeableConcept (or an R5 CodeableReference's concept) as a Concept."""
+    value = _dict(value)
+    if "concept" in value and "coding" not in value:
+        value = _dict(value["concept"])
+    codes = []
+    for coding in _list(value.get("coding")):
+        coding = _dict(coding)
+        system, code = _str(coding.get("system")), _str(coding.get("code"))
+        display = _str(coding.get("display")) or ""
+        if code is not None or display:
+            codes.append(Code.of(system or "", code or "", display))
+    return Concept(tuple(codes), _str(value.get("text")) or "")
+
+
+def _status(value: Any) -> str | None:
+    """A status that is a plain code, or a CodeableConcept's first code."""
+    if isinstance(value, str):
+        return value.strip() or None
+    codes = concept(value).codes
+    return codes[0].code if codes else None
+
+
+def _notes(resource: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(t for n in _list(resource.get("note")) if (t := _str(_dict(n).get("text"))))
+
+
+def _reference(value: Any) -> str | None:
+    """A Reference, or an R5 CodeableReference's reference."""
+    value = _dict(value)
+    ref = value.get("reference")
+    return _str(ref) if not isinstance(ref, dict) else _str(ref.get("reference"))
+
+
+def referral_label(service_request: dict[str, Any]) -> str:
+    """The referral's name in a Decision: first identifier as system|value, else the id."""
+    for ident in _list(service_request.get("identifier")):
+        ident = _dict(ident)
+        value = _str(ident.get("value"))
+        if value is not None:
+            return f"{_str(ident.get('system')) or ''}|{value}"
+    return _str(service_request.get("id")) or ""
+
+
+# --- finding the resources -----------------------------------------------------------------
+
+
+class _Library:
+    """Every resource in hand, by each reference string that may name it; the resolver for
+    the rest. Remembers each resource's evidence reference."""
+
+    def __init__(
+        self, request: dict[str, Any], entries: Iterable[dict[str, Any]], resolver: Resolver | None
+    ) -> None:
+        self.by_ref: dict[str, dict[str, Any]] = {}
+        self.evidence: dict[int, str] = {}
+        self.resolver = resolver
+        self.bundle: list[dict[str, Any]] = []
+        for item in entries:
+            self._add_entry(_dict(item))
+        for res in _list(request.get("contained")):
+            res = _dict(res)
+            if _str(res.get("id")):
+                self.by_ref["#" + res["id"].strip()] = res
+                self.evidence[id(res)] = "#" + res["id"].strip()
+
+    def _add_entry(self, item: dict[str, Any]) -> None:
+        res = _dict(item["resource"]) if "resource" in item else item
+        rtype, rid = _str(res.get("resourceType")), _str(res.get("id"))
+        if rtype is None:
+            return
+        keys = [_str(item.get("fullUrl"))]
+        if rid:
+            keys.append(f"{rtype}/{rid}")
+        for key in filter(None, keys):
+            self.by_ref.setdefault(key, res)
+            self.by_ref.setdefault(_tail(key), res)
+        self.evidence[id(res)] = f"{rtype}/{rid}" if rid else (keys[0] or rtype)
+        self.bundle.append(res)
+
+    def resolve(self, ref: str | None) -> dict[str, Any] | None:
+        if ref is None:
+            return None
+        found = self.by_ref.get(ref) or self.by_ref.get(_tail(ref))
+        if found is None and self.resolver is not None and not ref.startswith("#"):
+            found = self._ask_resolver(ref)
+        return found
+
+    def _ask_resolver(self, ref: str) -> dict[str, Any] | None:
+        try:
+            found = self.resolver(ref) if self.resolver else None
+        except Exception:  # an EHR read that fails is missing data, never an error here
+            log.warning("reference could not be resolved", extra={"reference_type": ref[:40]})
+            found = None
+        found = found if isinstance(found, dict) and _str(found.get("resourceType")) else None
+        self.by_ref[ref] = found  # type: ignore[assignment]
+        if found is not None:
+            self.evidence.setdefault(id(found), ref)
+        return found
+
+    def ref_of(self, res: dict[str, Any]) -> str:
+        known = self.evidence.get(id(res))
+        if known:
+            return known
+        rtype, rid = _str(res.get("resourceType")) or "", _str(res.get("id"))
+        return f"{rtype}/{rid}" if rid else rtype
+
+
+def _request_references(request: dict[str, Any]) -> Iterator[str]:
+    for key in ("reasonReference", "supportingInfo", "reason"):
+        for item in _list(request.get(key)):
+            ref = _reference(item)
+            if ref:
+                yield ref
+    encounter = _reference(request.get("encounter"))
+    if encounter:
+        yield encounter
+
+
+def _subject_of(res: dict[str, Any]) -> str | None:
+    return _reference(res.get("subject")) or _reference(res.get("patient"))
+
+
+def _gather(
+    request: dict[str, Any], library: _Library, subject_keys: set[str]
+) -> list[dict[str, Any]]:
+    """Referenced, contained, and Bundle resources about the subject; each once."""
+    found: dict[int, dict[str, Any]] = {}
+    for ref in _request_references(request):
+        res = library.resolve(ref)
+        if res is not None:
+            found.setdefault(id(res), res)
+    for res in _list(request.get("contained")):
+        if isinstance(res, dict):
+            found.setdefault(id(res), res)
+    for res in library.bundle:
+        subject = _subject_of(res)
+        if subject is None or subject in subject_keys or _tail(subject) in subject_keys:
+            found.setdefault(id(res), res)
+    return list(found.values())
+
+
+def _patient(request: dict[str, Any], library: _Library) -> tuple[dict[str, Any] | None, set[str]]:
+    ref = _reference(request.get("subject"))
+    patient = library.resolve(ref)
+    if patient is None or patient.get("resourceType") != "Patient":
+        patients = [r for r in library.bundle if r.get("resourceType") == "Patient"]
+        patient = patients[0] if len(patients) == 1 else None
+    keys = {k for k, v in library.by_ref.items() if v is patient and patient is not None}
+    if ref:
+        keys.update((ref, _tail(ref)))
+    return patient, keys
+
+
+def _tail(ref: str) -> str:
+    """'http://ehr/fhir/Patient/1' -> 'Patient/1'."""
+    return "/".join(ref.rsplit("/", 2)[-2:])
+
+
+# --- one resource, one fact -----------------------------------------------------------------
+
+
+def _patient_facts(res: dict[str, Any], ref: str) -> PatientFacts:
+    return PatientFacts(ref, _date(res.get("birthDate")), _str(res.get("gender")))
+
+
+def _onset(res: dict[str, Any], birth: date | None) -> datetime | None:
+    onset = parse_datetime(res.get("onsetDateTime"))
+    if onset is None:
+        onset = parse_datetime(_dict(res.get("onsetPeriod")).get("start"))
+    age = _dict(res.get("onsetAge"))
+    years = _number(age.get("value"))
+    if onset is None and years is not None and birth is not None:
+        unit = _str(age.get("code")) or _str(age.get("unit")) or "a"
+        if unit in ("a", "yr", "year", "years"):
+            start = datetime(birth.year, birth.month, birth.day, tzinfo=UTC)
+            onset = start + timedelta(days=365.25 * years)
+    return onset
+
+
+def _condition(res: dict[str, Any], ref: str, birth: date | None) -> ConditionFact:
+    return ConditionFact(
+        ref=ref,
+        code=concept(res.get("code")),
+        clinical_status=_status(res.get("clinicalStatus")),
+        verification_status=_status(res.get("verificationStatus")),
+        onset=_onset(res, birth),
+        recorded=parse_datetime(res.get("recordedDate")),
+        notes=_notes(res),
+    )
+
+
+def _quantity(res: dict[str, Any]) -> tuple[float | None, str]:
+    """valueQuantity (temperatures converted to Cel) or valueInteger."""
+    qty = _dict(res.get("valueQuantity"))
+    value = _number(qty.get("value"))
+    unit = _str(qty.get("code")) or _str(qty.get("unit")) or ""
+    if value is None:
+        value = _number(res.get("valueInteger"))
+        return (value if value is not None else _number(res.get("valueDecimal"))), ""
+    if unit in _FAHRENHEIT:
+        return round((value - 32) * 5 / 9, 2), "Cel"
+    return value, "Cel" if unit in _CELSIUS else unit
+
+
+def _components(res: dict[str, Any]) -> tuple[ObservationComponent, ...]:
+    found = []
+    for comp in _list(res.get("component")):
+        comp = _dict(comp)
+        value, unit = _quantity(comp)
+        code = comp.get("valueCodeableConcept")
+        found.append(ObservationComponent(concept(comp.get("code")), value, unit,
+                                          concept(code) if code else None))
+    return tuple(found)
+
+
+def _observation(res: dict[str, Any], ref: str) -> ObservationFact:
+    value, unit = _quantity(res)
+    period = _dict(res.get("effectivePeriod"))
+    start, end = parse_datetime(period.get("start")), parse_datetime(period.get("end"))
+    code = res.get("valueCodeableConcept")
+    return ObservationFact(
+        ref=ref,
+        code=concept(res.get("code")),
+        status=_str(res.get("status")),
+        value=value,
+        unit=unit,
+        value_code=concept(code) if code else None,
+        components=_components(res),
+        effective=parse_datetime(res.get("effectiveDateTime")) or end,
+        period_start=start,
+        period_end=end,
+        issued=parse_datetime(res.get("issued")),
+    )
+
+
+def _medication_concept(res: dict[str, Any], library: _Library) -> Concept:
+    if "medicationCodeableConcept" in res:
+        return concept(res["medicationCodeableConcept"])
+    med = _dict(res.get("medication"))
+    if "concept" in med:
+        return concept(med["concept"])
+    ref = _reference(res.get("medicationReference")) or _reference(med)
+    found = library.resolve(ref)
+    if found is not None and found.get("resourceType") == "Medication":
+        return concept(found.get("code"))
+    display = _str(_dict(res.get("medicationReference")).get("display"))
+    return Concept((), display or "")
+
+
+def _medication(res: dict[str, Any], ref: str, library: _Library) -> MedicationFact:
+    period = _dict(res.get("effectivePeriod"))
+    reasons = [concept(r) for r in _list(res.get("statusReason"))]
+    if isinstance(res.get("statusReason"), dict):
+        reasons.append(concept(res["statusReason"]))
+    effective = res.get("effectiveDateTime") or res.get("occurenceDateTime")
+    return MedicationFact(
+        ref=ref,
+        kind=res["resourceType"],
+        medication=_medication_concept(res, library),
+        status=_str(res.get("status")),
+        effective=parse_datetime(effective),
+        period_start=parse_datetime(period.get("start")),
+        period_end=parse_datetime(period.get("end")),
+        status_reasons=tuple(r.text or (r.codes[0].display or r.codes[0].code if r.codes else "")
+                             or "stated" for r in reasons),
+    )
+
+
+def _allergy(res: dict[str, Any], ref: str) -> AllergyFact:
+    substance = concept(res.get("code"))
+    extra = [concept(_dict(r).get("substance")) for r in _list(res.get("reaction"))]
+    codes = substance.codes + tuple(c for e in extra for c in e.codes)
+    text = " / ".join(t for t in [substance.text, *(e.text for e in extra)] if t)
+    return AllergyFact(ref, Concept(codes, text), _status(res.get("verificationStatus")),
+                       _status(res.get("clinicalStatus")))
+
+
+def _encounter(res: dict[str, Any], ref: str) -> EncounterFact:
+    klass = res.get("class")
+    if isinstance(klass, list):  # R5: a list of CodeableConcepts
+        codes = [c for k in klass for c in concept(k).codes]
+        return EncounterFact(ref, codes[0].code if codes else None)
+    return EncounterFact(ref, _str(_dict(klass).get("code")))
+
+
+def _report(res: dict[str, Any], ref: str) -> DiagnosticReportFact:
+    categories = tuple(c for cat in _list(res.get("category")) for c in concept(cat).codes)
+    when = (parse_datetime(res.get("effectiveDateTime"))
+            or parse_datetime(_dict(res.get("effectivePeriod")).get("end"))
+            or parse_datetime(res.get("issued")))
+    return DiagnosticReportFact(ref, categories, _str(res.get("status")), when)
+
+
+# --- the whole referral -----------------------------------------------------------------------
+
+
+def extract_facts(
+    service_request: dict[str, Any],
+    *,
+    bundle_resources: Iterable[dict[str, Any]] = (),
+    resolver: Resolver | None = None,
+    received_at: datetime,
+) -> ReferralFacts:
+    """ReferralFacts from a ServiceRequest and what came with it.
+
+    `bundle_resources` holds the other Bundle entries (entries with fullUrl, or bare
+    resources); `resolver` reads a reference not in hand (None or an exception: missing data).
+    """
+    request = _dict(service_request)
+    library = _Library(request, bundle_resources, resolver)
+    patient_res, subject_keys = _patient(request, library)
+    patient = _patient_facts(patient_res, library.ref_of(patient_res)) if patient_res else None
+    birth = patient.birth_date if patient else None
+    sr_ref = f"ServiceRequest/{_str(request.get('id'))}" if _str(request.get("id")) else (
+        "ServiceRequest")
+    sorted_facts = _facts_by_type(_gather(request, library, subject_keys), library, birth)
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return ReferralFacts(
+        referral=referral_label(request),
+        ref=sr_ref,
+        now=parse_datetime(request.get("authoredOn")) or received_at.astimezone(UTC),
+        patient=patient,
+        requested=concept(request["code"]) if isinstance(request.get("code"), dict) else None,
+        priority=_str(request.get("priority")),
+        reason_codes=_reason_codes(request),
+        free_texts=_free_texts(request, sr_ref),
+        **sorted_facts,
+    )
+
+
+def _reason_codes(request: dict[str, Any]) -> tuple[Concept, ...]:
+    found = [concept(c) for c in _list(request.get("reasonCode"))]
+    found += [concept(r) for r in _list(request.get("reason")) if "concept" in _dict(r)]
+    return tuple(c for c in found if c.codes or c.text)
+
+
+def _free_texts(request: dict[str, Any], ref: str) -> tuple[FreeText, ...]:
+    texts = [c.text for c in _reason_codes(request) if c.text]
+    texts += list(_notes(request))
+    return tuple(FreeText(t, ref) for t in texts)
+
+
+def _facts_by_type(resources: list[dict[str, Any]], library: _Library,
+                   birth: date | None) -> dict[str, tuple[Any, ...]]:
+    sorted_facts: dict[str, list[Any]] = {
+        "conditions": [], "observations": [], "medications": [], "allergies": [],
+        "encounters": [], "reports": [],
+    }
+    for res in resources:
+        try:
+            _sort_one(res, library.ref_of(res), library, birth, sorted_facts)
+        except Exception:  # a malformed resource is skipped, never fatal
+            log.info("skipped a malformed resource",
+                     extra={"resource_type": str(res.get("resourceType"))[:40]})
+    return {key: tuple(values) for key, values in sorted_facts.items()}
+
+
+def _sort_one(res: dict[str, Any], ref: str, library: _Library, birth: date | None,
+              out: dict[str, list[Any]]) -> None:
+    rtype = res.get("resourceType")
+    if rtype == "Condition":
+        out["conditions"].append(_condition(res, ref, birth))
+    elif rtype == "Observation":
+        out["observations"].append(_observation(res, ref))
+    elif rtype in _MEDICATIONS:
+        out["medications"].append(_medication(res, ref, library))
+    elif rtype == "AllergyIntolerance":
+        out["allergies"].append(_allergy(res, ref))
+    elif rtype == "Encounter":
+        out["encounters"].append(_encounter(res, ref))
+    elif rtype == "DiagnosticReport":
+        out["reports"].append(_report(res, ref))

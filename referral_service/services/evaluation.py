@@ -1,0 +1,54 @@
+"""Use case: evaluate one referral document (a ServiceRequest, or a Bundle holding one)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from referral_service.domain.decision import Decision
+from referral_service.domain.eligibility import evaluate
+from referral_service.domain.policy import Policy
+from referral_service.fhir.facts import Resolver, extract_facts
+
+
+class UnreadableReferral(ValueError):
+    """The document is not a ServiceRequest nor a Bundle holding exactly one."""
+
+
+def evaluate_document(
+    document: dict[str, Any],
+    *,
+    policy: Policy,
+    resolver: Resolver | None = None,
+    received_at: datetime | None = None,
+) -> Decision:
+    """Decide one referral; `received_at` is "now" when the referral has no authoredOn."""
+    request, others = split_referral(document)
+    facts = extract_facts(
+        request,
+        bundle_resources=others,
+        resolver=resolver,
+        received_at=received_at or datetime.now(UTC),
+    )
+    return evaluate(facts, policy)
+
+
+def split_referral(document: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ServiceRequest and the other Bundle entries (each with its fullUrl)."""
+    if not isinstance(document, dict):
+        raise UnreadableReferral("a referral must be a JSON object (ServiceRequest or Bundle)")
+    kind = document.get("resourceType")
+    if kind == "ServiceRequest":
+        return document, []
+    if kind != "Bundle":
+        raise UnreadableReferral(f"expected a ServiceRequest or a Bundle, got {kind!r}"[:120])
+    entries = document.get("entry")
+    if not isinstance(entries, list):
+        raise UnreadableReferral("the Bundle has no entries")
+    entries = [e for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    requests = [e for e in entries if e["resource"].get("resourceType") == "ServiceRequest"]
+    if len(requests) != 1:
+        raise UnreadableReferral(
+            f"the Bundle must hold exactly one ServiceRequest, found {len(requests)}"
+        )
+    return requests[0]["resource"], [e for e in entries if e is not requests[0]]
