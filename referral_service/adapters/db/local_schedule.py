@@ -1,0 +1,74 @@
+"""SQL for local scheduling and EHR booking mirrors: appointments rows and chair-cell claims."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from referral_service.domain.scheduling.slots import Interval
+
+from .tables import appointments, chair_claims
+
+
+def find_appointment(conn: Connection, referral_id: str) -> Mapping[str, Any] | None:
+    row = conn.execute(
+        select(appointments).where(appointments.c.referral_id == referral_id)
+    ).first()
+    return row._mapping if row is not None else None
+
+
+def busy_cells(
+    conn: Connection, chair_ids: Iterable[str], start: datetime, end: datetime, cell: timedelta
+) -> dict[str, list[Interval]]:
+    """Claimed cells per chair between start and end (each cell is one Interval)."""
+    rows = conn.execute(
+        select(chair_claims.c.chair_id, chair_claims.c.cell_start).where(
+            chair_claims.c.chair_id.in_(list(chair_ids)),
+            chair_claims.c.cell_start >= start - cell,
+            chair_claims.c.cell_start < end,
+        )
+    )
+    busy: dict[str, list[Interval]] = defaultdict(list)
+    for chair_id, cell_start in rows:
+        busy[chair_id].append(Interval(cell_start, cell_start + cell))
+    return dict(busy)
+
+
+def cells(start: datetime, end: datetime, cell: timedelta) -> list[datetime]:
+    out, at = [], start
+    while at < end:
+        out.append(at)
+        at += cell
+    return out
+
+
+def claim_cells(
+    conn: Connection,
+    appointment_id: str,
+    chair_id: str,
+    start: datetime,
+    end: datetime,
+    cell: timedelta,
+) -> None:
+    """Raises IntegrityError when any cell is already claimed (the chair is taken)."""
+    rows = [
+        {"chair_id": chair_id, "cell_start": at, "appointment_id": appointment_id}
+        for at in cells(start, end, cell)
+    ]
+    conn.execute(insert(chair_claims), rows)
+
+
+def release_cells(conn: Connection, appointment_id: str) -> None:
+    conn.execute(delete(chair_claims).where(chair_claims.c.appointment_id == appointment_id))
+
+
+def insert_appointment(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(appointments).values(**values))
+
+
+def update_appointment(conn: Connection, appointment_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(update(appointments).where(appointments.c.id == appointment_id).values(**values))

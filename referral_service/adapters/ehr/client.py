@@ -1,0 +1,275 @@
+"""FhirClient: the one door to the EHR. Timeouts, safe retries, and statuses -> typed errors."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from .auth import EhrAuth, NoAuth, RequestHook, auth_from_settings
+from .errors import (
+    EhrAuthError,
+    EhrConflict,
+    EhrDataError,
+    EhrError,
+    EhrNotFound,
+    EhrRequestError,
+    EhrUnavailable,
+    outcome_text,
+)
+from .headers import Resource, retry_after_seconds, version_from_etag, version_of
+
+if TYPE_CHECKING:
+    from referral_service.config import Settings
+
+FHIR_JSON = "application/fhir+json"
+TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class FhirClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: EhrAuth | None = None,
+        session: requests.Session | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 30.0,
+        on_request: RequestHook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth: EhrAuth = auth or NoAuth()
+        self.session = session or requests.Session()
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.on_request = on_request
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, on_request: RequestHook | None = None
+    ) -> FhirClient:
+        if not settings.ehr_base_url:
+            raise ValueError("REFERRAL_EHR_BASE_URL is not set")
+        session = requests.Session()
+        timeout = (3.05, float(settings.ehr_timeout_seconds))
+        return cls(
+            settings.ehr_base_url,
+            auth=auth_from_settings(settings, session, timeout),
+            session=session,
+            read_timeout=timeout[1],
+            on_request=on_request,
+        )
+
+    # -- interactions -------------------------------------------------------------------
+
+    def capabilities(self) -> Resource:
+        return self._json(self._request("GET", f"{self.base_url}/metadata", "capabilities"))
+
+    def read(self, resource_type: str, resource_id: str) -> Resource:
+        url = f"{self.base_url}/{resource_type}/{resource_id}"
+        return self._resource(self._request("GET", url, "read"))
+
+    def search(
+        self, resource_type: str, params: dict[str, Any] | None = None
+    ) -> Iterator[Resource]:
+        """Every match over all pages (following Bundle link[relation=next])."""
+        url: str | None = f"{self.base_url}/{resource_type}"
+        query = params
+        while url:
+            bundle = self._json(self._request("GET", url, "search", params=query))
+            for entry in bundle.get("entry", []):
+                if (entry.get("search") or {}).get(
+                    "mode", "match"
+                ) == "match" and "resource" in entry:
+                    yield entry["resource"]
+            url, query = self._next_page(bundle), None
+
+    def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Resource:
+        """POST; repeated on transient failure only when conditional (If-None-Exist)."""
+        headers = {"If-None-Exist": if_none_exist} if if_none_exist else {}
+        url = f"{self.base_url}/{resource['resourceType']}"
+        response = self._request(
+            "POST", url, "create", body=resource, headers=headers, repeatable=bool(if_none_exist)
+        )
+        return self._written(response)
+
+    def update(self, resource: Resource, *, if_match: str | None = None) -> Resource:
+        """PUT; repeated on transient failure only with If-Match (a lost reply shows as 412)."""
+        headers = {"If-Match": if_match} if if_match else {}
+        url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
+        response = self._request(
+            "PUT", url, "update", body=resource, headers=headers, repeatable=bool(if_match)
+        )
+        return self._written(response)
+
+    def transaction(self, bundle: Resource, *, repeatable: bool = False) -> Resource:
+        """POST a batch/transaction Bundle; `repeatable` only if every entry is conditional."""
+        response = self._request(
+            "POST", self.base_url, "transaction", body=bundle, repeatable=repeatable
+        )
+        return self._json(response)
+
+    # -- the choke point ----------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        interaction: str,
+        *,
+        params: Any = None,
+        body: Resource | None = None,
+        headers: dict[str, str] | None = None,
+        repeatable: bool | None = None,
+    ) -> requests.Response:
+        if repeatable is None:
+            repeatable = method == "GET"
+        data = json.dumps(body).encode() if body is not None else None
+        attempt, reauthorised = 0, False
+        while True:
+            try:
+                response = self._send(method, url, interaction, params, data, headers)
+            except TRANSIENT as exc:
+                if repeatable and attempt < self.max_retries:
+                    self._sleep(self._backoff_delay(attempt))
+                    attempt += 1
+                    continue
+                raise EhrUnavailable(
+                    f"EHR unreachable ({interaction}): {type(exc).__name__}"
+                ) from exc
+            if response.status_code == 401 and not reauthorised and self.auth.invalidate():
+                reauthorised = True  # a stale token: fetch a new one, once
+                continue
+            delay = self._retry_delay(response, attempt)
+            if repeatable and delay is not None:
+                self._sleep(delay)
+                attempt += 1
+                continue
+            return self._check(response, interaction)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        interaction: str,
+        params: Any,
+        data: bytes | None,
+        extra: dict[str, str] | None,
+    ) -> requests.Response:
+        headers = {"Accept": FHIR_JSON, **(extra or {})}
+        if data is not None:
+            headers["Content-Type"] = FHIR_JSON
+            headers["Prefer"] = "return=representation"
+        authorization = self.auth.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method, url, params=params, data=data, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException:
+            self._record(interaction, 0, started)
+            raise
+        self._record(interaction, response.status_code, started)
+        return response
+
+    def _retry_delay(self, response: requests.Response, attempt: int) -> float | None:
+        """Seconds to wait before repeating, or None when this answer is final."""
+        if response.status_code != 429 and response.status_code < 500:
+            return None
+        if attempt >= self.max_retries:
+            return None
+        delay = retry_after_seconds(response)
+        if delay is None:
+            return self._backoff_delay(attempt)
+        return delay if delay <= self.max_retry_after else None
+
+    def _backoff_delay(self, attempt: int) -> float:
+        # Exponential with "equal jitter": concurrent workers spread out, none retries at once.
+        ceiling = min(self.max_backoff, self.backoff * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _check(self, response: requests.Response, interaction: str) -> requests.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        outcome = self._outcome(response)
+        detail = outcome_text(outcome) or response.reason or ""
+        message = f"EHR {interaction} failed with {status}: {detail}"
+        kind: type[EhrError] = EhrRequestError
+        if status in (401, 403):
+            kind = EhrAuthError
+        elif status in (404, 410):
+            kind = EhrNotFound
+        elif status in (409, 412):
+            kind = EhrConflict
+        elif status == 429 or status >= 500:
+            raise EhrUnavailable(
+                message, status=status, outcome=outcome, retry_after=retry_after_seconds(response)
+            )
+        raise kind(message, status=status, outcome=outcome)
+
+    # -- bodies -------------------------------------------------------------------------
+
+    @staticmethod
+    def _outcome(response: requests.Response) -> Resource | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    @staticmethod
+    def _json(response: requests.Response) -> Resource:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise EhrDataError(f"EHR answered {response.status_code} without JSON") from exc
+        if not isinstance(body, dict) or "resourceType" not in body:
+            raise EhrDataError("EHR answered with something that is not a FHIR resource")
+        return body
+
+    def _resource(self, response: requests.Response) -> Resource:
+        resource = self._json(response)
+        version = version_from_etag(response.headers.get("ETag"))
+        if version and not version_of(resource):
+            resource.setdefault("meta", {})["versionId"] = version
+        return resource
+
+    def _written(self, response: requests.Response) -> Resource:
+        if response.content.strip():
+            return self._resource(response)
+        # The server ignored Prefer: return=representation; read what it points to.
+        location = response.headers.get("Location") or response.headers.get("Content-Location")
+        if not location:
+            raise EhrDataError("EHR wrote a resource but returned neither body nor Location")
+        resource_type, resource_id = location.split("/_history/")[0].rstrip("/").split("/")[-2:]
+        return self.read(resource_type, resource_id)
+
+    def _next_page(self, bundle: Resource) -> str | None:
+        for link in bundle.get("link", []):
+            if link.get("relation") == "next" and link.get("url"):
+                url: str = link["url"]
+                if not url.startswith(self.base_url):
+                    # Never send our credentials to a host the EHR merely names.
+                    raise EhrDataError(f"next page link outside the EHR base URL: {url}")
+                return url
+        return None
+
+    def _record(self, interaction: str, status: int, started: float) -> None:
+        if self.on_request is not None:
+            self.on_request(interaction, status, time.monotonic() - started)

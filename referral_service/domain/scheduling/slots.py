@@ -1,0 +1,146 @@
+"""Slot choice: which chair-time to try first, locally or among an EHR's free Slots (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from .clinic import Clinic
+from .window import BookingWindow, require_aware
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    start: datetime
+    end: datetime
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and start < self.end
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chair (or EHR Schedule) and a time; `slot_ids` are the EHR Slots covering it."""
+
+    chair_id: str
+    start: datetime
+    end: datetime
+    slot_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    id: str
+    schedule_id: str
+    start: datetime
+    end: datetime
+
+
+def _local_days(window: BookingWindow, zone: tzinfo) -> Iterator[date]:
+    day = window.opens.astimezone(zone).date()
+    last = window.closes.astimezone(zone).date()
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _grid(
+    opens: datetime, closes: datetime, window: BookingWindow, cell: timedelta, duration: timedelta
+) -> Iterator[datetime]:
+    """Cell-aligned starts (counted from the opening) whose whole treatment fits both."""
+    start = opens
+    if window.opens > opens:
+        cells = -((opens - window.opens) // cell)  # ceiling division on timedeltas
+        start = opens + cells * cell
+    latest_end = min(closes, window.closes)
+    while start + duration <= latest_end:
+        yield start
+        start += cell
+
+
+def _busy_minutes(intervals: Sequence[Interval], opens: datetime, closes: datetime) -> float:
+    total = timedelta()
+    for iv in intervals:
+        if iv.overlaps(opens, closes):
+            total += min(iv.end, closes) - max(iv.start, opens)
+    return total.total_seconds() / 60
+
+
+def local_candidates(
+    clinic: Clinic,
+    window: BookingWindow,
+    duration: timedelta,
+    busy: Mapping[str, Iterable[Interval]],
+) -> list[Candidate]:
+    """Every free (chair, start, end) in the window: earliest first, then least-booked chair."""
+    require_aware(window.opens, "window opening")
+    require_aware(window.closes, "window closing")
+    busy_by_chair = {c.id: sorted(busy.get(c.id, ())) for c in clinic.chairs}
+    ranked: list[tuple[datetime, float, int, Candidate]] = []
+    for day in _local_days(window, clinic.zone):
+        opening = clinic.opening_on(day)
+        if opening is None:
+            continue
+        load = {cid: _busy_minutes(ivs, *opening) for cid, ivs in busy_by_chair.items()}
+        for start in _grid(*opening, window, clinic.cell, duration):
+            end = start + duration
+            for index, chair in enumerate(clinic.chairs):
+                if not any(iv.overlaps(start, end) for iv in busy_by_chair[chair.id]):
+                    ranked.append((start, load[chair.id], index, Candidate(chair.id, start, end)))
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked]
+
+
+def _covering_run(seq: Sequence[FreeSlot], first: int, needed_end: datetime) -> tuple[str, ...]:
+    """Ids of contiguous slots from seq[first] reaching needed_end, or () if there is a gap."""
+    ids = [seq[first].id]
+    covered = seq[first].end
+    index = first
+    while covered < needed_end:
+        index += 1
+        if index >= len(seq) or seq[index].start != covered:
+            return ()
+        ids.append(seq[index].id)
+        covered = seq[index].end
+    return tuple(ids)
+
+
+def _by_schedule(slots: Iterable[FreeSlot]) -> dict[str, list[FreeSlot]]:
+    grouped: dict[str, list[FreeSlot]] = defaultdict(list)
+    seen: set[str] = set()
+    for slot in slots:
+        require_aware(slot.start, f"Slot/{slot.id} start")
+        require_aware(slot.end, f"Slot/{slot.id} end")
+        if slot.id not in seen and slot.end > slot.start:
+            seen.add(slot.id)
+            grouped[slot.schedule_id].append(slot)
+    return {sid: sorted(seq, key=lambda s: s.start) for sid, seq in grouped.items()}
+
+
+def ehr_candidates(
+    slots: Iterable[FreeSlot],
+    window: BookingWindow,
+    duration: timedelta,
+    zone: tzinfo,
+) -> list[Candidate]:
+    """Runs of contiguous free Slots on one Schedule covering `duration` inside the window.
+
+    Earliest first; ties go to the Schedule with the most free time that (local) day, the
+    nearest thing to "least booked" that free Slots alone can tell.
+    """
+    ranked: list[tuple[datetime, int, str, Candidate]] = []
+    for schedule_id, seq in _by_schedule(slots).items():
+        free_per_day = Counter(s.start.astimezone(zone).date() for s in seq)
+        for index, first in enumerate(seq):
+            end = first.start + duration
+            if not window.holds(first.start, end):
+                continue
+            run = _covering_run(seq, index, end)
+            if run:
+                day = first.start.astimezone(zone).date()
+                candidate = Candidate(schedule_id, first.start, end, run)
+                ranked.append((first.start, -free_per_day[day], schedule_id, candidate))
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked]

@@ -1,0 +1,201 @@
+"""FHIR scheduling resources (Slot, Schedule, Appointment) <-> scheduling domain values."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from referral_service.domain.scheduling.slots import FreeSlot
+
+Resource = dict[str, Any]
+APPOINTMENT_SYSTEM = "https://referral-service.dev/appointment"
+CHAIR_SYSTEM = "https://referral-service.dev/chair"
+SCHEDULE_SYSTEM = "https://referral-service.dev/chair-schedule"
+SLOT_SYSTEM = "https://referral-service.dev/chair-slot"
+PROTOCOL_SYSTEM = "https://referral-service.dev/protocol"
+SERVICE_TYPE_SYSTEM = "https://referral-service.dev/service-type"
+INFUSION = {"system": SERVICE_TYPE_SYSTEM, "code": "infusion", "display": "Headache infusion"}
+# Which Appointment holds a busy Slot: lets a booker tell "mine, from an earlier attempt"
+# from "taken by someone else" without guessing from Appointment searches.
+SLOT_HOLDER_URL = "https://referral-service.dev/fhir/StructureDefinition/slot-held-by"
+
+
+class FhirTimeError(ValueError):
+    """A FHIR time we cannot use: missing, unparseable, or without a UTC offset."""
+
+
+def parse_instant(value: Any, what: str) -> datetime:
+    if not isinstance(value, str) or "T" not in value:
+        raise FhirTimeError(f"{what} is not a FHIR instant: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise FhirTimeError(f"{what} is not a FHIR instant: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise FhirTimeError(f"{what} has no UTC offset: {value!r}")
+    return parsed
+
+
+def fhir_instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise FhirTimeError(f"naive datetime {value.isoformat()}")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reference_id(reference: str | None, resource_type: str) -> str | None:
+    """ "Schedule/abc" or "http://ehr/fhir/Schedule/abc/_history/2" -> "abc"."""
+    if not reference:
+        return None
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type:
+        return parts[-1]
+    return None
+
+
+def slot_from_fhir(slot: Resource) -> FreeSlot:
+    label = f"Slot/{slot.get('id')}"
+    schedule = reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
+    if not schedule:
+        raise FhirTimeError(f"{label} has no Schedule reference")
+    return FreeSlot(
+        id=str(slot["id"]),
+        schedule_id=schedule,
+        start=parse_instant(slot.get("start"), f"{label} start"),
+        end=parse_instant(slot.get("end"), f"{label} end"),
+    )
+
+
+def is_infusion_schedule(schedule: Resource) -> bool:
+    for concept in schedule.get("serviceType", []):
+        codes = [c.get("code", "") for c in concept.get("coding", [])] + [concept.get("text", "")]
+        if any("infusion" in code.lower() for code in codes if code):
+            return True
+    return False
+
+
+def schedule_chair(schedule: Resource) -> Resource:
+    """The chair a Schedule books: its Location or Device actor (else its first actor)."""
+    actors = [a for a in schedule.get("actor", []) if a.get("reference")]
+    for actor in actors:
+        if actor["reference"].split("/")[-2:][0] in ("Location", "Device"):
+            return {"reference": actor["reference"], **_display(actor)}
+    if not actors:
+        raise FhirTimeError(f"Schedule/{schedule.get('id')} has no actor")
+    return {"reference": actors[0]["reference"], **_display(actors[0])}
+
+
+def _display(actor: Resource) -> Resource:
+    return {"display": actor["display"]} if actor.get("display") else {}
+
+
+def appointment_chair(appointment: Resource) -> str | None:
+    """The chair an Appointment books: its first non-Patient participant's reference."""
+    for participant in appointment.get("participant", []):
+        reference = (participant.get("actor") or {}).get("reference", "")
+        if reference and not reference.startswith("Patient/") and "/Patient/" not in reference:
+            return str(reference)
+    return None
+
+
+def appointment_token(referral_id: str) -> str:
+    """Our Appointment identifier as a FHIR token search value (system|value)."""
+    return f"{APPOINTMENT_SYSTEM}|{referral_id}"
+
+
+def appointment_query(referral_id: str) -> str:
+    """The If-None-Exist criterion finding our Appointment for a referral."""
+    return f"identifier={appointment_token(referral_id)}"
+
+
+@dataclass(frozen=True)
+class AppointmentTimes:
+    start: datetime
+    end: datetime
+    slot_ids: tuple[str, ...]
+
+
+def appointment_times(appointment: Resource) -> AppointmentTimes:
+    label = f"Appointment/{appointment.get('id')}"
+    slots = tuple(
+        sid
+        for ref in appointment.get("slot", [])
+        if (sid := reference_id(ref.get("reference"), "Slot")) is not None
+    )
+    return AppointmentTimes(
+        start=parse_instant(appointment.get("start"), f"{label} start"),
+        end=parse_instant(appointment.get("end"), f"{label} end"),
+        slot_ids=slots,
+    )
+
+
+def build_appointment(
+    *,
+    referral_id: str,
+    service_request_ref: str,
+    patient_ref: str | None,
+    chair: Resource,
+    start: datetime,
+    end: datetime,
+    protocol: str,
+    slot_ids: tuple[str, ...] = (),
+    status: str = "booked",
+) -> Resource:
+    """The Appointment for one referral. `chair` is a Reference (literal or logical)."""
+    participants = [{"actor": chair, "required": "required", "status": "accepted"}]
+    if patient_ref:
+        participants.insert(
+            0, {"actor": {"reference": patient_ref}, "required": "required", "status": "accepted"}
+        )
+    resource: Resource = {
+        "resourceType": "Appointment",
+        "identifier": [{"system": APPOINTMENT_SYSTEM, "value": referral_id}],
+        "status": status,
+        "serviceType": [
+            {"coding": [INFUSION]},
+            {"coding": [{"system": PROTOCOL_SYSTEM, "code": protocol}]},
+        ],
+        "start": fhir_instant(start),
+        "end": fhir_instant(end),
+        "minutesDuration": int((end - start).total_seconds() // 60),
+        "basedOn": [{"reference": service_request_ref}],
+        "participant": participants,
+    }
+    if slot_ids:
+        resource["slot"] = [{"reference": f"Slot/{sid}"} for sid in slot_ids]
+    return resource
+
+
+def with_status(resource: Resource, status: str) -> Resource:
+    changed = copy.deepcopy(resource)
+    changed["status"] = status
+    return changed
+
+
+def slot_holder(slot: Resource) -> str | None:
+    for extension in slot.get("extension", []):
+        if extension.get("url") == SLOT_HOLDER_URL:
+            return (extension.get("valueReference") or {}).get("reference")
+    return None
+
+
+def held_slot(slot: Resource, appointment_ref: str) -> Resource:
+    """The Slot marked busy for `appointment_ref`."""
+    changed = freed_slot(slot)
+    changed["status"] = "busy"
+    changed.setdefault("extension", []).append(
+        {"url": SLOT_HOLDER_URL, "valueReference": {"reference": appointment_ref}}
+    )
+    return changed
+
+
+def freed_slot(slot: Resource) -> Resource:
+    changed = copy.deepcopy(slot)
+    changed["status"] = "free"
+    kept = [e for e in changed.get("extension", []) if e.get("url") != SLOT_HOLDER_URL]
+    if kept:
+        changed["extension"] = kept
+    else:
+        changed.pop("extension", None)
+    return changed

@@ -1,0 +1,208 @@
+"""Booking on the clinic EHR: one Appointment per referral, Slots held with If-Match.
+
+The Appointment is created (status `pending`, conditional on our identifier) before any Slot is
+touched, so a crash at any step leaves something a retry finds by identifier. Slots are marked
+busy one by one with If-Match and tagged with the holding Appointment; losing a race on any Slot
+releases the ones we took and moves the same Appointment to the next candidate. Only when every
+Slot is held does the Appointment become `booked`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta, tzinfo
+from typing import Any
+
+from referral_service.adapters.ehr.client import FhirClient
+from referral_service.adapters.ehr.errors import EhrConflict, EhrDataError, EhrNotFound
+from referral_service.adapters.ehr.headers import etag
+from referral_service.domain.scheduling.slots import Candidate, FreeSlot, ehr_candidates
+from referral_service.domain.scheduling.window import BookingWindow
+from referral_service.fhir import scheduling as fs
+
+Resource = dict[str, Any]
+PAGE_SIZE = "200"
+
+
+def find_our_appointment(ehr: FhirClient, referral_id: str) -> Resource | None:
+    """Our Appointment for the referral; a live one wins over a cancelled one."""
+    found = list(ehr.search("Appointment", {"identifier": fs.appointment_token(referral_id)}))
+    live = [a for a in found if a.get("status") not in ("cancelled", "entered-in-error")]
+    return (live or found or [None])[0]
+
+
+def infusion_schedules(ehr: FhirClient, configured: tuple[str, ...]) -> dict[str, Resource]:
+    """Schedule id -> chair Reference, for the configured Schedules or every infusion one."""
+    if configured:
+        schedules = [ehr.read("Schedule", sid) for sid in configured]
+    else:
+        found = ehr.search("Schedule", {"service-type": "infusion", "_count": PAGE_SIZE})
+        schedules = [s for s in found if fs.is_infusion_schedule(s) and s.get("active", True)]
+    try:
+        return {str(s["id"]): fs.schedule_chair(s) for s in schedules}
+    except fs.FhirTimeError as exc:
+        raise EhrDataError(str(exc)) from exc
+
+
+def free_slots(
+    ehr: FhirClient, schedule_ids: list[str], window: BookingWindow
+) -> dict[str, Resource]:
+    """Free Slots starting inside the window, by id."""
+    params = {
+        "status": "free",
+        "start": [f"ge{fs.fhir_instant(window.opens)}", f"lt{fs.fhir_instant(window.closes)}"],
+        "_count": PAGE_SIZE,
+    }
+    found: dict[str, Resource] = {}
+    for sid in schedule_ids:
+        for slot in ehr.search("Slot", {**params, "schedule": f"Schedule/{sid}"}):
+            if slot.get("status") == "free":  # do not trust every server's token search
+                found[str(slot["id"])] = slot
+    return found
+
+
+def parse_slots(slots: dict[str, Resource]) -> list[FreeSlot]:
+    try:
+        return [fs.slot_from_fhir(slot) for slot in slots.values()]
+    except fs.FhirTimeError as exc:
+        raise EhrDataError(f"unusable Slot from the EHR: {exc}") from exc
+
+
+def _update_fresh(
+    ehr: FhirClient,
+    resource: Resource,
+    change: Callable[[Resource], Resource],
+    done: Callable[[Resource], bool],
+) -> Resource:
+    """PUT change(resource) with If-Match; on a version conflict re-read and try again."""
+    for _ in range(3):
+        if done(resource):
+            return resource
+        try:
+            return ehr.update(change(resource), if_match=etag(resource))
+        except EhrConflict:
+            resource = ehr.read(resource["resourceType"], resource["id"])
+    raise EhrConflict(f"{resource['resourceType']}/{resource['id']} keeps changing under us")
+
+
+def hold_slot(
+    ehr: FhirClient, slot: Resource, holder: str, *, retry: bool = True
+) -> Resource | None:
+    """Mark a Slot busy for `holder`; the held Slot, or None when someone else has it."""
+    if slot.get("status") == "busy":
+        return slot if fs.slot_holder(slot) == holder else None
+    if slot.get("status") != "free":
+        return None
+    try:
+        return ehr.update(fs.held_slot(slot, holder), if_match=etag(slot))
+    except EhrConflict:
+        pass
+    except EhrNotFound:
+        return None
+    # Lost the race, or our own earlier PUT landed and its reply was lost: the Slot says which.
+    try:
+        current = ehr.read("Slot", str(slot["id"]))
+    except EhrNotFound:
+        return None
+    if current.get("status") == "free" and retry:
+        return hold_slot(ehr, current, holder, retry=False)  # freed again since our search
+    mine = current.get("status") == "busy" and fs.slot_holder(current) == holder
+    return current if mine else None
+
+
+def hold_all(ehr: FhirClient, slots: list[Resource], holder: str) -> tuple[bool, list[Resource]]:
+    """Hold every Slot or stop at the first taken one; returns (all held, the ones held)."""
+    held: list[Resource] = []
+    for slot in slots:
+        taken = hold_slot(ehr, slot, holder)
+        if taken is None:
+            return False, held
+        held.append(taken)
+    return True, held
+
+
+def release(ehr: FhirClient, slots: list[Resource], holder: str) -> None:
+    """Free the Slots that `holder` holds; others' Slots are left alone."""
+    for slot in slots:
+        try:
+            _update_fresh(
+                ehr,
+                slot,
+                fs.freed_slot,
+                lambda s: s.get("status") != "busy" or fs.slot_holder(s) != holder,
+            )
+        except EhrNotFound:
+            continue
+
+
+def read_slots(ehr: FhirClient, appointment: Resource) -> list[Resource]:
+    slots = []
+    for sid in fs.appointment_times(appointment).slot_ids:
+        try:
+            slots.append(ehr.read("Slot", sid))
+        except EhrNotFound:
+            continue
+    return slots
+
+
+def set_status(ehr: FhirClient, appointment: Resource, status: str) -> Resource:
+    return _update_fresh(
+        ehr, appointment, lambda a: fs.with_status(a, status), lambda a: a.get("status") == status
+    )
+
+
+def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> Resource:
+    """Create our pending Appointment, or move the existing one to `content`'s time and Slots."""
+    if appointment is None:
+        identifier = content["identifier"][0]["value"]
+        created = ehr.create(content, if_none_exist=fs.appointment_query(identifier))
+        if created.get("slot") == content.get("slot") and created.get("status") == "pending":
+            return created
+        appointment = created  # an earlier attempt's Appointment: move it instead
+
+    def moved(current: Resource) -> Resource:
+        return {**content, "id": current["id"], "meta": current.get("meta", {})}
+
+    return _update_fresh(ehr, appointment, moved, lambda a: False)
+
+
+def try_candidate(
+    ehr: FhirClient, appointment: Resource | None, content: Resource, slots: list[Resource]
+) -> tuple[bool, Resource]:
+    appointment = place(ehr, appointment, content)
+    holder = f"Appointment/{appointment['id']}"
+    ok, held = hold_all(ehr, slots, holder)
+    if ok:
+        return True, set_status(ehr, appointment, "booked")
+    release(ehr, held, holder)
+    return False, appointment
+
+
+def resume_existing(ehr: FhirClient, appointment: Resource) -> Resource | None:
+    """Finish (or undo) an earlier attempt: the booked Appointment, or None if it lost its Slots."""
+    holder = f"Appointment/{appointment['id']}"
+    slots = read_slots(ehr, appointment)
+    if slots:
+        ok, held = hold_all(ehr, slots, holder)
+        if ok:
+            return set_status(ehr, appointment, "booked")
+        release(ehr, held, holder)
+    return None
+
+
+def cancel(ehr: FhirClient, appointment: Resource) -> Resource:
+    """Cancel first, then free its Slots: never a booked Appointment without its Slots."""
+    cancelled = set_status(ehr, appointment, "cancelled")
+    release(ehr, read_slots(ehr, cancelled), f"Appointment/{cancelled['id']}")
+    return cancelled
+
+
+def candidates(
+    ehr: FhirClient,
+    schedules: dict[str, Resource],
+    window: BookingWindow,
+    duration: timedelta,
+    zone: tzinfo,
+) -> tuple[list[Candidate], dict[str, Resource]]:
+    slots = free_slots(ehr, list(schedules), window)
+    return ehr_candidates(parse_slots(slots), window, duration, zone), slots
