@@ -73,6 +73,41 @@ def receive_referral(
     return IntakeResult(new_id, 1, True, now)
 
 
+def create_in(
+    conn: Connection,
+    *,
+    sender: str,
+    document: dict[str, Any],
+    now: datetime,
+    options: IntakeOptions,
+    supporting: list[dict[str, Any]],
+) -> IntakeResult:
+    """Create, or resubmit under a known identifier, in the caller's transaction (a Bundle
+    transaction is all or nothing). The document is already validated."""
+    identifiers = business_identifiers(document)
+    existing = repo.find_by_identifiers(conn, sender, identifiers)
+    if existing is None:
+        new_id = str(uuid.uuid4())
+        _insert_new(conn, new_id, sender, document, read_fields(document), supporting, now, options)
+        repo.claim_identifiers(conn, sender, new_id, identifiers)
+        return IntakeResult(new_id, 1, True, now)
+    current = repo.get_referral(conn, existing)
+    assert current is not None
+    if _same_content(current.resource, document) and _same_content(current.supporting, supporting):
+        return IntakeResult(existing, current.version_id, False, current.last_updated)
+    result = update_in(
+        conn,
+        sender=sender,
+        referral_id=existing,
+        document=document,
+        if_match=None,
+        now=now,
+        options=options,
+        supporting=supporting,
+    )
+    return IntakeResult(existing, result.version_id, False, now)
+
+
 def find_existing(engine: Engine, sender: str, identifiers: list[tuple[str, str]]) -> str | None:
     with engine.begin() as conn:
         return repo.find_by_identifiers(conn, sender, identifiers)
@@ -199,33 +234,57 @@ def update_referral(
             "invalid", "the resource id does not match the URL", "ServiceRequest.id"
         )
     validate_referral(document, supporting or [])
-    fields = read_fields(document)
     try:
         with engine.begin() as conn:
-            current = _current_for_update(conn, referral_id, sender, if_match)
-            version = current.version_id + 1
-            repo.save_new_version(
+            return update_in(
                 conn,
-                referral_id,
-                version,
-                status=fields.status,
-                intent=fields.intent,
-                priority=fields.priority,
-                patient_ref=fields.patient_ref,
-                resource=document,
-                supporting=current.supporting if supporting is None else supporting,
-                authored_on=fields.authored_on,
-                last_updated=now,
+                sender=sender,
+                referral_id=referral_id,
+                document=document,
+                if_match=if_match,
+                now=now,
+                options=options,
+                supporting=supporting,
             )
-            repo.claim_identifiers(conn, sender, referral_id, business_identifiers(document))
-            repo.add_event(conn, referral_id, "updated", now, version=version, status=fields.status)
-            _after_update(conn, referral_id, fields.status, version, now, options)
     except IntegrityError as exc:
         raise Conflict.single(
             "conflict",
             "an identifier of this referral already belongs to another referral",
             "ServiceRequest.identifier",
         ) from exc
+
+
+def update_in(
+    conn: Connection,
+    *,
+    sender: str,
+    referral_id: str,
+    document: dict[str, Any],
+    if_match: int | None,
+    now: datetime,
+    options: IntakeOptions,
+    supporting: list[dict[str, Any]] | None = None,
+) -> UpdateResult:
+    """The update, in the caller's transaction (the document is already validated)."""
+    fields = read_fields(document)
+    current = _current_for_update(conn, referral_id, sender, if_match)
+    version = current.version_id + 1
+    repo.save_new_version(
+        conn,
+        referral_id,
+        version,
+        status=fields.status,
+        intent=fields.intent,
+        priority=fields.priority,
+        patient_ref=fields.patient_ref,
+        resource=document,
+        supporting=current.supporting if supporting is None else supporting,
+        authored_on=fields.authored_on,
+        last_updated=now,
+    )
+    repo.claim_identifiers(conn, sender, referral_id, business_identifiers(document))
+    repo.add_event(conn, referral_id, "updated", now, version=version, status=fields.status)
+    _after_update(conn, referral_id, fields.status, version, now, options)
     return UpdateResult(version, now)
 
 

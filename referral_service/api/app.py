@@ -1,0 +1,59 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from referral_service.api.capability import capability_bp
+from referral_service.api.errors import register_error_handlers
+from referral_service.api.fhir_bundle import bundle_bp
+from referral_service.api.fhir_referrals import referrals_bp
+from referral_service.api.fhir_tracking import tracking_bp
+from referral_service.api.operations import operations_bp
+from referral_service.api.staff import staff_bp
+from referral_service.config import Settings
+from referral_service.runtime import Runtime
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    runtime = runtime or Runtime(settings)
+    runtime.check_configuration()
+    runtime.migrate_if_sqlite()
+    app = Flask(__name__)
+    # Werkzeug refuses bigger bodies with 413 before any of our code reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["referral_service"] = runtime
+    for blueprint in (capability_bp, referrals_bp, bundle_bp, tracking_bp, staff_bp, operations_bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    _install_request_hooks(app, settings)
+    return app
+
+
+def _install_request_hooks(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.started = time.monotonic()
+        if settings.auth == "none":
+            # Auth off means loopback only: the one local caller may read everything.
+            g.is_staff = True
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,148 @@
+"""FHIR ServiceRequest endpoints: create, conditional create, update, read, vread, search,
+and the $evaluate dry run."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from referral_service.api.fhir_io import (
+    check_accept,
+    etag,
+    fhir_response,
+    parse_if_match,
+    read_resource,
+    runtime,
+    written_response,
+)
+from referral_service.api.identity import current_sender, scope_sender
+from referral_service.api.search_params import date_filters, page_args, searchset, token_list
+from referral_service.fhir.outcome import MethodNotAllowed, NotFound, Unreadable
+from referral_service.fhir.parameters import decision_parameters
+from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
+from referral_service.observability import metrics
+from referral_service.services import intake, queries
+from referral_service.services.assessment import dry_run_evaluation
+
+referrals_bp = Blueprint("fhir_referrals", __name__)
+
+
+def _options(source: str = "direct") -> intake.IntakeOptions:
+    return intake.IntakeOptions(max_attempts=runtime().settings.job_max_attempts, source=source)
+
+
+def _location(referral_id: str, version_id: int) -> dict[str, str]:
+    root = request.url_root.rstrip("/")
+    return {
+        "Location": f"{root}/fhir/ServiceRequest/{referral_id}/_history/{version_id}",
+        "ETag": etag(version_id),
+    }
+
+
+def _stored(referral_id: str, status: int) -> Response:
+    resource = queries.referral_resource(runtime().engine, None, referral_id)
+    version = int(resource["meta"]["versionId"])
+    return written_response(resource, status, _location(referral_id, version))
+
+
+@referrals_bp.post("/fhir/ServiceRequest")
+def create_referral() -> Response:
+    check_accept()
+    document = read_resource()
+    sender = current_sender()
+    if request.headers.get("If-None-Exist"):
+        existing = _conditional_match(sender, request.headers["If-None-Exist"])
+        if existing is not None:
+            return _stored(existing, 200)
+    result = intake.receive_referral(
+        runtime().engine,
+        sender=sender,
+        document=document,
+        now=runtime().now(),
+        options=_options(),
+    )
+    if result.created:
+        metrics.referral_received("direct")
+    return _stored(result.referral_id, 201 if result.created else 200)
+
+
+def _conditional_match(sender: str, header: str) -> str | None:
+    name, _, value = header.partition("=")
+    if name.strip() != "identifier":
+        raise Unreadable.single(
+            "not-supported", "If-None-Exist supports identifier=system|value", "If-None-Exist"
+        )
+    identifier = require_identifier_query(value.strip())
+    return intake.find_existing(runtime().engine, sender, [identifier])
+
+
+@referrals_bp.put("/fhir/ServiceRequest/<referral_id>")
+def update_referral(referral_id: str) -> Response:
+    check_accept()
+    document = read_resource()
+    result = intake.update_referral(
+        runtime().engine,
+        sender=current_sender(),
+        referral_id=referral_id,
+        document=document,
+        if_match=parse_if_match(request.headers.get("If-Match")),
+        now=runtime().now(),
+        options=_options(),
+    )
+    return _stored(referral_id, 200 if result.version_id > 1 else 201)
+
+
+@referrals_bp.get("/fhir/ServiceRequest/<referral_id>")
+def read_referral(referral_id: str) -> Response:
+    check_accept()
+    resource = queries.referral_resource(runtime().engine, scope_sender(), referral_id)
+    version = resource["meta"]["versionId"]
+    return fhir_response(
+        resource,
+        200,
+        {"ETag": etag(int(version)), "Last-Modified": resource["meta"]["lastUpdated"]},
+    )
+
+
+@referrals_bp.get("/fhir/ServiceRequest/<referral_id>/_history/<version_id>")
+def read_referral_version(referral_id: str, version_id: str) -> Response:
+    check_accept()
+    if not version_id.isdigit():
+        raise NotFound.single("not-found", f"version {version_id} is not known")
+    resource = queries.referral_version(
+        runtime().engine, scope_sender(), referral_id, int(version_id)
+    )
+    return fhir_response(resource, 200, {"ETag": etag(int(version_id))})
+
+
+@referrals_bp.get("/fhir/ServiceRequest")
+def search_referrals() -> Response:
+    check_accept()
+    count, offset = page_args()
+    identifier = request.args.get("identifier")
+    page = queries.search_referrals(
+        runtime().engine,
+        scope_sender(),
+        identifier=parse_identifier_query(identifier) if identifier else None,
+        patient=request.args.get("patient") or request.args.get("subject"),
+        status=token_list("status"),
+        last_updated=date_filters("_lastUpdated"),
+        count=count,
+        offset=offset,
+    )
+    return fhir_response(searchset(page.resources, page.total, count, offset))
+
+
+@referrals_bp.post("/fhir/ServiceRequest/$evaluate")
+def evaluate_referral() -> Response:
+    check_accept()
+    document = read_resource()
+    decision = dry_run_evaluation(runtime(), document)
+    return fhir_response(decision_parameters(decision))
+
+
+@referrals_bp.route("/fhir/ServiceRequest/<referral_id>", methods=["DELETE", "PATCH"])
+def unsupported_write(referral_id: str) -> Response:
+    raise MethodNotAllowed.single(
+        "not-supported",
+        "referrals are not deleted; PUT the ServiceRequest with status revoked to cancel",
+    )

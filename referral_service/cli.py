@@ -1,0 +1,169 @@
+"""The `referral-service` command: serve, worker, db upgrade, evaluate, ehr ..."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from referral_service.config import Settings, SettingsError
+from referral_service.observability.logging_setup import configure_logging
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _runtime(settings: Settings) -> Any:
+    from referral_service.runtime import Runtime
+
+    runtime = Runtime(settings)
+    try:
+        runtime.check_configuration()
+    except Exception as exc:  # a malformed policy or clinic file stops start-up, clearly
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    return runtime
+
+
+@click.group()
+def main() -> None:
+    """FHIR referral intake, eligibility and booking for headache infusion therapy."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers")
+@click.option("--no-worker", is_flag=True, help="do not start the background worker")
+def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Run the HTTP API under gunicorn, plus the background worker."""
+    settings = _settings()
+    try:
+        settings.check_bind(host)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _runtime(settings)
+    runtime.migrate_if_sqlite()
+    from referral_service.observability import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # shared by gunicorn's workers and the background worker
+    env = dict(os.environ, REFERRAL_BIND=_bind(host, port), REFERRAL_WEB_CONCURRENCY=str(workers))
+    env.setdefault("REFERRAL_PUBLIC_URL", f"http://{_bind(host, port)}")
+    children = [
+        _spawn(
+            [
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:referral_service.gunicorn_conf",
+                "referral_service.wsgi:app",
+            ],
+            env,
+        )
+    ]
+    if not no_worker:
+        children.append(_spawn(["-m", "referral_service.cli", "worker"], env))
+    sys.exit(_supervise(children))
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, *args], env=env)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
+    """Forward SIGTERM/SIGINT to the children; if one dies, stop the others."""
+    stopping = False
+
+    def _forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    if not stopping:
+        _forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return 0 if stopping else max(abs(code) for code in codes) or 1
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="run the jobs due now, then exit")
+def worker(once: bool) -> None:
+    """Run the background worker (EHR calls, retries, webhook follow-ups)."""
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from referral_service.services.worker import Worker
+
+    runtime = _runtime(settings)
+    runtime.migrate_if_sqlite()
+    background = Worker(runtime)
+    if once:
+        click.echo(json.dumps({"jobs": background.run_until_idle()}))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: background.stop())
+    signal.signal(signal.SIGINT, lambda *_: background.stop())
+    background.run_forever()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations."""
+    from referral_service.adapters.db import migrate
+    from referral_service.adapters.db.engine import make_engine
+
+    engine = make_engine(_settings().database_url)
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at {migrate.current_revision(engine)}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def evaluate(files: tuple[str, ...]) -> None:
+    """Evaluate referrals offline: one JSON decision per file, on stdout."""
+    from referral_service.fhir.outcome import FhirError
+    from referral_service.fhir.validation import decode_json_object
+    from referral_service.services.assessment import dry_run_evaluation
+
+    runtime = _runtime(_settings())
+    unreadable = 0
+    for name in files:
+        try:
+            document = decode_json_object(Path(name).read_bytes())
+            decision = dry_run_evaluation(runtime, document)
+        except (OSError, FhirError) as exc:
+            click.echo(f"{name}: {exc}", err=True)
+            unreadable += 1
+            continue
+        click.echo(json.dumps(decision.to_dict()))
+    if unreadable:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""POST /fhir: a referral with its supporting resources in a transaction (all or nothing) or a
+batch (entry by entry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from referral_service.adapters.db.tables import stored_resources
+from referral_service.fhir.bundle import (
+    BundleEntry,
+    assign_ids,
+    prefix_issues,
+    read_entries,
+    rewrite_references,
+)
+from referral_service.fhir.outcome import Conflict, FhirError, Issue, Unprocessable
+from referral_service.fhir.referral import validate_referral
+from referral_service.fhir.validation import validate_resource
+from referral_service.services import intake
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    status: str  # "201 Created", "200 OK", "422 Unprocessable Entity"...
+    location: str | None = None
+    etag: str | None = None
+    outcome: tuple[Issue, ...] = ()
+    referral_id: str | None = None
+
+
+def process_bundle(
+    engine: Engine,
+    *,
+    sender: str,
+    bundle: dict[str, Any],
+    now: datetime,
+    options: intake.IntakeOptions,
+) -> tuple[str, list[EntryResult]]:
+    kind, entries = read_entries(bundle)
+    mapping = assign_ids(entries, sender)
+    for entry in entries:
+        entry.resource = rewrite_references(entry.resource, mapping)
+    supporting = [
+        _as_stored(e) for e in entries if e.resource_type != "ServiceRequest" and not e.issues
+    ]
+    for entry in entries:
+        if not entry.issues:
+            entry.issues = _validate(entry, supporting)
+    if kind == "transaction":
+        return kind, _transaction(engine, entries, supporting, sender, now, options)
+    return kind, [_batch_entry(engine, e, supporting, sender, now, options) for e in entries]
+
+
+def _as_stored(entry: BundleEntry) -> dict[str, Any]:
+    resource = dict(entry.resource)
+    resource["id"] = entry.assigned_id
+    return resource
+
+
+def _validate(entry: BundleEntry, supporting: list[dict[str, Any]]) -> list[Issue]:
+    try:
+        if entry.resource_type == "ServiceRequest":
+            validate_referral(entry.resource, supporting)
+            return []
+        return prefix_issues(validate_resource(entry.resource), entry.index)
+    except FhirError as exc:
+        return prefix_issues(exc.issues, entry.index)
+
+
+def _transaction(
+    engine: Engine,
+    entries: list[BundleEntry],
+    supporting: list[dict[str, Any]],
+    sender: str,
+    now: datetime,
+    options: intake.IntakeOptions,
+) -> list[EntryResult]:
+    issues = [issue for entry in entries for issue in entry.issues]
+    if issues:
+        raise Unprocessable(*issues)
+    for attempt in range(2):
+        try:
+            with engine.begin() as conn:
+                return [_apply(conn, e, supporting, sender, now, options) for e in entries]
+        except IntegrityError as exc:
+            # A concurrent twin of this transaction won the identifier: run again, and the
+            # second pass finds the referral it made instead of colliding.
+            if attempt == 1:
+                raise Conflict.single("conflict", "the transaction conflicted; retry") from exc
+    raise AssertionError("unreachable")
+
+
+def _batch_entry(
+    engine: Engine,
+    entry: BundleEntry,
+    supporting: list[dict[str, Any]],
+    sender: str,
+    now: datetime,
+    options: intake.IntakeOptions,
+) -> EntryResult:
+    if entry.issues:
+        return EntryResult("422 Unprocessable Entity", outcome=tuple(entry.issues))
+    try:
+        with engine.begin() as conn:
+            return _apply(conn, entry, supporting, sender, now, options)
+    except FhirError as exc:
+        return EntryResult(f"{exc.status} {_reason(exc.status)}", outcome=exc.issues)
+    except IntegrityError:
+        return EntryResult("409 Conflict", outcome=(Issue("conflict", "retry this entry"),))
+
+
+def _reason(status: int) -> str:
+    return {
+        404: "Not Found",
+        409: "Conflict",
+        412: "Precondition Failed",
+        422: "Unprocessable Entity",
+    }.get(status, "Bad Request")
+
+
+def _apply(
+    conn: Connection,
+    entry: BundleEntry,
+    supporting: list[dict[str, Any]],
+    sender: str,
+    now: datetime,
+    options: intake.IntakeOptions,
+) -> EntryResult:
+    if entry.resource_type != "ServiceRequest":
+        _store_supporting(conn, entry, sender, now)
+        location = f"{entry.resource_type}/{entry.assigned_id}/_history/1"
+        return EntryResult("201 Created", location, 'W/"1"')
+    if entry.method == "PUT":
+        referral_id = entry.url.rstrip("/").split("/")[-1]
+        updated = intake.update_in(
+            conn,
+            sender=sender,
+            referral_id=referral_id,
+            document=entry.resource,
+            if_match=None,
+            now=now,
+            options=options,
+            supporting=supporting,
+        )
+        return _referral_result("200 OK", referral_id, updated.version_id)
+    result = intake.create_in(
+        conn,
+        sender=sender,
+        document=entry.resource,
+        now=now,
+        options=options,
+        supporting=supporting,
+    )
+    return _referral_result(
+        "201 Created" if result.created else "200 OK", result.referral_id, result.version_id
+    )
+
+
+def _referral_result(status: str, referral_id: str, version: int) -> EntryResult:
+    return EntryResult(
+        status,
+        f"ServiceRequest/{referral_id}/_history/{version}",
+        f'W/"{version}"',
+        referral_id=referral_id,
+    )
+
+
+def _store_supporting(conn: Connection, entry: BundleEntry, sender: str, now: datetime) -> None:
+    known = select(stored_resources.c.id).where(
+        stored_resources.c.resource_type == entry.resource_type,
+        stored_resources.c.id == entry.assigned_id,
+    )
+    if conn.execute(known).first() is not None:
+        return  # the same Bundle again: same content, same id
+    resource = _as_stored(entry)
+    subject = resource.get("subject") or resource.get("patient") or {}
+    conn.execute(
+        insert(stored_resources).values(
+            resource_type=entry.resource_type,
+            id=entry.assigned_id,
+            sender=sender,
+            version_id=1,
+            resource=resource,
+            patient_ref=subject.get("reference") if isinstance(subject, dict) else None,
+            last_updated=now,
+        )
+    )

@@ -1,0 +1,175 @@
+"""Reading referrals, Tasks and Appointments back, as FHIR resources, scoped to their sender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.tables import (
+    appointments,
+    referral_identifiers,
+    referrals,
+    tasks,
+)
+from referral_service.fhir.outcome import NotFound
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    resources: list[dict[str, Any]]
+    total: int
+
+
+def render_referral(
+    resource: dict[str, Any], referral_id: str, version_id: int, last_updated: datetime
+) -> dict[str, Any]:
+    rendered = dict(resource)
+    rendered["id"] = referral_id
+    meta = dict(resource.get("meta") or {})
+    meta.update(versionId=str(version_id), lastUpdated=_instant(last_updated))
+    rendered["meta"] = meta
+    return rendered
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_referral(engine: Engine, sender: str | None, referral_id: str) -> repo.ReferralRow:
+    with engine.connect() as conn:
+        row = repo.get_referral(conn, referral_id)
+    if row is None or (sender is not None and row.sender != sender):
+        # Another sender's referral is "not found", never "forbidden": ids must not leak.
+        raise NotFound.single("not-found", f"ServiceRequest/{referral_id} is not known")
+    return row
+
+
+def referral_resource(engine: Engine, sender: str | None, referral_id: str) -> dict[str, Any]:
+    row = read_referral(engine, sender, referral_id)
+    return render_referral(row.resource, row.id, row.version_id, row.last_updated)
+
+
+def referral_version(
+    engine: Engine, sender: str | None, referral_id: str, version_id: int
+) -> dict[str, Any]:
+    read_referral(engine, sender, referral_id)
+    with engine.connect() as conn:
+        version = repo.get_version(conn, referral_id, version_id)
+    if version is None:
+        raise NotFound.single(
+            "not-found", f"ServiceRequest/{referral_id} has no version {version_id}"
+        )
+    return render_referral(version["resource"], referral_id, version_id, version["recorded_at"])
+
+
+def search_referrals(
+    engine: Engine,
+    sender: str | None,
+    *,
+    identifier: tuple[str | None, str] | None,
+    patient: str | None,
+    status: list[str] | None,
+    last_updated: list[Any],
+    count: int,
+    offset: int,
+) -> Page:
+    filters: list[Any] = list(last_updated)
+    if identifier is not None:
+        system, value = identifier
+        matching = select(referral_identifiers.c.referral_id).where(
+            referral_identifiers.c.value == value
+        )
+        if system:
+            matching = matching.where(referral_identifiers.c.system == system)
+        filters.append(referrals.c.id.in_(matching))
+    if patient:
+        filters.append(referrals.c.patient_ref.in_(_patient_forms(patient)))
+    if status:
+        filters.append(referrals.c.status.in_(status))
+    with engine.connect() as conn:
+        rows, total = repo.search_referrals(
+            conn, sender=sender, filters=filters, count=count, offset=offset
+        )
+    return Page(
+        [render_referral(r.resource, r.id, r.version_id, r.last_updated) for r in rows], total
+    )
+
+
+def _compare(column: Any, prefix: str, value: datetime) -> Any:
+    operations = {
+        "eq": column == value,
+        "ge": column >= value,
+        "gt": column > value,
+        "le": column <= value,
+        "lt": column < value,
+        "ne": column != value,
+    }
+    return operations[prefix]
+
+
+def _patient_forms(patient: str) -> list[str]:
+    plain = patient.split("/")[-1]
+    return [patient, f"Patient/{plain}", plain]
+
+
+def task_resource(engine: Engine, sender: str | None, task_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        task = repo.get_task(conn, task_id)
+    if task is None or (sender is not None and task.sender != sender):
+        raise NotFound.single("not-found", f"Task/{task_id} is not known")
+    return task.resource
+
+
+def search_tasks(
+    engine: Engine,
+    sender: str | None,
+    *,
+    focus: str | None,
+    status: list[str] | None,
+    task_id: str | None,
+    count: int,
+    offset: int,
+) -> Page:
+    filters: list[Any] = []
+    if focus:
+        filters.append(tasks.c.referral_id == focus.split("/")[-1])
+    if status:
+        filters.append(tasks.c.status.in_(status))
+    if task_id:
+        filters.append(tasks.c.id == task_id)
+    with engine.connect() as conn:
+        rows, total = repo.search_tasks(
+            conn, sender=sender, filters=filters, count=count, offset=offset
+        )
+    return Page([row.resource for row in rows], total)
+
+
+def appointment_resource(engine: Engine, sender: str | None, appointment_id: str) -> dict:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(select(appointments).where(appointments.c.id == appointment_id))
+            .mappings()
+            .first()
+        )
+    if row is None or (sender is not None and row["sender"] != sender):
+        raise NotFound.single("not-found", f"Appointment/{appointment_id} is not known")
+    return row["resource"]
+
+
+def search_appointments(
+    engine: Engine, sender: str | None, *, based_on: str | None, count: int, offset: int
+) -> Page:
+    query = select(appointments)
+    if sender is not None:
+        query = query.where(appointments.c.sender == sender)
+    if based_on:
+        query = query.where(appointments.c.referral_id == based_on.split("/")[-1])
+    with engine.connect() as conn:
+        rows = list(conn.execute(query.order_by(appointments.c.start)).mappings())
+    return Page([row["resource"] for row in rows[offset : offset + count]], len(rows))

@@ -1,0 +1,126 @@
+"""The background worker: claims outbox jobs, runs them, retries with backoff, gives up after
+the configured attempts. SIGTERM lets the current job finish; kill -9 loses nothing, because a
+claimed job's lease expires and another worker takes it over."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from referral_service.adapters.db import outbox
+from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.outbox import Job
+from referral_service.observability import metrics
+from referral_service.services import processing
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, runtime: Any, worker_id: str | None = None) -> None:
+        self.runtime = runtime
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_forever(self) -> None:
+        log.info("worker started", extra={"worker": self.worker_id})
+        last_stats = 0.0
+        while not self.stopping.is_set():
+            if time.monotonic() - last_stats > 5:
+                self._publish_queue_stats()
+                last_stats = time.monotonic()
+            if not self.run_once():
+                self.stopping.wait(self.runtime.settings.worker_poll_seconds)
+        log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def run_until_idle(self, max_jobs: int = 10_000) -> int:
+        """Run every job that is due now (for tests and the CLI's one-shot mode)."""
+        done = 0
+        while done < max_jobs and self.run_once():
+            done += 1
+        return done
+
+    def run_once(self) -> bool:
+        settings = self.runtime.settings
+        with self.runtime.engine.begin() as conn:
+            job = outbox.claim(
+                conn,
+                worker_id=self.worker_id,
+                now=self.runtime.now(),
+                lease_seconds=settings.job_lease_seconds,
+            )
+        if job is None:
+            return False
+        self._execute(job)
+        return True
+
+    def _execute(self, job: Job) -> None:
+        started = time.monotonic()
+        try:
+            result = processing.handle(self.runtime, job)
+        except Exception as exc:  # every failure is retried or recorded, never dropped
+            self._failed(job, exc)
+            return
+        with self.runtime.engine.begin() as conn:
+            owned = outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
+            self._record_attempt(conn, job, result)
+        log.info(
+            "job done",
+            extra={
+                "job": job.id,
+                "kind": job.kind,
+                "result": result,
+                "referral_id": job.referral_id,
+                "lease_kept": owned,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        retryable = isinstance(exc, processing.RetryLater)
+        if not retryable:
+            log.error("job raised %s", type(exc).__name__, extra={"job": job.id, "kind": job.kind})
+        now = self.runtime.now()
+        with self.runtime.engine.begin() as conn:
+            self._record_attempt(conn, job, f"failed: {type(exc).__name__}")
+            if job.attempts >= job.max_attempts:
+                outbox.give_up(conn, job, worker_id=self.worker_id, now=now, error=error)
+            else:
+                outbox.retry_later(
+                    conn,
+                    job,
+                    worker_id=self.worker_id,
+                    now=now,
+                    error=error,
+                    backoff_base=self.runtime.settings.job_backoff_base_seconds,
+                )
+        if job.attempts >= job.max_attempts:
+            processing.gave_up(self.runtime, job, error)
+
+    def _record_attempt(self, conn: Any, job: Job, result: str) -> None:
+        if job.referral_id is not None:
+            repo.add_event(
+                conn,
+                job.referral_id,
+                "job-attempt",
+                self.runtime.now(),
+                job=job.kind,
+                attempt=job.attempts,
+                result=result[:120],
+            )
+
+    def _publish_queue_stats(self) -> None:
+        try:
+            with self.runtime.engine.connect() as conn:
+                depth, oldest = outbox.queue_stats(conn, now=self.runtime.now())
+            metrics.set_queue_stats(depth, oldest)
+        except Exception as exc:  # metrics must never stop the worker
+            log.warning("queue stats failed: %s", type(exc).__name__)
