@@ -8,7 +8,12 @@ connection strings or EHR response text, which are for the log, not for an unaut
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -73,9 +78,50 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
 def check_ehr(ehr_client: Any) -> dict[str, Any]:
     if ehr_client is None:
         return {"status": SKIPPED, "reason": "no EHR configured (local scheduling)"}
+    now = time.monotonic()
+    with _ehr_lock:
+        cached = _cached_ehr_result(ehr_client, now)
+    if cached is not None:
+        return cached
+    result = _probe_ehr(ehr_client)
+    with _ehr_lock, contextlib.suppress(TypeError):  # a client without weakref support
+        _ehr_results[ehr_client] = (now, result)
+    return result
+
+
+# The EHR client retries with backoff and can take far longer than a probe's timeout. A probe
+# must answer in time and must not hold a sync worker, so the call runs on one background thread
+# with a deadline (a hung call makes later ones wait behind it and fail fast, rather than piling
+# up threads), and a result is reused for a few seconds across probes.
+EHR_CHECK_DEADLINE_SECONDS = 3.0
+EHR_CHECK_CACHE_SECONDS = 10.0
+_ehr_lock = threading.Lock()
+_ehr_results: weakref.WeakKeyDictionary[Any, tuple[float, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_ehr_executor: ThreadPoolExecutor | None = None
+
+
+def _cached_ehr_result(ehr_client: Any, now: float) -> dict[str, Any] | None:
     try:
-        statement = ehr_client.capabilities()
+        checked_at, result = _ehr_results[ehr_client]
+    except (KeyError, TypeError):
+        return None
+    return result if now - checked_at < EHR_CHECK_CACHE_SECONDS else None
+
+
+def _probe_ehr(ehr_client: Any) -> dict[str, Any]:
+    global _ehr_executor
+    with _ehr_lock:
+        if _ehr_executor is None:  # created lazily: after gunicorn has forked this worker
+            _ehr_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-ehr")
+        future = _ehr_executor.submit(ehr_client.capabilities)
+    try:
+        statement = future.result(timeout=EHR_CHECK_DEADLINE_SECONDS)
     except Exception as exc:
+        if not future.done():
+            log.warning("readiness check ehr: no answer in %.1f s", EHR_CHECK_DEADLINE_SECONDS)
+            return {"status": FAILED, "error": "deadline-exceeded"}
         return _failure("ehr", exc)
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
         return {"status": FAILED, "error": "not-a-capability-statement"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,10 +33,14 @@ def downgrade():
 
 
 class FakeEhr:
-    def __init__(self, answer: Any) -> None:
+    def __init__(self, answer: Any, delay: float = 0.0) -> None:
         self.answer = answer
+        self.delay = delay
+        self.calls = 0
 
     def capabilities(self) -> dict:
+        self.calls += 1
+        time.sleep(self.delay)
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
@@ -181,3 +186,31 @@ def test_metrics_endpoint_exposes_prometheus_text(engine, alembic_config, monkey
     text_body = response.get_data(as_text=True)
     assert 'referral_decisions_total{outcome="eligible"}' in text_body
     assert "# TYPE referral_ehr_request_duration_seconds histogram" in text_body
+
+
+def test_ehr_check_answers_within_its_deadline_when_the_ehr_hangs(
+    engine, alembic_config, monkeypatch
+) -> None:
+    monkeypatch.setattr("referral_service.api.operations.EHR_CHECK_DEADLINE_SECONDS", 0.2)
+    stamp(engine, "0002")
+    app = make_app(engine, alembic_config, FakeEhr(CAPABILITY, delay=1.0))
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    assert time.monotonic() - started < 0.9
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["ehr"] == {
+        "status": "failed",
+        "error": "deadline-exceeded",
+    }
+
+
+def test_ehr_check_result_is_reused_between_probes(engine, alembic_config, monkeypatch) -> None:
+    stamp(engine, "0002")
+    ehr = FakeEhr(CAPABILITY)
+    client = make_app(engine, alembic_config, ehr).test_client()
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert ehr.calls == 1
+    monkeypatch.setattr("referral_service.api.operations.EHR_CHECK_CACHE_SECONDS", 0.0)
+    assert client.get("/readyz").status_code == 200
+    assert ehr.calls == 2
