@@ -165,5 +165,28 @@ def evaluate(files: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
+@main.group()
+def ehr() -> None:
+    """The clinic EHR: demo seeding, webhook subscription."""
+
+
+@ehr.command("seed-demo")
+@click.option("--days", default=14, show_default=True, type=int)
+@click.option("--chairs", default=4, show_default=True, type=int)
+def ehr_seed_demo(days: int, chairs: int) -> None:
+    """Create the clinic's chairs as Locations, Schedules and free Slots on the EHR."""
+    from datetime import UTC, datetime
+
+    from referral_service.services.ehr_seed import seed_demo
+
+    runtime = _runtime(_settings())
+    if runtime.ehr_client is None:
+        raise click.ClickException("REFERRAL_EHR_BASE_URL is not set")
+    report = seed_demo(
+        runtime.ehr_client, runtime.clinic, days=days, chairs=chairs, start=datetime.now(UTC).date()
+    )
+    click.echo(json.dumps(report, default=str))
+
+
 if __name__ == "__main__":
     main()
