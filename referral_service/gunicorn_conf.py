@@ -19,7 +19,11 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from referral_service.observability import MULTIPROC_ENV, prepare_multiprocess_dir
+from referral_service.observability import (
+    MULTIPROC_ENV,
+    PRIVATE_DIR_PREFIX,
+    prepare_multiprocess_dir,
+)
 
 REQUEST_ID_HEADER = "x-request-id"
 # gunicorn's "Error handling request GET /path?query" names the raw URI: drop the query.
@@ -124,8 +128,10 @@ control_socket_disable = True
 forwarded_allow_ips = os.environ.get("REFERRAL_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Set in the master before any worker is forked (and before workers import prometheus_client),
 # so every worker writes its metrics to the same directory.
-_owns_multiproc_dir = not os.environ.get(MULTIPROC_ENV)
 multiproc_dir = str(prepare_multiprocess_dir())
+# A private temporary directory (ours or `serve`'s) goes when the server stops; an
+# operator-set one stays.
+_owns_multiproc_dir = Path(multiproc_dir).name.startswith(PRIVATE_DIR_PREFIX)
 
 
 def on_exit(server: Any) -> None:

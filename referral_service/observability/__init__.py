@@ -13,7 +13,9 @@ import tempfile
 from pathlib import Path
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_prepared: Path | None = None
+# Set next to MULTIPROC_ENV once the directory is prepared, and inherited by child processes.
+PREPARED_ENV = "REFERRAL_PROMETHEUS_DIR_PREPARED"
+PRIVATE_DIR_PREFIX = "referral-prometheus-"
 
 
 def prepare_multiprocess_dir() -> Path:
@@ -21,24 +23,24 @@ def prepare_multiprocess_dir() -> Path:
 
     An operator-set directory is created if missing and emptied of the previous run's files
     (stale files from dead processes would otherwise be summed into the counters). With no
-    setting, a fresh private temporary directory is created and exported to child processes.
+    setting, a fresh private temporary directory is created. Both are exported to children.
     """
-    global _prepared
     configured = os.environ.get(MULTIPROC_ENV)
-    # Once per process: a second call (gunicorn re-reading its config on SIGHUP, or `serve`
-    # preparing before gunicorn loads this) must not delete files that live processes write.
-    if _prepared is not None and configured == str(_prepared):
-        return _prepared
+    if configured and os.environ.get(PREPARED_ENV) == configured:
+        # Prepared already, by this process (gunicorn re-reading its config on SIGHUP) or by a
+        # parent (`serve` starts gunicorn and the worker): live processes write there now.
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     if configured:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
             stale.unlink(missing_ok=True)
     else:
-        path = Path(tempfile.mkdtemp(prefix="referral-prometheus-"))
-        os.environ[MULTIPROC_ENV] = str(path)
-    _prepared = path
+        path = Path(tempfile.mkdtemp(prefix=PRIVATE_DIR_PREFIX))
+    os.environ[MULTIPROC_ENV] = os.environ[PREPARED_ENV] = str(path)
     return path
 
 
-__all__ = ["MULTIPROC_ENV", "prepare_multiprocess_dir"]
+__all__ = ["MULTIPROC_ENV", "PREPARED_ENV", "PRIVATE_DIR_PREFIX", "prepare_multiprocess_dir"]

@@ -11,14 +11,20 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from referral_service.observability import MULTIPROC_ENV, metrics, prepare_multiprocess_dir
+from referral_service.observability import (
+    MULTIPROC_ENV,
+    PREPARED_ENV,
+    metrics,
+    prepare_multiprocess_dir,
+)
 
 
 @pytest.fixture(autouse=True)
 def _single_process(monkeypatch: pytest.MonkeyPatch) -> None:
     # setenv first so that teardown restores the variable's absence even if a test sets it
-    monkeypatch.setenv(MULTIPROC_ENV, "")
-    monkeypatch.delenv(MULTIPROC_ENV)
+    for name in (MULTIPROC_ENV, PREPARED_ENV):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 def sample(name: str, **labels: str) -> float:
@@ -130,7 +136,6 @@ def test_prepare_multiprocess_dir_empties_stale_files_once(
 ) -> None:
     target = tmp_path / "prom"
     monkeypatch.setenv(MULTIPROC_ENV, str(target))
-    monkeypatch.setattr("referral_service.observability._prepared", None)
     target.mkdir()
     (target / "counter_123.db").write_bytes(b"stale")
     assert prepare_multiprocess_dir() == target
@@ -140,13 +145,22 @@ def test_prepare_multiprocess_dir_empties_stale_files_once(
     assert (target / "counter_456.db").exists()
 
 
-def test_prepare_multiprocess_dir_creates_a_private_dir_when_unset(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_child_process_keeps_the_files_its_parent_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("referral_service.observability._prepared", None)
+    """`serve` prepares the directory, then starts gunicorn (preparing again) and the worker."""
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    prepare_multiprocess_dir()
+    (tmp_path / "counter_789.db").write_bytes(b"the worker's live counters")
+    code = "from referral_service.observability import prepare_multiprocess_dir as p; p()"
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=60)
+    assert (tmp_path / "counter_789.db").exists()
+
+
+def test_prepare_multiprocess_dir_creates_a_private_dir_when_unset() -> None:
     path = prepare_multiprocess_dir()
     try:
-        assert path.is_dir()
+        assert path.is_dir() and path.name.startswith("referral-prometheus-")
         assert os.environ[MULTIPROC_ENV] == str(path)
     finally:
         path.rmdir()
