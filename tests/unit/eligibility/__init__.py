@@ -1,0 +1,1 @@
+"""Eligibility engine tests (clinical-criteria.md as a table of cases)."""
