@@ -137,13 +137,34 @@ def validate_resource(document: dict[str, Any]) -> list[Issue]:
         return [
             Issue("not-supported", f"unknown resourceType {resource_type!r}", ("resourceType",))
         ]
-    issues = _structure_issues(model, resource_type, document)
+    issues = _structure_issues(model, resource_type, document) + _contained_issues(document)
     reported = {path for issue in issues for path in issue.expression}
     for issue in _required_issues(resource_type, document) + _binding_issues(
         resource_type, document
     ):
         if not reported.intersection(issue.expression):
             issues.append(issue)
+    return issues
+
+
+def _contained_issues(document: dict[str, Any]) -> list[Issue]:
+    contained = document.get("contained")
+    if not isinstance(contained, list):
+        return []
+    issues = []
+    for index, item in enumerate(contained):
+        path = f"{document['resourceType']}.contained[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+            issues.append(Issue("value", f"{path} must be a resource with a resourceType", (path,)))
+            continue
+        for issue in validate_resource(item):
+            issues.append(
+                Issue(
+                    issue.code,
+                    f"{path}: {issue.diagnostics}",
+                    tuple(e.replace(item["resourceType"], path, 1) for e in issue.expression),
+                )
+            )
     return issues
 
 
@@ -168,7 +189,7 @@ def _required_issues(resource_type: str, document: dict[str, Any]) -> list[Issue
 def _structure_issue(resource_type: str, error: Any) -> Issue:
     path = fhirpath(resource_type, error.get("loc", ()))
     kind = error.get("type", "")
-    if kind == "missing":
+    if kind == "missing" or kind.endswith(".missing"):
         return Issue("required", f"{path} is required", (path,))
     if kind == "extra_forbidden":
         return Issue("structure", f"{path} is not a known element", (path,))
@@ -190,7 +211,7 @@ def _binding_issues(resource_type: str, document: dict[str, Any]) -> list[Issue]
     issues = []
     for element, allowed in REQUIRED_BINDINGS.get(resource_type, {}).items():
         value = document.get(element)
-        if value is not None and value not in allowed:
+        if value is not None and (not isinstance(value, str) or value not in allowed):
             path = f"{resource_type}.{element}"
             issues.append(
                 Issue(

@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the service on its embedded default: SQLite,
+# local scheduling, http://127.0.0.1:8080) and `make test` (the whole suite). Each creates the
+# virtual environment it needs.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/referral-service serve
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check referral_service tests bench
+	$(VENV)/bin/mypy referral_service
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) referral-service.db
