@@ -9,7 +9,22 @@ from typing import Any
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
-from referral_service.fhir.outcome import Issue, Unprocessable, Unreadable, UnsupportedMediaType
+from referral_service.fhir.outcome import (
+    Issue,
+    TooLarge,
+    Unprocessable,
+    Unreadable,
+    UnsupportedMediaType,
+)
+
+# Hostile-input bounds (docs/security.md). Real referrals nest ~15 levels, carry tens of Bundle
+# entries and short strings; these leave wide room while keeping the parser's and validator's
+# work bounded: deep nesting would reach Python's recursion limit, long arrays and strings make
+# pydantic validation take seconds.
+MAX_JSON_DEPTH = 64
+MAX_JSON_ARRAY_ITEMS = 1000
+MAX_JSON_STRING_CHARS = 65_536
+MAX_JSON_VALUES = 100_000
 
 JSON_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_MEDIA_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml"})
@@ -106,11 +121,39 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
         raise Unreadable.single(
             "structure", f"the body is not valid JSON ({_json_error(exc)})"
         ) from None
+    except RecursionError:  # the C parser's own bound, hit in microseconds by hostile nesting
+        raise _too_costly(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels") from None
+    check_json_sizes(document)
     if not isinstance(document, dict):
         raise Unreadable.single("structure", "the body must be a JSON object (a FHIR resource)")
     if not isinstance(document.get("resourceType"), str):
         raise Unreadable.single("required", "resourceType is missing", "resourceType")
     return document
+
+
+def _too_costly(diagnostics: str) -> TooLarge:
+    return TooLarge(Issue("too-costly", diagnostics))
+
+
+def check_json_sizes(document: Any) -> None:
+    """Refuse deep nesting, over-long arrays (a Bundle's entries among them), long strings and
+    too many values, in one pass over the parsed document that stops at the first excess."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    seen = 0
+    while pending:
+        value, depth = pending.pop()
+        seen += 1
+        if seen > MAX_JSON_VALUES:
+            raise _too_costly(f"the body holds more than {MAX_JSON_VALUES} JSON values")
+        if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+            raise _too_costly(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict | list):
+            if len(value) > MAX_JSON_ARRAY_ITEMS:
+                raise _too_costly(f"a JSON array or object has over {MAX_JSON_ARRAY_ITEMS} items")
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(value, str) and len(value) > MAX_JSON_STRING_CHARS:
+            raise _too_costly(f"a JSON string is longer than {MAX_JSON_STRING_CHARS} characters")
 
 
 def _json_error(exc: Exception) -> str:
