@@ -75,11 +75,11 @@ def search_referrals(
     identifier: tuple[str | None, str] | None,
     patient: str | None,
     status: list[str] | None,
-    last_updated: list[Any],
+    last_updated: list[tuple[str, datetime]],
     count: int,
     offset: int,
 ) -> Page:
-    filters: list[Any] = list(last_updated)
+    filters: list[Any] = [_compare(referrals.c.last_updated, p, v) for p, v in last_updated]
     if identifier is not None:
         system, value = identifier
         matching = select(referral_identifiers.c.referral_id).where(
