@@ -1,0 +1,181 @@
+"""What a decision says besides its verdict: missing data, evidence, earliest start, ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+
+from .builders import NOW, POLICY, RECEIVED, Referral, reason
+
+
+def test_earliest_start_is_24_hours_after_a_recent_triptan_for_dhe() -> None:
+    decision = (Referral().protocol("dhe")
+                .medication("sumatriptan", rxnorm="37418", status="completed",
+                            kind="MedicationAdministration", taken_hours=10)
+                .evaluate())
+    assert decision.decision == "eligible"
+    assert decision.earliest_start == NOW - timedelta(hours=10) + timedelta(hours=24)
+    assert reason(decision, "earliest-start.triptan-washout").outcome == "met"
+
+
+def test_ergot_statement_with_effective_date_time_counts() -> None:
+    decision = (Referral().protocol("dhe")
+                .medication("Ergotamine tartrate", status="completed", taken_hours=2)
+                .evaluate())
+    assert decision.earliest_start == NOW + timedelta(hours=22)
+
+
+def test_triptan_25_hours_ago_sets_no_earliest_start() -> None:
+    decision = (Referral().protocol("dhe")
+                .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=25)
+                .evaluate())
+    assert decision.protocol == "dhe"
+    assert decision.earliest_start is None
+
+
+def test_recent_triptan_does_not_delay_standard_infusion() -> None:
+    decision = (Referral().medication("sumatriptan", rxnorm="37418", status="completed",
+                                      taken_hours=3).evaluate())
+    assert decision.protocol == "standard-infusion"
+    assert decision.earliest_start is None
+
+
+def test_triptan_delay_follows_fallback_away_from_dhe() -> None:
+    decision = (Referral().protocol("dhe").condition("I25.10")
+                .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=3)
+                .evaluate())
+    assert (decision.protocol, decision.earliest_start) == ("standard-infusion", None)
+
+
+def test_missing_names_the_metrics_in_words_a_referrer_can_act_on() -> None:
+    decision = Referral(headache="G43.909", metrics=False).evaluate()
+    assert decision.decision == "needs-information"
+    text = " ".join(decision.missing)
+    assert "headache days per month" in text
+    assert "migraine days per month" in text
+    assert all(m[0].islower() and len(m) > 20 for m in decision.missing)
+
+
+def test_missing_birth_date_is_named() -> None:
+    decision = Referral(age=None).evaluate()
+    assert decision.decision == "needs-information"
+    assert any("birth date" in m for m in decision.missing)
+
+
+def test_missing_pregnancy_status_is_named() -> None:
+    decision = Referral(sex="female", age=30).protocol("dhe").evaluate()
+    assert decision.decision == "needs-information"
+    assert any("pregnancy status" in m and "7 days" in m for m in decision.missing)
+
+
+def test_eligible_decision_reports_no_unknown_rule_without_missing_data() -> None:
+    decision = Referral().evaluate()
+    unknown = [r for r in decision.reasons if r.outcome == "unknown"]
+    assert bool(unknown) == bool(decision.missing)
+
+
+def test_evidence_points_at_the_resources_that_settled_a_rule() -> None:
+    decision = Referral().condition("G44.53", key="tc").evaluate()
+    assert reason(decision, "red-flag.coded-finding").evidence == ("urn:uuid:tc",)
+
+
+def test_contained_and_type_id_evidence() -> None:
+    contained = Referral().condition("G44.53", via="contained", key="c9").evaluate()
+    assert reason(contained, "red-flag.coded-finding").evidence == ("#c9",)
+    typed = Referral().condition("G44.53", via="bundle-id", key="c7").evaluate()
+    assert reason(typed, "red-flag.coded-finding").evidence == ("Condition/c7",)
+    remote = Referral().condition("G44.53", via="resolver", key="c5").evaluate()
+    assert reason(remote, "red-flag.coded-finding").evidence == ("Condition/c5",)
+
+
+def test_reason_code_red_flag_cites_the_service_request() -> None:
+    decision = Referral().reason_code("G44.53").evaluate()
+    assert reason(decision, "red-flag.coded-finding").evidence == ("ServiceRequest/sr-1",)
+
+
+def test_every_rule_that_ran_has_an_outcome_and_a_detail() -> None:
+    decision = Referral().protocol("dhe").egfr(45).evaluate()
+    assert decision.reasons
+    for r in decision.reasons:
+        assert r.outcome in ("met", "not-met", "unknown")
+        assert r.detail and r.detail != r.rule
+
+
+def test_first_match_decides_so_later_rules_do_not_run() -> None:
+    decision = Referral().condition("G44.53").evaluate()
+    rules = {r.rule for r in decision.reasons}
+    assert "age.adult" not in rules and not any(r.startswith("category.") for r in rules)
+
+
+def test_fallback_reason_names_the_exclusion() -> None:
+    decision = Referral().protocol("dhe").condition("I21.9", onset_days=400).evaluate()
+    assert reason(decision, "exclusion.dhe").outcome == "met"
+    assert "ischaemic heart disease" in reason(decision, "exclusion.dhe").detail
+    assert "falls back" in reason(decision, "protocol.fallback").detail
+
+
+def test_latest_metric_wins() -> None:
+    referral = Referral(headache="G43.909", metrics=False)
+    referral.metric("headache-days-per-month", 20, end_days=30)
+    referral.metric("headache-days-per-month", 10, end_days=1)
+    referral.metric("migraine-days-per-month", 9).metric("debilitating-headache-days-per-month", 2)
+    decision = referral.acute(triptan=2).evaluate()
+    assert (decision.decision, decision.category) == ("ineligible", "episodic")
+
+
+def test_now_is_authored_on_else_receipt() -> None:
+    referral = Referral().temperature(39, hours=30)
+    assert referral.evaluate().decision == "eligible"  # 30 h before authoredOn
+    bundle = referral.bundle()
+    del bundle["entry"][0]["resource"]["authoredOn"]
+    at_receipt = evaluate_document(bundle, policy=POLICY, received_at=NOW - timedelta(hours=10))
+    assert at_receipt.decision == "emergency-redirect"
+    later = evaluate_document(bundle, policy=POLICY, received_at=RECEIVED)
+    assert later.decision == "eligible"
+
+
+def test_referral_label_and_policy_version() -> None:
+    decision = Referral().evaluate()
+    assert decision.referral == "urn:clinic|REF-1"
+    assert decision.policy_version == POLICY.version
+    bundle = Referral().bundle()
+    del bundle["entry"][0]["resource"]["identifier"]
+    assert evaluate_document(bundle, policy=POLICY, received_at=RECEIVED).referral == "sr-1"
+
+
+def test_a_bare_service_request_with_contained_resources() -> None:
+    referral = Referral(headache=None, metrics=False)
+    referral.condition("G43.709", onset_days=700, via="contained")
+    referral.metric("headache-days-per-month", 20, via="contained")
+    referral.metric("migraine-days-per-month", 12, via="contained")
+    request = referral.bundle()["entry"][0]["resource"]
+    request["contained"].append({"resourceType": "Patient", "id": "pt",
+                                 "birthDate": "1980-01-01", "gender": "male"})
+    request["subject"] = {"reference": "#pt"}
+    decision = evaluate_document(request, policy=POLICY, received_at=RECEIVED)
+    assert (decision.decision, decision.category) == ("eligible", "chronic-migraine")
+
+
+@pytest.mark.parametrize("document", [
+    {"resourceType": "Patient"},
+    {"resourceType": "Bundle", "type": "collection", "entry": []},
+    {"resourceType": "Bundle", "entry": "nope"},
+    {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "ServiceRequest"}},
+        {"resource": {"resourceType": "ServiceRequest"}}]},
+    ["not", "an", "object"],
+])
+def test_unreadable_documents(document: object) -> None:
+    with pytest.raises(UnreadableReferral):
+        evaluate_document(document, policy=POLICY, received_at=RECEIVED)  # type: ignore[arg-type]
+
+
+def test_any_bundle_type_holding_one_service_request() -> None:
+    bundle = Referral().bundle()
+    for kind in ("collection", "batch", "document", "message"):
+        bundle["type"] = kind
+        assert evaluate_document(bundle, policy=POLICY, received_at=RECEIVED).decision == (
+            "eligible")
