@@ -75,7 +75,7 @@ class SmartBackendAuth:
         self,
         *,
         client_id: str,
-        token_url: str,
+        token_url: str | None,
         private_key: Any,
         key_id: str,
         scope: str = DEFAULT_SCOPE,
@@ -83,8 +83,12 @@ class SmartBackendAuth:
         timeout: tuple[float, float] = (3.05, 10.0),
         clock: Callable[[], float] = time.time,
         on_request: RequestHook | None = None,
+        discovery_url: str | None = None,
     ) -> None:
+        if not token_url and not discovery_url:
+            raise EhrAuthError("SMART backend auth needs a token URL (or a discovery URL)")
         self.client_id = client_id
+        self._discovery_url = discovery_url
         self.token_url = token_url
         self.key_id = key_id
         self.scope = scope
@@ -113,6 +117,8 @@ class SmartBackendAuth:
         return True
 
     def client_assertion(self) -> str:
+        if not self.token_url:
+            raise EhrAuthError("token URL not known yet")
         now = int(self._clock())
         claims = {
             "iss": self.client_id,
@@ -126,6 +132,8 @@ class SmartBackendAuth:
         return jwt.encode(claims, self._key, algorithm=self._alg, headers=headers)
 
     def _fetch_token(self) -> tuple[str, float]:
+        if not self.token_url:
+            self.token_url = self._discover_token_url()
         form = {
             "grant_type": "client_credentials",
             "scope": self.scope,
@@ -145,6 +153,25 @@ class SmartBackendAuth:
             raise EhrUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
         self._record(response.status_code, started)
         return self._read_token(response)
+
+    def _discover_token_url(self) -> str:
+        """From the EHR's .well-known/smart-configuration, at first use (not at startup)."""
+        url = str(self._discovery_url)
+        try:
+            response = self._session.get(
+                url, timeout=self._timeout, headers={"Accept": "application/json"}
+            )
+        except requests.RequestException as exc:
+            raise EhrUnavailable(f"SMART discovery failed: {type(exc).__name__}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise EhrUnavailable(f"SMART discovery answered {response.status_code}")
+        try:
+            endpoint = response.json().get("token_endpoint") if response.ok else None
+        except ValueError:
+            endpoint = None
+        if not endpoint:
+            raise EhrAuthError("set REFERRAL_EHR_TOKEN_URL: the EHR publishes no token_endpoint")
+        return str(endpoint)
 
     def _read_token(self, response: requests.Response) -> tuple[str, float]:
         if response.status_code == 429 or response.status_code >= 500:
@@ -169,7 +196,10 @@ class SmartBackendAuth:
 
 
 def auth_from_settings(
-    settings: Settings, session: requests.Session, timeout: tuple[float, float]
+    settings: Settings,
+    session: requests.Session,
+    timeout: tuple[float, float],
+    on_request: RequestHook | None = None,
 ) -> EhrAuth:
     if settings.ehr_auth == "bearer":
         if not settings.ehr_token:
@@ -185,27 +215,14 @@ def auth_from_settings(
     missing = [name for name, value in needed.items() if not value]
     if missing:
         raise EhrAuthError(f"REFERRAL_EHR_AUTH=smart-backend needs {', '.join(missing)}")
-    token_url = settings.ehr_token_url or _discover_token_url(settings, session, timeout)
     return SmartBackendAuth(
         client_id=str(settings.ehr_client_id),
-        token_url=token_url,
+        token_url=settings.ehr_token_url,
+        discovery_url=f"{settings.ehr_base_url}/.well-known/smart-configuration",
+        on_request=on_request,
         private_key=load_private_key(str(settings.ehr_private_key_file)),
         key_id=str(settings.ehr_key_id),
         session=session,
         timeout=timeout,
         scope=settings.extra.get("REFERRAL_EHR_SCOPE", DEFAULT_SCOPE),
     )
-
-
-def _discover_token_url(
-    settings: Settings, session: requests.Session, timeout: tuple[float, float]
-) -> str:
-    url = f"{settings.ehr_base_url}/.well-known/smart-configuration"
-    try:
-        response = session.get(url, timeout=timeout, headers={"Accept": "application/json"})
-        endpoint = response.json().get("token_endpoint") if response.ok else None
-    except (requests.RequestException, ValueError) as exc:
-        raise EhrUnavailable(f"SMART discovery failed: {type(exc).__name__}") from exc
-    if not endpoint:
-        raise EhrAuthError("set REFERRAL_EHR_TOKEN_URL: the EHR publishes no token_endpoint")
-    return str(endpoint)

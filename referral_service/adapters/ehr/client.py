@@ -67,11 +67,20 @@ class FhirClient:
         timeout = (3.05, float(settings.ehr_timeout_seconds))
         return cls(
             settings.ehr_base_url,
-            auth=auth_from_settings(settings, session, timeout),
+            auth=auth_from_settings(settings, session, timeout, on_request),
             session=session,
             read_timeout=timeout[1],
             on_request=on_request,
         )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- interactions -------------------------------------------------------------------
 
