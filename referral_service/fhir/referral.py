@@ -23,9 +23,11 @@ class ReferralFields:
 def validate_referral(document: dict[str, Any], supporting: list[dict[str, Any]]) -> None:
     """Raise Unreadable (wrong type) or Unprocessable (invalid) with every issue found."""
     expect_resource_type(document, "ServiceRequest")
-    issues: list[Issue] = list(validate_resource(document))
-    if not any(i.expression == ("ServiceRequest.subject",) for i in issues):
-        issues += subject_issues(document, _patient_refs(document, supporting))
+    structural = validate_resource(document)
+    if structural:
+        # The business checks below read the structure; they only run on a well-formed one.
+        raise Unprocessable(*structural)
+    issues = subject_issues(document, _patient_refs(document, supporting))
     issues += _identifier_issues(document)
     if issues:
         raise Unprocessable(*issues)

@@ -216,7 +216,7 @@ def _structure_issues(model: Any, resource_type: str, document: dict[str, Any]) 
         model.model_validate(document)
     except pydantic.ValidationError as exc:
         return [_structure_issue(resource_type, error) for error in exc.errors()]
-    except (TypeError, ValueError, RecursionError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         return [Issue("structure", f"{resource_type} is malformed: {type(exc).__name__}")]
     return []
 
