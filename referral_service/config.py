@@ -10,6 +10,7 @@ from dotenv import load_dotenv
 
 DEFAULT_DATABASE_URL = "sqlite:///./referral-service.db"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_OFF = ("0", "off", "false", "no")
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,16 @@ class Settings:
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     webhook_secret: str | None = None
+    # EHR webhooks (issue 5): who EHR-signed referrals belong to, which ones are ours, how often
+    # to look for what the EHR never sent, and whether outcomes go back to the EHR as Tasks.
+    ehr_sender: str = "ehr"
+    reconcile_minutes: int = 10
+    ehr_writeback: bool = True
+    intake_filter_performer: tuple[str, ...] = ()
+    intake_filter_category: tuple[str, ...] = ()
+    intake_filter_code: tuple[str, ...] = ()
+    webhook_topic: str | None = None
+    webhook_content: str = "id-only"
     log_format: str = "json"
     log_level: str = "INFO"
     public_url: str | None = None
@@ -73,6 +84,11 @@ class Settings:
     @property
     def uses_ehr(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def writes_back_to_ehr(self) -> bool:
+        """REFERRAL_EHR_WRITEBACK: on by default whenever an EHR is configured."""
+        return self.ehr_writeback and self.uses_ehr
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +122,16 @@ class Settings:
             jwt_audience=env.get("REFERRAL_JWT_AUDIENCE") or None,
             jwt_issuer=env.get("REFERRAL_JWT_ISSUER") or None,
             webhook_secret=env.get("REFERRAL_WEBHOOK_SECRET") or None,
+            ehr_sender=env.get("REFERRAL_EHR_SENDER") or "ehr",
+            reconcile_minutes=_env_int(env, "REFERRAL_RECONCILE_MINUTES", 10),
+            ehr_writeback=env.get("REFERRAL_EHR_WRITEBACK", "on").lower() not in _OFF,
+            intake_filter_performer=_env_list(env, "REFERRAL_INTAKE_FILTER_PERFORMER"),
+            intake_filter_category=_env_list(env, "REFERRAL_INTAKE_FILTER_CATEGORY"),
+            intake_filter_code=_env_list(env, "REFERRAL_INTAKE_FILTER_CODE"),
+            webhook_topic=env.get("REFERRAL_WEBHOOK_TOPIC") or None,
+            webhook_content=_env_choice(
+                env, "REFERRAL_WEBHOOK_CONTENT", "id-only", ("id-only", "full-resource", "empty")
+            ),
             log_format=_env_choice(env, "REFERRAL_LOG_FORMAT", "json", ("json", "console")),
             log_level=_env_choice(
                 env, "REFERRAL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
