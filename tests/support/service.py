@@ -1,0 +1,86 @@
+"""Start `referral-service serve` (or `worker`) as a real subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+EXECUTABLE = str(Path(sys.executable).with_name("referral-service"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningService:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until_healthy(
+    base_url: str, process: subprocess.Popen[bytes], timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with {process.returncode}")
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("service did not become healthy")
+
+
+@contextmanager
+def serve(workdir: Path, env: dict[str, str] | None = None, *args: str) -> Iterator[RunningService]:
+    port = free_port()
+    log_path = workdir / f"serve-{port}.log"
+    full_env = {
+        **os.environ,
+        "REFERRAL_DATABASE_URL": f"sqlite:///{workdir / 'service.db'}",
+        "REFERRAL_LOG_LEVEL": "INFO",
+        **(env or {}),
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [EXECUTABLE, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=workdir,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, process)
+        yield RunningService(base_url, process, log_path)
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
