@@ -1,0 +1,71 @@
+"""The `referral-service` command, through click's runner."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from referral_service.cli import main
+from tests.support.referrals import eligible_referral, service_request
+
+
+def test_evaluate_prints_one_decision_per_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    eligible = tmp_path / "eligible.json"
+    eligible.write_text(json.dumps(eligible_referral("cli-1")))
+    episodic = service_request(
+        "cli-2", contained=[{"resourceType": "Patient", "id": "patient", "birthDate": "1990-01-01"}]
+    )
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(episodic))
+    result = CliRunner().invoke(main, ["evaluate", str(eligible), str(other)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [d["decision"] for d in lines][0] == "eligible"
+    assert lines[0]["referral"] == "https://er.example.org/referrals|cli-1"
+    assert {
+        "decision",
+        "category",
+        "priority",
+        "protocol",
+        "excluded_drugs",
+        "earliest_start",
+        "reasons",
+        "missing",
+        "policy_version",
+    } <= set(lines[1])
+
+
+def test_evaluate_exits_2_on_unreadable_input(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(eligible_referral("cli-3")))
+    result = CliRunner().invoke(main, ["evaluate", str(bad), str(good)])
+    assert result.exit_code == 2
+    assert "bad.json" in result.stderr
+    assert json.loads(result.stdout.strip())["decision"] == "eligible"
+
+
+def test_evaluate_exits_2_on_a_missing_file(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "absent.json")])
+    assert result.exit_code == 2
+
+
+def test_db_upgrade_reaches_head(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", f"sqlite:///{tmp_path / 'up.db'}")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database at" in result.output
+
+
+def test_malformed_policy_file_stops_start_up(tmp_path, monkeypatch) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nthresholds: {headache_days_chronic: lots}\n")
+    monkeypatch.setenv("REFERRAL_POLICY_FILE", str(policy))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(eligible_referral("cli-4")))
+    result = CliRunner().invoke(main, ["evaluate", str(good)])
+    assert result.exit_code == 1
+    assert "policy" in result.output.lower()
