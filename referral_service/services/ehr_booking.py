@@ -26,7 +26,12 @@ PAGE_SIZE = "200"
 
 def find_our_appointment(ehr: FhirClient, referral_id: str) -> Resource | None:
     """Our Appointment for the referral; a live one wins over a cancelled one."""
-    found = list(ehr.search("Appointment", {"identifier": fs.appointment_token(referral_id)}))
+    token = fs.appointment_token(referral_id)
+    found = [  # re-checked here: a server that ignores the parameter would return everything
+        a
+        for a in ehr.search("Appointment", {"identifier": token})
+        if any(f"{i.get('system')}|{i.get('value')}" == token for i in a.get("identifier", []))
+    ]
     live = [a for a in found if a.get("status") not in ("cancelled", "entered-in-error")]
     return (live or found or [None])[0]
 
@@ -56,7 +61,9 @@ def free_slots(
     found: dict[str, Resource] = {}
     for sid in schedule_ids:
         for slot in ehr.search("Slot", {**params, "schedule": f"Schedule/{sid}"}):
-            if slot.get("status") == "free":  # do not trust every server's token search
+            # Re-checked here rather than trusting every server's search implementation.
+            schedule = fs.reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
+            if slot.get("status") == "free" and schedule == sid:
                 found[str(slot["id"])] = slot
     return found
 
@@ -166,27 +173,43 @@ def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> R
     return _update_fresh(ehr, appointment, moved, lambda a: False)
 
 
+def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) -> bool:
+    """Does another booked Appointment use one of these Slots? Some EHRs book Appointments
+    without marking their Slots busy, so a Slot's status alone cannot tell."""
+    wanted = set(slot_ids)
+    refs = ",".join(f"Slot/{sid}" for sid in slot_ids)
+    for other in ehr.search("Appointment", {"slot": refs, "status": "booked"}):
+        if f"Appointment/{other['id']}" == holder or other.get("status") != "booked":
+            continue
+        if wanted & set(fs.appointment_times(other).slot_ids):
+            return True
+    return False
+
+
+def _hold_run(ehr: FhirClient, slots: list[Resource], holder: str) -> bool:
+    """Hold every Slot of a run for `holder`, or none of them."""
+    ok, held = hold_all(ehr, slots, holder)
+    if ok and not booked_by_others(ehr, tuple(str(s["id"]) for s in slots), holder):
+        return True
+    release(ehr, held, holder)
+    return False
+
+
 def try_candidate(
     ehr: FhirClient, appointment: Resource | None, content: Resource, slots: list[Resource]
 ) -> tuple[bool, Resource]:
     appointment = place(ehr, appointment, content)
-    holder = f"Appointment/{appointment['id']}"
-    ok, held = hold_all(ehr, slots, holder)
-    if ok:
+    if _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
         return True, set_status(ehr, appointment, "booked")
-    release(ehr, held, holder)
     return False, appointment
 
 
 def resume_existing(ehr: FhirClient, appointment: Resource) -> Resource | None:
     """Finish (or undo) an earlier attempt: the booked Appointment, or None if it lost its Slots."""
-    holder = f"Appointment/{appointment['id']}"
     slots = read_slots(ehr, appointment)
-    if slots:
-        ok, held = hold_all(ehr, slots, holder)
-        if ok:
-            return set_status(ehr, appointment, "booked")
-        release(ehr, held, holder)
+    complete = len(slots) == len(fs.appointment_times(appointment).slot_ids)
+    if slots and complete and _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
+        return set_status(ehr, appointment, "booked")
     return None
 
 

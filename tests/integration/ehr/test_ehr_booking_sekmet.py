@@ -131,6 +131,36 @@ def test_book_one_referral_then_cancel(
         assert all(client.read("Slot", sid)["status"] == "free" for sid in slot_ids)
 
 
+def test_slot_of_a_foreign_booked_appointment_is_not_taken(
+    sekmet_server: SekmetServer, sqlite_engine: Engine, referral_ids
+) -> None:
+    # SEKMET (like some EHRs) lets an Appointment reference a Slot still marked free.
+    clinic, settings, report = seeded(sekmet_server, chairs=1, days=2)
+    (rid,) = referral_ids(1)
+    add_referrals(sqlite_engine, [rid], datetime.now(UTC))
+    with client_for(sekmet_server) as client:
+        slots = sorted(slots_of(client, report["schedules"]), key=lambda s: s["start"])
+        client.create(
+            {
+                "resourceType": "Appointment",
+                "status": "booked",
+                "start": slots[2]["start"],
+                "end": slots[2]["end"],
+                "slot": [{"reference": f"Slot/{slots[2]['id']}"}],
+                "participant": [
+                    {
+                        "actor": {"reference": f"Location/{report['locations'][0]}"},
+                        "status": "accepted",
+                    }
+                ],
+            }
+        )
+        outcome = book(client, sqlite_engine, clinic, settings, rid)
+        assert outcome.booked and outcome.start == fs.parse_instant(slots[8]["start"], "day 2")
+        first_day = [client.read("Slot", s["id"]) for s in slots[:8]]
+        assert {s["status"] for s in first_day} == {"free"}  # what we held, we gave back
+
+
 def test_two_concurrent_bookers_never_share_a_slot(
     sekmet_server: SekmetServer, sqlite_engine: Engine, referral_ids
 ) -> None:
