@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from referral_service.fhir.outcome import Issue, Unprocessable
+from referral_service.fhir.outcome import Unprocessable
 from referral_service.fhir.validation import expect_resource_type, subject_issues, validate_resource
 
 
@@ -27,8 +27,9 @@ def validate_referral(document: dict[str, Any], supporting: list[dict[str, Any]]
     if structural:
         # The business checks below read the structure; they only run on a well-formed one.
         raise Unprocessable(*structural)
+    # An identifier without a system is valid FHIR (several HL7 examples have one); it just
+    # cannot key idempotency, so business_identifiers() ignores it.
     issues = subject_issues(document, _patient_refs(document, supporting))
-    issues += _identifier_issues(document)
     if issues:
         raise Unprocessable(*issues)
 
@@ -43,17 +44,6 @@ def _patient_refs(document: dict[str, Any], supporting: list[dict[str, Any]]) ->
         f"Patient/{item.get('id')}" for item in supporting if item.get("resourceType") == "Patient"
     )
     return refs
-
-
-def _identifier_issues(document: dict[str, Any]) -> list[Issue]:
-    issues = []
-    for index, identifier in enumerate(document.get("identifier") or []):
-        if identifier.get("value") and not identifier.get("system"):
-            path = f"ServiceRequest.identifier[{index}].system"
-            issues.append(
-                Issue("required", "an identifier with a value needs a system to be unique", (path,))
-            )
-    return issues
 
 
 def business_identifiers(document: dict[str, Any]) -> list[tuple[str, str]]:

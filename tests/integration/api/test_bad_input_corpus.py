@@ -185,13 +185,13 @@ CASES = [
         "value",
     ),
     (
-        "identifier value without system",
+        "identifier value not a string",
         "POST",
         "/fhir/ServiceRequest",
-        _sr(identifier=[{"value": "x"}]),
+        _sr(identifier=[{"system": "urn:x", "value": 7}]),
         FHIR_JSON,
         422,
-        "required",
+        "value",
     ),
     (
         "status is a list",
