@@ -10,7 +10,9 @@ from flask import Flask, Response, g, request
 from referral_service.api.capability import capability_bp
 from referral_service.api.errors import register_error_handlers
 from referral_service.api.fhir_bundle import bundle_bp
+from referral_service.api.fhir_placer_task import placer_task_bp
 from referral_service.api.fhir_referrals import referrals_bp
+from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.operations import operations_bp
 from referral_service.api.staff import staff_bp
@@ -35,7 +37,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Werkzeug refuses bigger bodies with 413 before any of our code reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["referral_service"] = runtime
-    for blueprint in (capability_bp, referrals_bp, bundle_bp, tracking_bp, staff_bp, operations_bp):
+    for blueprint in (
+        capability_bp,
+        referrals_bp,
+        bundle_bp,
+        tracking_bp,
+        resources_bp,
+        placer_task_bp,
+        staff_bp,
+        operations_bp,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     _install_request_hooks(app, settings)

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 from referral_service.api.fhir_io import check_accept, etag, fhir_response, runtime
 from referral_service.api.identity import scope_sender
 from referral_service.api.search_params import page_args, searchset, token_list
+from referral_service.fhir.referral import parse_identifier_query
 from referral_service.services import queries
 
 tracking_bp = Blueprint("fhir_tracking", __name__)
@@ -23,6 +24,7 @@ def read_task(task_id: str) -> Response:
 def search_tasks() -> Response:
     check_accept()
     count, offset = page_args()
+    identifier = request.args.get("identifier")
     page = queries.search_tasks(
         runtime().engine,
         scope_sender(),
@@ -31,6 +33,7 @@ def search_tasks() -> Response:
         task_id=request.args.get("_id"),
         count=count,
         offset=offset,
+        identifier=parse_identifier_query(identifier) if identifier else None,
     )
     return fhir_response(searchset(page.resources, page.total, count, offset))
 

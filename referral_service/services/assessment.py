@@ -15,6 +15,7 @@ from referral_service.fhir.outcome import Issue, Unprocessable
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.observability import metrics
+from referral_service.services import resources as own_resources
 from referral_service.services.evaluation import UnreadableReferral, evaluate_document
 from referral_service.services.tasks import write_task
 
@@ -86,17 +87,23 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
 
 
 def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
+    # Resources the sender pushed one by one count as if they had come in its Bundle.
+    supporting = own_resources.supporting_for(
+        runtime.engine, referral.sender, referral.patient_ref, referral.supporting
+    )
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"resource": referral.resource}]
-        + [{"resource": resource} for resource in referral.supporting],
+        + [{"resource": resource} for resource in supporting],
     }
     try:
         return evaluate_document(
             bundle,
             policy=runtime.policy,
-            resolver=ehr_resolver(runtime),
+            resolver=own_resources.own_resolver(
+                runtime.engine, referral.sender, ehr_resolver(runtime)
+            ),
             received_at=referral.received_at,
         )
     except UnreadableReferral as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db import resources as stored_identifiers
 from referral_service.adapters.db.tables import (
     appointments,
     referral_identifiers,
@@ -135,8 +136,12 @@ def search_tasks(
     task_id: str | None,
     count: int,
     offset: int,
+    identifier: tuple[str | None, str] | None = None,
 ) -> Page:
     filters: list[Any] = []
+    if identifier is not None:
+        # Placer identifiers a referrer's Task POST added (services/resources.py).
+        filters.append(tasks.c.id.in_(stored_identifiers.holding("Task", identifier, sender)))
     if focus:
         filters.append(tasks.c.referral_id == focus.split("/")[-1])
     if status:

@@ -1,0 +1,211 @@
+"""Supporting resources pushed one by one (BSeR REST push): rows of stored_resources and the
+identifiers each sender has claimed for them, on a caller's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from referral_service.adapters.db.tables import (
+    referrals,
+    stored_resource_identifiers,
+    stored_resources,
+    tasks,
+)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    id: str
+    sender: str
+    version_id: int
+    resource: dict[str, Any]
+    patient_ref: str | None
+    last_updated: datetime
+
+
+def _row(row: Any) -> StoredResource:
+    return StoredResource(
+        row["resource_type"],
+        row["id"],
+        row["sender"],
+        row["version_id"],
+        row["resource"],
+        row["patient_ref"],
+        row["last_updated"],
+    )
+
+
+def get(
+    conn: Connection, resource_type: str, resource_id: str, *, for_update: bool = False
+) -> StoredResource | None:
+    query = select(stored_resources).where(
+        stored_resources.c.resource_type == resource_type, stored_resources.c.id == resource_id
+    )
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    return _row(row) if row else None
+
+
+def insert_resource(conn: Connection, stored: StoredResource) -> None:
+    conn.execute(
+        insert(stored_resources).values(
+            resource_type=stored.resource_type,
+            id=stored.id,
+            sender=stored.sender,
+            version_id=stored.version_id,
+            resource=stored.resource,
+            patient_ref=stored.patient_ref,
+            last_updated=stored.last_updated,
+        )
+    )
+
+
+def save_version(conn: Connection, stored: StoredResource) -> None:
+    conn.execute(
+        update(stored_resources)
+        .where(
+            stored_resources.c.resource_type == stored.resource_type,
+            stored_resources.c.id == stored.id,
+        )
+        .values(
+            version_id=stored.version_id,
+            resource=stored.resource,
+            patient_ref=stored.patient_ref,
+            last_updated=stored.last_updated,
+        )
+    )
+
+
+def claim_identifiers(
+    conn: Connection,
+    sender: str,
+    resource_type: str,
+    resource_id: str,
+    identifiers: Iterable[tuple[str, str]],
+) -> None:
+    """The identifiers a resource holds now. The primary key (sender, type, system, value)
+    raises IntegrityError when another resource of this sender already holds one: that is
+    what makes conditional create safe under concurrent POSTs."""
+    owned = stored_resource_identifiers.c
+    conn.execute(
+        delete(stored_resource_identifiers).where(
+            owned.sender == sender,
+            owned.resource_type == resource_type,
+            owned.resource_id == resource_id,
+        )
+    )
+    for system, value in dict.fromkeys(identifiers):
+        conn.execute(
+            insert(stored_resource_identifiers).values(
+                sender=sender,
+                resource_type=resource_type,
+                system=system,
+                value=value,
+                resource_id=resource_id,
+            )
+        )
+
+
+def find_by_identifiers(
+    conn: Connection, sender: str, resource_type: str, wanted: Iterable[tuple[str, str]]
+) -> StoredResource | None:
+    """The sender's resource holding the first of `wanted` that one holds."""
+    owned = stored_resource_identifiers.c
+    for system, value in wanted:
+        found = conn.execute(
+            select(owned.resource_id).where(
+                owned.sender == sender,
+                owned.resource_type == resource_type,
+                owned.system == system,
+                owned.value == value,
+            )
+        ).scalar()
+        if found:
+            return get(conn, resource_type, str(found))
+    return None
+
+
+def search(
+    conn: Connection,
+    resource_type: str,
+    *,
+    sender: str | None,
+    ids: list[str] | None,
+    identifier: tuple[str | None, str] | None,
+    patient_key: str | None,
+    page: tuple[int, int],
+) -> tuple[list[StoredResource], int]:
+    """One page (count, offset) of matches, newest first, and the number of all matches."""
+    column = stored_resources.c
+    conditions: list[Any] = [column.resource_type == resource_type]
+    if sender is not None:
+        conditions.append(column.sender == sender)
+    if ids is not None:
+        conditions.append(column.id.in_(ids))
+    if identifier is not None:
+        conditions.append(column.id.in_(holding(resource_type, identifier, sender)))
+    if patient_key is not None:
+        conditions.append(column.patient_ref == patient_key)
+    total = conn.execute(
+        select(func.count()).select_from(stored_resources).where(*conditions)
+    ).scalar()
+    rows = conn.execute(
+        select(stored_resources)
+        .where(*conditions)
+        .order_by(column.last_updated.desc(), column.id)
+        .limit(page[0])
+        .offset(page[1])
+    ).mappings()
+    return [_row(row) for row in rows], int(total or 0)
+
+
+def holding(resource_type: str, identifier: tuple[str | None, str], sender: str | None) -> Any:
+    """The ids of `resource_type` holding an identifier (a token search: system optional)."""
+    system, value = identifier
+    owned = stored_resource_identifiers.c
+    query = select(owned.resource_id).where(
+        owned.resource_type == resource_type, owned.value == value
+    )
+    if system:
+        query = query.where(owned.system == system)
+    if sender is not None:
+        query = query.where(owned.sender == sender)
+    return query
+
+
+def about_patient(conn: Connection, sender: str, patient_key: str) -> list[StoredResource]:
+    """The sender's resources about one patient (`Patient/x`), the Patient itself included."""
+    patient_id = patient_key.split("/", 1)[1]
+    column = stored_resources.c
+    rows = conn.execute(
+        select(stored_resources).where(
+            column.sender == sender,
+            or_(
+                column.patient_ref == patient_key,
+                (column.resource_type == "Patient") & (column.id == patient_id),
+            ),
+        )
+    ).mappings()
+    return [_row(row) for row in rows]
+
+
+def referrals_waiting_on(conn: Connection, sender: str, patient_key: str) -> list[str]:
+    """The sender's active referrals about a patient whose Task is on hold for data."""
+    query = (
+        select(referrals.c.id)
+        .join(tasks, tasks.c.referral_id == referrals.c.id)
+        .where(
+            referrals.c.sender == sender,
+            referrals.c.status == "active",
+            tasks.c.status == "on-hold",
+            referrals.c.patient_ref == patient_key,
+        )
+    )
+    return [str(referral_id) for referral_id in conn.execute(query).scalars()]

@@ -1,0 +1,153 @@
+"""FHIR endpoints for the supporting resources a referrer pushes one by one (BSeR REST push):
+create, conditional create, update, read and search, each scoped to the sending system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
+
+from referral_service.api.fhir_io import (
+    check_accept,
+    etag,
+    fhir_response,
+    parse_if_match,
+    read_resource,
+    runtime,
+    written_response,
+)
+from referral_service.api.identity import current_sender, scope_sender
+from referral_service.api.search_params import page_args, searchset, token_list
+from referral_service.fhir.outcome import NotFound, Unreadable
+from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
+from referral_service.services import resources
+from referral_service.services.resources import PATIENT_ELEMENT, PUSHED_TYPES
+
+resources_bp = Blueprint("fhir_resources", __name__)
+
+# Only the pushed types: ServiceRequest, Task and Appointment keep their own endpoints.
+_TYPE = f"<any({', '.join(PUSHED_TYPES)}):resource_type>"
+
+
+def push() -> resources.Push:
+    return resources.Push(
+        current_sender(), runtime().now(), runtime().settings.job_max_attempts
+    )
+
+
+def _written(written: resources.Written, status: int) -> Response:
+    stored = written.stored
+    root = request.url_root.rstrip("/")
+    path = f"{stored.resource_type}/{stored.id}/_history/{stored.version_id}"
+    headers = {"Location": f"{root}/fhir/{path}", "ETag": etag(stored.version_id)}
+    return written_response(resources.render(stored), status, headers)
+
+
+def _wanted_identifier() -> tuple[str, str] | None:
+    header = request.headers.get("If-None-Exist")
+    if not header:
+        return None
+    name, _, value = header.partition("=")
+    if name.strip() != "identifier":
+        raise Unreadable.single(
+            "not-supported", "If-None-Exist supports identifier=system|value", "If-None-Exist"
+        )
+    return require_identifier_query(value.strip())
+
+
+@resources_bp.post(f"/fhir/{_TYPE}")
+def create_resource(resource_type: str) -> Response:
+    check_accept()
+    document = read_resource()
+    written = resources.create(
+        runtime().engine, push(), resource_type, document, _wanted_identifier()
+    )
+    return _written(written, 201 if written.created else 200)
+
+
+@resources_bp.put(f"/fhir/{_TYPE}/<resource_id>")
+def update_resource(resource_type: str, resource_id: str) -> Response:
+    check_accept()
+    document = read_resource()
+    if_match = parse_if_match(request.headers.get("If-Match"))
+    written = resources.update(
+        runtime().engine, push(), resource_type, resource_id, document, if_match
+    )
+    return _written(written, 200)
+
+
+@resources_bp.get(f"/fhir/{_TYPE}/<resource_id>")
+def read_stored(resource_type: str, resource_id: str) -> Response:
+    check_accept()
+    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    version = int(resource["meta"]["versionId"])
+    return fhir_response(
+        resource, 200, {"ETag": etag(version), "Last-Modified": resource["meta"]["lastUpdated"]}
+    )
+
+
+@resources_bp.get(f"/fhir/{_TYPE}/<resource_id>/_history/<version_id>")
+def read_stored_version(resource_type: str, resource_id: str, version_id: str) -> Response:
+    """Only the current version is kept: an older one is "not found"."""
+    check_accept()
+    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    if version_id != resource["meta"]["versionId"]:
+        raise NotFound.single(
+            "not-found", f"{resource_type}/{resource_id} keeps only its current version"
+        )
+    return fhir_response(resource, 200, {"ETag": etag(int(version_id))})
+
+
+@resources_bp.get(f"/fhir/{_TYPE}")
+def search_stored(resource_type: str) -> Response:
+    check_accept()
+    count, offset = page_args()
+    query = _query(resource_type)
+    page = resources.search(runtime().engine, scope_sender(), resource_type, query, (count, offset))
+    return fhir_response(searchset(page.resources, page.total, count, offset))
+
+
+def _query(resource_type: str) -> resources.ResourceQuery:
+    patient = request.args.get("patient") or request.args.get("subject")
+    if patient and resource_type not in PATIENT_ELEMENT:
+        # Ignoring it would answer with every resource of the type: refuse instead.
+        raise Unreadable.single(
+            "not-supported", f"{resource_type} has no patient or subject search parameter"
+        )
+    identifier = request.args.get("identifier")
+    return resources.ResourceQuery(
+        ids=token_list("_id"),
+        identifier=parse_identifier_query(identifier) if identifier else None,
+        patient=patient,
+    )
+
+
+# --- the CapabilityStatement -------------------------------------------------------------------
+
+
+def _advertise(entries: list[dict[str, Any]]) -> None:
+    for resource_type in PUSHED_TYPES:
+        params = [("_id", "token"), ("identifier", "token")]
+        if resource_type in PATIENT_ELEMENT:
+            params += [("patient", "reference"), ("subject", "reference")]
+        entries.append(
+            {
+                "type": resource_type,
+                "interaction": [
+                    {"code": code} for code in ("create", "read", "update", "search-type")
+                ],
+                "searchParam": [{"name": n, "type": t} for n, t in params]
+                + [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}],
+                "versioning": "versioned-update",
+                "readHistory": False,
+                "updateCreate": False,
+                "conditionalCreate": True,
+                "conditionalUpdate": False,
+            }
+        )
+
+
+@resources_bp.record_once
+def _register_capability(state: BlueprintSetupState) -> None:
+    state.app.config.setdefault("CAPABILITY_EXTENSIONS", []).append(_advertise)
