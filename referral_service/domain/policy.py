@@ -23,32 +23,48 @@ class PolicyError(ValueError):
     """The policy file is missing, unreadable or malformed; the message names the bad key."""
 
 
+def concept_keys(concept: Concept) -> frozenset[str]:
+    """Tagged look-up keys of a concept: every prefix of each ICD-10-CM code ("i:G43",
+    "i:G437", ...) and each SNOMED code ("s:95660002"), so matching is a set intersection."""
+    keys: set[str] = set()
+    for code in concept.codes:
+        if code.system == ICD10_CM:
+            value = code.code
+            keys.update("i:" + value[:n] for n in range(1, len(value) + 1))
+        elif code.system == SNOMED:
+            keys.add("s:" + code.code)
+    return frozenset(keys)
+
+
 @dataclass(frozen=True, slots=True)
 class CodeSet:
-    icd10: frozenset[str] = frozenset()
+    icd10: frozenset[str] = frozenset()  # normalized family prefixes
     snomed: frozenset[str] = frozenset()
     characters: tuple[tuple[str, int, str], ...] = ()  # (family, 1-based position, character)
-    lengths: tuple[int, ...] = ()  # prefix lengths present in icd10, precomputed
+    keys: frozenset[str] = frozenset()  # icd10 and snomed as concept_keys tags
 
     def matches(self, code: Code) -> bool:
-        if code.system == SNOMED:
-            return code.code in self.snomed
-        if code.system != ICD10_CM:
-            return False
-        value = code.code
-        if any(value[:n] in self.icd10 for n in self.lengths if n <= len(value)):
-            return True
-        return any(
-            value.startswith(family) and len(value) >= pos and value[pos - 1] == char
-            for family, pos, char in self.characters
-        )
+        return self.matches_concept(Concept((code,)))
 
     def matches_concept(self, concept: Concept) -> bool:
-        return any(self.matches(code) for code in concept.codes)
+        return self.matches_keys(concept_keys(concept), concept)
+
+    def matches_keys(self, keys: frozenset[str], concept: Concept) -> bool:
+        """`keys` must be concept_keys(concept), computed once by the caller."""
+        if not self.keys.isdisjoint(keys):
+            return True
+        return bool(self.characters) and any(
+            code.system == ICD10_CM and code.code.startswith(family)
+            and len(code.code) >= pos and code.code[pos - 1] == char
+            for code in concept.codes for family, pos, char in self.characters
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class DrugList:
+    """A set of drug ids from the policy's `drugs`, with their RxNorm codes and names."""
+
+    ids: frozenset[str] = frozenset()
     rxnorm: frozenset[str] = frozenset()
     names: tuple[str, ...] = ()
 
@@ -56,6 +72,45 @@ class DrugList:
         if any(c.system == RXNORM and c.code in self.rxnorm for c in concept.codes):
             return True
         return any(name in text for text in concept.names() for name in self.names)
+
+
+@dataclass(frozen=True)
+class DrugIndex:
+    """Every drug of the policy: a medication concept -> the drug ids it names, by RxNorm code
+    or by any ingredient name found in its text (one regex pass, overlaps included)."""
+
+    by_rxnorm: dict[str, frozenset[str]]
+    by_name: dict[str, frozenset[str]]  # a found name -> ids of it and of names inside it
+    pattern: re.Pattern[str] | None
+
+    @classmethod
+    def build(cls, drugs: dict[str, DrugList]) -> DrugIndex:
+        by_rxnorm: dict[str, set[str]] = {}
+        owners: dict[str, set[str]] = {}
+        for drug_id, drug in drugs.items():
+            for code in drug.rxnorm:
+                by_rxnorm.setdefault(code, set()).add(drug_id)
+            for name in drug.names:
+                owners.setdefault(name, set()).add(drug_id)
+        by_name = {
+            name: frozenset(i for other, ids in owners.items() if other in name for i in ids)
+            for name in owners
+        }
+        longest_first = sorted(owners, key=len, reverse=True)
+        alternation = "|".join(re.escape(n) for n in longest_first)
+        pattern = re.compile(f"(?=({alternation}))") if owners else None
+        return cls({k: frozenset(v) for k, v in by_rxnorm.items()}, by_name, pattern)
+
+    def drug_ids(self, concept: Concept) -> frozenset[str]:
+        found: set[str] = set()
+        for code in concept.codes:
+            if code.system == RXNORM and code.code in self.by_rxnorm:
+                found |= self.by_rxnorm[code.code]
+        if self.pattern is not None:
+            for text in concept.names():
+                for match in self.pattern.finditer(text):
+                    found |= self.by_name[match.group(1)]
+        return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +175,14 @@ class Policy:
     refuted_statuses: frozenset[str]
     medication_active_statuses: frozenset[str]
     red_flags: tuple[RedFlag, ...]
+    red_flag_keys: frozenset[str]  # union of every red flag's keys: a fast "none at all"
     free_text_words: tuple[str, ...]
     ed_exception: dict[str, Any]
     code_sets: dict[str, CodeSet]
     categories: tuple[Category, ...]
     review_categories: frozenset[str]
     drugs: dict[str, DrugList]
+    drug_index: DrugIndex
     preventive_classes: dict[str, DrugList]
     acute_classes: tuple[AcuteClass, ...]
     acute_combined_days: int
@@ -330,12 +387,9 @@ def code_set(data: dict[str, Any]) -> CodeSet:
         (normalize_code(ICD10_CM, fam), pos, ch.upper())
         for fam, pos, ch in data.get("icd10_characters", ())
     )
-    return CodeSet(
-        icd10=icd,
-        snomed=frozenset(data.get("snomed", ())),
-        characters=chars,
-        lengths=tuple(sorted({len(p) for p in icd})),
-    )
+    snomed = frozenset(data.get("snomed", ()))
+    keys = frozenset({"i:" + p for p in icd} | {"s:" + c for c in snomed})
+    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys)
 
 
 def expand_icd_range(entry: str) -> list[str]:
@@ -430,7 +484,7 @@ def _check_protocols(data: dict[str, Any]) -> None:
 def _drug_list(names: list[str], drugs: dict[str, Any]) -> DrugList:
     rx = frozenset(code for n in names for code in drugs[n]["rxnorm"])
     words = tuple(dict.fromkeys(w.lower() for n in names for w in drugs[n]["names"]))
-    return DrugList(rxnorm=rx, names=words)
+    return DrugList(ids=frozenset(names), rxnorm=rx, names=words)
 
 
 def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
@@ -456,6 +510,10 @@ def _contraindications(data: dict[str, Any]) -> dict[str, Contraindications]:
 def _build_policy(data: dict[str, Any]) -> Policy:
     drugs = data["drugs"]
     acute = data["acute_classes"]
+    every_drug = {name: _drug_list([name], drugs) for name in drugs}
+    red_flags = tuple(
+        RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
+    )
     return Policy(
         version=data["version"],
         metrics=dict(data["metrics"]),
@@ -465,15 +523,15 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         active_statuses=frozenset(data["condition_status"].get("active", ())),
         refuted_statuses=frozenset(data["condition_status"].get("refuted", ())),
         medication_active_statuses=frozenset(data["medication_active_statuses"]),
-        red_flags=tuple(
-            RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
-        ),
+        red_flags=red_flags,
+        red_flag_keys=frozenset().union(*(f.codes.keys for f in red_flags)),
         free_text_words=tuple(" ".join(w.lower().split()) for w in data["free_text_words"]),
         ed_exception=dict(data["ed_exception"]),
         code_sets={k: code_set(v) for k, v in data["code_sets"].items()},
         categories=tuple(Category(c["id"], code_set(c)) for c in data["categories"]),
         review_categories=frozenset(data["review_categories"]),
-        drugs={name: _drug_list([name], drugs) for name in drugs},
+        drugs=every_drug,
+        drug_index=DrugIndex.build(every_drug),
         preventive_classes={
             k: _drug_list(v, drugs) for k, v in data["preventive_classes"].items()
         },

@@ -88,11 +88,9 @@ def _held(chart: Chart, *metrics: ObservationFact | None) -> Finding:
                       and (m.period_end - m.period_start) / timedelta(days=1) >= days)
     if long_refs:
         return known(True, f"counted over >= {days} days", long_refs)
-    onsets = [(c.onset_or_recorded, c.ref) for c in
-              chart.conditions_with(chart.policy.code_sets["headache_family"])
-              if c.onset_or_recorded is not None]
-    if onsets:
-        onset, ref = min(onsets, key=lambda pair: pair[0])
+    earliest = chart.headache_onset()
+    if earliest is not None:
+        onset, ref = earliest
         if chart.days_ago(onset) > days:
             return known(True, f"headache began over {days} days ago", (ref,))
         if spans:

@@ -9,13 +9,14 @@ from typing import Any
 
 from referral_service.domain.facts import (
     LOINC,
+    AllergyFact,
     Concept,
     ConditionFact,
     MedicationFact,
     ObservationFact,
     ReferralFacts,
 )
-from referral_service.domain.policy import CodeSet, DrugList, Policy
+from referral_service.domain.policy import CodeSet, DrugList, Policy, concept_keys
 
 _SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
 _NEVER = float("-inf")
@@ -37,8 +38,12 @@ class Chart:
     facts: ReferralFacts
     policy: Policy
     now: datetime
-    counted: list[ConditionFact] = field(default_factory=list)
-    history: list[ConditionFact] = field(default_factory=list)
+    counted: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
+    history: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
+    counted_keys: set[str] = field(default_factory=set)
+    reasons: list[tuple[Concept, frozenset[str]]] = field(default_factory=list)
+    meds: list[tuple[MedicationFact, frozenset[str]]] = field(default_factory=list)
+    allergies: list[tuple[AllergyFact, frozenset[str]]] = field(default_factory=list)
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     metrics: dict[str, ObservationFact] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)
@@ -50,9 +55,18 @@ class Chart:
         for cond in facts.conditions:
             if cond.verification_status in refuted:
                 continue
-            chart.history.append(cond)
+            entry = (cond, concept_keys(cond.code))
+            chart.history.append(entry)
             if cond.clinical_status is None or cond.clinical_status in active:
-                chart.counted.append(cond)
+                chart.counted.append(entry)
+                chart.counted_keys |= entry[1]
+        chart.reasons = [(r, concept_keys(r)) for r in facts.reason_codes]
+        for reason in chart.reasons:
+            chart.counted_keys |= reason[1]
+        drug_ids = policy.drug_index.drug_ids
+        chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
+        chart.allergies = [(a, drug_ids(a.substance)) for a in facts.allergies
+                           if a.verification_status not in refuted]
         for obs in facts.observations:
             if obs.status not in _SKIPPED_OBSERVATIONS:
                 chart._index(obs)
@@ -102,13 +116,17 @@ class Chart:
 
     # --- conditions --------------------------------------------------------------------------
     def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:
-        return [c for c in self.counted if codes.matches_concept(c.code)]
+        if not codes.characters and codes.keys.isdisjoint(self.counted_keys):
+            return []  # the common case: nothing in this set at all
+        return [c for c, keys in self.counted if codes.matches_keys(keys, c.code)]
 
     def history_with(self, codes: CodeSet) -> list[ConditionFact]:
-        return [c for c in self.history if codes.matches_concept(c.code)]
+        return [c for c, keys in self.history if codes.matches_keys(keys, c.code)]
 
     def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
-        return [r for r in self.facts.reason_codes if codes.matches_concept(r)]
+        if not self.reasons:
+            return []
+        return [r for r, keys in self.reasons if codes.matches_keys(keys, r)]
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
@@ -116,6 +134,10 @@ class Chart:
         if self.reason_codes_with(codes):
             refs.append(self.facts.ref)
         return tuple(dict.fromkeys(refs))
+
+    def headache_onset(self) -> tuple[datetime, str] | None:
+        """The earliest known onset (else recordedDate) of a headache-family Condition."""
+        return self.once("headache-onset", _headache_onset)
 
     # --- observations ------------------------------------------------------------------------
     def readings_of(self, codes: frozenset[str]) -> Iterator[Reading]:
@@ -127,15 +149,27 @@ class Chart:
 
     # --- medications -------------------------------------------------------------------------
     def medications(self, drugs: DrugList) -> list[MedicationFact]:
-        return [m for m in self.facts.medications if drugs.matches(m.medication)]
+        return [m for m, ids in self.meds if not drugs.ids.isdisjoint(ids)]
+
+    def allergies_to(self, drugs: DrugList) -> list[AllergyFact]:
+        """AllergyIntolerances naming one of the drugs (refuted ones left out)."""
+        return [a for a, ids in self.allergies if not drugs.ids.isdisjoint(ids)]
 
     def active_medications(self, drugs: DrugList) -> list[MedicationFact]:
         statuses = self.policy.medication_active_statuses
         return [m for m in self.medications(drugs) if m.status is None or m.status in statuses]
 
 
-def _recency(obs: ObservationFact) -> tuple[float, float]:
-    """Latest wins: by effective time, then issued; an absent time sorts first."""
+def _recency(obs: ObservationFact) -> tuple[float, float, float]:
+    """Latest wins: by effective time, then issued (an absent time sorts first); a full tie
+    goes to the higher value, so the order resources arrive in never matters."""
     when = obs.effective.timestamp() if obs.effective else _NEVER
     issued = obs.issued.timestamp() if obs.issued else _NEVER
-    return when, issued
+    return when, issued, obs.value if obs.value is not None else _NEVER
+
+
+def _headache_onset(chart: Chart) -> tuple[datetime, str] | None:
+    onsets = [(c.onset_or_recorded, c.ref) for c in
+              chart.conditions_with(chart.policy.code_sets["headache_family"])
+              if c.onset_or_recorded is not None]
+    return min(onsets, key=lambda pair: pair[0]) if onsets else None  # type: ignore[return-value]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MET = "met"
 NOT_MET = "not-met"
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """The outcome of one rule or part of a rule, with what settled it and what would."""
+class Finding(NamedTuple):
+    """The outcome of one rule or part of a rule, with what settled it and what would.
+    (A NamedTuple: immutable, and cheap to make on the hot path.)"""
 
     outcome: str
     note: str = ""
@@ -65,6 +65,9 @@ def _combine(parts: tuple[Finding, ...], decisive: str, default: str) -> Finding
 
 
 def _merge(outcome: str, parts: list[Finding]) -> Finding:
+    if len(parts) == 1:
+        part = parts[0]
+        return part if outcome == part.outcome else Finding(outcome, part.note, part.evidence)
     notes = "; ".join(p.note for p in parts if p.note)
     evidence = tuple(dict.fromkeys(e for p in parts for e in p.evidence))
     missing = tuple(dict.fromkeys(m for p in parts for m in p.missing))

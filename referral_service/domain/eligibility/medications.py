@@ -30,9 +30,7 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
     recorded = False
     for name, drugs in chart.policy.preventive_classes.items():
         meds = chart.medications(drugs)
-        allergies = [a.ref for a in chart.facts.allergies
-                     if a.verification_status not in chart.policy.refuted_statuses
-                     and drugs.matches(a.substance)]
+        allergies = [a.ref for a in chart.allergies_to(drugs)]
         recorded = recorded or bool(meds or allergies)
         refs = [m.ref for m in meds if _trial_failed(chart, m)] + allergies
         if refs:

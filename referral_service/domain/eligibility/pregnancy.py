@@ -18,7 +18,8 @@ def latest_status(chart: Chart, days: float) -> tuple[str, ObservationFact] | No
         answer = _answer(obs, obs_codes)
         if answer is None or not chart.within_days(obs.when, days):
             continue
-        if best is None or obs.when > best[1].when:  # type: ignore[operator]
+        if best is None or (obs.when, answer == "pregnant") > (  # type: ignore[operator]
+                best[1].when, best[0] == "pregnant"):  # a tie goes to "pregnant"
             best = (answer, obs)
     return best
 

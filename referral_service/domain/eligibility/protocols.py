@@ -121,9 +121,7 @@ def _medication(chart: Chart, crit: Criterion) -> Finding:
 
 
 def _allergy(chart: Chart, crit: Criterion) -> Finding:
-    refs = tuple(a.ref for a in chart.facts.allergies
-                 if a.verification_status not in chart.policy.refuted_statuses
-                 and crit.drugs.matches(a.substance))
+    refs = tuple(a.ref for a in chart.allergies_to(crit.drugs))
     return known(bool(refs), crit.label, refs)
 
 
@@ -133,7 +131,8 @@ def latest_egfr(chart: Chart) -> tuple[float, str] | None:
                 if chart.within_days(r.when, days)]
     if not readings:
         return None
-    latest = max(readings, key=lambda r: r.when)  # type: ignore[arg-type,return-value]
+    # Latest decides; two readings at the same time: the lower (worse) one, whatever the order.
+    latest = max(readings, key=lambda r: (r.when, -r.value))  # type: ignore[arg-type,return-value]
     return latest.value, latest.ref
 
 

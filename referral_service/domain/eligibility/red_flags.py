@@ -27,6 +27,8 @@ def coded_findings(chart: Chart) -> Finding:
     while recent (or when their date is unknown)."""
     found: list[str] = []
     evidence: list[str] = []
+    if chart.policy.red_flag_keys.isdisjoint(chart.counted_keys):
+        return known(False, "no red-flag diagnosis")
     for flag in chart.policy.red_flags:
         refs = [c.ref for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
         if chart.reason_codes_with(flag.codes):
@@ -54,10 +56,10 @@ def new_headache_high_risk(chart: Chart) -> Finding:
     chronic = [c.ref for c in headaches if codes["never_new"].matches_concept(c.code)]
     if chronic or chart.reason_codes_with(codes["never_new"]):
         return known(False, "a chronic headache code is never a new headache", tuple(chronic))
-    onsets = [(c.onset_or_recorded, c.ref) for c in headaches if c.onset_or_recorded is not None]
-    if not onsets:
+    earliest = chart.headache_onset()
+    if earliest is None:
         return unknown("the headache's onset is not known", ONSET_MISSING)
-    onset, ref = min(onsets, key=lambda pair: pair[0])
+    onset, ref = earliest
     days = chart.policy.windows["new_headache_days"]
     if chart.days_ago(onset) > days:
         return known(False, f"headache began over {days} days ago", (ref,))

@@ -179,3 +179,20 @@ def test_any_bundle_type_holding_one_service_request() -> None:
         bundle["type"] = kind
         assert evaluate_document(bundle, policy=POLICY, received_at=RECEIVED).decision == (
             "eligible")
+
+
+def test_simultaneous_egfr_readings_take_the_worse_whatever_the_order() -> None:
+    # Found by the entry-order property: the tie used to go to whichever came first.
+    for values in ((25, 70), (70, 25)):
+        referral = Referral()
+        for value in values:
+            referral.egfr(value, days=5)
+        assert "ketorolac" in referral.evaluate().excluded_drugs
+
+
+def test_simultaneous_pregnancy_statuses_take_pregnant() -> None:
+    for answers in (("pregnant", "not-pregnant"), ("not-pregnant", "pregnant")):
+        referral = Referral(sex="female", age=30)
+        for answer in answers:
+            referral.pregnancy_status(answer, 2)
+        assert referral.evaluate().decision == "needs-review"
