@@ -143,11 +143,8 @@ def build_appointment(
     status: str = "booked",
 ) -> Resource:
     """The Appointment for one referral. `chair` is a Reference (literal or logical)."""
-    participants = [{"actor": chair, "required": "required", "status": "accepted"}]
-    if patient_ref:
-        participants.insert(
-            0, {"actor": {"reference": patient_ref}, "required": "required", "status": "accepted"}
-        )
+    actors = ([{"reference": patient_ref}] if patient_ref else []) + [chair]
+    participants = [{"actor": a, "required": "required", "status": "accepted"} for a in actors]
     resource: Resource = {
         "resourceType": "Appointment",
         "identifier": [{"system": APPOINTMENT_SYSTEM, "value": referral_id}],

@@ -33,7 +33,8 @@ def find_our_appointment(ehr: FhirClient, referral_id: str) -> Resource | None:
         if any(f"{i.get('system')}|{i.get('value')}" == token for i in a.get("identifier", []))
     ]
     live = [a for a in found if a.get("status") not in ("cancelled", "entered-in-error")]
-    return (live or found or [None])[0]
+    chosen = live or found
+    return chosen[0] if chosen else None
 
 
 def infusion_schedules(ehr: FhirClient, configured: tuple[str, ...]) -> dict[str, Resource]:
@@ -41,7 +42,8 @@ def infusion_schedules(ehr: FhirClient, configured: tuple[str, ...]) -> dict[str
     if configured:
         schedules = [ehr.read("Schedule", sid) for sid in configured]
     else:
-        found = ehr.search("Schedule", {"service-type": "infusion", "_count": PAGE_SIZE})
+        # No server-side service-type filter: codes differ between EHRs, so match here.
+        found = ehr.search("Schedule", {"_count": PAGE_SIZE})
         schedules = [s for s in found if fs.is_infusion_schedule(s) and s.get("active", True)]
     try:
         return {str(s["id"]): fs.schedule_chair(s) for s in schedules}

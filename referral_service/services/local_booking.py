@@ -67,10 +67,46 @@ def _claim(
     now: datetime,
 ) -> BookingOutcome:
     """Appointment row and its chair cells in one transaction: all claimed or none."""
-    chair = next(c for c in clinic.chairs if c.id == candidate.chair_id)
+    values = _row(request, clinic, candidate, protocol, existing, now)
+    with engine.begin() as conn:
+        if existing is not None:
+            ls.update_appointment(conn, values["id"], values)
+        else:
+            ls.insert_appointment(conn, values)
+        ls.claim_cells(
+            conn, values["id"], candidate.chair_id, candidate.start, candidate.end, clinic.cell
+        )
+    return outcome_of(values)
+
+
+def _row(
+    request: BookingRequest,
+    clinic: Clinic,
+    candidate: Candidate,
+    protocol: Protocol,
+    existing: Mapping[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The appointments row (a cancelled earlier row is reused: referral_id is unique)."""
     appointment_id = existing["id"] if existing is not None else uuid.uuid4().hex
     version = existing["version_id"] + 1 if existing is not None else 1
-    resource = fs.build_appointment(
+    resource = _resource(request, clinic, candidate, protocol, now)
+    resource.update(
+        id=appointment_id, meta={"versionId": str(version), "lastUpdated": fs.fhir_instant(now)}
+    )
+    row = dict(id=appointment_id, referral_id=request.referral_id, sender=request.sender)
+    row.update(status="booked", chair_id=candidate.chair_id, protocol=protocol.name)
+    row.update(start=candidate.start, end=candidate.end, version_id=version)
+    row.update(ehr_reference=None, resource=resource, last_updated=now)
+    return row
+
+
+def _resource(
+    request: BookingRequest, clinic: Clinic, candidate: Candidate, protocol: Protocol, now: datetime
+) -> dict[str, Any]:
+    """The FHIR Appointment we serve for a local booking (chairs are logical references)."""
+    chair = next(c for c in clinic.chairs if c.id == candidate.chair_id)
+    return fs.build_appointment(
         referral_id=request.referral_id,
         service_request_ref=request.service_request_ref,
         patient_ref=request.patient_ref,
@@ -78,43 +114,4 @@ def _claim(
         end=candidate.end,
         chair={"identifier": {"system": fs.CHAIR_SYSTEM, "value": chair.id}, "display": chair.name},
         protocol=protocol.name,
-    )
-    resource = {
-        **resource,
-        "id": appointment_id,
-        "meta": {"versionId": str(version), "lastUpdated": fs.fhir_instant(now)},
-    }
-    values = {
-        "status": "booked",
-        "chair_id": chair.id,
-        "protocol": protocol.name,
-        "start": candidate.start,
-        "end": candidate.end,
-        "version_id": version,
-        "ehr_reference": None,
-        "resource": resource,
-        "last_updated": now,
-    }
-    with engine.begin() as conn:
-        if existing is not None:
-            ls.update_appointment(conn, appointment_id, values)
-        else:
-            ls.insert_appointment(
-                conn,
-                {
-                    "id": appointment_id,
-                    "referral_id": request.referral_id,
-                    "sender": request.sender,
-                    **values,
-                },
-            )
-        ls.claim_cells(conn, appointment_id, chair.id, candidate.start, candidate.end, clinic.cell)
-    return outcome_of(
-        {
-            "id": appointment_id,
-            "ehr_reference": None,
-            "chair_id": chair.id,
-            "start": candidate.start,
-            "end": candidate.end,
-        }
     )

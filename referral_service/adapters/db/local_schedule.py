@@ -18,7 +18,7 @@ def find_appointment(conn: Connection, referral_id: str) -> Mapping[str, Any] | 
     row = conn.execute(
         select(appointments).where(appointments.c.referral_id == referral_id)
     ).first()
-    return row._mapping if row is not None else None
+    return dict(row._mapping) if row is not None else None
 
 
 def busy_cells(

@@ -195,6 +195,17 @@ class SmartBackendAuth:
             self._on_request("token", status, time.monotonic() - started)
 
 
+def _require_smart_settings(settings: Settings) -> None:
+    needed = {
+        "REFERRAL_EHR_CLIENT_ID": settings.ehr_client_id,
+        "REFERRAL_EHR_PRIVATE_KEY_FILE": settings.ehr_private_key_file,
+        "REFERRAL_EHR_KEY_ID": settings.ehr_key_id,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise EhrAuthError(f"REFERRAL_EHR_AUTH=smart-backend needs {', '.join(missing)}")
+
+
 def auth_from_settings(
     settings: Settings,
     session: requests.Session,
@@ -207,14 +218,7 @@ def auth_from_settings(
         return BearerAuth(settings.ehr_token)
     if settings.ehr_auth != "smart-backend":
         return NoAuth()
-    needed = {
-        "REFERRAL_EHR_CLIENT_ID": settings.ehr_client_id,
-        "REFERRAL_EHR_PRIVATE_KEY_FILE": settings.ehr_private_key_file,
-        "REFERRAL_EHR_KEY_ID": settings.ehr_key_id,
-    }
-    missing = [name for name, value in needed.items() if not value]
-    if missing:
-        raise EhrAuthError(f"REFERRAL_EHR_AUTH=smart-backend needs {', '.join(missing)}")
+    _require_smart_settings(settings)
     return SmartBackendAuth(
         client_id=str(settings.ehr_client_id),
         token_url=settings.ehr_token_url,

@@ -144,30 +144,28 @@ class FhirClient:
         headers: dict[str, str] | None = None,
         repeatable: bool | None = None,
     ) -> requests.Response:
-        if repeatable is None:
-            repeatable = method == "GET"
+        repeatable = method == "GET" if repeatable is None else repeatable
         data = json.dumps(body).encode() if body is not None else None
         attempt, reauthorised = 0, False
         while True:
             try:
                 response = self._send(method, url, interaction, params, data, headers)
             except TRANSIENT as exc:
-                if repeatable and attempt < self.max_retries:
-                    self._sleep(self._backoff_delay(attempt))
-                    attempt += 1
-                    continue
-                raise EhrUnavailable(
-                    f"EHR unreachable ({interaction}): {type(exc).__name__}"
-                ) from exc
+                if not (repeatable and attempt < self.max_retries):
+                    raise EhrUnavailable(
+                        f"EHR unreachable ({interaction}): {type(exc).__name__}"
+                    ) from exc
+                self._sleep(self._backoff_delay(attempt))
+                attempt += 1
+                continue
             if response.status_code == 401 and not reauthorised and self.auth.invalidate():
                 reauthorised = True  # a stale token: fetch a new one, once
                 continue
-            delay = self._retry_delay(response, attempt)
-            if repeatable and delay is not None:
-                self._sleep(delay)
-                attempt += 1
-                continue
-            return self._check(response, interaction)
+            delay = self._retry_delay(response, attempt) if repeatable else None
+            if delay is None:
+                return self._check(response, interaction)
+            self._sleep(delay)
+            attempt += 1
 
     def _send(
         self,

@@ -261,3 +261,43 @@ def test_ehr_down_mid_booking_then_back(
         assert appointment["status"] == "booked"
         assert book(client, sqlite_engine, clinic, settings, second).booked
         assert retried.start < book(client, sqlite_engine, clinic, settings, second).start
+
+
+def test_without_configured_schedules_only_infusion_schedules_are_used(
+    own_server: SekmetServer, sqlite_engine: Engine, referral_ids
+) -> None:
+    clinic, _, report = seeded(own_server, chairs=1, days=1)
+    (rid,) = referral_ids(1)
+    add_referrals(sqlite_engine, [rid], datetime.now(UTC))
+    with client_for(own_server) as client:
+        mri = client.create(
+            {
+                "resourceType": "Schedule",
+                "active": True,
+                "serviceType": [{"text": "MRI"}],
+                "actor": [{"reference": f"Location/{report['locations'][0]}"}],
+            }
+        )
+        first = min(
+            fs.parse_instant(s["start"], "slot") for s in slots_of(client, report["schedules"])
+        )
+        for i in range(8):  # a free MRI run two hours earlier than any infusion run
+            start = first - timedelta(hours=2) + timedelta(minutes=15 * i)
+            client.create(
+                {
+                    "resourceType": "Slot",
+                    "status": "free",
+                    "schedule": {"reference": f"Schedule/{mri['id']}"},
+                    "start": fs.fhir_instant(start),
+                    "end": fs.fhir_instant(start + timedelta(minutes=15)),
+                }
+            )
+        settings = Settings.from_env(own_server.env())  # REFERRAL_EHR_SCHEDULES unset
+        outcome = book(client, sqlite_engine, clinic, settings, rid)
+        (appointment,) = ours(client, [rid])
+        schedules = {
+            client.read("Slot", sid)["schedule"]["reference"]
+            for sid in fs.appointment_times(appointment).slot_ids
+        }
+    assert outcome.booked and outcome.start == first
+    assert schedules == {f"Schedule/{report['schedules'][0]}"}
