@@ -22,7 +22,11 @@ INFUSION = {"system": SERVICE_TYPE_SYSTEM, "code": "infusion", "display": "Heada
 SLOT_HOLDER_URL = "https://referral-service.dev/fhir/StructureDefinition/slot-held-by"
 
 
-class FhirTimeError(ValueError):
+class FhirSchedulingError(ValueError):
+    """A Slot, Schedule or Appointment from the EHR that we cannot use (the message says why)."""
+
+
+class FhirTimeError(FhirSchedulingError):
     """A FHIR time we cannot use: missing, unparseable, or without a UTC offset."""
 
 
@@ -58,7 +62,7 @@ def slot_from_fhir(slot: Resource) -> FreeSlot:
     label = f"Slot/{slot.get('id')}"
     schedule = reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
     if not schedule:
-        raise FhirTimeError(f"{label} has no Schedule reference")
+        raise FhirSchedulingError(f"{label} has no Schedule reference")
     return FreeSlot(
         id=str(slot["id"]),
         schedule_id=schedule,
@@ -82,7 +86,7 @@ def schedule_chair(schedule: Resource) -> Resource:
         if actor["reference"].split("/")[-2:][0] in ("Location", "Device"):
             return {"reference": actor["reference"], **_display(actor)}
     if not actors:
-        raise FhirTimeError(f"Schedule/{schedule.get('id')} has no actor")
+        raise FhirSchedulingError(f"Schedule/{schedule.get('id')} has no actor")
     return {"reference": actors[0]["reference"], **_display(actors[0])}
 
 
@@ -116,13 +120,17 @@ class AppointmentTimes:
     slot_ids: tuple[str, ...]
 
 
-def appointment_times(appointment: Resource) -> AppointmentTimes:
-    label = f"Appointment/{appointment.get('id')}"
-    slots = tuple(
+def appointment_slot_ids(appointment: Resource) -> tuple[str, ...]:
+    return tuple(
         sid
         for ref in appointment.get("slot", [])
         if (sid := reference_id(ref.get("reference"), "Slot")) is not None
     )
+
+
+def appointment_times(appointment: Resource) -> AppointmentTimes:
+    label = f"Appointment/{appointment.get('id')}"
+    slots = appointment_slot_ids(appointment)
     return AppointmentTimes(
         start=parse_instant(appointment.get("start"), f"{label} start"),
         end=parse_instant(appointment.get("end"), f"{label} end"),

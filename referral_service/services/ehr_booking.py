@@ -47,7 +47,7 @@ def infusion_schedules(ehr: FhirClient, configured: tuple[str, ...]) -> dict[str
         schedules = [s for s in found if fs.is_infusion_schedule(s) and s.get("active", True)]
     try:
         return {str(s["id"]): fs.schedule_chair(s) for s in schedules}
-    except fs.FhirTimeError as exc:
+    except fs.FhirSchedulingError as exc:
         raise EhrDataError(str(exc)) from exc
 
 
@@ -73,7 +73,7 @@ def free_slots(
 def parse_slots(slots: dict[str, Resource]) -> list[FreeSlot]:
     try:
         return [fs.slot_from_fhir(slot) for slot in slots.values()]
-    except fs.FhirTimeError as exc:
+    except fs.FhirSchedulingError as exc:
         raise EhrDataError(f"unusable Slot from the EHR: {exc}") from exc
 
 
@@ -146,7 +146,7 @@ def release(ehr: FhirClient, slots: list[Resource], holder: str) -> None:
 
 def read_slots(ehr: FhirClient, appointment: Resource) -> list[Resource]:
     slots = []
-    for sid in fs.appointment_times(appointment).slot_ids:
+    for sid in fs.appointment_slot_ids(appointment):
         try:
             slots.append(ehr.read("Slot", sid))
         except EhrNotFound:
@@ -183,7 +183,7 @@ def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) ->
     for other in ehr.search("Appointment", {"slot": refs, "status": "booked"}):
         if f"Appointment/{other['id']}" == holder or other.get("status") != "booked":
             continue
-        if wanted & set(fs.appointment_times(other).slot_ids):
+        if wanted & set(fs.appointment_slot_ids(other)):
             return True
     return False
 
@@ -209,7 +209,7 @@ def try_candidate(
 def resume_existing(ehr: FhirClient, appointment: Resource) -> Resource | None:
     """Finish (or undo) an earlier attempt: the booked Appointment, or None if it lost its Slots."""
     slots = read_slots(ehr, appointment)
-    complete = len(slots) == len(fs.appointment_times(appointment).slot_ids)
+    complete = len(slots) == len(fs.appointment_slot_ids(appointment))
     if slots and complete and _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
         return set_status(ehr, appointment, "booked")
     return None
