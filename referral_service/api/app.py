@@ -7,7 +7,11 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from referral_service.api.audit import audit_bp
+from referral_service.api.auth import init_security
 from referral_service.api.capability import capability_bp
+from referral_service.api.cds_hooks import cds_hooks_bp
+from referral_service.api.console import console_bp
 from referral_service.api.errors import register_error_handlers
 from referral_service.api.fhir_bundle import bundle_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
@@ -16,6 +20,7 @@ from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.operations import operations_bp
 from referral_service.api.staff import staff_bp
+from referral_service.api.webhooks import webhooks_bp
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
 
@@ -46,10 +51,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         placer_task_bp,
         staff_bp,
         operations_bp,
+        audit_bp,
+        console_bp,
+        cds_hooks_bp,
+        webhooks_bp,
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     _install_request_hooks(app, settings)
+    init_security(app, settings)
     return app
 
 

@@ -15,7 +15,7 @@ from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.outbox import Job
 from referral_service.observability import metrics
-from referral_service.services import processing
+from referral_service.services import audit, processing
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class Worker:
             processing.gave_up(self.runtime, job, error)
 
     def _record_attempt(self, conn: Any, job: Job, result: str) -> None:
+        audit.record_job(conn, job, result, self.runtime.now())  # worker-side audit trail
         if job.referral_id is not None:
             repo.add_event(
                 conn,
