@@ -188,5 +188,28 @@ def ehr_seed_demo(days: int, chairs: int) -> None:
     click.echo(json.dumps(report, default=str))
 
 
+@ehr.command("subscribe")
+@click.option("--endpoint", default=None, help="webhook URL [REFERRAL_PUBLIC_URL/webhooks/fhir]")
+@click.option("--status", "show_status", is_flag=True, help="show the Subscription's state only")
+def ehr_subscribe(endpoint: str | None, show_status: bool) -> None:
+    """Register (idempotently) this service's webhook as a Subscription on the EHR."""
+    from referral_service.adapters.ehr.errors import EhrError
+    from referral_service.services import subscriptions
+
+    runtime = _runtime(_settings())
+    if runtime.ehr_client is None:
+        raise click.ClickException("REFERRAL_EHR_BASE_URL is not set")
+    try:
+        url = subscriptions.webhook_endpoint(runtime.settings, endpoint)
+        if show_status:
+            state = subscriptions.subscription_status(runtime.ehr_client, url)
+            click.echo(json.dumps(state or {"subscription": None, "endpoint": url}))
+            sys.exit(0 if state else 1)
+        runtime.migrate_if_sqlite()
+        click.echo(json.dumps(subscriptions.subscribe_service(runtime, url)))
+    except (subscriptions.SubscriptionError, EhrError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()

@@ -103,3 +103,7 @@ def gave_up(runtime: Any, job: Job, error: str) -> None:
             )
     if job.kind == "book":
         metrics.booking_finished("ehr-failed")
+
+
+# Job kinds of the EHR webhooks and Task write-back (issue 5) register themselves on import.
+from referral_service.services import ehr_writeback, webhooks  # noqa: E402, F401

@@ -41,4 +41,7 @@ def write_task(
     )
     resource = build_task(view)
     repo.save_task(conn, task.id, state, resource, view.version_id, now)
+    from referral_service.services import ehr_writeback  # imported here: it needs the outbox
+
+    ehr_writeback.task_changed(conn, referral_id, referral.source, view.version_id, now)
     return resource

@@ -1,0 +1,217 @@
+"""EHR notifications: recorded durably before the 202 (event row + outbox job, one transaction),
+then worked off by the worker, which does every EHR read.
+
+Exactly-once effect rests on database keys: a notification's dedupe key (subscription + event
+numbers, or resource + version) is unique in webhook_events, so a replay is answered 202 and
+recorded once; what a notification leads to is keyed again further in (reconciliation.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from referral_service.adapters.db import outbox
+from referral_service.adapters.db.outbox import Job
+from referral_service.adapters.db.tables import webhook_events
+from referral_service.fhir.notifications import (
+    Notification,
+    digest,
+    parse_notification,
+    split_reference,
+    version_stamp,
+)
+from referral_service.observability import metrics
+from referral_service.services import processing, reconciliation
+from referral_service.services.reconciliation import read_state, write_state
+
+log = logging.getLogger(__name__)
+EVENT_JOB = "webhook-event"
+PING = "rest-hook-ping"
+RESOURCE = "rest-hook-resource"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int | None
+    duplicate: bool
+
+
+def record_notification(
+    engine: Engine, notification: Notification, body: dict[str, Any], now: datetime, settings: Any
+) -> Recorded:
+    """A Backport notification. Heartbeats with the same count collapse into one row."""
+    return _record(
+        engine,
+        kind=notification.kind,
+        dedupe_key=notification.dedupe_key(),
+        subscription=notification.subscription,
+        event_number=max((e.number for e in notification.events), default=None),
+        body=body,
+        now=now,
+        settings=settings,
+    )
+
+
+def record_resource(
+    engine: Engine, resource: dict[str, Any], now: datetime, settings: Any
+) -> Recorded:
+    """A classic rest-hook delivery of the resource itself: one row per resource version."""
+    stamp = version_stamp(resource)
+    version = stamp.get("versionId") or stamp.get("lastUpdated") or digest(repr(sorted(resource)))
+    reference = f"{resource['resourceType']}/{resource.get('id')}"
+    return _record(
+        engine,
+        kind=RESOURCE,
+        dedupe_key=f"{RESOURCE}:{digest(reference)}:{digest(version)}",
+        subscription=None,
+        event_number=None,
+        body=resource,
+        now=now,
+        settings=settings,
+    )
+
+
+def record_ping(engine: Engine, now: datetime, settings: Any) -> Recorded:
+    """A classic rest-hook ping without content: the worker searches what changed."""
+    return _record(
+        engine,
+        kind=PING,
+        dedupe_key=None,
+        subscription=None,
+        event_number=None,
+        body=None,
+        now=now,
+        settings=settings,
+    )
+
+
+def _record(
+    engine: Engine, *, dedupe_key: str | None, now: datetime, settings: Any, **row: Any
+) -> Recorded:
+    try:
+        with engine.begin() as conn:
+            event_id = conn.execute(
+                insert(webhook_events)
+                .values(dedupe_key=dedupe_key, received_at=now, **row)
+                .returning(webhook_events.c.id)
+            ).scalar_one()
+            outbox.enqueue(
+                conn,
+                EVENT_JOB,
+                now=now,
+                max_attempts=settings.job_max_attempts,
+                payload={"event": event_id},
+                dedupe_key=f"{EVENT_JOB}:{event_id}",
+            )
+            if settings.uses_ehr:
+                reconciliation.schedule_periodic(
+                    conn, now, settings.job_max_attempts, minutes=settings.reconcile_minutes
+                )
+    except IntegrityError:
+        return Recorded(None, duplicate=True)  # the same notification, already recorded
+    return Recorded(event_id, duplicate=False)
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+def process_event(runtime: Any, job: Job) -> str:
+    """The `webhook-event` job: what one recorded notification asks of the EHR."""
+    with runtime.engine.connect() as conn:
+        row = (
+            conn.execute(select(webhook_events).where(webhook_events.c.id == job.payload["event"]))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return "skipped (event gone)"
+    try:
+        if row["kind"] == PING:
+            return reconciliation.sync_changes(runtime, reason="ping")
+        if row["kind"] == RESOURCE:
+            return _take_delivered(runtime, row["body"])
+        return _process_notification(runtime, parse_notification(row["body"]))
+    except _ehr_unavailable() as exc:
+        raise processing.RetryLater(type(exc).__name__) from exc
+
+
+def _take_delivered(runtime: Any, resource: dict[str, Any]) -> str:
+    if resource.get("resourceType") != "ServiceRequest":
+        metrics.webhook_event("ignored")
+        return "ignored (not a ServiceRequest)"
+    return reconciliation.take_service_request(runtime, resource)
+
+
+def _process_notification(runtime: Any, notification: Notification) -> str:
+    gap = _note_progress(runtime, notification)
+    outcomes = [_take_event(runtime, notification, event) for event in notification.events]
+    if gap:
+        metrics.webhook_event("gap")
+        log.info(
+            "event gap; reconciling", extra={"subscription_key": digest(notification.subscription)}
+        )
+        outcomes.append(reconciliation.sync_changes(runtime, reason="gap"))
+    return "; ".join(outcomes) or notification.kind
+
+
+def _take_event(runtime: Any, notification: Notification, event: Any) -> str:
+    if notification.content == "empty":
+        return reconciliation.sync_changes(runtime, reason="empty")
+    parts = split_reference(event.focus)
+    if parts is None or parts[0] != "ServiceRequest":
+        metrics.webhook_event("ignored")
+        return "ignored (focus is not a ServiceRequest)"
+    delivered = [
+        r for r in notification.resources if (r.get("resourceType"), str(r.get("id"))) == parts
+    ]
+    if delivered:
+        return reconciliation.take_service_request(runtime, delivered[0], notification.resources)
+    if runtime.ehr_client is None:
+        return "skipped (no EHR configured to read the focus from)"
+    return reconciliation.read_and_take(runtime, parts[1], notification.resources)
+
+
+def _note_progress(runtime: Any, notification: Notification) -> bool:
+    """Record how far this subscription's events have come; True when some never arrived."""
+    key = f"webhook-sub:{digest(notification.subscription)}"
+    numbers = [event.number for event in notification.events]
+    with runtime.engine.begin() as conn:
+        seen = int((read_state(conn, key, for_update=True) or {}).get("events", -1))
+        gap = _has_gap(notification, numbers, seen)
+        reached = max(numbers + [notification.events_since_start or 0, seen])
+        if reached != seen:
+            write_state(conn, key, {"events": reached}, runtime.now())
+    return gap
+
+
+def _has_gap(notification: Notification, numbers: list[int], seen: int) -> bool:
+    if seen < 0:
+        return False  # the first word from this subscription sets the baseline
+    if numbers:
+        return min(numbers) > seen + 1
+    return (notification.events_since_start or 0) > seen
+
+
+def _ehr_unavailable() -> type[Exception]:
+    from referral_service.adapters.ehr.errors import EhrUnavailable
+
+    return EhrUnavailable
+
+
+def register_jobs() -> None:
+    processing.register(EVENT_JOB, process_event)
+    reconciliation.register_jobs()
+
+
+def count(conn: Connection) -> int:
+    """How many notifications are on record (tests and the subscription report)."""
+    return len(conn.execute(select(webhook_events.c.id)).all())
+
+
+register_jobs()
