@@ -1,4 +1,6 @@
-"""Fixtures for booking integration tests: SEKMET, databases with the schema, referral rows."""
+"""Fixtures for booking integration tests: databases with the schema, referral rows.
+
+`sekmet_server` comes from the tests.support.sekmet plugin (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.tables import metadata, referrals
 from referral_service.domain.decision import Decision
 from referral_service.services.booking import BookingRequest
-from tests.support.sekmet import sekmet_server  # noqa: F401  (a plugin once tests/conftest.py says so)
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -92,7 +93,8 @@ def postgres_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Engine:
+def booking_db(request: pytest.FixtureRequest) -> Engine:
+    """Tables from metadata.create_all (not migrations): booking's SQL against the schema."""
     name = "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
     return request.getfixturevalue(name)
 

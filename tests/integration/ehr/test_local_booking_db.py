@@ -73,16 +73,16 @@ def book_concurrently(engine: Engine, ids: list[str], threads: int = 2) -> dict[
 
 
 def test_two_threads_book_exactly_the_capacity_without_overlap(
-    engine: Engine, referral_ids
+    booking_db: Engine, referral_ids
 ) -> None:
     ids = referral_ids(CAPACITY + 6)
-    add_referrals(engine, ids, NOW)
-    results = book_concurrently(engine, ids)
+    add_referrals(booking_db, ids, NOW)
+    results = book_concurrently(booking_db, ids)
     errors = [r for r in results.values() if isinstance(r, Exception)]
     assert not errors, errors
     statuses = Counter(r.status for r in results.values())  # type: ignore[attr-defined]
     assert statuses == {"booked": CAPACITY, "no-slot": 6}
-    with engine.connect() as conn:
+    with booking_db.connect() as conn:
         rows = conn.execute(select(appointments)).mappings().all()
         claims = conn.execute(select(func.count()).select_from(chair_claims)).scalar_one()
     assert len(rows) == CAPACITY and claims == CAPACITY * 8
@@ -99,15 +99,15 @@ def test_two_threads_book_exactly_the_capacity_without_overlap(
 
 
 def test_rebooking_returns_the_same_appointment_and_cancel_frees_the_chair(
-    engine: Engine, referral_ids
+    booking_db: Engine, referral_ids
 ) -> None:
     first, second = referral_ids(2)
-    add_referrals(engine, [first, second], NOW)
-    booked = book(engine, first)
-    assert booked.booked and book(engine, first) == booked
-    assert cancel_booking(first, engine=engine, ehr=None, now=NOW)
-    assert cancel_booking(first, engine=engine, ehr=None, now=NOW)  # idempotent
-    with engine.connect() as conn:
+    add_referrals(booking_db, [first, second], NOW)
+    booked = book(booking_db, first)
+    assert booked.booked and book(booking_db, first) == booked
+    assert cancel_booking(first, engine=booking_db, ehr=None, now=NOW)
+    assert cancel_booking(first, engine=booking_db, ehr=None, now=NOW)  # idempotent
+    with booking_db.connect() as conn:
         row = (
             conn.execute(select(appointments).where(appointments.c.referral_id == first))
             .mappings()
@@ -117,9 +117,9 @@ def test_rebooking_returns_the_same_appointment_and_cancel_frees_the_chair(
     assert row["status"] == "cancelled" and row["resource"]["status"] == "cancelled"
     assert row["version_id"] == 2
     # The freed chair-time is the earliest again, so the next referral gets exactly it.
-    other = book(engine, second)
+    other = book(booking_db, second)
     assert (other.chair_id, other.start) == (booked.chair_id, booked.start)
-    assert cancel_booking("never-booked", engine=engine, ehr=None, now=NOW) is False
+    assert cancel_booking("never-booked", engine=booking_db, ehr=None, now=NOW) is False
 
 
 def test_a_full_clinic_gives_no_slot(sqlite_engine: Engine, referral_ids) -> None:
