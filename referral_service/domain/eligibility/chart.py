@@ -46,6 +46,7 @@ class Chart:
     allergies: list[tuple[AllergyFact, frozenset[str]]] = field(default_factory=list)
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     metrics: dict[str, ObservationFact] = field(default_factory=dict)
+    coded_observations: dict[str, list[ObservationFact]] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +83,8 @@ class Chart:
             elif code.system == LOINC and obs.value is not None:
                 reading = Reading(obs.value, obs.when, obs.ref)
                 self.readings.setdefault(code.code, []).append(reading)
+            elif code.system == LOINC and obs.value_code is not None:
+                self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
             code = comp.code.code_in(LOINC)
             if code is not None and comp.value is not None:
@@ -130,6 +133,8 @@ class Chart:
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
+        if not codes.characters and codes.keys.isdisjoint(self.counted_keys):
+            return ()
         refs = [c.ref for c in self.conditions_with(codes)]
         if self.reason_codes_with(codes):
             refs.append(self.facts.ref)
@@ -143,6 +148,11 @@ class Chart:
     def readings_of(self, codes: frozenset[str]) -> Iterator[Reading]:
         for code in codes:
             yield from self.readings.get(code, ())
+
+    def coded_observations_of(self, codes: frozenset[str]) -> Iterator[ObservationFact]:
+        """Observations with a coded answer (valueCodeableConcept), by LOINC code."""
+        for code in codes:
+            yield from self.coded_observations.get(code, ())
 
     def metric(self, name: str) -> ObservationFact | None:
         return self.metrics.get(self.policy.metrics[name])

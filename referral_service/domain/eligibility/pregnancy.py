@@ -12,9 +12,7 @@ def latest_status(chart: Chart, days: float) -> tuple[str, ObservationFact] | No
     unknown is no status at all, so an older definite answer still speaks."""
     obs_codes = chart.policy.observations
     best: tuple[str, ObservationFact] | None = None
-    for obs in chart.facts.observations:
-        if not any(c.code in obs_codes["pregnancy_status"] for c in obs.code.codes):
-            continue
+    for obs in chart.coded_observations_of(obs_codes["pregnancy_status"]):
         answer = _answer(obs, obs_codes)
         if answer is None or not chart.within_days(obs.when, days):
             continue

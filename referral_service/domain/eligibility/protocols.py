@@ -91,38 +91,40 @@ def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
     criteria = getattr(rules, kind, ()) if rules else ()
     if not criteria:
         return None
-    hits = [f for f in (_CHECKS[c.kind](chart, c) for c in criteria) if f.met]
+    hits = [(c.label, refs) for c in criteria if (refs := _CHECKS[c.kind](chart, c))]
     if hits:
-        return Finding("met", "; ".join(f.note for f in hits),
-                       tuple(dict.fromkeys(e for f in hits for e in f.evidence)))
-    return known(False)
+        return Finding("met", "; ".join(label for label, _ in hits),
+                       tuple(dict.fromkeys(e for _, refs in hits for e in refs)))
+    return _NOTHING
 
 
-def _condition(chart: Chart, crit: Criterion) -> Finding:
-    refs = chart.coded(crit.codes)
-    return known(bool(refs), crit.label, refs)
+_NOTHING = known(False)
 
 
-def _history(chart: Chart, crit: Criterion) -> Finding:
-    refs = [c.ref for c in chart.history_with(crit.codes)
-            if c.onset_or_recorded is None
-            or chart.days_ago(c.onset_or_recorded) > crit.older_than_days]
-    return known(bool(refs), crit.label, tuple(refs))
+# Each check returns the references that show the criterion holds; empty when it does not.
 
 
-def _pregnancy(chart: Chart, crit: Criterion) -> Finding:
+def _condition(chart: Chart, crit: Criterion) -> tuple[str, ...]:
+    return chart.coded(crit.codes)
+
+
+def _history(chart: Chart, crit: Criterion) -> tuple[str, ...]:
+    return tuple(c.ref for c in chart.history_with(crit.codes)
+                 if c.onset_or_recorded is None
+                 or chart.days_ago(c.onset_or_recorded) > crit.older_than_days)
+
+
+def _pregnancy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     found = pregnant(chart)
-    return known(found.met, crit.label, found.evidence)
+    return (found.evidence or (chart.facts.ref,)) if found.met else ()
 
 
-def _medication(chart: Chart, crit: Criterion) -> Finding:
-    refs = tuple(m.ref for m in chart.active_medications(crit.drugs))
-    return known(bool(refs), crit.label, refs)
+def _medication(chart: Chart, crit: Criterion) -> tuple[str, ...]:
+    return tuple(m.ref for m in chart.active_medications(crit.drugs))
 
 
-def _allergy(chart: Chart, crit: Criterion) -> Finding:
-    refs = tuple(a.ref for a in chart.allergies_to(crit.drugs))
-    return known(bool(refs), crit.label, refs)
+def _allergy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
+    return tuple(a.ref for a in chart.allergies_to(crit.drugs))
 
 
 def latest_egfr(chart: Chart) -> tuple[float, str] | None:
@@ -136,27 +138,27 @@ def latest_egfr(chart: Chart) -> tuple[float, str] | None:
     return latest.value, latest.ref
 
 
-def _egfr(chart: Chart, crit: Criterion) -> Finding:
+def _egfr(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     latest = latest_egfr(chart)
     if latest is None:
-        return known(False)
+        return ()
     value, ref = latest
     low = crit.at_least if crit.at_least is not None else float("-inf")
     high = crit.below if crit.below is not None else float("inf")
-    return known(low <= value < high, f"{crit.label} (eGFR {value:g})", (ref,))
+    return (ref,) if low <= value < high else ()
 
 
-def _blood_pressure(chart: Chart, crit: Criterion) -> Finding:
+def _blood_pressure(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     days = chart.policy.windows["dhe_blood_pressure_days"]
     obs = chart.policy.observations
     refs = [r.ref for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic))
             if limit is not None
             for r in chart.readings_of(obs[kind])
             if r.value >= limit and chart.within_days(r.when, days)]
-    return known(bool(refs), crit.label, tuple(dict.fromkeys(refs)))
+    return tuple(dict.fromkeys(refs))
 
 
-_CHECKS: dict[str, Callable[[Chart, Criterion], Finding]] = {
+_CHECKS: dict[str, Callable[[Chart, Criterion], tuple[str, ...]]] = {
     "condition": _condition,
     "history": _history,
     "pregnancy": _pregnancy,
@@ -183,7 +185,6 @@ def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> F
     active = tuple(m.ref for m in chart.active_medications(chart.policy.cgrp_preventives))
     no_cgrp = known(not active, "active CGRP antibody or gepant preventive" if active else "",
                     active)
-    allergy = _allergy(chart, Criterion("allergy", "allergy to eptinezumab",
-                                        drugs=chart.policy.drugs["eptinezumab"]))
-    no_allergy = known(not allergy.met, allergy.note if allergy.met else "", allergy.evidence)
+    allergy = tuple(a.ref for a in chart.allergies_to(chart.policy.drugs["eptinezumab"]))
+    no_allergy = known(not allergy, "allergy to eptinezumab" if allergy else "", allergy)
     return all_of(adult, days, failed, no_cgrp, no_allergy)
