@@ -97,7 +97,7 @@ class SmartBackendAuth:
         self._session = session or requests.Session()
         self._timeout = timeout
         self._clock = clock
-        self._on_request = on_request
+        self.on_request = on_request
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -191,8 +191,8 @@ class SmartBackendAuth:
         return body["access_token"], float(body.get("expires_in") or 300)
 
     def _record(self, status: int, started: float) -> None:
-        if self._on_request is not None:
-            self._on_request("token", status, time.monotonic() - started)
+        if self.on_request is not None:
+            self.on_request("token", status, time.monotonic() - started)
 
 
 def _require_smart_settings(settings: Settings) -> None:

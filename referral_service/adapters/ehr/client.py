@@ -54,7 +54,9 @@ class FhirClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
-        self.on_request = on_request
+        self._on_request: RequestHook | None = None
+        if on_request is not None:
+            self.on_request = on_request
         self._sleep = sleep
 
     @classmethod
@@ -72,6 +74,17 @@ class FhirClient:
             read_timeout=timeout[1],
             on_request=on_request,
         )
+
+    @property
+    def on_request(self) -> RequestHook | None:
+        return self._on_request
+
+    @on_request.setter
+    def on_request(self, hook: RequestHook | None) -> None:
+        """Latency hook for every request, token requests included (set it any time)."""
+        self._on_request = hook
+        if hasattr(self.auth, "on_request"):
+            self.auth.on_request = hook
 
     def close(self) -> None:
         self.session.close()
@@ -278,5 +291,5 @@ class FhirClient:
         return None
 
     def _record(self, interaction: str, status: int, started: float) -> None:
-        if self.on_request is not None:
-            self.on_request(interaction, status, time.monotonic() - started)
+        if self._on_request is not None:
+            self._on_request(interaction, status, time.monotonic() - started)

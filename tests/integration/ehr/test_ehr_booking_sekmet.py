@@ -206,9 +206,8 @@ def test_smart_backend_services_token(sekmet_server: SekmetServer, tmp_path: Pat
     assert requests.get(f"{sekmet_server.base_url}/Slot", timeout=5).status_code == 401
     calls: list[tuple[str, int]] = []
     settings = Settings.from_env(sekmet_server.env())
-    with FhirClient.from_settings(
-        settings, on_request=lambda i, s, t: calls.append((i, s))
-    ) as client:
+    with FhirClient.from_settings(settings) as client:
+        client.on_request = lambda i, s, t: calls.append((i, s))  # as the runtime sets it
         client.capabilities()
         next(client.search("Schedule", {"_count": "1"}), None)  # first page only
         next(client.search("Slot", {"_count": "1"}), None)
