@@ -62,7 +62,11 @@ def create_referral() -> Response:
     )
     if result.created:
         metrics.referral_received("direct")
-    return _stored(result.referral_id, 201 if result.created else 200)
+    if not result.created:
+        return _stored(result.referral_id, 200)
+    # Rendered from what was just written: a read-back would cost a round trip per referral.
+    resource = queries.render_referral(document, result.referral_id, 1, result.last_updated)
+    return written_response(resource, 201, _location(result.referral_id, 1))
 
 
 def _conditional_match(sender: str, header: str) -> str | None:

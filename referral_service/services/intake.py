@@ -25,6 +25,7 @@ from referral_service.fhir.referral import (
     read_fields,
     validate_referral,
 )
+from referral_service.fhir.task import TaskView, build_task
 from referral_service.services.tasks import write_task
 
 CANCELLING_STATUSES = frozenset({"revoked", "entered-in-error"})
@@ -63,7 +64,7 @@ def receive_referral(
     try:
         with engine.begin() as conn:
             _insert_new(conn, new_id, sender, document, fields, supporting or [], now, options)
-            repo.claim_identifiers(conn, sender, new_id, identifiers)
+            repo.claim_new_identifiers(conn, sender, new_id, identifiers)
     except IntegrityError:
         with engine.begin() as conn:
             existing = repo.find_by_identifiers(conn, sender, identifiers)
@@ -89,7 +90,7 @@ def create_in(
     if existing is None:
         new_id = str(uuid.uuid4())
         _insert_new(conn, new_id, sender, document, read_fields(document), supporting, now, options)
-        repo.claim_identifiers(conn, sender, new_id, identifiers)
+        repo.claim_new_identifiers(conn, sender, new_id, identifiers)
         return IntakeResult(new_id, 1, True, now)
     current = repo.get_referral(conn, existing)
     assert current is not None
@@ -178,23 +179,42 @@ def _insert_new(
         received_at=now,
         last_updated=now,
     )
+    # The first Task version is built from what is in hand, not re-read: intake is the hot path.
+    state = lifecycle.CANCELLED if fields.status in CANCELLING_STATUSES else lifecycle.RECEIVED
     task_id = str(uuid.uuid4())
+    task = build_task(
+        TaskView(
+            task_id=task_id,
+            referral_id=referral_id,
+            version_id=1,
+            last_updated=now,
+            authored_on=now,
+            state=state,
+            patient_ref=fields.patient_ref,
+        )
+    )
     repo.insert_task(
         conn,
         id=task_id,
         referral_id=referral_id,
         sender=sender,
-        version_id=0,
-        status="received",
-        business_status="received",
-        resource={},
+        version_id=1,
+        status=state.status,
+        business_status=state.business_status,
+        resource=task,
         last_updated=now,
     )
     repo.add_event(conn, referral_id, "received", now, source=options.source, version=1)
-    state = lifecycle.CANCELLED if fields.status in CANCELLING_STATUSES else lifecycle.RECEIVED
-    write_task(conn, referral_id, state, now)
     if fields.status == "active":
-        _enqueue_evaluation(conn, referral_id, 1, now, options)
+        # A new referral cannot have a queued job yet: no dedupe savepoint needed.
+        outbox.enqueue(
+            conn,
+            "evaluate",
+            now=now,
+            max_attempts=options.max_attempts,
+            referral_id=referral_id,
+            payload={"version": 1},
+        )
 
 
 def _enqueue_evaluation(

@@ -111,6 +111,20 @@ def claim_identifiers(
             )
 
 
+def claim_new_identifiers(
+    conn: Connection, sender: str, referral_id: str, identifiers: list[tuple[str, str]]
+) -> None:
+    """A new referral's identifiers in one statement; IntegrityError when one is taken."""
+    if identifiers:
+        conn.execute(
+            insert(referral_identifiers),
+            [
+                {"sender": sender, "system": system, "value": value, "referral_id": referral_id}
+                for system, value in dict.fromkeys(identifiers)
+            ],
+        )
+
+
 def find_by_identifiers(
     conn: Connection, sender: str, identifiers: Iterable[tuple[str, str]]
 ) -> str | None:

@@ -1,0 +1,91 @@
+"""Shared bench helpers: start a WSGI app under gunicorn, drive load from other processes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.service import free_port  # noqa: E402
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    port = free_port()
+    full_env = {**os.environ, **env, "REFERRAL_BIND": f"127.0.0.1:{port}",
+                "REFERRAL_WEB_CONCURRENCY": str(workers), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:referral_service.gunicorn_conf", app],
+        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(base)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _wait(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(base)
+
+
+def _client(args: tuple[str, str, list[bytes], float]) -> list[float]:
+    base, path, bodies, seconds = args
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    index = 0
+    while time.monotonic() < deadline and index < len(bodies):
+        started = time.perf_counter()
+        conn.request("POST", path, body=bodies[index],
+                     headers={"Content-Type": "application/fhir+json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"HTTP {response.status}")
+        latencies.append(time.perf_counter() - started)
+        index += 1
+    conn.close()
+    return latencies
+
+
+def drive(base: str, path: str, bodies_per_client: list[list[bytes]], seconds: float) -> dict:
+    """POST from one process per client for `seconds`; throughput and latency percentiles."""
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(len(bodies_per_client)) as pool:
+        results = pool.map(_client, [(base, path, b, seconds) for b in bodies_per_client])
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for r in results for x in r)
+    return {
+        "requests": len(latencies),
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def dumps(document: dict) -> bytes:
+    return json.dumps(document).encode()

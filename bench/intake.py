@@ -1,0 +1,68 @@
+"""Intake throughput: the real service on PostgreSQL under gunicorn vs a bare Flask app that only
+parses JSON, same gunicorn settings, same load generator, same run.
+
+    .venv/bin/python bench/intake.py [--seconds 10] [--clients 4] [--workers 2]
+
+Target (issue 2): intake >= 50% of the bare app's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from sqlalchemy import create_engine, text
+
+from bench.common import drive, dumps, gunicorn
+from tests.support.referrals import eligible_referral
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
+    return [[dumps(eligible_referral(uuid.uuid4().hex)) for _ in range(per_client)]
+            for _ in range(clients)]
+
+
+def run(seconds: float, clients: int, workers: int) -> dict:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    try:
+        from referral_service.adapters.db import migrate
+        from referral_service.adapters.db.engine import make_engine
+
+        migrate.upgrade(make_engine(url))
+        env = {"REFERRAL_DATABASE_URL": url, "REFERRAL_LOG_LEVEL": "WARNING"}
+        per_client = int(seconds * 2000)
+        with gunicorn("referral_service.wsgi:app", env, workers) as base:
+            drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)  # warm-up
+            service = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
+        with gunicorn("bench.bare_app:app", env, workers) as base:
+            drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)
+            bare = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    return {"service": service, "bare": bare, "ratio": service["throughput"] / bare["throughput"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    result = run(args.seconds, args.clients, args.workers)
+    for name in ("service", "bare"):
+        r = result[name]
+        print(f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+              f"p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests)")
+    verdict = "meets" if result["ratio"] >= 0.5 else "MISSES"
+    print(f"ratio    {result['ratio']:.2f} of the bare app ({verdict} the >= 0.50 target)")
+
+
+if __name__ == "__main__":
+    main()
