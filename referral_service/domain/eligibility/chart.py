@@ -44,6 +44,8 @@ class Chart:
     reasons: list[tuple[Concept, frozenset[str]]] = field(default_factory=list)
     meds: list[tuple[MedicationFact, frozenset[str]]] = field(default_factory=list)
     allergies: list[tuple[AllergyFact, frozenset[str]]] = field(default_factory=list)
+    med_ids: frozenset[str] = frozenset()  # every drug id any medication names
+    allergy_ids: frozenset[str] = frozenset()
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     metrics: dict[str, ObservationFact] = field(default_factory=dict)
     coded_observations: dict[str, list[ObservationFact]] = field(default_factory=dict)
@@ -68,6 +70,8 @@ class Chart:
         chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
         chart.allergies = [(a, drug_ids(a.substance)) for a in facts.allergies
                            if a.verification_status not in refuted]
+        chart.med_ids = frozenset().union(*(ids for _, ids in chart.meds))
+        chart.allergy_ids = frozenset().union(*(ids for _, ids in chart.allergies))
         for obs in facts.observations:
             if obs.status not in _SKIPPED_OBSERVATIONS:
                 chart._index(obs)
@@ -159,10 +163,14 @@ class Chart:
 
     # --- medications -------------------------------------------------------------------------
     def medications(self, drugs: DrugList) -> list[MedicationFact]:
+        if drugs.ids.isdisjoint(self.med_ids):
+            return []
         return [m for m, ids in self.meds if not drugs.ids.isdisjoint(ids)]
 
     def allergies_to(self, drugs: DrugList) -> list[AllergyFact]:
         """AllergyIntolerances naming one of the drugs (refuted ones left out)."""
+        if drugs.ids.isdisjoint(self.allergy_ids):
+            return []
         return [a for a, ids in self.allergies if not drugs.ids.isdisjoint(ids)]
 
     def active_medications(self, drugs: DrugList) -> list[MedicationFact]:
