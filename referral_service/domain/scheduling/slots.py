@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,22 @@ class FreeSlot:
     schedule_id: str
     start: datetime
     end: datetime
+
+
+class _BusyIndex:
+    """One chair's busy intervals, answering "is [start, end) free?" in O(log n)."""
+
+    def __init__(self, intervals: Iterable[Interval]) -> None:
+        ordered = sorted(intervals)
+        self.intervals = ordered
+        self._starts = [iv.start for iv in ordered]
+        self._max_end: list[datetime] = []  # running maximum: intervals may overlap
+        for iv in ordered:
+            self._max_end.append(max(iv.end, self._max_end[-1]) if self._max_end else iv.end)
+
+    def is_free(self, start: datetime, end: datetime) -> bool:
+        before_end = bisect_left(self._starts, end)  # intervals starting before `end`
+        return before_end == 0 or self._max_end[before_end - 1] <= start
 
 
 def _local_days(window: BookingWindow, zone: tzinfo) -> Iterator[date]:
@@ -77,17 +94,17 @@ def local_candidates(
     """Every free (chair, start, end) in the window: earliest first, then least-booked chair."""
     require_aware(window.opens, "window opening")
     require_aware(window.closes, "window closing")
-    busy_by_chair = {c.id: sorted(busy.get(c.id, ())) for c in clinic.chairs}
+    busy_by_chair = {c.id: _BusyIndex(busy.get(c.id, ())) for c in clinic.chairs}
     ranked: list[tuple[datetime, float, int, Candidate]] = []
     for day in _local_days(window, clinic.zone):
         opening = clinic.opening_on(day)
         if opening is None:
             continue
-        load = {cid: _busy_minutes(ivs, *opening) for cid, ivs in busy_by_chair.items()}
+        load = {cid: _busy_minutes(ix.intervals, *opening) for cid, ix in busy_by_chair.items()}
         for start in _grid(*opening, window, clinic.cell, duration):
             end = start + duration
             for index, chair in enumerate(clinic.chairs):
-                if not any(iv.overlaps(start, end) for iv in busy_by_chair[chair.id]):
+                if busy_by_chair[chair.id].is_free(start, end):
                     ranked.append((start, load[chair.id], index, Candidate(chair.id, start, end)))
     ranked.sort(key=lambda item: item[:3])
     return [item[3] for item in ranked]

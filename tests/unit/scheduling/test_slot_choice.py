@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from referral_service.domain.scheduling.clinic import OpeningHours, load_clinic
 from referral_service.domain.scheduling.slots import (
@@ -194,3 +196,49 @@ def test_offset_less_slot_times_are_rejected() -> None:
     naive = FreeSlot("x", "s1", datetime(2026, 3, 2, 8), datetime(2026, 3, 2, 8, 15))
     with pytest.raises(NaiveTimeError, match="Slot/x"):
         ehr_candidates([naive], window(ny(2026, 3, 2, 7), ny(2026, 3, 3)), ONE_HOUR, NY)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+_cell = st.integers(min_value=0, max_value=4 * 96)  # 15-minute cells over four days
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    busy=st.lists(
+        st.tuples(st.sampled_from(["chair-1", "chair-2"]), _cell, st.integers(1, 12)), max_size=25
+    ),
+    opens_cell=st.integers(0, 96),
+)
+def test_candidates_are_free_inside_hours_and_complete(busy, opens_cell) -> None:
+    two_chairs = replace(CLINIC, chairs=CLINIC.chairs[:2])
+    origin = ny(2026, 3, 6)  # a Friday, across the spring DST change
+    cell = timedelta(minutes=15)
+    intervals: dict[str, list[Interval]] = {}
+    for chair, first, length in busy:
+        start = origin + first * cell
+        intervals.setdefault(chair, []).append(Interval(start, start + length * cell))
+    win = window(origin + opens_cell * cell, origin + timedelta(days=4))
+    cands = local_candidates(two_chairs, win, TWO_HOURS, intervals)
+    assert [c.start for c in cands] == sorted(c.start for c in cands)
+    for c in cands:
+        opening = two_chairs.opening_on(c.start.astimezone(NY).date())
+        assert opening is not None and opening[0] <= c.start and c.end <= opening[1]
+        assert win.opens <= c.start and c.end <= win.closes
+        assert not any(iv.overlaps(c.start, c.end) for iv in intervals.get(c.chair_id, []))
+    # Completeness against brute force over every cell-aligned start in opening hours.
+    expected = set()
+    for day in range(5):
+        opening = two_chairs.opening_on((origin + timedelta(days=day)).date())
+        if opening is None:
+            continue
+        start = opening[0]
+        while start + TWO_HOURS <= opening[1]:
+            for chair in ("chair-1", "chair-2"):
+                free = not any(
+                    iv.overlaps(start, start + TWO_HOURS) for iv in intervals.get(chair, [])
+                )
+                if free and win.holds(start, start + TWO_HOURS):
+                    expected.add((chair, start))
+            start += cell
+    assert {(c.chair_id, c.start) for c in cands} == expected
