@@ -90,9 +90,9 @@ class Chart:
             elif code.system == LOINC and obs.value_code is not None:
                 self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
-            code = comp.code.code_in(LOINC)
-            if code is not None and comp.value is not None:
-                self.readings.setdefault(code, []).append(Reading(comp.value, obs.when, obs.ref))
+            loinc = comp.code.code_in(LOINC)
+            if loinc is not None and comp.value is not None:
+                self.readings.setdefault(loinc, []).append(Reading(comp.value, obs.when, obs.ref))
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
         """A finding several rules share (pregnancy, failed classes), computed once."""

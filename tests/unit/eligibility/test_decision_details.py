@@ -196,3 +196,23 @@ def test_simultaneous_pregnancy_statuses_take_pregnant() -> None:
         for answer in answers:
             referral.pregnancy_status(answer, 2)
         assert referral.evaluate().decision == "needs-review"
+
+
+def test_ed_exception_from_the_bundles_encounter_without_a_reference() -> None:
+    referral = Referral().condition("G44.53").from_emergency()
+    del referral.request["encounter"]
+    assert referral.evaluate().decision == "needs-review"
+
+
+def test_emergency_redirect_names_no_category_or_protocol() -> None:
+    decision = Referral().protocol("dhe").temperature(39.5).evaluate()
+    assert (decision.decision, decision.category, decision.protocol, decision.earliest_start) == (
+        "emergency-redirect", "none", None, None)
+    assert "temperature 39.5 Cel" in reason(decision, "red-flag.vital-signs").detail
+
+
+def test_eptinezumab_allergy_reports_no_protocol() -> None:
+    decision = (Referral().protocol("eptinezumab").failed_preventive("propranolol", "8787")
+                .failed_preventive("topiramate", "38404").allergy("Eptinezumab-jjmr").evaluate())
+    assert (decision.decision, decision.protocol, decision.excluded_drugs) == (
+        "ineligible", None, ())
