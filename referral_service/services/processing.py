@@ -106,4 +106,4 @@ def gave_up(runtime: Any, job: Job, error: str) -> None:
 
 
 # Job kinds of the EHR webhooks and Task write-back (issue 5) register themselves on import.
-from referral_service.services import ehr_writeback, webhooks  # noqa: E402, F401
+from referral_service.services import ehr_writeback, reconciliation, webhooks  # noqa: E402, F401

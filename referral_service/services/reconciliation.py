@@ -283,3 +283,6 @@ def _parse_instant(value: str | None) -> datetime | None:
 
 def register_jobs() -> None:
     processing.register(RECONCILE_JOB, run_reconciliation)
+
+
+register_jobs()

@@ -28,7 +28,6 @@ from referral_service.fhir.notifications import (
 )
 from referral_service.observability import metrics
 from referral_service.services import processing, reconciliation
-from referral_service.services.reconciliation import read_state, write_state
 
 log = logging.getLogger(__name__)
 EVENT_JOB = "webhook-event"
@@ -182,11 +181,11 @@ def _note_progress(runtime: Any, notification: Notification) -> bool:
     key = f"webhook-sub:{digest(notification.subscription)}"
     numbers = [event.number for event in notification.events]
     with runtime.engine.begin() as conn:
-        seen = int((read_state(conn, key, for_update=True) or {}).get("events", -1))
+        seen = int((reconciliation.read_state(conn, key, for_update=True) or {}).get("events", -1))
         gap = _has_gap(notification, numbers, seen)
         reached = max(numbers + [notification.events_since_start or 0, seen])
         if reached != seen:
-            write_state(conn, key, {"events": reached}, runtime.now())
+            reconciliation.write_state(conn, key, {"events": reached}, runtime.now())
     return gap
 
 
@@ -206,7 +205,6 @@ def _ehr_unavailable() -> type[Exception]:
 
 def register_jobs() -> None:
     processing.register(EVENT_JOB, process_event)
-    reconciliation.register_jobs()
 
 
 def count(conn: Connection) -> int:
