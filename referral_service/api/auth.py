@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 # so `none` and HMAC (including HS256 keyed with our public key) are refused outright.
 ALGORITHMS = ("RS256", "RS384", "ES256", "ES384")
 CLOCK_SKEW_SECONDS = 30
+JWKS_CACHE_SECONDS = 300
+# At most one refetch per this many seconds, so tokens with made-up `kid`s cannot turn every
+# request into a JWKS download.
+JWKS_REFRESH_COOLDOWN_SECONDS = 10.0
 STAFF_SCOPE = "system/referral-service.staff"
 OPEN_PATHS = frozenset({"/fhir/metadata", "/healthz", "/readyz", "/metrics"})
 SMART_SERVICE = {
@@ -68,7 +72,12 @@ class TokenVerifier:
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
         if settings.jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwks_url, lifespan=300, timeout=5)
+            self._jwks = jwt.PyJWKClient(
+                settings.jwks_url,
+                lifespan=JWKS_CACHE_SECONDS,
+                timeout=5,
+                cooldown_duration=JWKS_REFRESH_COOLDOWN_SECONDS,
+            )
         elif settings.jwt_public_key_file:
             self._key = Path(settings.jwt_public_key_file).read_bytes()
         else:
