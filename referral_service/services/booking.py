@@ -90,18 +90,20 @@ def _book_on_ehr(
         resumed = eb.resume_existing(ehr, existing)
         if resumed is not None:
             return _mirror(engine, request, resumed, protocol, now)
-    schedules = eb.infusion_schedules(ehr, settings.ehr_schedules)
-    appointment = existing
+    schedules, appointment = eb.infusion_schedules(ehr, settings.ehr_schedules), existing
     if not window.is_empty and schedules:
         found, slots = eb.candidates(ehr, schedules, window, protocol.duration, clinic.zone)
-        for candidate in found:
-            content = _ehr_content(request, protocol, candidate, schedules[candidate.chair_id])
-            run = [slots[sid] for sid in candidate.slot_ids]
-            ok, appointment = eb.try_candidate(ehr, appointment, content, run)
-            if ok:
-                return _mirror(engine, request, appointment, protocol, now)
+        appointment, booked = eb.book_first_free(
+            ehr,
+            appointment,
+            found,
+            slots,
+            lambda c: _ehr_content(request, protocol, c, schedules[c.chair_id]),
+        )
+        if booked and appointment is not None:
+            return _mirror(engine, request, appointment, protocol, now)
     if appointment is not None and appointment.get("status") != "cancelled":
-        eb.cancel(ehr, appointment)  # never leave a pending Appointment behind a no-slot
+        eb.cancel(ehr, appointment)  # no pending Appointment left behind a no-slot
     return NO_SLOT
 
 

@@ -14,7 +14,12 @@ from datetime import timedelta, tzinfo
 from typing import Any
 
 from referral_service.adapters.ehr.client import FhirClient
-from referral_service.adapters.ehr.errors import EhrConflict, EhrDataError, EhrNotFound
+from referral_service.adapters.ehr.errors import (
+    EhrConflict,
+    EhrDataError,
+    EhrNotFound,
+    EhrUnavailable,
+)
 from referral_service.adapters.ehr.headers import etag
 from referral_service.domain.scheduling.slots import Candidate, FreeSlot, ehr_candidates
 from referral_service.domain.scheduling.window import BookingWindow
@@ -22,6 +27,7 @@ from referral_service.fhir import scheduling as fs
 
 Resource = dict[str, Any]
 PAGE_SIZE = "200"
+MAX_CONTESTED = 40  # lost races per attempt before handing back to the worker's backoff
 
 
 def find_our_appointment(ehr: FhirClient, referral_id: str) -> Resource | None:
@@ -119,15 +125,17 @@ def hold_slot(
     return current if mine else None
 
 
-def hold_all(ehr: FhirClient, slots: list[Resource], holder: str) -> tuple[bool, list[Resource]]:
-    """Hold every Slot or stop at the first taken one; returns (all held, the ones held)."""
+def hold_all(
+    ehr: FhirClient, slots: list[Resource], holder: str
+) -> tuple[list[Resource], str | None]:
+    """Hold every Slot or stop at the first taken one: (the ones held, the taken one's id)."""
     held: list[Resource] = []
     for slot in slots:
         taken = hold_slot(ehr, slot, holder)
         if taken is None:
-            return False, held
+            return held, str(slot["id"])
         held.append(taken)
-    return True, held
+    return held, None
 
 
 def release(ehr: FhirClient, slots: list[Resource], holder: str) -> None:
@@ -175,42 +183,60 @@ def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> R
     return _update_fresh(ehr, appointment, moved, lambda a: False)
 
 
-def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) -> bool:
-    """Does another booked Appointment use one of these Slots? Some EHRs book Appointments
-    without marking their Slots busy, so a Slot's status alone cannot tell."""
-    wanted = set(slot_ids)
+def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) -> set[str]:
+    """The Slots another booked Appointment uses. Some EHRs book Appointments without marking
+    their Slots busy, so a Slot's status alone cannot tell."""
     refs = ",".join(f"Slot/{sid}" for sid in slot_ids)
+    used: set[str] = set()
     for other in ehr.search("Appointment", {"slot": refs, "status": "booked"}):
-        if f"Appointment/{other['id']}" == holder or other.get("status") != "booked":
+        if f"Appointment/{other['id']}" != holder and other.get("status") == "booked":
+            used.update(set(slot_ids) & set(fs.appointment_slot_ids(other)))
+    return used
+
+
+def _hold_run(ehr: FhirClient, slots: list[Resource], holder: str) -> set[str]:
+    """Hold every Slot of a run for `holder`, or none: the Slots found taken (empty = held)."""
+    held, failed = hold_all(ehr, slots, holder)
+    taken = (
+        {failed} if failed else booked_by_others(ehr, tuple(str(s["id"]) for s in slots), holder)
+    )
+    if taken:
+        release(ehr, held, holder)
+    return taken
+
+
+def book_first_free(
+    ehr: FhirClient,
+    appointment: Resource | None,
+    candidates: list[Candidate],
+    slots: dict[str, Resource],
+    content: Callable[[Candidate], Resource],
+) -> tuple[Resource | None, bool]:
+    """Try candidates in order: (our Appointment, booked?). Runs through a Slot already seen
+    taken are skipped without a request; after MAX_CONTESTED lost races, retry later."""
+    taken: set[str] = set()
+    contested = 0
+    for candidate in candidates:
+        if taken.intersection(candidate.slot_ids):
             continue
-        if wanted & set(fs.appointment_slot_ids(other)):
-            return True
-    return False
-
-
-def _hold_run(ehr: FhirClient, slots: list[Resource], holder: str) -> bool:
-    """Hold every Slot of a run for `holder`, or none of them."""
-    ok, held = hold_all(ehr, slots, holder)
-    if ok and not booked_by_others(ehr, tuple(str(s["id"]) for s in slots), holder):
-        return True
-    release(ehr, held, holder)
-    return False
-
-
-def try_candidate(
-    ehr: FhirClient, appointment: Resource | None, content: Resource, slots: list[Resource]
-) -> tuple[bool, Resource]:
-    appointment = place(ehr, appointment, content)
-    if _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
-        return True, set_status(ehr, appointment, "booked")
-    return False, appointment
+        if contested >= MAX_CONTESTED:
+            raise EhrUnavailable(f"{contested} slot races lost in one attempt; retry later")
+        appointment = place(ehr, appointment, content(candidate))
+        lost = _hold_run(
+            ehr, [slots[sid] for sid in candidate.slot_ids], f"Appointment/{appointment['id']}"
+        )
+        if not lost:
+            return set_status(ehr, appointment, "booked"), True
+        taken |= lost
+        contested += 1
+    return appointment, False
 
 
 def resume_existing(ehr: FhirClient, appointment: Resource) -> Resource | None:
     """Finish (or undo) an earlier attempt: the booked Appointment, or None if it lost its Slots."""
     slots = read_slots(ehr, appointment)
     complete = len(slots) == len(fs.appointment_slot_ids(appointment))
-    if slots and complete and _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
+    if slots and complete and not _hold_run(ehr, slots, f"Appointment/{appointment['id']}"):
         return set_status(ehr, appointment, "booked")
     return None
 
