@@ -1,0 +1,97 @@
+"""The worker on SQLite and PostgreSQL: retries with backoff, gives up visibly, takes over a
+job whose lease expired, and never completes a job it no longer owns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from referral_service.adapters.db import outbox
+from referral_service.adapters.db.tables import jobs
+from referral_service.services import processing
+from referral_service.services.worker import Worker
+from tests.support.referrals import FHIR_JSON, eligible_referral
+
+HEADERS = {"Content-Type": FHIR_JSON}
+
+
+@pytest.fixture
+def flaky_evaluation(monkeypatch):
+    """The EHR is down for every read the evaluation needs (the worker is what is tested)."""
+    calls = []
+
+    def unavailable(runtime, job):
+        calls.append(job.attempts)
+        raise processing.RetryLater("EhrUnavailable")
+
+    monkeypatch.setitem(processing.HANDLERS, "evaluate", unavailable)
+    return calls
+
+
+def _job(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(jobs)).mappings().one()
+
+
+def _task(client, referral_id):
+    bundle = client.get(f"/fhir/Task?focus=ServiceRequest/{referral_id}").get_json()
+    return bundle["entry"][0]["resource"]
+
+
+def test_retries_with_backoff_then_gives_up_with_the_task_failed(
+    client, runtime, engine, clock, flaky_evaluation
+) -> None:
+    runtime.settings = runtime.settings.__class__(
+        **{**runtime.settings.__dict__, "job_max_attempts": 3, "job_backoff_base_seconds": 10}
+    )
+    referral_id = client.post(
+        "/fhir/ServiceRequest", json=eligible_referral("flaky"), headers=HEADERS
+    ).get_json()["id"]
+    worker = Worker(runtime)
+    assert worker.run_once() is True
+    job = _job(engine)
+    assert job["status"] == "pending" and job["attempts"] == 1
+    assert job["run_after"] > clock.moment  # backoff: not due again at once
+    assert worker.run_once() is False
+
+    for _ in range(2):
+        clock.moment = _job(engine)["run_after"] + timedelta(seconds=1)
+        assert worker.run_once() is True
+    assert flaky_evaluation == [1, 2, 3]
+    assert _job(engine)["status"] == "failed"
+    task = _task(client, referral_id)
+    assert task["status"] == "failed"
+    assert task["businessStatus"]["coding"][0]["code"] == "ehr-failed"
+    history = client.get(f"/api/referrals/{referral_id}").get_json()["events"]
+    assert [e["kind"] for e in history].count("job-attempt") == 3
+    assert history[-1]["kind"] == "gave-up"
+
+
+def test_a_job_whose_lease_expired_is_taken_over_once(client, runtime, engine, clock) -> None:
+    referral_id = client.post(
+        "/fhir/ServiceRequest", json=eligible_referral("lease"), headers=HEADERS
+    ).get_json()["id"]
+    with engine.begin() as conn:  # worker A claims the job, then "dies"
+        claimed = outbox.claim(conn, worker_id="A", now=clock.moment, lease_seconds=60)
+    assert claimed is not None
+    assert Worker(runtime, "B").run_once() is False  # still leased to A
+
+    clock.moment += timedelta(seconds=61)
+    worker_b = Worker(runtime, "B")
+    assert worker_b.run_until_idle() >= 2  # evaluate (taken over), then book
+    with engine.begin() as conn:
+        assert outbox.complete(conn, claimed, worker_id="A", now=clock.moment) is False
+    assert _task(client, referral_id)["businessStatus"]["coding"][0]["code"] == "booked"
+    with engine.connect() as conn:
+        evaluate = conn.execute(select(jobs).where(jobs.c.kind == "evaluate")).mappings().one()
+    assert evaluate["status"] == "done" and evaluate["attempts"] == 2
+
+
+def test_an_unknown_job_kind_fails_visibly_not_silently(runtime, engine, clock) -> None:
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "mystery", now=clock.moment, max_attempts=1)
+    assert Worker(runtime).run_once() is True
+    job = _job(engine)
+    assert job["status"] == "failed" and "mystery" in job["last_error"]
