@@ -24,13 +24,15 @@ class PolicyError(ValueError):
 
 
 def concept_keys(concept: Concept) -> frozenset[str]:
-    """Tagged look-up keys of a concept: every prefix of each ICD-10-CM code ("i:G43",
-    "i:G437", ...) and each SNOMED code ("s:95660002"), so matching is a set intersection."""
+    """Tagged look-up keys of a concept, so that matching is a set intersection: every prefix
+    of each ICD-10-CM code ("i:G43", "i:G437", ...), its characters after the 3-character
+    category ("c:G43:6:1" = 6th character 1), and each SNOMED code ("s:95660002")."""
     keys: set[str] = set()
     for code in concept.codes:
         if code.system == ICD10_CM:
             value = code.code
             keys.update("i:" + value[:n] for n in range(1, len(value) + 1))
+            keys.update(f"c:{value[:3]}:{n}:{value[n - 1]}" for n in range(4, len(value) + 1))
         elif code.system == SNOMED:
             keys.add("s:" + code.code)
     return frozenset(keys)
@@ -40,24 +42,15 @@ def concept_keys(concept: Concept) -> frozenset[str]:
 class CodeSet:
     icd10: frozenset[str] = frozenset()  # normalized family prefixes
     snomed: frozenset[str] = frozenset()
-    characters: tuple[tuple[str, int, str], ...] = ()  # (family, 1-based position, character)
-    keys: frozenset[str] = frozenset()  # icd10 and snomed as concept_keys tags
+    characters: tuple[tuple[str, int, str], ...] = ()  # (category, 1-based position, character)
+    keys: frozenset[str] = frozenset()  # all of the above as concept_keys tags
 
     def matches(self, code: Code) -> bool:
         return self.matches_concept(Concept((code,)))
 
     def matches_concept(self, concept: Concept) -> bool:
-        return self.matches_keys(concept_keys(concept), concept)
-
-    def matches_keys(self, keys: frozenset[str], concept: Concept) -> bool:
-        """`keys` must be concept_keys(concept), computed once by the caller."""
-        if not self.keys.isdisjoint(keys):
-            return True
-        return bool(self.characters) and any(
-            code.system == ICD10_CM and code.code.startswith(family)
-            and len(code.code) >= pos and code.code[pos - 1] == char
-            for code in concept.codes for family, pos, char in self.characters
-        )
+        """For one-off checks; the engine intersects keys it computed once per Chart."""
+        return not self.keys.isdisjoint(concept_keys(concept))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +198,11 @@ class _CodeSetFields(Schema):
     icd10 = fields.List(fields.String(validate=validate.Regexp(_ICD_ENTRY)), load_default=list)
     snomed = fields.List(fields.String(validate=validate.Regexp(r"^[0-9]+$")), load_default=list)
     icd10_characters = fields.List(
-        fields.Tuple((fields.String(), fields.Integer(strict=True), fields.String())),
+        fields.Tuple((
+            fields.String(validate=validate.Regexp(r"^[A-Za-z][0-9][0-9A-Za-z]$")),  # category
+            fields.Integer(strict=True, validate=validate.Range(min=4, max=7)),
+            fields.String(validate=validate.Length(equal=1)),
+        )),
         load_default=list,
     )
 
@@ -388,7 +385,8 @@ def code_set(data: dict[str, Any]) -> CodeSet:
         for fam, pos, ch in data.get("icd10_characters", ())
     )
     snomed = frozenset(data.get("snomed", ()))
-    keys = frozenset({"i:" + p for p in icd} | {"s:" + c for c in snomed})
+    keys = frozenset({"i:" + p for p in icd} | {"s:" + c for c in snomed}
+                     | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars})
     return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys)
 
 

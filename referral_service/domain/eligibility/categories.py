@@ -59,11 +59,9 @@ def evaluate_categories(chart: Chart) -> list[CategoryResult]:
 
 def _episodic(chart: Chart) -> Finding:
     codes = chart.policy.code_sets
-    nonspecific = codes["nonspecific_headache"]
-    refs = [c.ref for c in chart.conditions_with(codes["headache_family"])
-            if not nonspecific.matches_concept(c.code)]
-    if any(not nonspecific.matches_concept(r) for r in chart.reason_codes_with(
-            codes["headache_family"])):
+    family, nonspecific = codes["headache_family"], codes["nonspecific_headache"]
+    refs = [c.ref for c in chart.conditions_outside(family, nonspecific)]
+    if chart.reason_codes_outside(family, nonspecific):
         refs.append(chart.facts.ref)
     return known(bool(refs), "migraine or headache code" if refs else "only nonspecific headache",
                  tuple(dict.fromkeys(refs)))

@@ -123,21 +123,30 @@ class Chart:
 
     # --- conditions --------------------------------------------------------------------------
     def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:
-        if not codes.characters and codes.keys.isdisjoint(self.counted_keys):
+        if codes.keys.isdisjoint(self.counted_keys):
             return []  # the common case: nothing in this set at all
-        return [c for c, keys in self.counted if codes.matches_keys(keys, c.code)]
+        return [c for c, keys in self.counted if not codes.keys.isdisjoint(keys)]
 
     def history_with(self, codes: CodeSet) -> list[ConditionFact]:
-        return [c for c, keys in self.history if codes.matches_keys(keys, c.code)]
+        return [c for c, keys in self.history if not codes.keys.isdisjoint(keys)]
+
+    def conditions_outside(self, within: CodeSet, outside: CodeSet) -> list[ConditionFact]:
+        """Counted Conditions coded in `within` with no code in `outside`."""
+        return [c for c, keys in self.counted
+                if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)]
+
+    def reason_codes_outside(self, within: CodeSet, outside: CodeSet) -> list[Concept]:
+        return [r for r, keys in self.reasons
+                if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)]
 
     def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
         if not self.reasons:
             return []
-        return [r for r, keys in self.reasons if codes.matches_keys(keys, r)]
+        return [r for r, keys in self.reasons if not codes.keys.isdisjoint(keys)]
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
-        if not codes.characters and codes.keys.isdisjoint(self.counted_keys):
+        if codes.keys.isdisjoint(self.counted_keys):
             return ()
         refs = [c.ref for c in self.conditions_with(codes)]
         if self.reason_codes_with(codes):

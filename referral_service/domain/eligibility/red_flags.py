@@ -52,9 +52,8 @@ def new_headache_high_risk(chart: Chart) -> Finding:
     """2.2: a headache begun within 90 days in a patient over 50 at onset, with cancer,
     immunosuppression, pregnancy or just after childbirth."""
     codes = chart.policy.code_sets
-    headaches = chart.conditions_with(codes["headache_family"])
-    chronic = [c.ref for c in headaches if codes["never_new"].matches_concept(c.code)]
-    if chronic or chart.reason_codes_with(codes["never_new"]):
+    chronic = list(chart.coded(codes["never_new"]))
+    if chronic:
         return known(False, "a chronic headache code is never a new headache", tuple(chronic))
     earliest = chart.headache_onset()
     if earliest is None:
