@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from referral_service.domain.decision import Decision, Reason
 from referral_service.domain.eligibility.categories import (
     CategoryResult,
@@ -40,10 +42,18 @@ def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
     """Decide one referral under a policy. Pure: same facts and policy, same decision."""
     chart = Chart.build(facts, policy)
     trail = Trail.start(chart)
-    return _red_flags(chart, trail) or _basics(chart, trail) or _clinical(chart, trail)
+    red_flag = _red_flags(chart, trail)
+    if red_flag == "emergency-redirect":
+        return trail.decide(red_flag)
+    decision = _basics(chart, trail) or _clinical(chart, trail)
+    if red_flag == "needs-review":
+        # The ED exception decides at step 1; the later steps still run so that the reviewing
+        # neurologist sees the category and protocol a booking would use.
+        return replace(decision, decision="needs-review")
+    return decision
 
 
-def _red_flags(chart: Chart, trail: Trail) -> Decision | None:
+def _red_flags(chart: Chart, trail: Trail) -> str | None:
     """Step 1; the free-text scan runs here too so that it is always on record."""
     flags = [
         trail.add("red-flag.coded-finding", coded_findings(chart)),
@@ -54,8 +64,8 @@ def _red_flags(chart: Chart, trail: Trail) -> Decision | None:
     if not any(f.met for f in flags):
         return None
     if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
-        return trail.decide("needs-review")
-    return trail.decide("emergency-redirect")
+        return "needs-review"
+    return "emergency-redirect"
 
 
 def _basics(chart: Chart, trail: Trail) -> Decision | None:

@@ -216,3 +216,12 @@ def test_eptinezumab_allergy_reports_no_protocol() -> None:
                 .failed_preventive("topiramate", "38404").allergy("Eptinezumab-jjmr").evaluate())
     assert (decision.decision, decision.protocol, decision.excluded_drugs) == (
         "ineligible", None, ())
+
+
+def test_ed_exception_review_still_reports_category_and_protocol() -> None:
+    decision = Referral().protocol("dhe").condition("G44.53").from_emergency().evaluate()
+    assert (decision.decision, decision.category, decision.protocol) == (
+        "needs-review", "chronic-migraine", "dhe")
+    assert reason(decision, "red-flag.ed-exception").outcome == "met"
+    ineligible_later = Referral(age=17).condition("G44.53").from_emergency().evaluate()
+    assert ineligible_later.decision == "needs-review"  # step 1 decides
