@@ -365,9 +365,11 @@ def load_policy(path: str | None = None) -> Policy:
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    """The first error as (dotted key path, message). Marshmallow's "value"/"key" level of a
+    Dict field and its "_schema" level are not keys of the file, so they are left out."""
     if isinstance(messages, dict):
         key = sorted(messages, key=str)[0]
-        name = str(key) if key != "_schema" else ""
+        name = str(key) if key not in ("_schema", "value", "key") else ""
         joined = f"{prefix}.{name}" if prefix and name else (prefix or name)
         return _first_error(messages[key], joined)
     if isinstance(messages, list) and messages:

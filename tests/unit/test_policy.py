@@ -64,7 +64,7 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
     (_set("code_sets.malignancy", {"icd10": ["C96-C00x"]}), "code_sets.malignancy.icd10.0",
      "ICD-10-CM"),
     (lambda d: d["code_sets"].pop("pregnancy"), "code_sets.pregnancy", "Missing data"),
-    (_set("acute_classes.triptan.days", 0), "acute_classes.triptan.value.days",
+    (_set("acute_classes.triptan.days", 0), "acute_classes.triptan.days",
      "greater than or equal to 1"),
 ])
 def test_malformed_policy_names_the_bad_key(tmp_path: Path, mutate, key: str,  # type: ignore[no-untyped-def]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
@@ -30,8 +30,7 @@ DURATION_MISSING = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CategoryResult:
+class CategoryResult(NamedTuple):
     category: str
     finding: Finding
 

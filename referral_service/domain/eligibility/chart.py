@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from referral_service.domain.facts import (
     LOINC,
@@ -22,8 +22,7 @@ _SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
 _NEVER = float("-inf")
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     value: float
     when: datetime | None
     ref: str
