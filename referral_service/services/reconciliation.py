@@ -96,24 +96,31 @@ def take_service_request(
     with runtime.engine.connect() as conn:
         if not is_newer(stamp, read_state(conn, seen_key)):
             metrics.webhook_event("duplicate")
-            return "already taken"
+            return "duplicate"
     document = with_ehr_identifier(resource, _ehr_base(runtime))
     supporting = gather_supporting(runtime, document, in_hand)
     try:
         validate_referral(document, supporting)
     except FhirError as exc:
         return _unusable(runtime, seen_key, stamp, exc)
+    outcome = _take_once(runtime, seen_key, stamp, document, supporting)
+    metrics.webhook_event(outcome)
+    return outcome
+
+
+def _take_once(
+    runtime: Any, seen_key: str, stamp: dict[str, str], document: dict, supporting: list[dict]
+) -> str:
+    """The version check and the intake in one transaction: a version is taken once."""
     try:
         with runtime.engine.begin() as conn:
             if not is_newer(stamp, read_state(conn, seen_key, for_update=True)):
-                return "already taken"
+                return "duplicate"
             write_state(conn, seen_key, stamp, runtime.now())
-            outcome = _receive(conn, runtime, document, supporting)
+            return _receive(conn, runtime, document, supporting)
     except IntegrityError as exc:
         # Another worker took the same order at the same moment: its transaction won.
         raise processing.RetryLater("concurrent intake of the same EHR order") from exc
-    metrics.webhook_event(outcome)
-    return outcome
 
 
 def _unusable(runtime: Any, seen_key: str, stamp: dict[str, str], exc: FhirError) -> str:

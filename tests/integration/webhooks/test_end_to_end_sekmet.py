@@ -19,7 +19,9 @@ import pytest
 import requests
 
 from referral_service.adapters.ehr.client import FhirClient
+from referral_service.adapters.ehr.headers import etag
 from referral_service.config import Settings
+from referral_service.services.subscriptions import desired_subscription, webhook_endpoint
 from tests.support.sekmet import SekmetServer, free_port
 
 from .conftest import SECRET
@@ -119,11 +121,40 @@ def test_an_order_signed_in_the_ehr_is_booked_with_no_request_to_the_service(
     assert appointment["status"] == "booked"
     assert appointment["participant"][0]["actor"]["reference"] == order["subject"]["reference"]
 
+    switch_off(ehr, report["subscription"])
     with sqlite3.connect(tmp_path / "service.db") as db:
         assert db.execute("SELECT sender, source FROM referrals").fetchall() == [("ehr", "webhook")]
         assert db.execute("SELECT count(*) FROM appointments").fetchone() == (1,)
     logs = running_service.read_text(errors="replace")
     assert "Testperson" not in logs and order["identifier"][0]["value"] not in logs
+
+
+def test_a_classic_rest_hook_delivery_is_booked_too(
+    service_env: dict[str, str], running_service: Path, tmp_path: Path
+) -> None:
+    """EHRs without topics: a classic R4 rest-hook that PUTs the order to the webhook."""
+    assert run_cli(service_env, "ehr", "seed-demo", "--days", "10", "--chairs", "2").returncode == 0
+    settings = Settings.from_env(service_env)
+    ehr = FhirClient.from_settings(settings)
+    endpoint = webhook_endpoint(settings, None)
+    subscription = ehr.create(desired_subscription(settings, endpoint, None))
+    wait_for("the rest-hook to turn active", lambda: _status(ehr, subscription) == "active", 30)
+    order = place_order(ehr, service_env["REFERRAL_INTAKE_FILTER_CATEGORY"])
+    wait_for("a booked Task on the EHR", lambda: _booked_task(ehr, order["id"]))
+    switch_off(ehr, f"Subscription/{subscription['id']}")
+    with sqlite3.connect(tmp_path / "service.db") as db:
+        assert db.execute("SELECT count(*) FROM referrals").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM appointments").fetchone() == (1,)
+
+
+def _status(ehr: FhirClient, subscription: dict[str, Any]) -> str:
+    return str(ehr.read("Subscription", subscription["id"]).get("status"))
+
+
+def switch_off(ehr: FhirClient, reference: str) -> None:
+    """Leave the shared EHR without a Subscription that posts to a service about to stop."""
+    current = ehr.read("Subscription", reference.split("/")[-1])
+    ehr.update({**current, "status": "off"}, if_match=etag(current))
 
 
 def _booked_task(ehr: FhirClient, order_id: str) -> dict[str, Any] | None:
