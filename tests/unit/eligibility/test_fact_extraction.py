@@ -136,3 +136,25 @@ def test_icd_system_code_with_dot_is_normalized() -> None:
     facts = _facts(Referral(headache="g43.709"))
     codes = [c.code for cond in facts.conditions for c in cond.code.codes if c.system == ICD]
     assert codes == ["G43709"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=st.dictionaries(
+    st.sampled_from(["resourceType", "entry", "type", "id", "contained", "subject"]),
+    _JSON | st.sampled_from(["Bundle", "ServiceRequest"])
+    | st.lists(st.fixed_dictionaries({"fullUrl": _JSON, "resource": st.one_of(
+        _JSON, st.fixed_dictionaries({"resourceType": st.sampled_from(_TYPES + [
+            "ServiceRequest"])}, optional={"id": _JSON, "subject": _JSON, "code": _JSON}))}),
+        max_size=4),
+    max_size=5))
+def test_any_json_document_is_a_decision_or_unreadable(document: dict[str, Any]) -> None:
+    from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+
+    from .builders import POLICY
+
+    try:
+        decision = evaluate_document(document, policy=POLICY, received_at=RECEIVED)
+    except UnreadableReferral:
+        return
+    assert decision.decision in ("ineligible", "needs-information", "emergency-redirect",
+                                 "needs-review", "eligible")
