@@ -1,13 +1,20 @@
-"""Request rate per client (flask-limiter): one budget per referring system across every endpoint,
-kept in memory by default or in Redis (REFERRAL_RATE_LIMIT_STORAGE_URL) when several instances
-must share it. Over budget: 429 with Retry-After, as an OperationOutcome `throttled`."""
+"""Limits on what one client may cost us. Request rate per client (flask-limiter): one budget
+per referring system across every endpoint, kept in memory by default or in Redis
+(REFERRAL_RATE_LIMIT_STORAGE_URL) when several instances must share it; over budget, 429 with
+Retry-After as an OperationOutcome `throttled`. JSON read through Flask (the staff API,
+webhooks) gets the same nesting and size bounds as FHIR bodies."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 
 from referral_service.config import Settings
+from referral_service.fhir.outcome import Issue, TooLarge
+from referral_service.fhir.validation import MAX_JSON_DEPTH, check_json_sizes
 
 # Probes and scrapes come from the platform, often, and must never be throttled.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/fhir/metadata"})
@@ -19,7 +26,24 @@ def client_key() -> str:
     return f"client:{sender}" if sender else f"addr:{request.remote_addr or 'unknown'}"
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """`request.get_json()` (the staff API, webhooks) under the same bounds as FHIR bodies:
+    hostile nesting would otherwise raise RecursionError from the parser, a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            document = super().loads(s, **kwargs)
+        except RecursionError:
+            message = f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels"
+            raise TooLarge(Issue("too-costly", message)) from None
+        check_json_sizes(document)
+        return document
+
+
 def init_limits(app: Flask, settings: Settings) -> Limiter:
+    bounded = BoundedJSONProvider(app)
+    bounded.__dict__.update(vars(app.json))  # keep any options already set on the provider
+    app.json = bounded
     limiter = Limiter(
         client_key,
         app=app,
