@@ -61,11 +61,6 @@ class DrugList:
     rxnorm: frozenset[str] = frozenset()
     names: tuple[str, ...] = ()
 
-    def matches(self, concept: Concept) -> bool:
-        if any(c.system == RXNORM and c.code in self.rxnorm for c in concept.codes):
-            return True
-        return any(name in text for text in concept.names() for name in self.names)
-
 
 @dataclass(frozen=True)
 class DrugIndex:

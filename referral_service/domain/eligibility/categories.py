@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import NamedTuple
 
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
     Finding,
@@ -18,16 +19,10 @@ from referral_service.domain.eligibility.medications import acute_overuse, faile
 from referral_service.domain.facts import ObservationFact
 
 MISSING = {
-    "headache_days": "headache days per month (Observation headache-days-per-month, with the"
-    " effectivePeriod it was counted over)",
-    "migraine_days": "migraine days per month (Observation migraine-days-per-month)",
-    "debilitating_days": "debilitating headache days per month (Observation"
-    " debilitating-headache-days-per-month)",
+    "headache_days": missing.HEADACHE_DAYS,
+    "migraine_days": missing.MIGRAINE_DAYS,
+    "debilitating_days": missing.DEBILITATING_DAYS,
 }
-DURATION_MISSING = (
-    "how long the headaches have been this frequent (an effectivePeriod of at least 90 days on"
-    " the headache metrics, or the headache Condition's onset date)"
-)
 
 
 class CategoryResult(NamedTuple):
@@ -92,7 +87,7 @@ def _held(chart: Chart, *metrics: ObservationFact | None) -> Finding:
             return known(True, f"headache began over {days} days ago", (ref,))
         if spans:
             return known(False, f"held for under {days} days", (ref,))
-    return unknown("duration unknown", DURATION_MISSING)
+    return unknown("duration unknown", missing.DURATION)
 
 
 def _migraine_coded(chart: Chart) -> Finding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from referral_service.domain.decision import Decision, Reason
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.categories import (
     CategoryResult,
     evaluate_categories,
@@ -21,7 +22,6 @@ from referral_service.domain.eligibility.protocols import (
     plan_protocol,
 )
 from referral_service.domain.eligibility.red_flags import (
-    BIRTH_DATE_MISSING,
     coded_findings,
     ed_exception,
     free_text_words,
@@ -31,11 +31,6 @@ from referral_service.domain.eligibility.red_flags import (
 from referral_service.domain.eligibility.trail import Trail
 from referral_service.domain.facts import ReferralFacts
 from referral_service.domain.policy import Policy
-
-PREGNANCY_STATUS_MISSING = (
-    "a pregnancy status observed within the last {days} days (Observation LOINC 82810-3),"
-    " required before DHE or valproate"
-)
 
 
 def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
@@ -72,7 +67,7 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
     """Steps 2-3: an adult with a headache diagnosis; step 4 starts with the birth date."""
     adult_age = chart.policy.thresholds["adult_age"]
     patient = (chart.facts.patient.ref,) if chart.facts.patient else ()
-    adult = at_least(chart.age, adult_age, "age", BIRTH_DATE_MISSING, patient)
+    adult = at_least(chart.age, adult_age, "age", missing.BIRTH_DATE, patient)
     if adult.outcome == NOT_MET:
         trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
         return trail.decide("ineligible")
@@ -177,7 +172,7 @@ def _pregnancy_status(chart: Chart) -> Finding:
     status = latest_status(chart, days)
     if status is None:
         return Finding("unknown", f"no pregnancy status within {days} days", (),
-                       (PREGNANCY_STATUS_MISSING.format(days=days),))
+                       (missing.PREGNANCY_STATUS.format(days=days),))
     return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
 
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, known, unknown
 from referral_service.domain.facts import MedicationFact
 
-PREVENTIVES_MISSING = (
-    "the preventive medications tried (MedicationStatements with dates, status, and why each"
-    " was stopped)"
-)
-ACUTE_MISSING = (
-    "acute medication days per month by class (Observation acute-medication-days-per-month,"
-    " one component per class)"
-)
 _ENDED = frozenset({"stopped", "completed"})
 
 
@@ -36,7 +29,7 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
         if refs:
             failed[name] = refs
     if not recorded:
-        return None, unknown("no record of any preventive", PREVENTIVES_MISSING)
+        return None, unknown("no record of any preventive", missing.PREVENTIVES)
     classes = ", ".join(failed) or "none"
     evidence = tuple(dict.fromkeys(r for refs in failed.values() for r in refs))
     return len(failed), Finding(MET, f"{len(failed)} failed preventive classes ({classes})",
@@ -68,7 +61,7 @@ def acute_overuse(chart: Chart) -> Finding:
     days add up to the combined threshold (ICHD-3 8.2.6)."""
     obs = chart.metric("acute_medication_days")
     if obs is None:
-        return unknown("acute medication days not reported", ACUTE_MISSING)
+        return unknown("acute medication days not reported", missing.ACUTE_MEDICATION)
     days = _days_by_class(chart, obs.components)
     evidence = (obs.ref,)
     over = [c.id for c in chart.policy.acute_classes if days.get(c.id, 0) >= c.days]
@@ -105,7 +98,7 @@ def _overuse_from_total(chart: Chart, total: float, evidence: tuple[str, ...]) -
     if total >= highest:
         return known(True, f"{total:g} acute medication days in all", evidence)
     return Finding("unknown", f"{total:g} acute medication days, classes not given", evidence,
-                   (ACUTE_MISSING,))
+                   (missing.ACUTE_MEDICATION,))
 
 
 def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:

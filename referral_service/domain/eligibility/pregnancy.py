@@ -23,7 +23,7 @@ def latest_status(chart: Chart, days: float) -> tuple[str, ObservationFact] | No
 
 
 def _answer(obs: ObservationFact, obs_codes: dict[str, frozenset[str]]) -> str | None:
-    if obs.value_code is None or obs.status in ("entered-in-error", "cancelled"):
+    if obs.value_code is None:  # (entered-in-error and cancelled never reach the Chart index)
         return None
     for code in obs.value_code.codes:
         if code.system == SNOMED and code.code in obs_codes["pregnant"]:

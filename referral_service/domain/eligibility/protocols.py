@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from referral_service.domain.decision import Reason
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
     NOT_MET,
@@ -17,9 +18,6 @@ from referral_service.domain.eligibility.logic import (
 from referral_service.domain.eligibility.medications import failed_at_least
 from referral_service.domain.eligibility.pregnancy import pregnant
 from referral_service.domain.policy import Criterion
-
-BIRTH_DATE_MISSING = "the patient's birth date (Patient.birthDate)"
-MIGRAINE_DAYS_MISSING = "migraine days per month (Observation migraine-days-per-month)"
 
 
 @dataclass
@@ -174,13 +172,13 @@ def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> F
     CGRP antibody or gepant preventive, no allergy to eptinezumab."""
     limits = chart.policy.thresholds
     age = chart.age
-    adult = at_least(age, limits["eptinezumab_min_age"], "age", BIRTH_DATE_MISSING)
+    adult = at_least(age, limits["eptinezumab_min_age"], "age", missing.BIRTH_DATE)
     if category_met("chronic-migraine"):
         days = known(True, "chronic migraine")
     else:
         obs = chart.metric("migraine_days")
         days = at_least(obs.value if obs else None, limits["eptinezumab_migraine_days"],
-                        "migraine days/month", MIGRAINE_DAYS_MISSING, (obs.ref,) if obs else ())
+                        "migraine days/month", missing.MIGRAINE_DAYS, (obs.ref,) if obs else ())
     failed = failed_at_least(chart, int(limits["eptinezumab_failed_classes"]))
     active = tuple(m.ref for m in chart.active_medications(chart.policy.cgrp_preventives))
     no_cgrp = known(not active, "active CGRP antibody or gepant preventive" if active else "",

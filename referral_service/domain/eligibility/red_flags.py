@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
     MET,
@@ -17,9 +18,6 @@ from referral_service.domain.eligibility.logic import (
 from referral_service.domain.eligibility.pregnancy import pregnant
 from referral_service.domain.facts import ConditionFact
 from referral_service.domain.policy import RedFlag
-
-ONSET_MISSING = "the date the headache began (Condition.onsetDateTime)"
-BIRTH_DATE_MISSING = "the patient's birth date (Patient.birthDate)"
 
 
 def coded_findings(chart: Chart) -> Finding:
@@ -57,7 +55,7 @@ def new_headache_high_risk(chart: Chart) -> Finding:
         return known(False, "a chronic headache code is never a new headache", tuple(chronic))
     earliest = chart.headache_onset()
     if earliest is None:
-        return unknown("the headache's onset is not known", ONSET_MISSING)
+        return unknown("the headache's onset is not known", missing.HEADACHE_ONSET)
     onset, ref = earliest
     days = chart.policy.windows["new_headache_days"]
     if chart.days_ago(onset) > days:
@@ -71,7 +69,7 @@ def _high_risk(chart: Chart, onset: datetime) -> Finding:
     age = chart.age_on(onset)
     limit = chart.policy.thresholds["new_headache_age_over"]
     if age is None:
-        older = unknown("age at onset unknown", BIRTH_DATE_MISSING)
+        older = unknown("age at onset unknown", missing.BIRTH_DATE)
     else:
         older = known(age > limit, f"age at onset {age} ({'>' if age > limit else '<='} {limit})")
     cancer = chart.coded(codes["malignancy"])
