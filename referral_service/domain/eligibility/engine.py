@@ -55,7 +55,7 @@ def _red_flags(chart: Chart, trail: Trail) -> str | None:
         trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)),
         trail.add("red-flag.vital-signs", vital_signs(chart)),
     ]
-    trail.add("red-flag.free-text", free_text_words(chart))
+    trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
     if not any(f.met for f in flags):
         return None
     if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
@@ -114,8 +114,10 @@ def _review_and_finish(chart: Chart, trail: Trail, category: str,
                                         f"a triptan or ergot was taken in the last 24 hours: DHE "
                                         f"from {earliest.isoformat()}", refs))
     kept = tuple(plan.excluded_drugs)
+    # A protocol whose defining drug is excluded is never reported, even for review.
+    reported = None if plan.protocol_excluded else final
 
-    def finish(decision: str, protocol: str | None = final) -> Decision:
+    def finish(decision: str, protocol: str | None = reported) -> Decision:
         drugs = kept if protocol else ()
         return trail.decide(decision, category, protocol, drugs, earliest if protocol else None)
 
@@ -136,8 +138,7 @@ def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan)
         trail.add("review.category", known(review_category, f"{category}: a neurologist decides"
                                            if review_category else f"{category} needs no review")),
         trail.add("review.pregnancy", pregnant(chart)),
-        next(Finding(MET if r.outcome == MET else NOT_MET, r.detail, r.evidence)
-             for r in trail.reasons if r.rule == "red-flag.free-text"),
+        trail.add("review.free-text", chart.once("free-text", free_text_words)),
         trail.add("review.relative-contraindication", _cautions(plan)),
     ]
     return any(c.met for c in checks)

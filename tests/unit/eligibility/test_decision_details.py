@@ -225,3 +225,19 @@ def test_ed_exception_review_still_reports_category_and_protocol() -> None:
     assert reason(decision, "red-flag.ed-exception").outcome == "met"
     ineligible_later = Referral(age=17).condition("G44.53").from_emergency().evaluate()
     assert ineligible_later.decision == "needs-review"  # step 1 decides
+
+
+def test_review_never_reports_an_excluded_protocol() -> None:
+    decision = (Referral(sex="female", age=30).protocol("eptinezumab").condition("Z33.1")
+                .allergy("eptinezumab").evaluate())
+    assert (decision.decision, decision.protocol) == ("needs-review", None)
+    assert reason(decision, "exclusion.eptinezumab").outcome == "met"
+
+
+def test_free_text_is_recorded_at_step_1_and_decides_at_step_5() -> None:
+    decision = Referral().note("sudden onset last week").evaluate()
+    assert reason(decision, "red-flag.free-text").outcome == "met"
+    assert reason(decision, "review.free-text").outcome == "met"
+    early = Referral(age=17).note("sudden onset").evaluate()
+    assert early.decision == "ineligible"
+    assert reason(early, "red-flag.free-text").outcome == "met"
