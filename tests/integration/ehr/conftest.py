@@ -92,7 +92,7 @@ def postgres_engine() -> Iterator[Engine]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def booking_db(request: pytest.FixtureRequest) -> Engine:
     """Tables from metadata.create_all (not migrations): booking's SQL against the schema."""
     name = "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
