@@ -107,6 +107,8 @@ def ehr_task(local: dict[str, Any], order_id: str, appointment_ref: str | None) 
     """Our Task as the EHR should hold it: its focus is the EHR's ServiceRequest, its output
     the EHR's Appointment; our Task id is its identifier."""
     task = {key: local[key] for key in _COPIED if key in local}
+    if str((task.get("for") or {}).get("reference", "")).startswith("#"):
+        del task["for"]  # a patient contained in a directly sent referral means nothing there
     task["resourceType"] = "Task"
     task["identifier"] = [{"system": TASK_SYSTEM, "value": local["id"]}]
     task["focus"] = {"reference": f"ServiceRequest/{order_id}"}

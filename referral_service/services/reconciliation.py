@@ -54,11 +54,16 @@ def read_state(conn: Connection, key: str, *, for_update: bool = False) -> dict[
 
 
 def write_state(conn: Connection, key: str, value: dict[str, Any], now: datetime) -> None:
-    changed = conn.execute(
+    change = (
         update(service_state).where(service_state.c.key == key).values(value=value, updated_at=now)
     )
-    if changed.rowcount == 0:
-        conn.execute(insert(service_state).values(key=key, value=value, updated_at=now))
+    if conn.execute(change).rowcount:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(service_state).values(key=key, value=value, updated_at=now))
+    except IntegrityError:
+        conn.execute(change)  # another transaction created the row first: it is ours to update
 
 
 # --- taking one EHR order ----------------------------------------------------------------------
@@ -97,7 +102,7 @@ def take_service_request(
         if not is_newer(stamp, read_state(conn, seen_key)):
             metrics.webhook_event("duplicate")
             return "duplicate"
-    document = with_ehr_identifier(resource, _ehr_base(runtime))
+    document = with_ehr_identifier(resource, runtime.settings.ehr_base_url or "urn:ehr")
     supporting = gather_supporting(runtime, document, in_hand)
     try:
         validate_referral(document, supporting)
@@ -201,10 +206,6 @@ def _referenced(document: dict) -> list[tuple[str, str]]:
         holders += document.get(key) or []
     refs = [split_reference(h.get("reference")) for h in holders if isinstance(h, dict)]
     return [parts for parts in refs if parts is not None]
-
-
-def _ehr_base(runtime: Any) -> str:
-    return str(runtime.settings.ehr_base_url or "urn:ehr")
 
 
 # --- reconciliation searches -------------------------------------------------------------------

@@ -8,6 +8,7 @@ recorded once; what a notification leads to is keyed again further in (reconcili
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,11 @@ def record_resource(
 ) -> Recorded:
     """A classic rest-hook delivery of the resource itself: one row per resource version."""
     stamp = version_stamp(resource)
-    version = stamp.get("versionId") or stamp.get("lastUpdated") or digest(repr(sorted(resource)))
+    version = (
+        stamp.get("versionId")
+        or stamp.get("lastUpdated")
+        or digest(json.dumps(resource, sort_keys=True))
+    )
     reference = f"{resource['resourceType']}/{resource.get('id')}"
     return _record(
         engine,
@@ -149,7 +154,10 @@ def _take_delivered(runtime: Any, resource: dict[str, Any]) -> str:
 
 def _process_notification(runtime: Any, notification: Notification) -> str:
     gap = _note_progress(runtime, notification)
-    outcomes = [_take_event(runtime, notification, event) for event in notification.events]
+    if notification.content == "empty" and notification.events:
+        outcomes = [reconciliation.sync_changes(runtime, reason="empty")]
+    else:
+        outcomes = [_take_event(runtime, notification, event) for event in notification.events]
     if gap:
         metrics.webhook_event("gap")
         log.info(
@@ -160,8 +168,6 @@ def _process_notification(runtime: Any, notification: Notification) -> str:
 
 
 def _take_event(runtime: Any, notification: Notification, event: Any) -> str:
-    if notification.content == "empty":
-        return reconciliation.sync_changes(runtime, reason="empty")
     parts = split_reference(event.focus)
     if parts is None or parts[0] != "ServiceRequest":
         metrics.webhook_event("ignored")
