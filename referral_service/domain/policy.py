@@ -172,6 +172,7 @@ class Policy:
     drugs: dict[str, DrugList]
     drug_index: DrugIndex
     preventive_classes: dict[str, DrugList]
+    preventive_class_of: dict[str, str]  # drug id -> its preventive class
     acute_classes: tuple[AcuteClass, ...]
     acute_combined_days: int
     washout: DrugList
@@ -529,6 +530,9 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         drug_index=DrugIndex.build(every_drug),
         preventive_classes={
             k: _drug_list(v, drugs) for k, v in data["preventive_classes"].items()
+        },
+        preventive_class_of={
+            drug: k for k, members in data["preventive_classes"].items() for drug in members
         },
         acute_classes=tuple(
             AcuteClass(k, v["days"], _drug_list(v["drugs"], drugs)) for k, v in acute.items()

@@ -19,18 +19,23 @@ def failed_preventive_classes(chart: Chart) -> tuple[int | None, Finding]:
 
 
 def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
+    class_of = chart.policy.preventive_class_of
     failed: dict[str, list[str]] = {}
     recorded = False
-    for name, drugs in chart.policy.preventive_classes.items():
-        meds = chart.medications(drugs)
-        allergies = [a.ref for a in chart.allergies_to(drugs)]
-        recorded = recorded or bool(meds or allergies)
-        refs = [m.ref for m in meds if _trial_failed(chart, m)] + allergies
-        if refs:
-            failed[name] = refs
+    for med, ids in chart.meds:
+        classes = [class_of[i] for i in ids if i in class_of]
+        recorded = recorded or bool(classes)
+        if classes and _trial_failed(chart, med):
+            for name in classes:
+                failed.setdefault(name, []).append(med.ref)
+    for allergy, ids in chart.allergies:  # an allergy to a preventive is a failed trial
+        for name in (class_of[i] for i in ids if i in class_of):
+            recorded = True
+            failed.setdefault(name, []).append(allergy.ref)
     if not recorded:
         return None, unknown("no record of any preventive", missing.PREVENTIVES)
-    classes = ", ".join(failed) or "none"
+    order = list(chart.policy.preventive_classes)
+    classes = ", ".join(sorted(failed, key=order.index)) or "none"
     evidence = tuple(dict.fromkeys(r for refs in failed.values() for r in refs))
     return len(failed), Finding(MET, f"{len(failed)} failed preventive classes ({classes})",
                                 evidence)

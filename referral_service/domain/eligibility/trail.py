@@ -26,7 +26,7 @@ class Trail:
         """Record a rule that ran; an unknown rule says what would settle it."""
         text = detail or finding.note or rule
         self.reasons.append(Reason(rule, finding.outcome, text, finding.evidence))
-        if finding.unknown:
+        if finding.missing:  # only unknown findings carry missing data
             self.missing.extend(m for m in finding.missing if m not in self.missing)
         return finding
 
