@@ -8,9 +8,10 @@ from typing import NamedTuple
 from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
+    MET,
+    NOT_MET,
     Finding,
     all_of,
-    any_of,
     at_least,
     known,
     unknown,
@@ -42,10 +43,13 @@ def evaluate_categories(chart: Chart) -> list[CategoryResult]:
     results = []
     for category in chart.policy.categories:
         refs = chart.coded(category.codes)
-        by_code = known(bool(refs), f"coded {category.id}" if refs else f"no {category.id} code",
-                        refs)
         by_metrics = _METRIC_RULES.get(category.id)
-        finding = any_of(by_code, by_metrics(chart)) if by_metrics and not refs else by_code
+        if refs:
+            finding = Finding(MET, f"coded {category.id}", refs)
+        elif by_metrics is not None:  # code or metrics: with no code, the metrics decide
+            finding = by_metrics(chart)
+        else:
+            finding = Finding(NOT_MET, f"no {category.id} code")
         results.append(CategoryResult(category.id, finding))
     results.append(CategoryResult("episodic", _episodic(chart)))
     return results
