@@ -127,15 +127,19 @@ def apply_decision(
         policy_version=decision.policy_version,
     )
     if state == lifecycle.ELIGIBLE:
-        queue_booking(conn, runtime, referral_id, now)
+        version = repo.get_referral(conn, referral_id).version_id  # type: ignore[union-attr]
+        queue_booking(conn, runtime, referral_id, now, attempt_key=f"v{version}")
 
 
-def queue_booking(conn: Any, runtime: Any, referral_id: str, now: datetime) -> None:
+def queue_booking(
+    conn: Any, runtime: Any, referral_id: str, now: datetime, attempt_key: str
+) -> None:
+    """One booking job per referral version (or staff action); booking itself is idempotent."""
     outbox.enqueue(
         conn,
         "book",
         now=now,
         max_attempts=runtime.settings.job_max_attempts,
         referral_id=referral_id,
-        dedupe_key=f"book:{referral_id}",
+        dedupe_key=f"book:{referral_id}:{attempt_key}",
     )
