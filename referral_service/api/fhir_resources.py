@@ -31,9 +31,7 @@ _TYPE = f"<any({', '.join(PUSHED_TYPES)}):resource_type>"
 
 
 def push() -> resources.Push:
-    return resources.Push(
-        current_sender(), runtime().now(), runtime().settings.job_max_attempts
-    )
+    return resources.Push(current_sender(), runtime().now(), runtime().settings.job_max_attempts)
 
 
 def _written(written: resources.Written, status: int) -> Response:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as referral_rows
 from referral_service.adapters.db import resources as repo
-from referral_service.adapters.db.resources import StoredResource
+from referral_service.adapters.db.resources import ResourceQuery, StoredResource
 from referral_service.fhir.facts import Resolver
 from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
 from referral_service.fhir.validation import expect_resource_type, require_valid
@@ -46,13 +46,6 @@ class Push:  # who writes, and when; `max_attempts` bounds the evaluations a wri
 class Written:
     stored: StoredResource
     created: bool  # False: an existing resource was returned (or given a new version)
-
-
-@dataclass(frozen=True)
-class ResourceQuery:  # a search: each given part narrows it
-    ids: list[str] | None = None
-    identifier: tuple[str | None, str] | None = None
-    patient: str | None = None
 
 
 def relative_reference(reference: Any) -> tuple[str, str] | None:
@@ -88,7 +81,8 @@ def _validated(resource_type: str, document: dict[str, Any]) -> None:
     if any(len(part) > 512 for pair in identifiers(document) for part in pair):
         # The identifier index holds 512 characters of system and of value.
         raise Unprocessable.single(
-            "value", "identifier system and value are limited to 512 characters",
+            "value",
+            "identifier system and value are limited to 512 characters",
             f"{resource_type}.identifier",
         )
 
@@ -96,8 +90,10 @@ def _validated(resource_type: str, document: dict[str, Any]) -> None:
 def _new_version(
     resource_type: str, resource_id: str, push: Push, version: int, document: dict
 ) -> StoredResource:
-    body = {key: value for key, value in document.items() if key != "meta"}
-    body["id"] = resource_id
+    body = {**document, "id": resource_id}
+    if isinstance(body.get("meta"), dict):  # the sender's profiles and tags stay; versions are ours
+        meta = {k: v for k, v in body["meta"].items() if k not in ("versionId", "lastUpdated")}
+        body["meta"] = meta
     about = patient_key(resource_type, resource_id, body)
     return StoredResource(resource_type, resource_id, push.sender, version, body, about, push.now)
 
@@ -139,7 +135,11 @@ def _canonical(value: dict[str, Any]) -> str:
 
 
 def update(
-    engine: Engine, push: Push, resource_type: str, resource_id: str, document: dict,
+    engine: Engine,
+    push: Push,
+    resource_type: str,
+    resource_id: str,
+    document: dict,
     if_match: int | None,
 ) -> Written:
     """A new version of one of the sender's resources (`PUT` with optional `If-Match`)."""
@@ -220,12 +220,8 @@ def search(
     engine: Engine, scope: str | None, resource_type: str, query: ResourceQuery, page: tuple
 ) -> Page:
     """`page` is (count, offset)."""
-    patient = query.patient.rstrip("/").split("/")[-1] if query.patient else None
     with engine.connect() as conn:
-        rows, total = repo.search(
-            conn, resource_type, sender=scope, ids=query.ids, identifier=query.identifier,
-            patient_key=f"Patient/{patient}" if patient else None, page=page,
-        )
+        rows, total = repo.search(conn, resource_type, scope, query, page)
     return Page([render(row) for row in rows], total)
 
 
@@ -248,8 +244,9 @@ def adopt_placer_task(engine: Engine, push: Push, referral_id: str, placer: list
             if joined is None:
                 return task.resource
             version = task.version_id + 1
-            resource = render_referral({**task.resource, "identifier": joined}, task.id, version,
-                                       push.now)
+            resource = render_referral(
+                {**task.resource, "identifier": joined}, task.id, version, push.now
+            )
             referral_rows.save_task(conn, task.id, task.state, resource, version, push.now)
             repo.claim_identifiers(conn, push.sender, "Task", task.id, identifiers(resource))
             return resource

@@ -29,6 +29,15 @@ class StoredResource:
     last_updated: datetime
 
 
+@dataclass(frozen=True)
+class ResourceQuery:
+    """A search: each given part narrows it."""
+
+    ids: list[str] | None = None
+    identifier: tuple[str | None, str] | None = None  # (system or None, value)
+    patient: str | None = None  # `Patient/x` or `x`
+
+
 def _row(row: Any) -> StoredResource:
     return StoredResource(
         row["resource_type"],
@@ -135,11 +144,8 @@ def find_by_identifiers(
 def search(
     conn: Connection,
     resource_type: str,
-    *,
     sender: str | None,
-    ids: list[str] | None,
-    identifier: tuple[str | None, str] | None,
-    patient_key: str | None,
+    query: ResourceQuery,
     page: tuple[int, int],
 ) -> tuple[list[StoredResource], int]:
     """One page (count, offset) of matches, newest first, and the number of all matches."""
@@ -147,12 +153,12 @@ def search(
     conditions: list[Any] = [column.resource_type == resource_type]
     if sender is not None:
         conditions.append(column.sender == sender)
-    if ids is not None:
-        conditions.append(column.id.in_(ids))
-    if identifier is not None:
-        conditions.append(column.id.in_(holding(resource_type, identifier, sender)))
-    if patient_key is not None:
-        conditions.append(column.patient_ref == patient_key)
+    if query.ids is not None:
+        conditions.append(column.id.in_(query.ids))
+    if query.identifier is not None:
+        conditions.append(column.id.in_(holding(resource_type, query.identifier, sender)))
+    if query.patient:
+        conditions.append(column.patient_ref == f"Patient/{query.patient.split('/')[-1]}")
     total = conn.execute(
         select(func.count()).select_from(stored_resources).where(*conditions)
     ).scalar()
@@ -197,14 +203,15 @@ def about_patient(conn: Connection, sender: str, patient_key: str) -> list[Store
 
 
 def referrals_waiting_on(conn: Connection, sender: str, patient_key: str) -> list[str]:
-    """The sender's active referrals about a patient whose Task is on hold for data."""
+    """The sender's active referrals about a patient that are on hold for data, or not yet
+    decided (their evaluation may have read the data just before this write committed)."""
     query = (
         select(referrals.c.id)
         .join(tasks, tasks.c.referral_id == referrals.c.id)
         .where(
             referrals.c.sender == sender,
             referrals.c.status == "active",
-            tasks.c.status == "on-hold",
+            tasks.c.business_status.in_(("needs-information", "received")),
             referrals.c.patient_ref == patient_key,
         )
     )

@@ -67,7 +67,9 @@ class Placer:
         for key in observations:
             self.clinical(OBSERVATIONS[key](subject), key)
         referral = self.ask(
-            "POST", "/fhir/ServiceRequest", self.service_request(observations),
+            "POST",
+            "/fhir/ServiceRequest",
+            self.service_request(observations),
             **{"If-None-Exist": f"identifier={ER}/referrals|sr-{self.case}"},
         )
         self.made["referral"] = f"ServiceRequest/{referral['id']}"

@@ -12,23 +12,36 @@ from tests.support.referrals import FHIR_JSON
 
 # One valid body per type; each test breaks it in one way.
 VALID = {kind: {"resourceType": kind} for kind in PUSHED_TYPES}
-VALID["Encounter"] = {"resourceType": "Encounter", "status": "finished",
-                      "class": {"code": "AMB"}}
+VALID["Encounter"] = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
 VALID["Condition"] = {"resourceType": "Condition", "subject": {"reference": "Patient/p"}}
-VALID["Observation"] = {"resourceType": "Observation", "status": "final",
-                        "code": {"text": "headache days"}}
-VALID["MedicationStatement"] = {"resourceType": "MedicationStatement", "status": "active",
-                                "subject": {"reference": "Patient/p"},
-                                "medicationCodeableConcept": {"text": "topiramate"}}
-VALID["MedicationRequest"] = {"resourceType": "MedicationRequest", "status": "active",
-                              "intent": "order", "subject": {"reference": "Patient/p"},
-                              "medicationCodeableConcept": {"text": "topiramate"}}
-VALID["AllergyIntolerance"] = {"resourceType": "AllergyIntolerance",
-                               "patient": {"reference": "Patient/p"}}
-VALID["DiagnosticReport"] = {"resourceType": "DiagnosticReport", "status": "final",
-                             "code": {"text": "MRI brain"}}
-VALID["QuestionnaireResponse"] = {"resourceType": "QuestionnaireResponse",
-                                  "status": "completed"}
+VALID["Observation"] = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"text": "headache days"},
+}
+VALID["MedicationStatement"] = {
+    "resourceType": "MedicationStatement",
+    "status": "active",
+    "subject": {"reference": "Patient/p"},
+    "medicationCodeableConcept": {"text": "topiramate"},
+}
+VALID["MedicationRequest"] = {
+    "resourceType": "MedicationRequest",
+    "status": "active",
+    "intent": "order",
+    "subject": {"reference": "Patient/p"},
+    "medicationCodeableConcept": {"text": "topiramate"},
+}
+VALID["AllergyIntolerance"] = {
+    "resourceType": "AllergyIntolerance",
+    "patient": {"reference": "Patient/p"},
+}
+VALID["DiagnosticReport"] = {
+    "resourceType": "DiagnosticReport",
+    "status": "final",
+    "code": {"text": "MRI brain"},
+}
+VALID["QuestionnaireResponse"] = {"resourceType": "QuestionnaireResponse", "status": "completed"}
 
 
 def _outcome(response, status: int) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -24,8 +24,9 @@ def test_pushed_referral_is_evaluated_with_its_resources_and_booked(
     assert task["focus"]["reference"] == placer.made["referral"]
     assert task["identifier"][0]["type"]["coding"][0]["code"] == "PLAC"
     assert task["identifier"][0]["type"]["coding"][0]["system"] == PLAC
-    evidence = {ref for r in _decision(client, placer.made["referral"])["reasons"]
-                for ref in r["evidence"]}
+    evidence = {
+        ref for r in _decision(client, placer.made["referral"])["reasons"] for ref in r["evidence"]
+    }
     for key in ("condition", "headache", "migraine"):
         assert placer.made[key] in evidence, (key, evidence)
 

@@ -33,13 +33,20 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A running service on its own SQLite file; yields its base URL and its log file."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = dict(os.environ, REFERRAL_DATABASE_URL=f"sqlite:///{tmp_path / 'push.db'}",
-               REFERRAL_WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
+    env = dict(
+        os.environ,
+        REFERRAL_DATABASE_URL=f"sqlite:///{tmp_path / 'push.db'}",
+        REFERRAL_WEB_CONCURRENCY="2",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
+    )
     executable = Path(sys.executable).with_name("referral-service")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
     base = f"http://127.0.0.1:{port}"
     try:

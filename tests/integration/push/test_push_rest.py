@@ -134,15 +134,27 @@ def test_search_by_id_identifier_patient_and_subject(placer: Placer) -> None:
 
 def test_capability_statement_lists_the_pushed_types(client) -> None:
     entries = {e["type"]: e for e in client.get("/fhir/metadata").get_json()["rest"][0]["resource"]}
-    for kind in ("Patient", "Practitioner", "PractitionerRole", "Organization", "Encounter",
-                 "Condition", "Observation", "MedicationStatement", "MedicationRequest",
-                 "AllergyIntolerance", "DiagnosticReport", "QuestionnaireResponse"):
+    for kind in (
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "DiagnosticReport",
+        "QuestionnaireResponse",
+    ):
         interactions = {i["code"] for i in entries[kind]["interaction"]}
         assert {"create", "read", "update", "search-type"} <= interactions
         params = {p["name"] for p in entries[kind]["searchParam"]}
         assert {"_id", "identifier"} <= params
-        assert ("patient" in params) == (kind not in (
-            "Patient", "Practitioner", "PractitionerRole", "Organization"))
+        assert ("patient" in params) == (
+            kind not in ("Patient", "Practitioner", "PractitionerRole", "Organization")
+        )
         assert entries[kind]["conditionalCreate"] is True
     task = entries["Task"]
     assert "create" in {i["code"] for i in task["interaction"]}
@@ -151,7 +163,8 @@ def test_capability_statement_lists_the_pushed_types(client) -> None:
 
 
 def test_unknown_types_are_not_found(client) -> None:
-    response = client.post("/fhir/Foo", json={"resourceType": "Foo"},
-                           headers={"Content-Type": FHIR_JSON})
+    response = client.post(
+        "/fhir/Foo", json={"resourceType": "Foo"}, headers={"Content-Type": FHIR_JSON}
+    )
     assert response.status_code == 404
     assert response.get_json()["resourceType"] == "OperationOutcome"

@@ -64,7 +64,20 @@ def test_new_data_about_another_patient_resumes_nothing(placer: Placer, as_sende
     other.clinical(OBSERVATIONS["migraine"]({"reference": other.made["patient"]}), "migraine")
     stranger = Placer(as_sender("er-b"), case="c1")
     stranger.register()
-    stranger.clinical(days_per_month("migraine-days-per-month", 12)(
-        {"reference": placer.made["patient"]}), "migraine")
+    stranger.clinical(
+        days_per_month("migraine-days-per-month", 12)({"reference": placer.made["patient"]}),
+        "migraine",
+    )
     assert _evaluations(runtime) == before
     assert _task_state(placer, task_id)[0] == "on-hold"
+
+
+def test_data_arriving_before_the_first_evaluation_queues_another(placer: Placer, runtime) -> None:
+    """The first evaluation may read the data just before a push commits: evaluate again."""
+    task_id = placer.refer(observations=("headache",))
+    assert _task_state(placer, task_id) == ("received", "received")
+    before = _evaluations(runtime)
+    placer.clinical(OBSERVATIONS["migraine"]({"reference": placer.made["patient"]}), "migraine")
+    assert _evaluations(runtime) == before + 1
+    Worker(runtime).run_until_idle()
+    assert _task_state(placer, task_id) == ("accepted", "booked")
