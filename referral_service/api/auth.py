@@ -143,12 +143,17 @@ def required_permission(method: str, path: str) -> tuple[str, str] | None:
     return (resource_type, "u" if method == "PUT" else "c")
 
 
+def is_staff_path(path: str) -> bool:
+    return path.startswith(("/api/", "/fhir/AuditEvent", "/console"))
+
+
 def authorize(caller: Caller, method: str, path: str) -> None:
-    is_staff = STAFF_SCOPE in caller.scopes
-    if path.startswith("/api/") or path.startswith("/fhir/AuditEvent"):
-        if not is_staff:
+    if is_staff_path(path):
+        if STAFF_SCOPE not in caller.scopes:
             raise Forbidden.single("forbidden", f"this endpoint needs the {STAFF_SCOPE} scope")
         return
+    if path != "/fhir" and not path.startswith("/fhir/"):
+        return  # no such endpoint: the 404 follows
     needed = required_permission(method, path)
     if needed is None or not grants(caller.scopes, *needed):
         scope = f"system/{needed[0]}.{needed[1]}" if needed else STAFF_SCOPE
@@ -164,8 +169,9 @@ def _bearer_token() -> str:
 
 
 def needs_token(path: str) -> bool:
-    # Webhooks carry the EHR's shared secret instead (REFERRAL_WEBHOOK_SECRET).
-    return path not in OPEN_PATHS and not path.startswith("/webhooks/")
+    # Webhooks carry the EHR's shared secret (REFERRAL_WEBHOOK_SECRET) and CDS Hooks calls the
+    # CDS client's own signed JWT; both are checked by their endpoints.
+    return not (path in OPEN_PATHS or path.startswith(("/webhooks/", "/cds-services")))
 
 
 def init_auth(app: Flask, settings: Settings) -> None:

@@ -3,6 +3,7 @@ helpers to call it as a given referring system or as staff."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,39 @@ def stored_rows(engine: Engine) -> dict[str, int]:
             table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
             for table in CLINICAL_TABLES
         }
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head, copied for each test (Alembic per test is slow)."""
+    from referral_service.adapters.db import migrate
+    from referral_service.adapters.db.engine import make_engine
+
+    path = tmp_path_factory.mktemp("template") / "referrals.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, migrated_sqlite_template: Path) -> str:
+    path = tmp_path / "referrals.db"
+    shutil.copyfile(migrated_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite by default here; the modules where storage matters (isolation, audit, PHI) run
+    on PostgreSQL too through `both_databases`."""
+    return sqlite_url
+
+
+def both_databases(request: pytest.FixtureRequest) -> str:
+    """Body of a module-level `database_url` fixture parametrized over sqlite and postgresql."""
+    name = "sqlite_url" if request.param == "sqlite" else "fresh_postgres_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
 from referral_service.services.worker import Worker
+from tests.security.conftest import both_databases
 from tests.support.referrals import eligible_referral
 
 STAFF = "system/referral-service.staff"
@@ -19,6 +20,11 @@ STAFF = "system/referral-service.staff"
 def _events(client: Any, staff: dict[str, str], query: str = "") -> list[dict[str, Any]]:
     bundle = client.get(f"/fhir/AuditEvent?_count=100{query}", headers=staff).get_json()
     return [entry["resource"] for entry in bundle.get("entry", [])]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return both_databases(request)
 
 
 def _summary(event: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -16,6 +16,7 @@ import requests
 
 from referral_service.observability.logging_setup import ConsoleFormatter, JsonFormatter
 from referral_service.services.worker import Worker
+from tests.security.conftest import both_databases
 from tests.security.phi import FAMILY, MRN, REFERRAL_NUMBER, leaks, run_flow
 from tests.support.service import serve
 
@@ -29,6 +30,11 @@ class _Reply:
 
     def json(self) -> Any:
         return json.loads(self.text)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return both_databases(request)
 
 
 def _record_text(record: logging.LogRecord) -> str:

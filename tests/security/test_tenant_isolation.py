@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from referral_service.services.worker import Worker
+from tests.security.conftest import both_databases
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 IDENTIFIER = "https://er.example.org/referrals|iso-1"
@@ -29,6 +30,11 @@ def booked(auth_client: Any, auth_app: Any, as_client: Any) -> dict[str, str]:
     task = tasks["entry"][0]["resource"]
     appointment = task["output"][0]["valueReference"]["reference"].split("/")[1]
     return {"referral": referral_id, "task": task["id"], "appointment": appointment}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return both_databases(request)
 
 
 def _reads(ids: dict[str, str]) -> list[str]:
