@@ -71,6 +71,7 @@ referrals = Table(
     Column("received_at", UTC_DATETIME, nullable=False),
     Column("last_updated", UTC_DATETIME, nullable=False),
     Index("ix_referrals_sender_status", "sender", "status"),
+    Index("ix_referrals_sender_patient", "sender", "patient_ref"),
     Index("ix_referrals_last_updated", "last_updated"),
 )
 
@@ -184,6 +185,7 @@ stored_resources = Table(
     Column("patient_ref", String(255)),
     Column("last_updated", UTC_DATETIME, nullable=False),
     Index("ix_stored_resources_sender_type", "sender", "resource_type"),
+    Index("ix_stored_resources_sender_patient", "sender", "patient_ref"),
 )
 
 stored_resource_identifiers = Table(
@@ -194,6 +196,7 @@ stored_resource_identifiers = Table(
     Column("system", String(512), primary_key=True),
     Column("value", String(512), primary_key=True),
     Column("resource_id", String(64), nullable=False),
+    Index("ix_stored_resource_identifiers_resource", "resource_type", "resource_id"),
 )
 
 # Inbound EHR notifications, recorded before the 202 so nothing acknowledged is lost.
