@@ -18,6 +18,7 @@ A `jti` is accepted once per process until its token expires.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,8 @@ from referral_service.fhir.validation import check_json_sizes
 from referral_service.services import cds_hooks
 
 cds_hooks_bp = Blueprint("cds_hooks", __name__)
+log = logging.getLogger(__name__)
+_UNCONFIGURED = object()
 
 ALGORITHMS = ("RS384", "ES384", "RS256", "ES256", "ES512", "RS512")
 LEEWAY_SECONDS = 30
@@ -125,9 +128,18 @@ def _algorithm_for(key: jwt.PyJWK, header: dict[str, Any]) -> str:
 def _trust() -> CdsClientTrust | None:
     extensions = current_app.extensions
     if "cds_hooks_trust" not in extensions:
-        extensions["cds_hooks_trust"] = CdsClientTrust.from_env(
-            dict(os.environ), runtime().settings.auth)
-    return extensions["cds_hooks_trust"]
+        try:
+            extensions["cds_hooks_trust"] = CdsClientTrust.from_env(
+                dict(os.environ), runtime().settings.auth)
+        except SettingsError as exc:
+            # Auth is on but no CDS client is trusted: refuse every call, say why once.
+            log.warning("CDS Hooks refused: %s", exc)
+            extensions["cds_hooks_trust"] = _UNCONFIGURED
+    trust = extensions["cds_hooks_trust"]
+    if trust is _UNCONFIGURED:
+        raise FhirError(Issue("not-supported", "CDS Hooks is not configured on this server "
+                              "(no trusted CDS client key set)"), status=503)
+    return trust
 
 
 def _check_client() -> None:

@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.integration.cds.cds_requests import draft_order, hook_request
+from tests.integration.cds.jwt_mode import access_token, jwt_mode_app
 
 ISSUER = "https://ehr.example.org"
 SERVICE = "http://localhost/cds-services/headache-infusion-referral"
@@ -103,3 +104,26 @@ def test_other_keys_and_algorithms_are_refused(client, ehr_key, trusted_client) 
 
 def test_without_a_configured_client_and_auth_off_no_token_is_needed(client) -> None:
     assert call(client, None).status_code == 200
+
+
+def test_with_auth_on_and_no_cds_client_configured_calls_get_503_not_500(
+    sqlite_url, tmp_path: Path
+) -> None:
+    app, _ = jwt_mode_app(sqlite_url, tmp_path)
+    client = app.test_client()
+    for response in (call(client, None), call(client, None, "/cds-services")):
+        assert response.status_code == 503
+        assert response.get_json()["issue"][0]["code"] == "not-supported"
+
+
+def test_with_auth_on_the_cds_client_jwt_is_what_counts(
+    sqlite_url, tmp_path: Path, ehr_key, trusted_client
+) -> None:
+    app, auth_key = jwt_mode_app(sqlite_url, tmp_path)
+    client = app.test_client()
+    assert call(client, None).status_code == 401
+    referrer = access_token(auth_key, "referrer-1", "system/ServiceRequest.c")
+    assert call(client, referrer).status_code == 401  # an API token is not a CDS client JWT
+    accepted = call(client, signed(ehr_key))
+    assert accepted.status_code == 200
+    assert accepted.get_json()["cards"][0]["indicator"] == "info"
