@@ -104,3 +104,13 @@ def test_bad_search_parameters_are_400(client) -> None:
     _outcome(client.get("/fhir/Observation?_count=many"), 400)
     _outcome(client.get("/fhir/Organization?subject=Patient/1"), 400)
     _outcome(client.get("/fhir/Observation", headers={"Accept": "application/fhir+xml"}), 406)
+
+
+def test_a_bad_placer_task_gets_an_operation_outcome(client) -> None:
+    _outcome(_post(client, "Task", b'{"resourceType": "Task"}', "text/plain"), 415)
+    _outcome(_post(client, "Task", b"{"), 400)
+    _outcome(_post(client, "Task", b'{"resourceType": "Patient"}'), 400)
+    issues = _outcome(_post(client, "Task", b'{"resourceType": "Task"}'), 422)
+    assert {i["expression"][0] for i in issues} >= {"Task.status", "Task.intent"}
+    bad_status = {"resourceType": "Task", "status": "wished", "intent": "order"}
+    _outcome(_post(client, "Task", json.dumps(bad_status).encode()), 422)

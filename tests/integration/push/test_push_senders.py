@@ -61,6 +61,9 @@ def test_a_task_cannot_adopt_another_senders_referral(placer: Placer, as_sender)
     assert outcome["issue"][0]["expression"] == ["Task.focus"]
     task = placer.ask("GET", f"/fhir/Task?focus={placer.made['referral']}")["entry"][0]
     assert len(task["resource"]["identifier"]) == 1  # the rightful placer's only
+    query = f"/fhir/Task?identifier={ER}/tasks|task-c1"
+    assert placer.ask("GET", query)["total"] == 1
+    assert thief.send("GET", query, None, {})[1]["total"] == 0
 
 
 def test_a_task_needs_a_focus_on_a_referral(placer: Placer) -> None:
