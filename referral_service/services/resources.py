@@ -225,9 +225,6 @@ def search(
     return Page([render(row) for row in rows], total)
 
 
-# --- the referrer's own Task -----------------------------------------------------------------
-
-
 def adopt_placer_task(engine: Engine, push: Push, referral_id: str, placer: list) -> dict:
     """The referrer's Task for its referral is the referral's Task: the referrer's
     identifiers join it (once), so it finds the clinic's answer under its own identifiers."""
@@ -272,7 +269,12 @@ def supporting_for(
     """What came with a referral plus the sender's stored resources about its patient, each
     once (the stored, current version wins), as the Bundle path gathers them."""
     found = relative_reference(patient_ref)
-    merged = {f"{r.get('resourceType')}/{r.get('id')}": r for r in sent if isinstance(r, dict)}
+    # A resource without an id keeps a key of its own: it can never be a stored one.
+    merged = {
+        f"{r.get('resourceType')}/{r['id']}" if r.get("id") else f"#{index}": r
+        for index, r in enumerate(sent)
+        if isinstance(r, dict)
+    }
     if found and found[0] == "Patient":
         with engine.connect() as conn:
             rows = repo.about_patient(conn, sender, f"Patient/{found[1]}")
