@@ -38,7 +38,7 @@ def test_timeline_places_an_infusion_by_its_minutes_from_opening() -> None:
     block = chart.timeline_block(
         opens + timedelta(hours=3), opens + timedelta(hours=5), opens, per_minute, "dhe", "r1"
     )
-    usable = chart.TIMELINE_WIDTH - chart.LABEL_WIDTH
+    usable = chart.TIMELINE_WIDTH - chart.LABEL_WIDTH - chart.TIMELINE_RIGHT
     assert block.x == chart.LABEL_WIDTH + usable * 0.3
     assert block.width == usable * 0.2
     assert block.title == "11:00-13:00 dhe, 120 minutes"

@@ -99,5 +99,5 @@ def test_review_approve_book_and_see_the_chair_day(
         screenshot("04-chair-day")
 
         page.get_by_role("link", name="Activity").click()
-        expect(page.locator("rect.d-eligible")).to_have_count(1)
+        expect(page.locator('figure.chart svg[role="img"] rect.d-eligible')).to_have_count(1)
         screenshot("05-activity")

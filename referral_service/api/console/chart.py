@@ -12,9 +12,11 @@ CHART_HEIGHT = 220
 PLOT_TOP = 10
 PLOT_BOTTOM = 190
 PLOT_LEFT = 40
+PLOT_RIGHT = 24  # room for the last day's label
 TIMELINE_WIDTH = 1000
 ROW_HEIGHT = 56
 LABEL_WIDTH = 150
+TIMELINE_RIGHT = 30  # room for the closing hour's label
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def decision_bars(
     """One stacked bar a day, decisions in `order` from the bottom; returns bars, day ticks
     (every 5th day, so labels never overlap) and the tallest day's count."""
     tallest = max((sum(c.values()) for _, c in per_day), default=0) or 1
-    slot = (CHART_WIDTH - PLOT_LEFT) / max(len(per_day), 1)
+    slot = (CHART_WIDTH - PLOT_LEFT - PLOT_RIGHT) / max(len(per_day), 1)
     scale = (PLOT_BOTTOM - PLOT_TOP) / tallest
     bars: list[Bar] = []
     ticks: list[Tick] = []
@@ -62,7 +64,8 @@ def decision_bars(
 class Block:
     x: float
     width: float
-    label: str
+    label: str  # the protocol, first line
+    duration: str  # second line, so neither overflows a two-hour block
     title: str
     referral_id: str
 
@@ -70,7 +73,7 @@ class Block:
 def timeline_scale(opens: datetime, closes: datetime) -> tuple[list[Tick], float]:
     """Hour marks across the day, and the width of one minute in timeline units."""
     span = max((closes - opens).total_seconds() / 60, 1)
-    per_minute = (TIMELINE_WIDTH - LABEL_WIDTH) / span
+    per_minute = (TIMELINE_WIDTH - LABEL_WIDTH - TIMELINE_RIGHT) / span
     ticks = []
     hour = opens.replace(minute=0, second=0, microsecond=0)
     if hour < opens:
@@ -91,7 +94,8 @@ def timeline_block(
     return Block(
         LABEL_WIDTH + offset * per_minute,
         max(minutes * per_minute, 4),
-        f"{protocol} {int(minutes)} min",
+        protocol,
+        f"{int(minutes)} min",
         f"{span} {protocol}, {int(minutes)} minutes",
         ref,
     )
