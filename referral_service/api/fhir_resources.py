@@ -106,13 +106,19 @@ def search_stored(resource_type: str) -> Response:
     return fhir_response(searchset(page.resources, page.total, count, offset))
 
 
+def _patient_parameters(resource_type: str) -> tuple[str, ...]:
+    element = PATIENT_ELEMENT.get(resource_type)
+    return ("patient", "subject") if element == "subject" else ("patient",) if element else ()
+
+
 def _query(resource_type: str) -> resources.ResourceQuery:
+    for name in ("patient", "subject"):
+        if name in request.args and name not in _patient_parameters(resource_type):
+            # Ignoring it would answer with every resource of the type: refuse instead.
+            raise Unreadable.single(
+                "not-supported", f"{resource_type} has no {name} search parameter", name
+            )
     patient = request.args.get("patient") or request.args.get("subject")
-    if patient and resource_type not in PATIENT_ELEMENT:
-        # Ignoring it would answer with every resource of the type: refuse instead.
-        raise Unreadable.single(
-            "not-supported", f"{resource_type} has no patient or subject search parameter"
-        )
     identifier = request.args.get("identifier")
     return resources.ResourceQuery(
         ids=token_list("_id"),
@@ -127,8 +133,7 @@ def _query(resource_type: str) -> resources.ResourceQuery:
 def _advertise(entries: list[dict[str, Any]]) -> None:
     for resource_type in PUSHED_TYPES:
         params = [("_id", "token"), ("identifier", "token")]
-        if resource_type in PATIENT_ELEMENT:
-            params += [("patient", "reference"), ("subject", "reference")]
+        params += [(name, "reference") for name in _patient_parameters(resource_type)]
         entries.append(
             {
                 "type": resource_type,

@@ -103,6 +103,8 @@ def test_an_update_gets_the_same_treatment(client) -> None:
 def test_bad_search_parameters_are_400(client) -> None:
     _outcome(client.get("/fhir/Observation?_count=many"), 400)
     _outcome(client.get("/fhir/Organization?subject=Patient/1"), 400)
+    _outcome(client.get("/fhir/AllergyIntolerance?subject=Patient/1"), 400)
+    assert client.get("/fhir/AllergyIntolerance?patient=Patient/1").status_code == 200
     _outcome(client.get("/fhir/Observation", headers={"Accept": "application/fhir+xml"}), 406)
 
 
