@@ -70,7 +70,7 @@ def _entry(index: int, raw: Any) -> BundleEntry:
             {},
             issues=[Issue("required", f"{where}.resource is required", (f"{where}.resource",))],
         )
-    request = raw.get("request") if isinstance(raw.get("request"), dict) else {}
+    request: dict[str, Any] = raw["request"] if isinstance(raw.get("request"), dict) else {}
     entry = BundleEntry(
         index,
         str(request.get("method", "")).upper(),

@@ -285,7 +285,7 @@ def subject_issues(service_request: dict[str, Any], patient_refs: set[str]) -> l
                 ("ServiceRequest.subject",),
             )
         ]
-    if _names_patient(reference, subject, patient_refs):
+    if isinstance(subject, dict) and _names_patient(reference, subject, patient_refs):
         return []
     return [
         Issue(
