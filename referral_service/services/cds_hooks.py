@@ -27,6 +27,7 @@ PREFETCH = {
     "observations": "Observation?patient={{context.patientId}}",
     "medications": "MedicationStatement?patient={{context.patientId}}",
 }
+DECISION_SYSTEM = "https://referral-service.dev/referral-decision"
 SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary message"
 FETCH_LIMIT = 200  # resources per prefetch key read from the EHR; a chart is smaller than this
 
@@ -77,16 +78,24 @@ def supporting_resources(call: HookCall, fetch: Fetcher | None) -> list[dict[str
     found: list[dict[str, Any]] = []
     for key in PREFETCH:
         value = call.prefetch.get(key)
-        if value is None and fetch is not None:
+        if _not_prefetched(value) and fetch is not None:
             value = fetch(key)
         found.extend(_resources(value))
     return found
+
+
+def _not_prefetched(value: Any) -> bool:
+    """Absent, null, or the OperationOutcome a CDS client may put where a prefetch failed."""
+    return value is None or (isinstance(value, dict)
+                             and value.get("resourceType") == "OperationOutcome")
 
 
 def _resources(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return [r for r in value if isinstance(r, dict) and r.get("resourceType")]
     if not isinstance(value, dict):
+        return []
+    if _not_prefetched(value):
         return []
     if value.get("resourceType") == "Bundle":
         return [
@@ -102,8 +111,11 @@ def evaluate_call(call: HookCall, *, runtime: Any, fetch: Fetcher | None) -> lis
     entries = [{"fullUrl": _full_url(r), "resource": r} for r in supporting]
     decisions = []
     for order in call.orders:
-        bundle = {"resourceType": "Bundle", "type": "collection",
-                  "entry": [{"resource": order}, *entries]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": order}, *entries],
+        }
         decisions.append(
             evaluate_document(bundle, policy=runtime.policy, received_at=runtime.now())
         )
@@ -140,11 +152,19 @@ def short(text: str) -> str:
 
 
 def cards_for(decision: Decision, source_label: str) -> list[dict[str, Any]]:
-    source = {"label": source_label, "topic": {"code": decision.decision}}
+    source = {"label": source_label,
+              "topic": {"system": DECISION_SYSTEM, "code": decision.decision}}
     maker = _CARD_MAKERS[decision.decision]
     indicator, summary, detail = maker(decision)
-    return [{"uuid": str(uuid.uuid4()), "summary": short(summary), "indicator": indicator,
-             "detail": detail, "source": source}]
+    return [
+        {
+            "uuid": str(uuid.uuid4()),
+            "summary": short(summary),
+            "indicator": indicator,
+            "detail": detail,
+            "source": source,
+        }
+    ]
 
 
 def _eligible(d: Decision) -> tuple[str, str, str]:
@@ -158,9 +178,11 @@ def _eligible(d: Decision) -> tuple[str, str, str]:
 def _needs_information(d: Decision) -> tuple[str, str, str]:
     summary = f"Missing data for an infusion referral: {len(d.missing)} item(s) to add"
     missing = "\n".join(f"- {item}" for item in d.missing)
-    detail = (f"The clinic cannot decide yet. Missing:\n{missing}\n\nSuggestion: add these to the "
-              "chart or the order's supporting information before signing, so the referral is "
-              "not put on hold.")
+    detail = (
+        f"The clinic cannot decide yet. Missing:\n{missing}\n\nSuggestion: add these to the "
+        "chart or the order's supporting information before signing, so the referral is "
+        "not put on hold."
+    )
     return "warning", summary, detail
 
 
@@ -173,8 +195,11 @@ def _emergency(d: Decision) -> tuple[str, str, str]:
 
 def _needs_review(d: Decision) -> tuple[str, str, str]:
     summary = f"A clinic neurologist will review this referral ({d.category})"
-    return "info", summary, "The criteria leave this to a clinician." + _reasons(
-        d, ("not-met", "unknown"))
+    return (
+        "info",
+        summary,
+        "The criteria leave this to a clinician." + _reasons(d, ("not-met", "unknown")),
+    )
 
 
 def _ineligible(d: Decision) -> tuple[str, str, str]:
