@@ -101,7 +101,11 @@ def access_record(resp: Any, req: Any, environ: dict[str, Any], request_time: An
 
 bind = [os.environ.get("REFERRAL_BIND", "127.0.0.1:8080")]
 workers = _int_env("REFERRAL_WEB_CONCURRENCY", 2)
-worker_class = "sync"
+# Requests spend most of their time waiting on the database, so each process serves several
+# at once on threads (the app is thread-safe: per-request state lives in Flask's context and
+# SQLAlchemy's pool). REFERRAL_WEB_THREADS=1 gives plain sync workers.
+threads = _int_env("REFERRAL_WEB_THREADS", 4)
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int_env("REFERRAL_WEB_TIMEOUT", 30)
 # On SIGTERM (a rolling deployment) in-flight requests get this long to finish.
 graceful_timeout = _int_env("REFERRAL_GRACEFUL_TIMEOUT", 25)
