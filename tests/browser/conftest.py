@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from referral_service.services import assessment, staff
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -24,24 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _staff_booking_call_mismatch() -> bool:
-    """services/staff.py (review approve, retry) calls assessment.queue_booking(...,
-    attempt_key=...), which assessment.py does not accept: a TypeError (a 500) on every approve
-    and retry, from the JSON API as from the console. Reported to the lead; the console tests
-    that approve or retry run normally as soon as the two files agree again."""
-    passes_key = "attempt_key=" in inspect.getsource(staff)
-    takes_key = "attempt_key" in inspect.signature(assessment.queue_booking).parameters
-    return passes_key and not takes_key
-
-
-# strict: once staff.py and assessment.py agree, a pass here would be flagged, not hidden.
-needs_staff_booking = pytest.mark.xfail(
-    _staff_booking_call_mismatch(),
-    reason="services/staff.py passes attempt_key to assessment.queue_booking, which lacks it",
-    strict=True,
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,7 +9,6 @@ from referral_service.adapters.db.tables import audit_events
 from referral_service.domain import lifecycle
 from referral_service.services.tasks import write_task
 from referral_service.services.worker import Worker
-from tests.browser.conftest import needs_staff_booking
 from tests.browser.test_console_pages import form_token, page, post_referral, tension_type
 
 
@@ -21,7 +20,6 @@ def _reviewable(client, runtime, identifier: str) -> tuple[str, str]:
     return referral_id, form_token(html)
 
 
-@needs_staff_booking
 def test_approving_in_the_console_books_the_referral(client, runtime) -> None:
     referral_id, token = _reviewable(client, runtime, "approve-1")
     response = client.post(
@@ -58,7 +56,6 @@ def test_declining_in_the_console_closes_the_referral(client, runtime) -> None:
     assert again.status_code == 409
 
 
-@needs_staff_booking
 def test_a_failed_booking_is_retried_from_the_console(client, runtime) -> None:
     referral_id, token = _reviewable(client, runtime, "retry-1")
     with runtime.engine.begin() as conn:  # as the worker leaves it after giving up on the EHR

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.conftest import needs_staff_booking
 from tests.support.referrals import FHIR_JSON, eligible_referral
 from tests.support.service import serve
 
@@ -44,7 +43,6 @@ def wait_for(base_url: str, referral_id: str, code: str, timeout: float = 30) ->
     raise AssertionError(f"the Task never reached {code}")
 
 
-@needs_staff_booking
 def test_review_approve_book_and_see_the_chair_day(
     tmp_path: Path, browser_page: Any, screenshot: Any
 ) -> None:
