@@ -45,8 +45,11 @@ CDS_TIMEOUT = (3.05, 5.0)  # the physician waits on this answer: read the EHR qu
 
 
 def _refused(reason: str) -> FhirError:
-    return FhirError(Issue("security", reason), status=401,
-                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return FhirError(
+        Issue("security", reason),
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 @dataclass
@@ -67,8 +70,9 @@ class CdsClientTrust:
             return None  # auth off and no CDS client configured: loopback trust, like the API
         issuers = frozenset(i.strip() for i in env.get("REFERRAL_CDS_ISSUERS", "").split(",") if i)
         if not (url or path) or not issuers:
-            raise SettingsError("CDS Hooks JWTs need REFERRAL_CDS_JWKS_URL (or _FILE) and "
-                                "REFERRAL_CDS_ISSUERS")
+            raise SettingsError(
+                "CDS Hooks JWTs need REFERRAL_CDS_JWKS_URL (or _FILE) and REFERRAL_CDS_ISSUERS"
+            )
         return cls(issuers, url or None, path or None)
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
@@ -76,8 +80,11 @@ class CdsClientTrust:
             header = jwt.get_unverified_header(token)
             key = self._key(token, header)
             claims = jwt.decode(
-                token, key.key, algorithms=[_algorithm_for(key, header)],
-                audience=[audience, audience.rstrip("/")], leeway=LEEWAY_SECONDS,
+                token,
+                key.key,
+                algorithms=[_algorithm_for(key, header)],
+                audience=[audience, audience.rstrip("/")],
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]},
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
@@ -130,15 +137,21 @@ def _trust() -> CdsClientTrust | None:
     if "cds_hooks_trust" not in extensions:
         try:
             extensions["cds_hooks_trust"] = CdsClientTrust.from_env(
-                dict(os.environ), runtime().settings.auth)
+                dict(os.environ), runtime().settings.auth
+            )
         except SettingsError as exc:
             # Auth is on but no CDS client is trusted: refuse every call, say why once.
             log.warning("CDS Hooks refused: %s", exc)
             extensions["cds_hooks_trust"] = _UNCONFIGURED
     trust = extensions["cds_hooks_trust"]
     if trust is _UNCONFIGURED:
-        raise FhirError(Issue("not-supported", "CDS Hooks is not configured on this server "
-                              "(no trusted CDS client key set)"), status=503)
+        raise FhirError(
+            Issue(
+                "not-supported",
+                "CDS Hooks is not configured on this server (no trusted CDS client key set)",
+            ),
+            status=503,
+        )
     return trust
 
 
@@ -202,8 +215,9 @@ def _read_call(body: dict[str, Any]) -> cds_hooks.HookCall:
     prefetch = body.get("prefetch") or {}
     if not isinstance(prefetch, dict):
         raise _invalid("prefetch", "prefetch must be an object")
-    return cds_hooks.HookCall(hook, context["patientId"],
-                              cds_hooks.draft_referrals(context, hook), prefetch)
+    return cds_hooks.HookCall(
+        hook, context["patientId"], cds_hooks.draft_referrals(context, hook), prefetch
+    )
 
 
 def _ehr_client(body: dict[str, Any]) -> Any:
@@ -220,10 +234,15 @@ def _ehr_client(body: dict[str, Any]) -> Any:
 
     token = (grant or {}).get("access_token")
     auth = BearerAuth(token) if isinstance(token, str) and token else None
-    return FhirClient(server, auth=auth, connect_timeout=CDS_TIMEOUT[0],
-                      read_timeout=CDS_TIMEOUT[1], max_retries=1, max_retry_after=1.0)
+    return FhirClient(
+        server,
+        auth=auth,
+        connect_timeout=CDS_TIMEOUT[0],
+        read_timeout=CDS_TIMEOUT[1],
+        max_retries=1,
+        max_retry_after=1.0,
+    )
 
 
 def _invalid(where: str, text: str) -> FhirError:
     return FhirError(Issue("invalid", text, (where,)), status=400)
-

@@ -86,8 +86,9 @@ def supporting_resources(call: HookCall, fetch: Fetcher | None) -> list[dict[str
 
 def _not_prefetched(value: Any) -> bool:
     """Absent, null, or the OperationOutcome a CDS client may put where a prefetch failed."""
-    return value is None or (isinstance(value, dict)
-                             and value.get("resourceType") == "OperationOutcome")
+    return value is None or (
+        isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+    )
 
 
 def _resources(value: Any) -> list[dict[str, Any]]:
@@ -152,8 +153,10 @@ def short(text: str) -> str:
 
 
 def cards_for(decision: Decision, source_label: str) -> list[dict[str, Any]]:
-    source = {"label": source_label,
-              "topic": {"system": DECISION_SYSTEM, "code": decision.decision}}
+    source = {
+        "label": source_label,
+        "topic": {"system": DECISION_SYSTEM, "code": decision.decision},
+    }
     maker = _CARD_MAKERS[decision.decision]
     indicator, summary, detail = maker(decision)
     return [

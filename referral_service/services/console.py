@@ -76,8 +76,13 @@ def work_queue(runtime: Any, *, lane: str | None, priority: str | None) -> WorkQ
     wanted = [lane] if lane in LANES else list(LANES)
     statuses = [status for name in LANES for status in LANES[name]]
     query = (
-        select(referrals.c.id, referrals.c.priority, referrals.c.decision, referrals.c.received_at,
-               tasks.c.business_status)
+        select(
+            referrals.c.id,
+            referrals.c.priority,
+            referrals.c.decision,
+            referrals.c.received_at,
+            tasks.c.business_status,
+        )
         .join(tasks, tasks.c.referral_id == referrals.c.id)
         .where(tasks.c.business_status.in_(statuses))
     )
@@ -136,8 +141,11 @@ def infusions_on(runtime: Any, day: date) -> dict[str, list[Infusion]]:
     chairs: dict[str, list[Infusion]] = {chair.id: [] for chair in runtime.clinic.chairs}
     for row in rows:
         infusion = Infusion(
-            row["referral_id"], row["chair_id"], row["protocol"],
-            row["start"].astimezone(zone), row["end"].astimezone(zone),
+            row["referral_id"],
+            row["chair_id"],
+            row["protocol"],
+            row["start"].astimezone(zone),
+            row["end"].astimezone(zone),
         )
         chairs.setdefault(infusion.chair_id, []).append(infusion)
     return chairs
@@ -203,8 +211,9 @@ def referral_story(runtime: Any, referral_id: str) -> ReferralStory:
         row = repo.get_referral(conn, referral_id)
     if row is None:
         raise NotFound.single("not-found", f"referral {referral_id} is not known")
-    facts = extract_facts(row.resource, bundle_resources=row.supporting,
-                          received_at=row.received_at)
+    facts = extract_facts(
+        row.resource, bundle_resources=row.supporting, received_at=row.received_at
+    )
     diagnoses = [Finding("reason", concept_name(c), facts.ref) for c in facts.reason_codes]
     diagnoses += [
         Finding(c.clinical_status or "condition", concept_name(c.code), c.ref)

@@ -33,9 +33,11 @@ def test_approving_in_the_console_books_the_referral(client, runtime) -> None:
     assert 'id="business-status">booked<' in html
     assert "reviewer=local-staff" in html
     with runtime.engine.connect() as conn:
-        subtypes = conn.execute(
-            select(audit_events.c.subtype).where(audit_events.c.detail == "console")
-        ).scalars().all()
+        subtypes = (
+            conn.execute(select(audit_events.c.subtype).where(audit_events.c.detail == "console"))
+            .scalars()
+            .all()
+        )
     assert subtypes == ["review"]
 
 

@@ -17,8 +17,9 @@ HTML = {"Accept": "text/html"}
 
 
 def post_referral(client, referral: dict[str, Any]) -> str:
-    response = client.post("/fhir/ServiceRequest", json=referral,
-                           headers={"Content-Type": FHIR_JSON})
+    response = client.post(
+        "/fhir/ServiceRequest", json=referral, headers={"Content-Type": FHIR_JSON}
+    )
     assert response.status_code == 201, response.get_json()
     return str(response.get_json()["id"])
 
@@ -69,17 +70,16 @@ def test_referral_page_tells_the_referral_decision_and_history_in_plain_words(
     assert "female, 46 years old at referral" in html
 
 
-def test_forms_without_the_cookie_token_or_from_another_origin_are_refused(
-    client, runtime
-) -> None:
+def test_forms_without_the_cookie_token_or_from_another_origin_are_refused(client, runtime) -> None:
     referral_id = post_referral(client, eligible_referral("csrf-1"))
     Worker(runtime).run_until_idle()
     url = f"/console/referrals/{referral_id}/cancel"
     token = form_token(page(client, f"/console/referrals/{referral_id}"))
     assert client.post(url, data={}, headers=HTML).status_code == 403
     assert client.post(url, data={"csrf_token": "x" * 43}).status_code == 403
-    foreign = client.post(url, data={"csrf_token": token},
-                          headers={"Origin": "https://evil.example.org", **HTML})
+    foreign = client.post(
+        url, data={"csrf_token": token}, headers={"Origin": "https://evil.example.org", **HTML}
+    )
     assert foreign.status_code == 403
     assert "another origin" in foreign.get_data(as_text=True)
     fresh = runtime  # the refused posts changed nothing

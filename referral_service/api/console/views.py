@@ -66,8 +66,13 @@ def queue() -> str:
     priority = _choice("priority", tuple(console.PRIORITY_RANK))
     work = console.work_queue(runtime(), lane=lane, priority=priority)
     return render_template(
-        "console/queue.html", work=work, lane=lane, priority=priority,
-        lanes=console.LANES, priorities=console.PRIORITY_RANK, clinic=runtime().clinic,
+        "console/queue.html",
+        work=work,
+        lane=lane,
+        priority=priority,
+        lanes=console.LANES,
+        priorities=console.PRIORITY_RANK,
+        clinic=runtime().clinic,
         names={c.id: c.name for c in runtime().clinic.chairs},
     )
 
@@ -132,8 +137,14 @@ def chair_day() -> str:
         for chair, infusions in chairs.items()
     }
     return render_template(
-        "console/chairs.html", day=day, opening=opening, chairs=chairs, rows=rows, ticks=ticks,
-        names={c.id: c.name for c in rt.clinic.chairs}, chart=chart,
+        "console/chairs.html",
+        day=day,
+        opening=opening,
+        chairs=chairs,
+        rows=rows,
+        ticks=ticks,
+        names={c.id: c.name for c in rt.clinic.chairs},
+        chart=chart,
         previous_day=day.fromordinal(day.toordinal() - 1),
         next_day=day.fromordinal(day.toordinal() + 1),
     )
@@ -144,8 +155,13 @@ def activity() -> str:
     per_day = console.decisions_per_day(runtime())
     bars, ticks, tallest = chart.decision_bars(per_day, console.CHART_DECISIONS)
     return render_template(
-        "console/activity.html", per_day=per_day, bars=bars, ticks=ticks, tallest=tallest,
-        decisions=(*console.CHART_DECISIONS, "pending"), chart=chart,
+        "console/activity.html",
+        per_day=per_day,
+        bars=bars,
+        ticks=ticks,
+        tallest=tallest,
+        decisions=(*console.CHART_DECISIONS, "pending"),
+        chart=chart,
     )
 
 

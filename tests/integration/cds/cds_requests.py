@@ -46,25 +46,39 @@ def not_pregnant() -> dict[str, Any]:
         "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
         "subject": {"reference": f"Patient/{PATIENT_ID}"},
         "effectiveDateTime": "2026-11-22T09:00:00Z",
-        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
-                                             "code": "60001007"}]},
+        "valueCodeableConcept": {
+            "coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]
+        },
     }
 
 
 def patient() -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1980-04-02",
-            "gender": "female"}
+    return {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "birthDate": "1980-04-02",
+        "gender": "female",
+    }
 
 
 def chart_observations() -> list[dict[str, Any]]:
-    return [observation("headache-days-per-month", 20, "hd"),
-            observation("migraine-days-per-month", 12, "md"), not_pregnant()]
+    return [
+        observation("headache-days-per-month", 20, "hd"),
+        observation("migraine-days-per-month", 12, "md"),
+        not_pregnant(),
+    ]
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r}
-                      for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r}
+            for r in resources
+        ],
+    }
 
 
 def full_prefetch(conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -92,8 +106,11 @@ def hook_request(
             "userId": "PractitionerRole/A2340113",
             "patientId": PATIENT_ID,
             "encounterId": "89284",
-            "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                            "entry": [{"resource": o} for o in orders]},
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": o} for o in orders],
+            },
         },
         "prefetch": full_prefetch() if prefetch is None else prefetch,
         **extra,

@@ -21,10 +21,18 @@ STAFF_SCOPE = "system/referral-service.staff"
 def jwt_mode_app(database_url: str, workdir: Path) -> tuple[Any, rsa.RSAPrivateKey]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = workdir / "auth-server.pem"
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    settings = Settings(database_url=database_url, auth="jwt", jwt_public_key_file=str(public),
-                        jwt_audience=AUDIENCE, jwt_issuer=ISSUER)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    settings = Settings(
+        database_url=database_url,
+        auth="jwt",
+        jwt_public_key_file=str(public),
+        jwt_audience=AUDIENCE,
+        jwt_issuer=ISSUER,
+    )
     app = create_app(settings=settings)
     app.config["TESTING"] = True
     return app, key
@@ -32,6 +40,12 @@ def jwt_mode_app(database_url: str, workdir: Path) -> tuple[Any, rsa.RSAPrivateK
 
 def access_token(key: Any, client_id: str, scope: str) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "iat": now,
-              "client_id": client_id, "scope": scope}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": now + 300,
+        "iat": now,
+        "client_id": client_id,
+        "scope": scope,
+    }
     return jwt.encode(claims, key, algorithm="RS384")

@@ -41,8 +41,14 @@ def trusted_client(ehr_key, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def signed(key: Any, *, algorithm: str = "RS384", kid: str = "ehr-1", **claims: Any) -> str:
     now = int(time.time())
-    body = {"iss": ISSUER, "aud": SERVICE, "exp": now + 300, "iat": now,
-            "jti": str(uuid.uuid4()), **claims}
+    body = {
+        "iss": ISSUER,
+        "aud": SERVICE,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        **claims,
+    }
     body = {k: v for k, v in body.items() if v is not None}
     return jwt.encode(body, key, algorithm=algorithm, headers={"kid": kid, "typ": "JWT"})
 

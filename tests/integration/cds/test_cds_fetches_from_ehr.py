@@ -29,12 +29,14 @@ def ehr(sekmet_server):  # type: ignore[no-untyped-def]
 
 
 def _chart_on_ehr(ehr: FhirClient) -> str:
-    patient = ehr.create({
-        "resourceType": "Patient",
-        "identifier": [{"system": "https://ehr.example.org/mrn", "value": uuid.uuid4().hex}],
-        "birthDate": "1980-04-02",
-        "gender": "female",
-    })
+    patient = ehr.create(
+        {
+            "resourceType": "Patient",
+            "identifier": [{"system": "https://ehr.example.org/mrn", "value": uuid.uuid4().hex}],
+            "birthDate": "1980-04-02",
+            "gender": "female",
+        }
+    )
     for observation in chart_observations():
         observation = {k: v for k, v in observation.items() if k != "id"}
         observation["subject"] = {"reference": f"Patient/{patient['id']}"}
@@ -54,8 +56,13 @@ def test_missing_prefetch_is_read_from_the_fhir_server_with_the_granted_token(
 ) -> None:
     patient_id = _chart_on_ehr(ehr)
     token = str(ehr.auth.authorization()).removeprefix("Bearer ")
-    grant = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
-             "scope": "patient/*.read", "subject": "headache-infusion-referral"}
+    grant = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "headache-infusion-referral",
+    }
     body = _call_without_prefetch(sekmet_server.base_url, patient_id, fhirAuthorization=grant)
     response = client.post(URL, json=body)
     assert response.status_code == 200, response.get_json()

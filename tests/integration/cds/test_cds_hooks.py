@@ -134,8 +134,10 @@ def test_malformed_calls_get_400_with_an_operation_outcome(client) -> None:
         {**good, "context": {"draftOrders": good["context"]["draftOrders"]}},
         {**good, "context": {**good["context"], "draftOrders": [1, 2]}},
         {**good, "prefetch": ["not", "an", "object"]},
-        {**{k: v for k, v in good.items() if k != "fhirServer"},
-         "fhirAuthorization": {"access_token": "t", "token_type": "Bearer"}},
+        {
+            **{k: v for k, v in good.items() if k != "fhirServer"},
+            "fhirAuthorization": {"access_token": "t", "token_type": "Bearer"},
+        },
         {**good, "fhirServer": "ftp://ehr.example.org"},
     ]
     for body in broken:
