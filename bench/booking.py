@@ -1,0 +1,309 @@
+"""Referral in -> appointment booked, against a real FHIR EHR (SEKMET) on loopback.
+
+    .venv/bin/python bench/booking.py [--referrals 200] [--chairs 6] [--days 15] [--poll-ms 5]
+
+Starts SEKMET (no auth) in a temp dir, seeds chairs and Slots with `referral-service ehr
+seed-demo`, runs `referral-service serve` (SQLite, REFERRAL_JOB_BACKOFF_SECONDS=1) against it and
+sends eligible referrals one at a time, each waited for until its Task is booked.
+
+Per booking:
+- end-to-end (server clocks): Task.meta.lastUpdated of the booked Task minus the referral's
+  meta.lastUpdated from the POST answer; both stamped by the service, so the client's polling
+  granularity does not enter (the primary figure);
+- end-to-end (client): POST sent -> poll saw `booked` (includes polling granularity);
+- EHR time: the growth of `referral_ehr_request_duration_seconds_sum` on /metrics over that
+  booking (every request the service made to the EHR while it booked);
+- added by the service: end-to-end (server clocks) minus EHR time.
+SEKMET's own latency is also measured directly (requests, no service in between) for the
+interactions a booking uses: Slot search, Appointment create, Slot update.
+
+Target (issue 4): the service adds < 50 ms p95 on top of the EHR's own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.referrals import FHIR_JSON, eligible_referral  # noqa: E402
+from tests.support.sekmet import start_sekmet  # noqa: E402
+from tests.support.service import EXECUTABLE, serve  # noqa: E402
+
+TARGET_ADDED_P95_MS = 50.0
+HEADERS = {"Content-Type": FHIR_JSON}
+_EHR_SUM = re.compile(
+    r'^referral_ehr_request_duration_seconds_(sum|count)\{([^}]*)\}\s+([0-9.eE+-]+)$'
+)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ehr_metrics(base: str) -> dict[str, float]:
+    """{'search': seconds, 'search#': count, ...} summed over statuses, plus 'total'/'total#'."""
+    totals: dict[str, float] = defaultdict(float)
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    for line in text.splitlines():
+        match = _EHR_SUM.match(line)
+        if not match:
+            continue
+        kind, labels, value = match.groups()
+        interaction = dict(_LABEL.findall(labels)).get("interaction", "?")
+        suffix = "" if kind == "sum" else "#"
+        totals[interaction + suffix] += float(value)
+        totals["total" + suffix] += float(value)
+    return totals
+
+
+# -- SEKMET on its own -------------------------------------------------------------------------
+
+
+def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
+    """Time the interactions a booking makes, straight against the EHR (ms)."""
+    session = requests.Session()
+    fhir = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+    schedules = session.get(f"{ehr_base}/Schedule", params={"_count": "200"}, timeout=30).json()
+    schedule_id = schedules["entry"][0]["resource"]["id"]
+    now = datetime.now(UTC)
+    search_params = {
+        "schedule": f"Schedule/{schedule_id}",
+        "status": "free",
+        "start": [f"ge{(now + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+                  f"lt{(now + timedelta(days=14)).strftime('%Y-%m-%dT%H:%M:%SZ')}"],
+        "_count": "200",
+    }
+    # A Schedule that is not an infusion chair, so the service never books the probe Slot.
+    probe_schedule = session.post(f"{ehr_base}/Schedule", headers=fhir, timeout=30, json={
+        "resourceType": "Schedule", "active": False,
+        "actor": [{"display": "bench probe"}]}).json()
+    slot = session.post(f"{ehr_base}/Slot", headers=fhir, timeout=30, json={
+        "resourceType": "Slot", "schedule": {"reference": f"Schedule/{probe_schedule['id']}"},
+        "status": "busy-unavailable", "start": "2030-01-01T10:00:00Z",
+        "end": "2030-01-01T10:15:00Z"}).json()
+    timings: dict[str, list[float]] = defaultdict(list)
+    for n in range(rounds):
+        started = time.perf_counter()
+        pages = 0
+        url: str | None = f"{ehr_base}/Slot"
+        params: dict | None = search_params
+        while url:  # every page, as the service does
+            bundle = session.get(url, params=params, headers=fhir, timeout=30).json()
+            pages += 1
+            url = next((link["url"] for link in bundle.get("link", [])
+                        if link.get("relation") == "next"), None)
+            params = None
+        timings["Slot search (all pages)"].append(time.perf_counter() - started)
+        timings["  pages"].append(pages)
+
+        started = time.perf_counter()
+        response = session.post(f"{ehr_base}/Appointment", headers=fhir, timeout=30, json={
+            "resourceType": "Appointment", "status": "proposed",
+            "identifier": [{"system": "https://bench.example/probe", "value": f"probe-{n}"}],
+            "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T10:15:00Z",
+            "participant": [{"actor": {"display": "bench probe"}, "status": "needs-action"}]})
+        response.raise_for_status()
+        timings["Appointment create"].append(time.perf_counter() - started)
+
+        slot["comment"] = f"probe {n}"
+        version = slot.get("meta", {}).get("versionId")
+        headers = {**fhir, "If-Match": f'W/"{version}"'} if version else fhir
+        started = time.perf_counter()
+        response = session.put(f"{ehr_base}/Slot/{slot['id']}", headers=headers, timeout=30,
+                               json=slot)
+        response.raise_for_status()
+        timings["Slot update (If-Match)"].append(time.perf_counter() - started)
+        slot = response.json()
+    summary = {}
+    for name, values in timings.items():
+        if name.strip() == "pages":
+            summary[name] = {"p50": statistics.median(values), "p95": pct(values, 95)}
+        else:
+            summary[name] = {"p50": statistics.median(values) * 1000,
+                             "p95": pct(values, 95) * 1000}
+    return summary
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+def _task(base: str, session: requests.Session, referral_id: str) -> dict | None:
+    bundle = session.get(f"{base}/fhir/Task", params={"focus": f"ServiceRequest/{referral_id}"},
+                         timeout=10).json()
+    entries = bundle.get("entry") or []
+    return entries[0]["resource"] if entries else None
+
+
+def book_one(base: str, session: requests.Session, poll: float, timeout: float) -> dict:
+    body = eligible_referral(f"bench-booking-{uuid.uuid4().hex}")
+    sent = time.perf_counter()
+    created = session.post(f"{base}/fhir/ServiceRequest", json=body, headers=HEADERS, timeout=30)
+    if created.status_code != 201:
+        raise RuntimeError(f"POST answered {created.status_code}: {created.text[:300]}")
+    referral = created.json()
+    deadline = sent + timeout
+    code = "?"
+    while time.perf_counter() < deadline:
+        task = _task(base, session, referral["id"])
+        code = task["businessStatus"]["coding"][0]["code"] if task else "?"
+        if code in ("booked", "no-slot", "ehr-failed", "ineligible", "needs-information"):
+            seen = time.perf_counter()
+            break
+        time.sleep(poll)
+    else:
+        raise TimeoutError(f"{referral['id']} still {code} after {timeout}s")
+    if code != "booked":
+        raise RuntimeError(f"referral {referral['id']} ended {code}, not booked: "
+                           f"{task.get('statusReason') or task.get('note')}")
+    server = _instant(task["meta"]["lastUpdated"]) - _instant(referral["meta"]["lastUpdated"])
+    row = {"id": referral["id"], "client_s": seen - sent, "server_s": server.total_seconds()}
+    # Where the time went, from the referral's event history (service clock, after the fact).
+    events = session.get(f"{base}/api/referrals/{referral['id']}", timeout=10).json()["events"]
+    at = {}
+    for event in events:
+        at.setdefault(event["kind"], _instant(event["at"]))
+    if {"received", "evaluated", "booked"} <= at.keys():
+        row["to_evaluated_s"] = (at["evaluated"] - at["received"]).total_seconds()
+        row["to_booked_s"] = (at["booked"] - at["evaluated"]).total_seconds()
+    return row
+
+
+def run(referrals: int = 200, chairs: int = 6, days: int = 15, poll_ms: float = 5,
+        probes: int = 30, gap_ms: float = 500, verbose: bool = False) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-booking-"))
+    ehr = start_sekmet(workdir / "ehr", smart=False)
+    try:
+        env = {**ehr.env(), "REFERRAL_JOB_BACKOFF_SECONDS": "1", "REFERRAL_LOG_LEVEL": "WARNING",
+               # polling the Task every few ms must not be throttled
+               "REFERRAL_RATE_LIMIT": "10000000/minute"}
+        seeded = time.perf_counter()
+        subprocess.run([EXECUTABLE, "ehr", "seed-demo", "--days", str(days), "--chairs",
+                        str(chairs)], env={**os.environ, **env}, cwd=workdir, check=True,
+                       capture_output=True, timeout=1200)
+        seed_seconds = time.perf_counter() - seeded
+        ehr_before = probe_ehr(ehr.base_url, probes)
+        rows: list[dict] = []
+        with serve(workdir, env) as service:
+            session = requests.Session()
+            book_one(service.base_url, session, poll_ms / 1000, 120)  # warm-up, not counted
+            before = ehr_metrics(service.base_url)
+            for n in range(referrals):
+                # A random pause between referrals, so arrivals fall at random points of the
+                # worker's idle-poll cycle instead of always just after it went to sleep.
+                time.sleep(random.uniform(0, gap_ms / 1000))
+                row = book_one(service.base_url, session, poll_ms / 1000, 120)
+                after = ehr_metrics(service.base_url)
+                row["ehr_s"] = after.get("total", 0.0) - before.get("total", 0.0)
+                row["ehr_requests"] = after.get("total#", 0.0) - before.get("total#", 0.0)
+                row["ehr_by"] = {k: after[k] - before.get(k, 0.0) for k in after
+                                 if not k.startswith("total")}
+                row["added_s"] = row["server_s"] - row["ehr_s"]
+                if "to_booked_s" in row:
+                    row["book_overhead_s"] = row["to_booked_s"] - row["ehr_s"]
+                rows.append(row)
+                before = after
+                if verbose and (n + 1) % 25 == 0:
+                    print(f"  {n + 1} booked", flush=True)
+        ehr_after = probe_ehr(ehr.base_url, probes)
+    finally:
+        ehr.stop()
+
+    def ms(key: str) -> dict[str, float]:
+        values = [r[key] * 1000 for r in rows if key in r]
+        return {"p50": statistics.median(values), "p95": pct(values, 95),
+                "mean": statistics.fmean(values), "max": max(values)}
+
+    by_interaction: dict[str, float] = defaultdict(float)
+    for r in rows:
+        for key, value in r["ehr_by"].items():
+            by_interaction[key] += value / len(rows)
+    server, ehr_time, added = ms("server_s"), ms("ehr_s"), ms("added_s")
+    return {
+        "referrals": len(rows), "chairs": chairs, "days": days, "poll_ms": poll_ms,
+        "seed_seconds": seed_seconds,
+        "end_to_end_ms": server, "end_to_end_client_ms": ms("client_s"),
+        "ehr_ms": ehr_time, "added_ms": added,
+        "received_to_evaluated_ms": ms("to_evaluated_s"),
+        "evaluated_to_booked_ms": ms("to_booked_s"), "gap_ms": gap_ms,
+        "book_job_overhead_ms": ms("book_overhead_s"),
+        "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
+        "ehr_requests_per_booking": statistics.fmean(r["ehr_requests"] for r in rows),
+        "ehr_per_booking_by_interaction": {  # mean ms / mean requests per booking
+            k: v * (1 if k.endswith("#") else 1000) for k, v in sorted(by_interaction.items())},
+        "sekmet_direct_before_ms": ehr_before, "sekmet_direct_after_ms": ehr_after,
+        "target_added_p95_ms": TARGET_ADDED_P95_MS,
+        "met": added["p95"] < TARGET_ADDED_P95_MS,
+    }
+
+
+def report(result: dict) -> None:
+    print(f"{result['referrals']} referrals booked one at a time on SEKMET "
+          f"({result['chairs']} chairs x {result['days']} days seeded in "
+          f"{result['seed_seconds']:.0f} s; Task polled every {result['poll_ms']:g} ms; "
+          f"random 0-{result['gap_ms']:g} ms pause between referrals)")
+    print(f"{'per booking (ms)':44} {'p50':>8} {'p95':>8} {'mean':>8} {'max':>8}")
+    for label, key in (("end-to-end, server clocks (lastUpdated)", "end_to_end_ms"),
+                       ("end-to-end, client (POST -> poll saw booked)", "end_to_end_client_ms"),
+                       ("EHR time (service's EHR-request histogram)", "ehr_ms"),
+                       ("added by the service (server e2e - EHR)", "added_ms"),
+                       ("  stage: received -> evaluated (events)", "received_to_evaluated_ms"),
+                       ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
+                       ("  book stage minus EHR time", "book_job_overhead_ms")):
+        r = result[key]
+        print(f"{label:44} {r['p50']:8.1f} {r['p95']:8.1f} {r['mean']:8.1f} {r['max']:8.1f}")
+    print(f"EHR requests per booking: {result['ehr_requests_per_booking']:.1f}; mean per booking "
+          "by interaction: " + ", ".join(
+              f"{k} {v:.1f} ms" if not k.endswith("#") else f"{k[:-1]} x{v:.1f}"
+              for k, v in result["ehr_per_booking_by_interaction"].items()))
+    print("SEKMET direct (ms)                      before bookings p50/p95   after p50/p95")
+    for name, before in result["sekmet_direct_before_ms"].items():
+        after = result["sekmet_direct_after_ms"][name]
+        print(f"  {name:38} {before['p50']:8.1f} {before['p95']:8.1f}   "
+              f"{after['p50']:8.1f} {after['p95']:8.1f}")
+    verdict = "meets" if result["met"] else "MISSES"
+    print(f"service adds p95 {result['added_ms']['p95']:.1f} ms over the EHR's own time "
+          f"({verdict} the < {result['target_added_p95_ms']:.0f} ms target; p95(e2e) - p95(EHR) "
+          f"= {result['added_p95_difference_ms']:.1f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--referrals", type=int, default=200)
+    parser.add_argument("--chairs", type=int, default=6)
+    parser.add_argument("--days", type=int, default=15)
+    parser.add_argument("--poll-ms", type=float, default=5)
+    parser.add_argument("--probes", type=int, default=30)
+    parser.add_argument("--gap-ms", type=float, default=500,
+                        help="random pause 0..N ms before each referral")
+    args = parser.parse_args()
+    report(run(args.referrals, args.chairs, args.days, args.poll_ms, args.probes, args.gap_ms,
+               verbose=True))
+
+
+if __name__ == "__main__":
+    main()
