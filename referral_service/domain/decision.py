@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 DECISIONS = ("eligible", "ineligible", "needs-information", "needs-review", "emergency-redirect")
@@ -11,19 +13,44 @@ OUTCOMES = ("met", "not-met", "unknown")
 PRIORITIES = ("routine", "urgent", "asap", "stat")
 
 
-@dataclass(frozen=True)
-class Reason:
-    rule: str
-    outcome: str  # one of OUTCOMES
-    detail: str
-    evidence: tuple[str, ...] = ()
+class Reason(tuple):  # type: ignore[type-arg]
+    """Why one rule came out as it did. An immutable tuple underneath with named fields: an
+    evaluation makes about 25 of these, and a frozen dataclass costs several times as much to
+    build. Equal only to another Reason with the same fields, like a dataclass."""
+
+    __slots__ = ()
+    __match_args__ = ("rule", "outcome", "detail", "evidence")
+    rule: str = property(itemgetter(0))  # type: ignore[assignment]
+    outcome: str = property(itemgetter(1))  # type: ignore[assignment]  # one of OUTCOMES
+    detail: str = property(itemgetter(2))  # type: ignore[assignment]
+    evidence: tuple[str, ...] = property(itemgetter(3))  # type: ignore[assignment]
+
+    def __new__(cls, rule: str, outcome: str, detail: str,
+                evidence: tuple[str, ...] = ()) -> Reason:
+        return tuple.__new__(cls, (rule, outcome, detail, evidence))
+
+    def __eq__(self, other: object) -> bool:
+        # False, not NotImplemented: a plain tuple would otherwise compare by its items
+        return type(other) is Reason and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return (f"Reason(rule={self[0]!r}, outcome={self[1]!r}, detail={self[2]!r}, "
+                f"evidence={self[3]!r})")
+
+    def __getnewargs__(self) -> tuple[str, str, str, tuple[str, ...]]:
+        return tuple(self)  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rule": self.rule,
-            "outcome": self.outcome,
-            "detail": self.detail,
-            "evidence": list(self.evidence),
+            "rule": self[0],
+            "outcome": self[1],
+            "detail": self[2],
+            "evidence": list(self[3]),
         }
 
     @classmethod
@@ -31,7 +58,12 @@ class Reason:
         return cls(data["rule"], data["outcome"], data["detail"], tuple(data.get("evidence", ())))
 
 
-@dataclass(frozen=True)
+# Reason(...) without a Python frame, for the engine's hot path: new_reason((rule, outcome,
+# detail, evidence)), all four given.
+new_reason = partial(tuple.__new__, Reason)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     referral: str
     decision: str  # one of DECISIONS

@@ -7,6 +7,7 @@ evaluation only does set look-ups.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,15 @@ def concept_keys(concept: Concept) -> frozenset[str]:
     """Tagged look-up keys of a concept, so that matching is a set intersection: every prefix
     of each ICD-10-CM code ("i:G43", "i:G437", ...), its characters after the 3-character
     category ("c:G43:6:1" = 6th character 1), and each SNOMED code ("s:95660002")."""
-    keys: set[str] = set()
+    keys: list[str] = []
     for code in concept.codes:
         if code.system == ICD10_CM:
             value = code.code
-            keys.update("i:" + value[:n] for n in range(1, len(value) + 1))
-            keys.update(f"c:{value[:3]}:{n}:{value[n - 1]}" for n in range(4, len(value) + 1))
+            keys += ["i:" + value[:n] for n in range(1, len(value) + 1)]
+            category = "c:" + value[:3]
+            keys += [f"{category}:{n}:{value[n - 1]}" for n in range(4, len(value) + 1)]
         elif code.system == SNOMED:
-            keys.add("s:" + code.code)
+            keys.append("s:" + code.code)
     return frozenset(keys)
 
 
@@ -84,21 +86,45 @@ class DrugIndex:
             name: frozenset(i for other, ids in owners.items() if other in name for i in ids)
             for name in owners
         }
-        longest_first = sorted(owners, key=len, reverse=True)
-        alternation = "|".join(re.escape(n) for n in longest_first)
-        pattern = re.compile(f"(?=({alternation}))") if owners else None
+        # At each position the longest name that starts there, as a trie so that a position
+        # fails on its first character instead of trying every name in turn.
+        pattern = re.compile(f"(?=({_trie_pattern(owners)}))") if owners else None
         return cls({k: frozenset(v) for k, v in by_rxnorm.items()}, by_name, pattern)
 
     def drug_ids(self, concept: Concept) -> frozenset[str]:
         found: set[str] = set()
+        texts = [concept.text.lower()] if concept.text else []
         for code in concept.codes:
             if code.system == RXNORM and code.code in self.by_rxnorm:
                 found |= self.by_rxnorm[code.code]
+            if code.display:
+                texts.append(code.display.lower())
         if self.pattern is not None:
-            for text in concept.names():
-                for match in self.pattern.finditer(text):
-                    found |= self.by_name[match.group(1)]
+            by_name, finditer = self.by_name, self.pattern.finditer
+            for text in texts:
+                for match in finditer(text):
+                    found |= by_name[match.group(1)]
         return frozenset(found)
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching the longest of `words` at a position: 'ab|abc|b' -> '(?:ab(?:c)?|b)'."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_node(trie)
+
+
+def _trie_node(node: dict[str, Any]) -> str:
+    branches = [re.escape(char) + _trie_node(child) for char, child in node.items() if char]
+    if not branches:
+        return ""
+    if "" in node:  # a word ends here: longer words first (greedy), else stop
+        return "(?:" + "|".join(branches) + ")?"
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
 @dataclass(frozen=True, slots=True)

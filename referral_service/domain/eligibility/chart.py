@@ -54,44 +54,49 @@ class Chart:
     def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
         chart = cls(facts, policy, facts.now)
         refuted, active = policy.refuted_statuses, policy.active_statuses
+        history, counted, counted_keys = chart.history, chart.counted, chart.counted_keys
         for cond in facts.conditions:
             if cond.verification_status in refuted:
                 continue
             entry = (cond, concept_keys(cond.code))
-            chart.history.append(entry)
+            history.append(entry)
             if cond.clinical_status is None or cond.clinical_status in active:
-                chart.counted.append(entry)
-                chart.counted_keys |= entry[1]
+                counted.append(entry)
+                counted_keys |= entry[1]
         chart.reasons = [(r, concept_keys(r)) for r in facts.reason_codes]
         for reason in chart.reasons:
-            chart.counted_keys |= reason[1]
+            counted_keys |= reason[1]
         drug_ids = policy.drug_index.drug_ids
         chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
         chart.allergies = [(a, drug_ids(a.substance)) for a in facts.allergies
                            if a.verification_status not in refuted]
-        chart.med_ids = frozenset().union(*(ids for _, ids in chart.meds))
-        chart.allergy_ids = frozenset().union(*(ids for _, ids in chart.allergies))
+        chart.med_ids = frozenset().union(*[ids for _, ids in chart.meds])
+        chart.allergy_ids = frozenset().union(*[ids for _, ids in chart.allergies])
+        metric_system = policy.metrics["system"]
         for obs in facts.observations:
             if obs.status not in _SKIPPED_OBSERVATIONS:
-                chart._index(obs)
+                chart._index(obs, metric_system)
         return chart
 
-    def _index(self, obs: ObservationFact) -> None:
-        metric = self.policy.metrics
+    def _index(self, obs: ObservationFact, metric_system: str) -> None:
+        when = obs.effective if obs.effective is not None else obs.issued
         for code in obs.code.codes:
-            if code.system == metric["system"]:
+            if code.system == metric_system:
                 held = self.metrics.get(code.code)
                 if held is None or _recency(obs) > _recency(held):
                     self.metrics[code.code] = obs
             elif code.system == LOINC and obs.value is not None:
-                reading = Reading(obs.value, obs.when, obs.ref)
-                self.readings.setdefault(code.code, []).append(reading)
+                self.readings.setdefault(code.code, []).append(Reading(obs.value, when, obs.ref))
             elif code.system == LOINC and obs.value_code is not None:
                 self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
-            loinc = comp.code.code_in(LOINC)
-            if loinc is not None and comp.value is not None:
-                self.readings.setdefault(loinc, []).append(Reading(comp.value, obs.when, obs.ref))
+            if comp.value is None:
+                continue
+            for code in comp.code.codes:
+                if code.system == LOINC:  # the first LOINC coding names the component
+                    self.readings.setdefault(code.code, []).append(
+                        Reading(comp.value, when, obs.ref))
+                    break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
         """A finding several rules share (pregnancy, failed classes), computed once."""

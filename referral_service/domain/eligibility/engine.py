@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from referral_service.domain.decision import Decision, Reason
+from referral_service.domain.decision import Decision, new_reason
 from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.categories import (
     CategoryResult,
@@ -110,9 +110,10 @@ def _review_and_finish(chart: Chart, trail: Trail, category: str,
     if final == "dhe":
         earliest, refs = washout_until(chart)
         if earliest is not None:
-            trail.reasons.append(Reason("earliest-start.triptan-washout", MET,
-                                        f"a triptan or ergot was taken in the last 24 hours: DHE "
-                                        f"from {earliest.isoformat()}", refs))
+            trail.reasons.append(new_reason((
+                "earliest-start.triptan-washout", MET,
+                f"a triptan or ergot was taken in the last 24 hours: DHE from "
+                f"{earliest.isoformat()}", refs)))
     kept = tuple(plan.excluded_drugs)
     # A protocol whose defining drug is excluded is never reported, even for review.
     reported = None if plan.protocol_excluded else final

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple
 
 MET = "met"
@@ -27,23 +29,27 @@ class Finding(NamedTuple):
         return self.outcome == UNKNOWN
 
 
+# Finding((outcome, note, evidence, missing)) without the NamedTuple's Python-level __new__.
+_finding = partial(tuple.__new__, Finding)
+
+
 def known(flag: bool, note: str = "", evidence: tuple[str, ...] = ()) -> Finding:
-    return Finding(MET if flag else NOT_MET, note, evidence)
+    return _finding((MET if flag else NOT_MET, note, evidence, ()))
 
 
 def unknown(note: str, missing: str) -> Finding:
-    return Finding(UNKNOWN, note, (), (missing,))
+    return _finding((UNKNOWN, note, (), (missing,)))
 
 
 def at_least(value: float | None, limit: float, what: str, missing: str,
              evidence: tuple[str, ...] = ()) -> Finding:
     """`value >= limit`, unknown when the value is absent."""
     if value is None:
-        return unknown(f"no {what}", missing)
+        return _finding((UNKNOWN, f"no {what}", (), (missing,)))
     shown = int(value) if float(value).is_integer() else value
-    sign = ">=" if value >= limit else "<"
-    return Finding(MET if value >= limit else NOT_MET, f"{what} {shown} ({sign} {limit:g})",
-                   evidence)
+    if value >= limit:
+        return _finding((MET, f"{what} {shown} (>= {limit:g})", evidence, ()))
+    return _finding((NOT_MET, f"{what} {shown} (< {limit:g})", evidence, ()))
 
 
 def all_of(*parts: Finding) -> Finding:
@@ -57,18 +63,20 @@ def any_of(*parts: Finding) -> Finding:
 
 
 def _combine(parts: tuple[Finding, ...], decisive: str, default: str) -> Finding:
+    outcomes = [p[0] for p in parts]
     for wanted in (decisive, UNKNOWN):
-        chosen = [p for p in parts if p.outcome == wanted]
-        if chosen:
-            return _merge(wanted, chosen)
-    return _merge(default, list(parts))
+        if wanted in outcomes:
+            return _merge(wanted, [p for p in parts if p[0] == wanted])
+    return _merge(default, parts)
 
 
-def _merge(outcome: str, parts: list[Finding]) -> Finding:
+def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
     if len(parts) == 1:
         part = parts[0]
-        return part if outcome == part.outcome else Finding(outcome, part.note, part.evidence)
-    notes = "; ".join(p.note for p in parts if p.note)
-    evidence = tuple(dict.fromkeys(e for p in parts for e in p.evidence))
-    missing = tuple(dict.fromkeys(m for p in parts for m in p.missing))
-    return Finding(outcome, notes, evidence, missing if outcome == UNKNOWN else ())
+        return part if outcome == part[0] else _finding((outcome, part[1], part[2], ()))
+    notes = "; ".join([p[1] for p in parts if p[1]])
+    evidence = tuple(dict.fromkeys([e for p in parts for e in p[2]]))
+    if outcome != UNKNOWN:
+        return _finding((outcome, notes, evidence, ()))
+    return _finding((outcome, notes, evidence, tuple(dict.fromkeys([m for p in parts
+                                                                    for m in p[3]]))))

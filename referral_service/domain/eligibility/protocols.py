@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from referral_service.domain.decision import Reason
+from referral_service.domain.decision import Reason, new_reason
 from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import (
+    MET,
     NOT_MET,
     Finding,
     all_of,
@@ -42,11 +43,11 @@ def requested_protocol(chart: Chart) -> str | None:
 def choose_protocol(chart: Chart, category: str) -> tuple[str, Reason]:
     requested = requested_protocol(chart)
     if requested is not None:
-        return requested, Reason("protocol.requested", "met",
-                                 f"the referrer requested {requested}", (chart.facts.ref,))
+        return requested, new_reason(("protocol.requested", MET,
+                                      f"the referrer requested {requested}", (chart.facts.ref,)))
     chosen = chart.policy.protocol_by_category.get(category, chart.policy.default_protocol)
-    return chosen, Reason("protocol.requested", NOT_MET,
-                          f"no protocol requested; {category} gets {chosen}")
+    return chosen, new_reason(("protocol.requested", NOT_MET,
+                               f"no protocol requested; {category} gets {chosen}", ()))
 
 
 def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
@@ -80,8 +81,8 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
 
 
 def _reason(rule: str, finding: Finding, headline: str, otherwise: str) -> Reason:
-    detail = f"{headline}: {finding.note}" if finding.met else otherwise
-    return Reason(rule, finding.outcome, detail, finding.evidence)
+    detail = f"{headline}: {finding.note}" if finding.outcome == MET else otherwise
+    return new_reason((rule, finding.outcome, detail, finding.evidence))
 
 
 def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from referral_service.domain.decision import PRIORITIES, Decision, Reason
+from referral_service.domain.decision import PRIORITIES, Decision, Reason, new_reason
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import Finding
 
@@ -24,10 +24,12 @@ class Trail:
 
     def add(self, rule: str, finding: Finding, detail: str = "") -> Finding:
         """Record a rule that ran; an unknown rule says what would settle it."""
-        text = detail or finding.note or rule
-        self.reasons.append(Reason(rule, finding.outcome, text, finding.evidence))
-        if finding.missing:  # only unknown findings carry missing data
-            self.missing.extend(m for m in finding.missing if m not in self.missing)
+        outcome, note, evidence, wanted = finding
+        self.reasons.append(new_reason((rule, outcome, detail or note or rule, evidence)))
+        if wanted:  # only unknown findings carry missing data
+            for item in wanted:
+                if item not in self.missing:
+                    self.missing.append(item)
         return finding
 
     def raise_priority(self, floor: str) -> None:
