@@ -100,10 +100,10 @@ class DrugIndex:
             if code.display:
                 texts.append(code.display.lower())
         if self.pattern is not None:
-            by_name, finditer = self.by_name, self.pattern.finditer
+            by_name, findall = self.by_name, self.pattern.findall
             for text in texts:
-                for match in finditer(text):
-                    found |= by_name[match.group(1)]
+                for name in findall(text):
+                    found |= by_name[name]
         return frozenset(found)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import NamedTuple
 
 from referral_service.domain.eligibility import missing
@@ -14,6 +15,7 @@ from referral_service.domain.eligibility.logic import (
     all_of,
     at_least,
     known,
+    new_finding,
     unknown,
 )
 from referral_service.domain.eligibility.medications import acute_overuse, failed_at_least
@@ -41,25 +43,29 @@ def headache_coded(chart: Chart) -> Finding:
 def evaluate_categories(chart: Chart) -> list[CategoryResult]:
     """Every category rule in naming order, then `episodic` (any other headache code)."""
     results = []
+    counted_keys = chart.counted_keys
     for category in chart.policy.categories:
-        refs = chart.coded(category.codes)
         by_metrics = _METRIC_RULES.get(category.id)
+        refs = () if category.codes.keys.isdisjoint(counted_keys) else chart.coded(category.codes)
         if refs:
-            finding = Finding(MET, f"coded {category.id}", refs)
+            finding = new_finding((MET, f"coded {category.id}", refs, ()))
         elif by_metrics is not None:  # code or metrics: with no code, the metrics decide
             finding = by_metrics(chart)
         else:
-            finding = Finding(NOT_MET, f"no {category.id} code")
-        results.append(CategoryResult(category.id, finding))
-    results.append(CategoryResult("episodic", _episodic(chart)))
+            finding = new_finding((NOT_MET, f"no {category.id} code", (), ()))
+        results.append(_result((category.id, finding)))
+    results.append(_result(("episodic", _episodic(chart))))
     return results
+
+
+_result = partial(tuple.__new__, CategoryResult)
 
 
 def _episodic(chart: Chart) -> Finding:
     codes = chart.policy.code_sets
     family, nonspecific = codes["headache_family"], codes["nonspecific_headache"]
     refs = [c.ref for c in chart.conditions_outside(family, nonspecific)]
-    if chart.reason_codes_outside(family, nonspecific):
+    if chart.reasons and chart.reason_codes_outside(family, nonspecific):
         refs.append(chart.facts.ref)
     return known(bool(refs), "migraine or headache code" if refs else "only nonspecific headache",
                  tuple(dict.fromkeys(refs)))
@@ -67,23 +73,28 @@ def _episodic(chart: Chart) -> Finding:
 
 def _metric(chart: Chart, name: str, limit_key: str) -> tuple[Finding, ObservationFact | None]:
     obs = chart.metric(name)
-    value = obs.value if obs is not None else None
-    evidence = (obs.ref,) if obs is not None else ()
-    what = name.replace("_", " ") + "/month"
-    return at_least(value, chart.policy.thresholds[limit_key], what, MISSING[name],
-                    evidence), obs
+    if obs is None:
+        return unknown(f"no {_WHAT[name]}", MISSING[name]), None
+    return at_least(obs.value, chart.policy.thresholds[limit_key], _WHAT[name], MISSING[name],
+                    (obs.ref,)), obs
+
+
+_WHAT = {name: name.replace("_", " ") + "/month" for name in MISSING}
 
 
 def _held(chart: Chart, *metrics: ObservationFact | None) -> Finding:
     """'For > 3 months': a metric counted over >= 90 days, or a headache begun > 90 days ago;
     not met when both are known and shorter; unknown otherwise."""
     days = chart.policy.thresholds["chronic_duration_days"]
-    spans = [(m.period_end - m.period_start) / timedelta(days=1) for m in metrics
-             if m is not None and m.period_start is not None and m.period_end is not None]
-    long_refs = tuple(m.ref for m in metrics if m is not None and m.period_start and m.period_end
-                      and (m.period_end - m.period_start) / timedelta(days=1) >= days)
+    spans = False
+    long_refs = []
+    for m in metrics:
+        if m is not None and m.period_start is not None and m.period_end is not None:
+            spans = True
+            if (m.period_end - m.period_start) / _DAY >= days:
+                long_refs.append(m.ref)
     if long_refs:
-        return known(True, f"counted over >= {days} days", long_refs)
+        return known(True, f"counted over >= {days} days", tuple(long_refs))
     earliest = chart.headache_onset()
     if earliest is not None:
         onset, ref = earliest
@@ -92,6 +103,9 @@ def _held(chart: Chart, *metrics: ObservationFact | None) -> Finding:
         if spans:
             return known(False, f"held for under {days} days", (ref,))
     return unknown("duration unknown", missing.DURATION)
+
+
+_DAY = timedelta(days=1)
 
 
 def _migraine_coded(chart: Chart) -> Finding:

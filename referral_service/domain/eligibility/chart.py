@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -20,6 +20,8 @@ from referral_service.domain.policy import CodeSet, DrugList, Policy, concept_ke
 
 _SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
 _NEVER = float("-inf")
+_DAY = timedelta(days=1)
+_UNSET = object()
 
 
 class Reading(NamedTuple):
@@ -100,17 +102,18 @@ class Chart:
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
         """A finding several rules share (pregnancy, failed classes), computed once."""
-        if key not in self.memo:
-            self.memo[key] = compute(self)
-        return self.memo[key]
+        found = self.memo.get(key, _UNSET)
+        if found is _UNSET:
+            found = self.memo[key] = compute(self)
+        return found
 
     # --- time -------------------------------------------------------------------------------
     def days_ago(self, when: datetime) -> float:
-        return (self.now - when) / timedelta(days=1)
+        return (self.now - when) / _DAY
 
     def within_days(self, when: datetime | None, days: float) -> bool:
         """On or after `days` before now (later readings count too)."""
-        return when is not None and self.days_ago(when) <= days
+        return when is not None and (self.now - when) / _DAY <= days
 
     @property
     def age(self) -> int | None:
@@ -150,10 +153,11 @@ class Chart:
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
-        if codes.keys.isdisjoint(self.counted_keys):
+        wanted = codes.keys
+        if wanted.isdisjoint(self.counted_keys):
             return ()
-        refs = [c.ref for c in self.conditions_with(codes)]
-        if self.reason_codes_with(codes):
+        refs = [c.ref for c, keys in self.counted if not wanted.isdisjoint(keys)]
+        if self.reasons and self.reason_codes_with(codes):
             refs.append(self.facts.ref)
         return tuple(dict.fromkeys(refs))
 
@@ -162,14 +166,22 @@ class Chart:
         return self.once("headache-onset", _headache_onset)
 
     # --- observations ------------------------------------------------------------------------
-    def readings_of(self, codes: frozenset[str]) -> Iterator[Reading]:
+    def readings_of(self, codes: frozenset[str]) -> list[Reading]:
+        readings = self.readings
+        found: list[Reading] = []
         for code in codes:
-            yield from self.readings.get(code, ())
+            if code in readings:
+                found += readings[code]
+        return found
 
-    def coded_observations_of(self, codes: frozenset[str]) -> Iterator[ObservationFact]:
+    def coded_observations_of(self, codes: frozenset[str]) -> list[ObservationFact]:
         """Observations with a coded answer (valueCodeableConcept), by LOINC code."""
+        coded = self.coded_observations
+        found: list[ObservationFact] = []
         for code in codes:
-            yield from self.coded_observations.get(code, ())
+            if code in coded:
+                found += coded[code]
+        return found
 
     def metric(self, name: str) -> ObservationFact | None:
         return self.metrics.get(self.policy.metrics[name])

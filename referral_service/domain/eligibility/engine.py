@@ -56,7 +56,7 @@ def _red_flags(chart: Chart, trail: Trail) -> str | None:
         trail.add("red-flag.vital-signs", vital_signs(chart)),
     ]
     trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
-    if not any(f.met for f in flags):
+    if all(f.outcome != MET for f in flags):
         return None
     if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
         return "needs-review"
@@ -83,7 +83,11 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
     results = evaluate_categories(chart)
     for result in results:
         trail.add(f"category.{result.category}", result.finding)
-    naming = next((r.category for r in results[:-1] if r.finding.met), None)
+    naming = None
+    for category, finding in results[:-1]:
+        if finding.outcome == MET:
+            naming = category
+            break
     if naming is None:
         return _no_category(results, trail)
     if naming == "status-migrainosus":
@@ -124,7 +128,7 @@ def _review_and_finish(chart: Chart, trail: Trail, category: str,
 
     if _needs_review(chart, trail, category, plan):
         return finish("needs-review")
-    met = {r.category for r in results if r.finding.met}
+    met = {category for category, finding in results if finding.outcome == MET}
     if _needs_information(chart, trail, final, met):
         return finish("needs-information")
     if plan.protocol_excluded or _eptinezumab_not_met(trail, final):
@@ -142,7 +146,7 @@ def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan)
         trail.add("review.free-text", chart.once("free-text", free_text_words)),
         trail.add("review.relative-contraindication", _cautions(plan)),
     ]
-    return any(c.met for c in checks)
+    return any(c.outcome == MET for c in checks)
 
 
 def _cautions(plan: ProtocolPlan) -> Finding:
@@ -155,8 +159,8 @@ def _cautions(plan: ProtocolPlan) -> Finding:
 def _needs_information(chart: Chart, trail: Trail, final: str, met: set[str]) -> bool:
     """Step 6: a pregnancy status before DHE/valproate; eptinezumab criteria settled."""
     unknown = False
-    drugs = set(chart.policy.protocols[final].drugs)
-    if drugs & chart.policy.pregnancy_status_protocol_drugs:
+    drugs = chart.policy.protocols[final].drugs
+    if not chart.policy.pregnancy_status_protocol_drugs.isdisjoint(drugs):
         unknown = trail.add("pregnancy-status.recent", _pregnancy_status(chart)).unknown
     if final == "eptinezumab":
         criteria = eptinezumab_criteria(chart, lambda category: category in met)

@@ -30,26 +30,26 @@ class Finding(NamedTuple):
 
 
 # Finding((outcome, note, evidence, missing)) without the NamedTuple's Python-level __new__.
-_finding = partial(tuple.__new__, Finding)
+new_finding = partial(tuple.__new__, Finding)
 
 
 def known(flag: bool, note: str = "", evidence: tuple[str, ...] = ()) -> Finding:
-    return _finding((MET if flag else NOT_MET, note, evidence, ()))
+    return new_finding((MET if flag else NOT_MET, note, evidence, ()))
 
 
 def unknown(note: str, missing: str) -> Finding:
-    return _finding((UNKNOWN, note, (), (missing,)))
+    return new_finding((UNKNOWN, note, (), (missing,)))
 
 
 def at_least(value: float | None, limit: float, what: str, missing: str,
              evidence: tuple[str, ...] = ()) -> Finding:
     """`value >= limit`, unknown when the value is absent."""
     if value is None:
-        return _finding((UNKNOWN, f"no {what}", (), (missing,)))
+        return new_finding((UNKNOWN, f"no {what}", (), (missing,)))
     shown = int(value) if float(value).is_integer() else value
     if value >= limit:
-        return _finding((MET, f"{what} {shown} (>= {limit:g})", evidence, ()))
-    return _finding((NOT_MET, f"{what} {shown} (< {limit:g})", evidence, ()))
+        return new_finding((MET, f"{what} {shown} (>= {limit:g})", evidence, ()))
+    return new_finding((NOT_MET, f"{what} {shown} (< {limit:g})", evidence, ()))
 
 
 def all_of(*parts: Finding) -> Finding:
@@ -73,10 +73,10 @@ def _combine(parts: tuple[Finding, ...], decisive: str, default: str) -> Finding
 def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
     if len(parts) == 1:
         part = parts[0]
-        return part if outcome == part[0] else _finding((outcome, part[1], part[2], ()))
+        return part if outcome == part[0] else new_finding((outcome, part[1], part[2], ()))
     notes = "; ".join([p[1] for p in parts if p[1]])
     evidence = tuple(dict.fromkeys([e for p in parts for e in p[2]]))
     if outcome != UNKNOWN:
-        return _finding((outcome, notes, evidence, ()))
-    return _finding((outcome, notes, evidence, tuple(dict.fromkeys([m for p in parts
+        return new_finding((outcome, notes, evidence, ()))
+    return new_finding((outcome, notes, evidence, tuple(dict.fromkeys([m for p in parts
                                                                     for m in p[3]]))))

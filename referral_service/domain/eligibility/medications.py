@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 
 from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.chart import Chart
-from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, known, unknown
+from referral_service.domain.eligibility.logic import (
+    MET,
+    NOT_MET,
+    Finding,
+    known,
+    new_finding,
+    unknown,
+)
 from referral_service.domain.facts import MedicationFact
 
 _ENDED = frozenset({"stopped", "completed"})
@@ -23,22 +30,22 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
     failed: dict[str, list[str]] = {}
     recorded = False
     for med, ids in chart.meds:
-        classes = [class_of[i] for i in ids if i in class_of]
-        recorded = recorded or bool(classes)
-        if classes and _trial_failed(chart, med):
-            for name in classes:
-                failed.setdefault(name, []).append(med.ref)
+        classes = [class_of[i] for i in ids if i in class_of] if ids else None
+        if classes:
+            recorded = True
+            if _trial_failed(chart, med):
+                for name in classes:
+                    failed.setdefault(name, []).append(med.ref)
     for allergy, ids in chart.allergies:  # an allergy to a preventive is a failed trial
         for name in (class_of[i] for i in ids if i in class_of):
             recorded = True
             failed.setdefault(name, []).append(allergy.ref)
     if not recorded:
         return None, unknown("no record of any preventive", missing.PREVENTIVES)
-    order = list(chart.policy.preventive_classes)
-    classes = ", ".join(sorted(failed, key=order.index)) or "none"
-    evidence = tuple(dict.fromkeys(r for refs in failed.values() for r in refs))
-    return len(failed), Finding(MET, f"{len(failed)} failed preventive classes ({classes})",
-                                evidence)
+    classes = ", ".join([c for c in chart.policy.preventive_classes if c in failed]) or "none"
+    evidence = tuple(dict.fromkeys([r for refs in failed.values() for r in refs]))
+    return len(failed), new_finding((MET, f"{len(failed)} failed preventive classes ({classes})",
+                                     evidence, ()))
 
 
 def _trial_failed(chart: Chart, med: MedicationFact) -> bool:
@@ -48,17 +55,20 @@ def _trial_failed(chart: Chart, med: MedicationFact) -> bool:
         return True
     if med.period_start is None or med.period_end is None:
         return False
-    lasted = (med.period_end - med.period_start) / timedelta(days=1)
+    lasted = (med.period_end - med.period_start) / _DAY
     return lasted >= chart.policy.thresholds["preventive_trial_days"]
+
+
+_DAY = timedelta(days=1)
 
 
 def failed_at_least(chart: Chart, limit: int) -> Finding:
     count, finding = failed_preventive_classes(chart)
     if count is None:
         return finding
-    sign = ">=" if count >= limit else "<"
-    return Finding(MET if count >= limit else NOT_MET, f"{finding.note} ({sign} {limit})",
-                   finding.evidence)
+    if count >= limit:
+        return new_finding((MET, f"{finding.note} (>= {limit})", finding.evidence, ()))
+    return new_finding((NOT_MET, f"{finding.note} (< {limit})", finding.evidence, ()))
 
 
 def acute_overuse(chart: Chart) -> Finding:

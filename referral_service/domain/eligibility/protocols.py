@@ -60,7 +60,7 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
             continue
         plan.reasons.append(_reason(f"exclusion.{drug}", finding, f"{drug} excluded",
                                     f"nothing excludes {drug}"))
-        if finding.met:
+        if finding.outcome == MET:
             plan.excluded_drugs.append(drug)
     if spec.defining in plan.excluded_drugs:
         if spec.fallback is None:
@@ -75,7 +75,7 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
         if finding is not None and drug not in plan.excluded_drugs:
             plan.reasons.append(_reason(f"caution.{drug}", finding, f"{drug} needs review",
                                         f"no relative contraindication to {drug}"))
-            if finding.met:
+            if finding.outcome == MET:
                 plan.cautions.append(finding)
     return plan
 
@@ -87,13 +87,20 @@ def _reason(rule: str, finding: Finding, headline: str, otherwise: str) -> Reaso
 
 def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
     rules = chart.policy.contraindications.get(drug)
-    criteria = getattr(rules, kind, ()) if rules else ()
+    if rules is None:
+        return None
+    criteria = rules.excluded if kind == "excluded" else rules.relative
     if not criteria:
         return None
-    hits = [(c.label, refs) for c in criteria if (refs := _CHECKS[c.kind](chart, c))]
-    if hits:
-        return Finding("met", "; ".join(label for label, _ in hits),
-                       tuple(dict.fromkeys(e for _, refs in hits for e in refs)))
+    labels: list[str] = []
+    evidence: list[str] = []
+    for crit in criteria:
+        refs = _CHECKS[crit.kind](chart, crit)
+        if refs:
+            labels.append(crit.label)
+            evidence += refs
+    if labels:
+        return Finding(MET, "; ".join(labels), tuple(dict.fromkeys(evidence)))
     return _NOTHING
 
 
@@ -150,10 +157,11 @@ def _egfr(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 def _blood_pressure(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     days = chart.policy.windows["dhe_blood_pressure_days"]
     obs = chart.policy.observations
-    refs = [r.ref for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic))
-            if limit is not None
-            for r in chart.readings_of(obs[kind])
-            if r.value >= limit and chart.within_days(r.when, days)]
+    refs: list[str] = []
+    for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic)):
+        if limit is not None:
+            refs += [r.ref for r in chart.readings_of(obs[kind])
+                     if r.value >= limit and chart.within_days(r.when, days)]
     return tuple(dict.fromkeys(refs))
 
 
