@@ -50,7 +50,10 @@ class Concept:
         return tuple(found)
 
     def code_in(self, system: str) -> str | None:
-        return next((c.code for c in self.codes if c.system == system), None)
+        for code in self.codes:
+            if code.system == system:
+                return code.code
+        return None
 
 
 @dataclass(frozen=True, slots=True)

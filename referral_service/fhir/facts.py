@@ -47,7 +47,11 @@ def _list(value: Any) -> list[Any]:
 
 
 def _str(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    if isinstance(value, str):
+        value = value.strip()
+        if value:
+            return value
+    return None
 
 
 def _number(value: Any) -> float | None:
@@ -58,6 +62,8 @@ def _number(value: Any) -> float | None:
 
 def parse_datetime(value: Any) -> datetime | None:
     """FHIR date or dateTime (partial dates allowed) as an aware UTC datetime."""
+    if value is None:  # most optional times are absent
+        return None
     text = _str(value)
     if text is None:
         return None
@@ -87,11 +93,11 @@ def concept(value: Any) -> Concept:
         value = _dict(value["concept"])
     codes = []
     for coding in _list(value.get("coding")):
-        coding = _dict(coding)
-        system, code = _str(coding.get("system")), _str(coding.get("code"))
-        display = _str(coding.get("display")) or ""
+        if not isinstance(coding, dict):
+            continue
+        code, display = _str(coding.get("code")), _str(coding.get("display")) or ""
         if code is not None or display:
-            codes.append(Code.of(system or "", code or "", display))
+            codes.append(Code.of(_str(coding.get("system")) or "", code or "", display))
     return Concept(tuple(codes), _str(value.get("text")) or "")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from referral_service.domain.facts import (
@@ -28,6 +29,9 @@ class Reading(NamedTuple):
     value: float
     when: datetime | None
     ref: str
+
+
+_reading = partial(tuple.__new__, Reading)  # Reading((value, when, ref)), no Python frame
 
 
 def whole_years(birth: date, on: date) -> int:
@@ -88,7 +92,7 @@ class Chart:
                 if held is None or _recency(obs) > _recency(held):
                     self.metrics[code.code] = obs
             elif code.system == LOINC and obs.value is not None:
-                self.readings.setdefault(code.code, []).append(Reading(obs.value, when, obs.ref))
+                self.readings.setdefault(code.code, []).append(_reading((obs.value, when, obs.ref)))
             elif code.system == LOINC and obs.value_code is not None:
                 self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
@@ -97,7 +101,7 @@ class Chart:
             for code in comp.code.codes:
                 if code.system == LOINC:  # the first LOINC coding names the component
                     self.readings.setdefault(code.code, []).append(
-                        Reading(comp.value, when, obs.ref))
+                        _reading((comp.value, when, obs.ref)))
                     break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
@@ -156,7 +160,10 @@ class Chart:
         wanted = codes.keys
         if wanted.isdisjoint(self.counted_keys):
             return ()
-        refs = [c.ref for c, keys in self.counted if not wanted.isdisjoint(keys)]
+        refs = []
+        for cond, keys in self.counted:
+            if not wanted.isdisjoint(keys):
+                refs.append(cond.ref)
         if self.reasons and self.reason_codes_with(codes):
             refs.append(self.facts.ref)
         return tuple(dict.fromkeys(refs))

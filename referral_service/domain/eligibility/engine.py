@@ -50,13 +50,13 @@ def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
 
 def _red_flags(chart: Chart, trail: Trail) -> str | None:
     """Step 1; the free-text scan runs here too so that it is always on record."""
-    flags = [
-        trail.add("red-flag.coded-finding", coded_findings(chart)),
-        trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)),
-        trail.add("red-flag.vital-signs", vital_signs(chart)),
-    ]
+    flags = (
+        trail.add("red-flag.coded-finding", coded_findings(chart)).outcome,
+        trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)).outcome,
+        trail.add("red-flag.vital-signs", vital_signs(chart)).outcome,
+    )
     trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
-    if all(f.outcome != MET for f in flags):
+    if MET not in flags:
         return None
     if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
         return "needs-review"
@@ -139,14 +139,14 @@ def _review_and_finish(chart: Chart, trail: Trail, category: str,
 def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan) -> bool:
     """Step 5: a clinician decides."""
     review_category = category in chart.policy.review_categories
-    checks = [
+    outcomes = (  # every check is on record, so no short-circuit
         trail.add("review.category", known(review_category, f"{category}: a neurologist decides"
                                            if review_category else f"{category} needs no review")),
         trail.add("review.pregnancy", pregnant(chart)),
         trail.add("review.free-text", chart.once("free-text", free_text_words)),
         trail.add("review.relative-contraindication", _cautions(plan)),
-    ]
-    return any(c.outcome == MET for c in checks)
+    )
+    return MET in [finding.outcome for finding in outcomes]
 
 
 def _cautions(plan: ProtocolPlan) -> Finding:
