@@ -13,8 +13,12 @@ from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 
 from referral_service.config import Settings
-from referral_service.fhir.outcome import Issue, TooLarge
+from referral_service.fhir.outcome import Issue, TooLarge, Unreadable
 from referral_service.fhir.validation import MAX_JSON_DEPTH, check_json_sizes
+
+# Paging deeper than this is a scan, not a search; bigger numbers overflow database integers.
+MAX_PAGE_OFFSET = 1_000_000
+_PAGING_PARAMETERS = ("_offset", "offset", "_count", "count")
 
 # Probes and scrapes come from the platform, often, and must never be throttled.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/fhir/metadata"})
@@ -40,7 +44,17 @@ class BoundedJSONProvider(DefaultJSONProvider):
         return document
 
 
+def check_paging() -> None:
+    """Refuse paging numbers no real client sends, before any endpoint turns them into SQL."""
+    for name in _PAGING_PARAMETERS:
+        for raw in request.args.getlist(name):
+            digits = raw.strip().lstrip("+")
+            if digits.isdigit() and (len(digits) > 9 or int(digits) > MAX_PAGE_OFFSET):
+                raise Unreadable.single("value", f"{name} must be at most {MAX_PAGE_OFFSET}", name)
+
+
 def init_limits(app: Flask, settings: Settings) -> Limiter:
+    app.before_request(check_paging)
     bounded = BoundedJSONProvider(app)
     bounded.__dict__.update(vars(app.json))  # keep any options already set on the provider
     app.json = bounded

@@ -100,3 +100,21 @@ def test_a_slow_body_is_cut_off_by_the_worker_timeout(tmp_path: Any) -> None:
         assert health.status_code == 200  # the server itself carries on
         search = requests.get(f"{service.base_url}/fhir/ServiceRequest", timeout=5).json()
         assert search["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/ServiceRequest?_offset=99999999999999999999999",
+        "/fhir/Task?_offset=1000001",
+        "/fhir/Appointment?_count=" + "9" * 5000,
+        "/fhir/AuditEvent?_offset=99999999999999999999999",
+        "/api/referrals?offset=99999999999999999999999",
+    ],
+)
+def test_absurd_paging_is_400_not_an_integer_overflow(client: Any, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    body = response.get_json()
+    issues = body["issues"] if path.startswith("/api/") else body["issue"]
+    assert issues[0]["code"] == "value"
