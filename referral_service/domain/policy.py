@@ -32,9 +32,10 @@ def concept_keys(concept: Concept) -> frozenset[str]:
     for code in concept.codes:
         if code.system == ICD10_CM:
             value = code.code
-            keys += ["i:" + value[:n] for n in range(1, len(value) + 1)]
-            category = "c:" + value[:3]
-            keys += [f"{category}:{n}:{value[n - 1]}" for n in range(4, len(value) + 1)]
+            for n in range(1, len(value) + 1):
+                keys.append("i:" + value[:n])
+                if n > 3:
+                    keys.append(f"c:{value[:3]}:{n}:{value[n - 1]}")
         elif code.system == SNOMED:
             keys.append("s:" + code.code)
     return frozenset(keys)

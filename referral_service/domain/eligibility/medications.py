@@ -119,12 +119,15 @@ def _overuse_from_total(chart: Chart, total: float, evidence: tuple[str, ...]) -
 def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
     """5: a triptan or ergot taken within 24 h before now delays DHE until 24 h after it."""
     hours = chart.policy.windows["triptan_washout_hours"]
-    doses = [(t, m.ref) for m in chart.medications(chart.policy.washout)
-             if (t := _dose_time(m)) is not None and chart.days_ago(t) <= hours / 24]
-    if not doses:
+    latest: tuple[datetime, str] | None = None
+    for med in chart.medications(chart.policy.washout):
+        taken = _dose_time(med)
+        if taken is not None and chart.days_ago(taken) <= hours / 24 and (
+                latest is None or taken > latest[0]):  # the first of equal times, like max()
+            latest = (taken, med.ref)
+    if latest is None:
         return None, ()
-    last, ref = max(doses, key=lambda pair: pair[0])
-    return last + timedelta(hours=hours), (ref,)
+    return latest[0] + timedelta(hours=hours), (latest[1],)
 
 
 def _dose_time(med: MedicationFact) -> datetime | None:

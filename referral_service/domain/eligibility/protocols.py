@@ -115,9 +115,12 @@ def _condition(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 
 
 def _history(chart: Chart, crit: Criterion) -> tuple[str, ...]:
-    return tuple(c.ref for c in chart.history_with(crit.codes)
-                 if c.onset_or_recorded is None
-                 or chart.days_ago(c.onset_or_recorded) > crit.older_than_days)
+    refs = []
+    for cond in chart.history_with(crit.codes):
+        when = cond.onset_or_recorded
+        if when is None or chart.days_ago(when) > crit.older_than_days:
+            refs.append(cond.ref)
+    return tuple(refs)
 
 
 def _pregnancy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
