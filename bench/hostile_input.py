@@ -61,8 +61,10 @@ def run(repeats: int = 5) -> dict[str, Any]:
             worst, refused = max(worst, ms), refused and statuses == {413}
             print(f"{name:32} {ms:8.1f} ms  statuses {sorted(statuses)}  ({len(body):,} bytes)")
     met = refused and worst < TARGET_MS
+    verdict = "met" if met else "NOT met"
     print(
-        f"hostile worst {worst:.1f} ms vs normal {normal_ms:.1f} ms; target < {TARGET_MS:.0f} ms, all 413: {'met' if met else 'NOT met'}"
+        f"hostile worst {worst:.1f} ms vs normal {normal_ms:.1f} ms; "
+        f"target: all 413 in < {TARGET_MS:.0f} ms: {verdict}"
     )
     return {
         "worst_hostile_ms": round(worst, 1),
