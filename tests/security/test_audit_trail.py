@@ -133,3 +133,16 @@ def test_a_staff_review_is_recorded(auth_client: Any, auth_app: Any, as_client: 
     events = [_summary(e) for e in _events(auth_client, staff)]
     assert ("U", "review", f"ServiceRequest/{referral_id}", "ops-desk") in events
     assert "Fine for infusion" not in json.dumps(_events(auth_client, staff))
+
+
+def test_refused_tokens_are_recorded_as_anonymous_failures(
+    auth_client: Any, as_client: Any
+) -> None:
+    assert auth_client.get("/fhir/ServiceRequest").status_code == 401
+    wrong_scope = as_client("er-north", "system/Task.rs")
+    assert auth_client.get("/fhir/ServiceRequest", headers=wrong_scope).status_code == 403
+    events = [
+        (_summary(e)[3], e["outcome"])
+        for e in _events(auth_client, as_client("ops-desk", STAFF), "&entity=ServiceRequest")
+    ]
+    assert ("anonymous", "4") in events and ("er-north", "4") in events
