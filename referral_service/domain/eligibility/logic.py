@@ -63,10 +63,17 @@ def any_of(*parts: Finding) -> Finding:
 
 
 def _combine(parts: tuple[Finding, ...], decisive: str, default: str) -> Finding:
-    outcomes = [p[0] for p in parts]
-    for wanted in (decisive, UNKNOWN):
-        if wanted in outcomes:
-            return _merge(wanted, [p for p in parts if p[0] == wanted])
+    decided: list[Finding] = []
+    unsettled: list[Finding] = []
+    for part in parts:
+        if part[0] == decisive:
+            decided.append(part)
+        elif part[0] == UNKNOWN:
+            unsettled.append(part)
+    if decided:
+        return _merge(decisive, decided)
+    if unsettled:
+        return _merge(UNKNOWN, unsettled)
     return _merge(default, parts)
 
 
@@ -74,9 +81,13 @@ def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
     if len(parts) == 1:
         part = parts[0]
         return part if outcome == part[0] else new_finding((outcome, part[1], part[2], ()))
-    notes = "; ".join([p[1] for p in parts if p[1]])
-    evidence = tuple(dict.fromkeys([e for p in parts for e in p[2]]))
-    if outcome != UNKNOWN:
-        return new_finding((outcome, notes, evidence, ()))
-    return new_finding((outcome, notes, evidence, tuple(dict.fromkeys([m for p in parts
-                                                                    for m in p[3]]))))
+    notes: list[str] = []
+    evidence: list[str] = []
+    missing: list[str] = []
+    for _, note, refs, wanted in parts:
+        if note:
+            notes.append(note)
+        evidence += refs
+        missing += wanted
+    return new_finding((outcome, "; ".join(notes), tuple(dict.fromkeys(evidence)),
+                        tuple(dict.fromkeys(missing)) if outcome == UNKNOWN else ()))

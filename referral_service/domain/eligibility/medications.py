@@ -42,9 +42,9 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
             failed.setdefault(name, []).append(allergy.ref)
     if not recorded:
         return None, unknown("no record of any preventive", missing.PREVENTIVES)
-    classes = ", ".join([c for c in chart.policy.preventive_classes if c in failed]) or "none"
+    named = ", ".join([c for c in chart.policy.preventive_classes if c in failed]) or "none"
     evidence = tuple(dict.fromkeys([r for refs in failed.values() for r in refs]))
-    return len(failed), new_finding((MET, f"{len(failed)} failed preventive classes ({classes})",
+    return len(failed), new_finding((MET, f"{len(failed)} failed preventive classes ({named})",
                                      evidence, ()))
 
 
