@@ -48,12 +48,17 @@ def bench_intake(size: dict) -> list[Row]:
     from bench import intake
 
     r = intake.run(size["seconds"], size["clients"], size["workers"])
+    for name in ("service", "bare"):
+        x = r[name]
+        print(f"{name:8} {x['throughput']:8.1f} req/s  p50 {x['p50_ms']:6.1f} ms  "
+              f"p99 {x['p99_ms']:6.1f} ms  ({x['requests']} requests)")
     figure = (f"service {r['service']['throughput']:.0f} req/s vs bare Flask "
               f"{r['bare']['throughput']:.0f} req/s = {r['ratio']:.2f}")
     return [("intake (issue 2)", figure, ">= 0.50 of bare", _verdict(r["ratio"] >= 0.5))]
 
 
 _EVAL = re.compile(r"^(domain evaluate|extract \+ evaluate)[^:]*:\s*([\d,]+) evaluations/s", re.M)
+_EVAL_TARGET = re.compile(r"target \(issue 3\): domain >= ([\d,]+)/s")
 
 
 def bench_evaluate(size: dict) -> list[Row]:
@@ -64,10 +69,17 @@ def bench_evaluate(size: dict) -> list[Row]:
     found = {name: int(value.replace(",", "")) for name, value in _EVAL.findall(done.stdout)}
     if len(found) != 2:
         raise RuntimeError(f"could not read bench/evaluate.py's output:\n{done.stdout}")
-    # No evaluations/s target is written down in the repository (README, docs, bench/evaluate.py).
+    # bench/evaluate.py prints the issue 3 target for the domain function; none is on record for
+    # extract + evaluate.
+    target = _EVAL_TARGET.search(done.stdout)
+    domain = found["domain evaluate"]
+    domain_target, domain_met = "none on record", None
+    if target:
+        goal = int(target.group(1).replace(",", ""))
+        domain_target, domain_met = f">= {goal:,}/s per core", domain >= goal
     return [
-        ("evaluate: domain", f"{found['domain evaluate']:,} evaluations/s per core",
-         "none on record", "n/a"),
+        ("evaluate: domain (issue 3)", f"{domain:,} evaluations/s per core", domain_target,
+         _verdict(domain_met)),
         ("evaluate: extract+evaluate", f"{found['extract + evaluate']:,} evaluations/s per core",
          "none on record", "n/a"),
     ]
@@ -111,7 +123,8 @@ def bench_hostile(size: dict) -> list[Row]:
         result: Any = module.run()
         if isinstance(result, dict):
             met = result.get("met")
-            shown = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
+            shown = {k: v for k, v in result.items()
+                     if isinstance(v, int | float | str) and k not in ("target", "met")}
             return [("hostile input", ", ".join(f"{k}={v}" for k, v in shown.items())[:90],
                      str(result.get("target", "see bench/hostile_input.py")),
                      _verdict(met if isinstance(met, bool) else None))]
