@@ -184,7 +184,7 @@ class Policy:
     version: str
     metrics: dict[str, str]
     observations: dict[str, frozenset[str]]
-    thresholds: dict[str, float]
+    thresholds: dict[str, int | float]  # ints stay ints: they are printed in reasons
     windows: dict[str, int]
     active_statuses: frozenset[str]
     refuted_statuses: frozenset[str]
