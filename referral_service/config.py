@@ -79,6 +79,8 @@ class Settings:
     worker_poll_seconds: float = 0.5
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str = "memory://"
+    # A request body must arrive within this many seconds of silence (slow-body clients).
+    body_read_timeout_seconds: int = 10
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -143,6 +145,7 @@ class Settings:
             job_backoff_base_seconds=float(_env_int(env, "REFERRAL_JOB_BACKOFF_SECONDS", 2)),
             rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
             rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",
+            body_read_timeout_seconds=_env_int(env, "REFERRAL_BODY_READ_TIMEOUT", 10),
         )
 
     def check_bind(self, host: str) -> None:

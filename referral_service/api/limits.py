@@ -6,14 +6,17 @@ webhooks) gets the same nesting and size bounds as FHIR bodies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
+from werkzeug.exceptions import ClientDisconnected
 
+from referral_service.api.fhir_io import fhir_response
 from referral_service.config import Settings
-from referral_service.fhir.outcome import Issue, TooLarge, Unreadable
+from referral_service.fhir.outcome import Issue, TooLarge, Unreadable, operation_outcome
 from referral_service.fhir.validation import MAX_JSON_DEPTH, check_json_sizes
 
 # Paging deeper than this is a scan, not a search; bigger numbers overflow database integers.
@@ -53,8 +56,32 @@ def check_paging() -> None:
                 raise Unreadable.single("value", f"{name} must be at most {MAX_PAGE_OFFSET}", name)
 
 
+def bound_body_reads(seconds: float) -> Callable[[], None]:
+    """gunicorn's threaded workers read bodies from a blocking socket with no deadline, so a
+    client trickling its body would hold a thread for ever; give the socket one."""
+
+    def set_deadline() -> None:
+        connection = request.environ.get("gunicorn.socket")
+        if connection is not None and hasattr(connection, "settimeout"):
+            # Cleared by gunicorn's setblocking() when the connection is reused or polled.
+            connection.settimeout(seconds)
+
+    return set_deadline
+
+
+def body_too_slow(_exc: Exception) -> Response:
+    """408 and close: the socket deadline fired (werkzeug reports it as a client disconnect)."""
+    issue = Issue("timeout", "the request body did not arrive in time")
+    response = fhir_response(operation_outcome([issue]), 408)
+    response.headers["Connection"] = "close"
+    return response
+
+
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     app.before_request(check_paging)
+    app.before_request(bound_body_reads(settings.body_read_timeout_seconds))
+    app.register_error_handler(TimeoutError, body_too_slow)
+    app.register_error_handler(ClientDisconnected, body_too_slow)
     bounded = BoundedJSONProvider(app)
     bounded.__dict__.update(vars(app.json))  # keep any options already set on the provider
     app.json = bounded

@@ -64,8 +64,8 @@ def test_a_referral_at_the_edge_of_the_limits_is_still_accepted(client: Any) -> 
     assert response.status_code == 201, response.get_json()
 
 
-def _trickle(base_url: str, seconds: float) -> tuple[float, bytes]:
-    """Send headers promising 1,000 bytes, then one byte a second; when does the server hang up?"""
+def _trickle(base_url: str, seconds: float, every: float) -> tuple[float, bytes]:
+    """Send headers promising 1,000 bytes, then a byte `every` seconds: when is it cut off?"""
     host, port = base_url.removeprefix("http://").split(":")
     started = time.monotonic()
     with socket.create_connection((host, int(port)), timeout=seconds + 10) as sock:
@@ -77,7 +77,7 @@ def _trickle(base_url: str, seconds: float) -> tuple[float, bytes]:
         try:
             while time.monotonic() - started < seconds + 10:
                 sock.sendall(b" ")
-                sock.settimeout(1.0)
+                sock.settimeout(every)
                 try:
                     chunk = sock.recv(4096)
                 except TimeoutError:
@@ -90,12 +90,23 @@ def _trickle(base_url: str, seconds: float) -> tuple[float, bytes]:
     return time.monotonic() - started, answer
 
 
-def test_a_slow_body_is_cut_off_by_the_worker_timeout(tmp_path: Any) -> None:
-    env = {"REFERRAL_WEB_TIMEOUT": "2"}
+@pytest.mark.parametrize(
+    "env,every",
+    [
+        # threaded workers (the default): a body silent for the read deadline gets 408 + close
+        ({"REFERRAL_BODY_READ_TIMEOUT": "2", "REFERRAL_WEB_THREADS": "4"}, 3.0),
+        # sync workers: gunicorn's worker timeout kills the stuck worker, however it trickles
+        ({"REFERRAL_WEB_TIMEOUT": "2", "REFERRAL_WEB_THREADS": "1"}, 0.5),
+    ],
+    ids=["gthread", "sync"],
+)
+def test_a_slow_body_is_cut_off(tmp_path: Any, env: dict[str, str], every: float) -> None:
     with serve(tmp_path, env, "--workers", "2", "--no-worker") as service:
-        elapsed, answer = _trickle(service.base_url, seconds=2)
-        assert elapsed < 2 + 8, elapsed  # cut off near the timeout, not after 1,000 seconds
+        elapsed, answer = _trickle(service.base_url, seconds=2, every=every)
+        assert elapsed < 2 + 6, elapsed  # cut off near the deadline, not after 1,000 seconds
         assert not answer.startswith(b"HTTP/1.1 2")
+        if env["REFERRAL_WEB_THREADS"] != "1":
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
         health = requests.get(f"{service.base_url}/healthz", timeout=5)
         assert health.status_code == 200  # the server itself carries on
         search = requests.get(f"{service.base_url}/fhir/ServiceRequest", timeout=5).json()
