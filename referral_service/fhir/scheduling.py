@@ -95,11 +95,12 @@ def _display(actor: Resource) -> Resource:
 
 
 def appointment_chair(appointment: Resource) -> str | None:
-    """The chair an Appointment books: its first non-Patient participant's reference."""
+    """The chair an Appointment books: its first Location or Device participant."""
     for participant in appointment.get("participant", []):
-        reference = (participant.get("actor") or {}).get("reference", "")
-        if reference and not reference.startswith("Patient/") and "/Patient/" not in reference:
-            return str(reference)
+        reference = str((participant.get("actor") or {}).get("reference", ""))
+        kind = reference.split("/")[-2] if reference.count("/") >= 1 else ""
+        if kind in ("Location", "Device"):
+            return reference
     return None
 
 
@@ -149,8 +150,12 @@ def build_appointment(
     protocol: str,
     slot_ids: tuple[str, ...] = (),
     status: str = "booked",
+    patient: Resource | None = None,
 ) -> Resource:
-    """The Appointment for one referral. `chair` is a Reference (literal or logical)."""
+    """The Appointment for one referral. `chair` is a Reference (literal or logical). A given
+    `patient` is contained, so the participant never points at what the reader cannot resolve."""
+    if patient is not None:
+        patient_ref = "#patient"
     actors = ([{"reference": patient_ref}] if patient_ref else []) + [chair]
     participants = [{"actor": a, "required": "required", "status": "accepted"} for a in actors]
     resource: Resource = {
@@ -169,6 +174,8 @@ def build_appointment(
     }
     if slot_ids:
         resource["slot"] = [{"reference": f"Slot/{sid}"} for sid in slot_ids]
+    if patient is not None:
+        resource["contained"] = [{**patient, "id": "patient"}]
     return resource
 
 

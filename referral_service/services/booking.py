@@ -114,6 +114,7 @@ def _ehr_content(
         referral_id=request.referral_id,
         service_request_ref=request.service_request_ref,
         patient_ref=request.patient_ref,
+        patient=dict(request.patient) if request.patient is not None else None,
         chair=chair,
         start=candidate.start,
         end=candidate.end,

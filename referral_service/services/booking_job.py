@@ -27,6 +27,7 @@ def book_stored_referral(runtime: Any, referral_id: str, retry_later: type[Excep
         service_request_ref=service_request_reference(runtime, referral_id),
         decision=referral.decision,
         received_at=referral.received_at,
+        patient=patient_to_contain(referral, on_ehr=runtime.ehr_client is not None),
     )
     try:
         outcome = book_referral(
@@ -41,6 +42,25 @@ def book_stored_referral(runtime: Any, referral_id: str, retry_later: type[Excep
         _mark_retrying(runtime, referral_id, type(exc).__name__)
         raise retry_later(type(exc).__name__) from exc
     return _record_outcome(runtime, referral_id, outcome)
+
+
+def patient_to_contain(referral: Any, *, on_ehr: bool) -> dict[str, Any] | None:
+    """The referral's Patient when its reference would dangle in the Appointment: a contained
+    `#id` anywhere, or, on the clinic EHR, a Patient only this service holds (referrals that came
+    from the EHR itself name the EHR's own Patient and need nothing)."""
+    ref = referral.patient_ref or ""
+    if ref.startswith("#"):
+        return _find_patient(referral.resource.get("contained") or [], ref[1:])
+    if on_ehr and referral.source != "webhook" and ref.startswith("Patient/"):
+        return _find_patient(referral.supporting, ref.split("/")[-1])
+    return None
+
+
+def _find_patient(resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any] | None:
+    for resource in resources:
+        if resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
+            return {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    return None
 
 
 def service_request_reference(runtime: Any, referral_id: str) -> str:

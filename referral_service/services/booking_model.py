@@ -22,6 +22,9 @@ class BookingRequest:
     service_request_ref: str
     decision: Decision
     received_at: datetime
+    # The Patient to carry inside the Appointment when `patient_ref` would not resolve where the
+    # Appointment lives (a contained `#id`, or our own Patient/id on the clinic EHR).
+    patient: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ def _resource(
         referral_id=request.referral_id,
         service_request_ref=request.service_request_ref,
         patient_ref=request.patient_ref,
+        patient=dict(request.patient) if request.patient is not None else None,
         start=candidate.start,
         end=candidate.end,
         chair={"identifier": {"system": fs.CHAIR_SYSTEM, "value": chair.id}, "display": chair.name},

@@ -97,6 +97,9 @@ def test_an_ehr_outage_delays_bookings_but_loses_none(tmp_path) -> None:
             for referral_id in ids:
                 task = _wait_for(service.base_url, referral_id, {"booked"}, timeout=90)
                 assert task["status"] == "accepted"
-                assert len(_ehr_appointments(ehr, referral_id)) == 1
+                (booked,) = _ehr_appointments(ehr, referral_id)
+                actors = [p["actor"]["reference"] for p in booked["participant"]]
+                assert actors[0] == "#patient" and booked["contained"][0]["id"] == "patient"
+                assert actors[1].startswith("Location/")
     finally:
         ehr.stop()

@@ -31,4 +31,10 @@ def test_referral_is_received_evaluated_and_booked(client, runtime) -> None:
     appointment_ref = task["output"][0]["valueReference"]["reference"]
     appointment = client.get(f"/fhir/{appointment_ref}").get_json()
     assert appointment["status"] == "booked"
+    # The referral's Patient was contained in the ServiceRequest: the Appointment carries it,
+    # so its patient participant resolves, and the chair is a Location or Device.
+    patient_actor, chair_actor = (p["actor"] for p in appointment["participant"])
+    assert patient_actor == {"reference": "#patient"}
+    assert appointment["contained"][0]["resourceType"] == "Patient"
+    assert chair_actor["identifier"]["system"].endswith("/chair")
     assert any(b["reference"].endswith(referral_id) for b in appointment["basedOn"])
