@@ -21,7 +21,11 @@ from referral_service.config import Settings
 from referral_service.domain.decision import Decision
 from referral_service.domain.scheduling.clinic import Clinic, ClinicError, Protocol
 from referral_service.domain.scheduling.slots import Candidate
-from referral_service.domain.scheduling.window import BookingWindow, booking_window
+from referral_service.domain.scheduling.window import (
+    BookingWindow,
+    booking_window,
+    search_horizons,
+)
 from referral_service.fhir import scheduling as fs
 from referral_service.services import ehr_booking as eb
 from referral_service.services.booking_model import (
@@ -91,8 +95,8 @@ def _book_on_ehr(
         if resumed is not None:
             return _mirror(engine, request, resumed, protocol, now)
     schedules, appointment = eb.infusion_schedules(ehr, settings.ehr_schedules), existing
-    if not window.is_empty and schedules:
-        found, slots = eb.candidates(ehr, schedules, window, protocol.duration, clinic.zone)
+    for horizon in search_horizons(window, protocol.duration) if schedules else ():
+        found, slots = eb.candidates(ehr, schedules, horizon, protocol.duration, clinic.zone)
         appointment, booked = eb.book_first_free(
             ehr,
             appointment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,3 +55,21 @@ def booking_window(
         opens = max(opens, require_aware(earliest_start, "earliest_start"))
     closes = received_at + timedelta(days=clinic.window_days[priority])
     return BookingWindow(opens=opens, closes=closes)
+
+
+SEARCH_HORIZONS = (timedelta(days=1), timedelta(days=3))
+
+
+def search_horizons(window: BookingWindow, duration: timedelta) -> Iterator[BookingWindow]:
+    """The window's first day, its first three days, then all of it. Every candidate starting
+    before a horizon ends lies inside it (it is widened by one protocol duration), so the first
+    horizon with a free run yields the window's earliest; most bookings need one small Slot
+    search per chair instead of a fortnight of pages."""
+    if window.is_empty:
+        return
+    for reach in SEARCH_HORIZONS:
+        closes = min(window.closes, window.opens + reach + duration)
+        yield BookingWindow(window.opens, closes)
+        if closes == window.closes:
+            return
+    yield window
