@@ -66,13 +66,15 @@ def free_slots(
         "start": [f"ge{fs.fhir_instant(window.opens)}", f"lt{fs.fhir_instant(window.closes)}"],
         "_count": PAGE_SIZE,
     }
+    # One search for all chairs (a comma is FHIR's OR within a parameter), not one per chair.
+    wanted = set(schedule_ids)
+    schedules = ",".join(f"Schedule/{sid}" for sid in schedule_ids)
     found: dict[str, Resource] = {}
-    for sid in schedule_ids:
-        for slot in ehr.search("Slot", {**params, "schedule": f"Schedule/{sid}"}):
-            # Re-checked here rather than trusting every server's search implementation.
-            schedule = fs.reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
-            if slot.get("status") == "free" and schedule == sid:
-                found[str(slot["id"])] = slot
+    for slot in ehr.search("Slot", {**params, "schedule": schedules}):
+        # Re-checked here rather than trusting every server's search implementation.
+        schedule = fs.reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
+        if slot.get("status") == "free" and schedule in wanted:
+            found[str(slot["id"])] = slot
     return found
 
 
