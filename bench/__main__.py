@@ -50,10 +50,14 @@ def bench_intake(size: dict) -> list[Row]:
     r = intake.run(size["seconds"], size["clients"], size["workers"])
     for name in ("service", "bare"):
         x = r[name]
-        print(f"{name:8} {x['throughput']:8.1f} req/s  p50 {x['p50_ms']:6.1f} ms  "
-              f"p99 {x['p99_ms']:6.1f} ms  ({x['requests']} requests)")
-    figure = (f"service {r['service']['throughput']:.0f} req/s vs bare Flask "
-              f"{r['bare']['throughput']:.0f} req/s = {r['ratio']:.2f}")
+        print(
+            f"{name:8} {x['throughput']:8.1f} req/s  p50 {x['p50_ms']:6.1f} ms  "
+            f"p99 {x['p99_ms']:6.1f} ms  ({x['requests']} requests)"
+        )
+    figure = (
+        f"service {r['service']['throughput']:.0f} req/s vs bare Flask "
+        f"{r['bare']['throughput']:.0f} req/s = {r['ratio']:.2f}"
+    )
     return [("intake (issue 2)", figure, ">= 0.50 of bare", _verdict(r["ratio"] >= 0.5))]
 
 
@@ -62,9 +66,14 @@ _EVAL_TARGET = re.compile(r"target \(issue 3\): domain >= ([\d,]+)/s")
 
 
 def bench_evaluate(size: dict) -> list[Row]:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "evaluate.py"),
-                           str(size["seconds"])], capture_output=True, text=True, cwd=ROOT,
-                          timeout=600, check=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "evaluate.py"), str(size["seconds"])],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=True,
+    )
     print(done.stdout.rstrip())
     found = {name: int(value.replace(",", "")) for name, value in _EVAL.findall(done.stdout)}
     if len(found) != 2:
@@ -78,10 +87,18 @@ def bench_evaluate(size: dict) -> list[Row]:
         goal = int(target.group(1).replace(",", ""))
         domain_target, domain_met = f">= {goal:,}/s per core", domain >= goal
     return [
-        ("evaluate: domain (issue 3)", f"{domain:,} evaluations/s per core", domain_target,
-         _verdict(domain_met)),
-        ("evaluate: extract+evaluate", f"{found['extract + evaluate']:,} evaluations/s per core",
-         "none on record", "n/a"),
+        (
+            "evaluate: domain (issue 3)",
+            f"{domain:,} evaluations/s per core",
+            domain_target,
+            _verdict(domain_met),
+        ),
+        (
+            "evaluate: extract+evaluate",
+            f"{found['extract + evaluate']:,} evaluations/s per core",
+            "none on record",
+            "n/a",
+        ),
     ]
 
 
@@ -92,11 +109,14 @@ def bench_booking(size: dict) -> list[Row]:
     booking.report(r)
     e2e, ehr, added = r["end_to_end_ms"], r["ehr_ms"], r["added_ms"]
     return [
-        (f"booking on SEKMET, {r['referrals']} (issue 4)",
-         f"e2e p50 {e2e['p50']:.0f} / p95 {e2e['p95']:.0f} ms; EHR p50 {ehr['p50']:.0f} / "
-         f"p95 {ehr['p95']:.0f} ms; service adds p50 {added['p50']:.0f} / p95 "
-         f"{added['p95']:.0f} ms", f"adds < {r['target_added_p95_ms']:.0f} ms p95",
-         _verdict(r["met"])),
+        (
+            f"booking on SEKMET, {r['referrals']} (issue 4)",
+            f"e2e p50 {e2e['p50']:.0f} / p95 {e2e['p95']:.0f} ms; EHR p50 {ehr['p50']:.0f} / "
+            f"p95 {ehr['p95']:.0f} ms; service adds p50 {added['p50']:.0f} / p95 "
+            f"{added['p95']:.0f} ms",
+            f"adds < {r['target_added_p95_ms']:.0f} ms p95",
+            _verdict(r["met"]),
+        ),
     ]
 
 
@@ -107,12 +127,18 @@ def bench_memory(size: dict) -> list[Row]:
     memory.report(r)
     largest = max(r["max_worker_rss_mb"], r["max_worker_rss_at_full_mb"])
     return [
-        (f"memory: RSS/worker, {r['referrals']:,} (issue 7)",
-         f"largest worker {largest:.1f} MB", f"< {r['target_rss_mb']:.0f} MB",
-         _verdict(r["met_rss"])),
-        ("memory: growth, last half",
-         f"{r['max_worker_growth_mb']:+.1f} MB ({r['half_mark']:,} -> {r['referrals']:,})",
-         f"none (<= {r['growth_tolerance_mb']:.0f} MB)", _verdict(r["met_growth"])),
+        (
+            f"memory: RSS/worker, {r['referrals']:,} (issue 7)",
+            f"largest worker {largest:.1f} MB",
+            f"< {r['target_rss_mb']:.0f} MB",
+            _verdict(r["met_rss"]),
+        ),
+        (
+            "memory: growth, last half",
+            f"{r['max_worker_growth_mb']:+.1f} MB ({r['half_mark']:,} -> {r['referrals']:,})",
+            f"none (<= {r['growth_tolerance_mb']:.0f} MB)",
+            _verdict(r["met_growth"]),
+        ),
     ]
 
 
@@ -123,17 +149,36 @@ def bench_hostile(size: dict) -> list[Row]:
         result: Any = module.run()
         if isinstance(result, dict):
             met = result.get("met")
-            shown = {k: v for k, v in result.items()
-                     if isinstance(v, int | float | str) and k not in ("target", "met")}
-            return [("hostile input", ", ".join(f"{k}={v}" for k, v in shown.items())[:90],
-                     str(result.get("target", "see bench/hostile_input.py")),
-                     _verdict(met if isinstance(met, bool) else None))]
-    done = subprocess.run([sys.executable, "-m", "bench.hostile_input"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=1800)
+            shown = {
+                k: v
+                for k, v in result.items()
+                if isinstance(v, int | float | str) and k not in ("target", "met")
+            }
+            return [
+                (
+                    "hostile input",
+                    ", ".join(f"{k}={v}" for k, v in shown.items())[:90],
+                    str(result.get("target", "see bench/hostile_input.py")),
+                    _verdict(met if isinstance(met, bool) else None),
+                )
+            ]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.hostile_input"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1800,
+    )
     print(done.stdout.rstrip())
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return [("hostile input", last[:90], "see bench/hostile_input.py",
-             "n/a" if done.returncode == 0 else f"exit {done.returncode}")]
+    return [
+        (
+            "hostile input",
+            last[:90],
+            "see bench/hostile_input.py",
+            "n/a" if done.returncode == 0 else f"exit {done.returncode}",
+        )
+    ]
 
 
 BENCHES: dict[str, Callable[[dict], list[Row]]] = {
@@ -146,8 +191,9 @@ BENCHES: dict[str, Callable[[dict], list[Row]]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a smoke run")
     parser.add_argument("--only", default="", help="comma-separated: " + ",".join(BENCHES))
     args = parser.parse_args()
@@ -168,8 +214,10 @@ def main() -> None:
             traceback.print_exc()
             rows.append((name, f"FAILED: {type(exc).__name__}: {exc}"[:100], "", "error"))
         print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
-    widths = [max(len(row[i]) for row in [*rows, ("benchmark", "figure", "target", "verdict")])
-              for i in range(4)]
+    widths = [
+        max(len(row[i]) for row in [*rows, ("benchmark", "figure", "target", "verdict")])
+        for i in range(4)
+    ]
     print()
     line = "  ".join(f"{{:{w}}}" for w in widths)
     print(line.format("benchmark", "figure", "target", "verdict"))

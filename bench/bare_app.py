@@ -12,8 +12,11 @@ app = Flask(__name__)
 @app.post("/fhir/ServiceRequest")
 def create() -> Response:
     document = json.loads(request.get_data())
-    return Response(json.dumps({"id": "x", "resourceType": document["resourceType"]}), 201,
-                    mimetype="application/fhir+json")
+    return Response(
+        json.dumps({"id": "x", "resourceType": document["resourceType"]}),
+        201,
+        mimetype="application/fhir+json",
+    )
 
 
 @app.get("/healthz")

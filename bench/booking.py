@@ -49,7 +49,7 @@ from tests.support.service import EXECUTABLE, serve  # noqa: E402
 TARGET_ADDED_P95_MS = 50.0
 HEADERS = {"Content-Type": FHIR_JSON}
 _EHR_SUM = re.compile(
-    r'^referral_ehr_request_duration_seconds_(sum|count)\{([^}]*)\}\s+([0-9.eE+-]+)$'
+    r"^referral_ehr_request_duration_seconds_(sum|count)\{([^}]*)\}\s+([0-9.eE+-]+)$"
 )
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -93,18 +93,31 @@ def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
     search_params = {
         "schedule": f"Schedule/{schedule_id}",
         "status": "free",
-        "start": [f"ge{(now + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
-                  f"lt{(now + timedelta(days=14)).strftime('%Y-%m-%dT%H:%M:%SZ')}"],
+        "start": [
+            f"ge{(now + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            f"lt{(now + timedelta(days=14)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        ],
         "_count": "200",
     }
     # A Schedule that is not an infusion chair, so the service never books the probe Slot.
-    probe_schedule = session.post(f"{ehr_base}/Schedule", headers=fhir, timeout=30, json={
-        "resourceType": "Schedule", "active": False,
-        "actor": [{"display": "bench probe"}]}).json()
-    slot = session.post(f"{ehr_base}/Slot", headers=fhir, timeout=30, json={
-        "resourceType": "Slot", "schedule": {"reference": f"Schedule/{probe_schedule['id']}"},
-        "status": "busy-unavailable", "start": "2030-01-01T10:00:00Z",
-        "end": "2030-01-01T10:15:00Z"}).json()
+    probe_schedule = session.post(
+        f"{ehr_base}/Schedule",
+        headers=fhir,
+        timeout=30,
+        json={"resourceType": "Schedule", "active": False, "actor": [{"display": "bench probe"}]},
+    ).json()
+    slot = session.post(
+        f"{ehr_base}/Slot",
+        headers=fhir,
+        timeout=30,
+        json={
+            "resourceType": "Slot",
+            "schedule": {"reference": f"Schedule/{probe_schedule['id']}"},
+            "status": "busy-unavailable",
+            "start": "2030-01-01T10:00:00Z",
+            "end": "2030-01-01T10:15:00Z",
+        },
+    ).json()
     timings: dict[str, list[float]] = defaultdict(list)
     for n in range(rounds):
         started = time.perf_counter()
@@ -114,18 +127,28 @@ def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
         while url:  # every page, as the service does
             bundle = session.get(url, params=params, headers=fhir, timeout=30).json()
             pages += 1
-            url = next((link["url"] for link in bundle.get("link", [])
-                        if link.get("relation") == "next"), None)
+            url = next(
+                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),
+                None,
+            )
             params = None
         timings["Slot search (all pages)"].append(time.perf_counter() - started)
         timings["  pages"].append(pages)
 
         started = time.perf_counter()
-        response = session.post(f"{ehr_base}/Appointment", headers=fhir, timeout=30, json={
-            "resourceType": "Appointment", "status": "proposed",
-            "identifier": [{"system": "https://bench.example/probe", "value": f"probe-{n}"}],
-            "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T10:15:00Z",
-            "participant": [{"actor": {"display": "bench probe"}, "status": "needs-action"}]})
+        response = session.post(
+            f"{ehr_base}/Appointment",
+            headers=fhir,
+            timeout=30,
+            json={
+                "resourceType": "Appointment",
+                "status": "proposed",
+                "identifier": [{"system": "https://bench.example/probe", "value": f"probe-{n}"}],
+                "start": "2030-01-01T10:00:00Z",
+                "end": "2030-01-01T10:15:00Z",
+                "participant": [{"actor": {"display": "bench probe"}, "status": "needs-action"}],
+            },
+        )
         response.raise_for_status()
         timings["Appointment create"].append(time.perf_counter() - started)
 
@@ -133,8 +156,9 @@ def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
         version = slot.get("meta", {}).get("versionId")
         headers = {**fhir, "If-Match": f'W/"{version}"'} if version else fhir
         started = time.perf_counter()
-        response = session.put(f"{ehr_base}/Slot/{slot['id']}", headers=headers, timeout=30,
-                               json=slot)
+        response = session.put(
+            f"{ehr_base}/Slot/{slot['id']}", headers=headers, timeout=30, json=slot
+        )
         response.raise_for_status()
         timings["Slot update (If-Match)"].append(time.perf_counter() - started)
         slot = response.json()
@@ -143,8 +167,7 @@ def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
         if name.strip() == "pages":
             summary[name] = {"p50": statistics.median(values), "p95": pct(values, 95)}
         else:
-            summary[name] = {"p50": statistics.median(values) * 1000,
-                             "p95": pct(values, 95) * 1000}
+            summary[name] = {"p50": statistics.median(values) * 1000, "p95": pct(values, 95) * 1000}
     return summary
 
 
@@ -152,8 +175,9 @@ def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
 
 
 def _task(base: str, session: requests.Session, referral_id: str) -> dict | None:
-    bundle = session.get(f"{base}/fhir/Task", params={"focus": f"ServiceRequest/{referral_id}"},
-                         timeout=10).json()
+    bundle = session.get(
+        f"{base}/fhir/Task", params={"focus": f"ServiceRequest/{referral_id}"}, timeout=10
+    ).json()
     entries = bundle.get("entry") or []
     return entries[0]["resource"] if entries else None
 
@@ -177,8 +201,10 @@ def book_one(base: str, session: requests.Session, poll: float, timeout: float) 
     else:
         raise TimeoutError(f"{referral['id']} still {code} after {timeout}s")
     if code != "booked":
-        raise RuntimeError(f"referral {referral['id']} ended {code}, not booked: "
-                           f"{task.get('statusReason') or task.get('note')}")
+        raise RuntimeError(
+            f"referral {referral['id']} ended {code}, not booked: "
+            f"{task.get('statusReason') or task.get('note')}"
+        )
     server = _instant(task["meta"]["lastUpdated"]) - _instant(referral["meta"]["lastUpdated"])
     row = {"id": referral["id"], "client_s": seen - sent, "server_s": server.total_seconds()}
     # Where the time went, from the referral's event history (service clock, after the fact).
@@ -192,18 +218,34 @@ def book_one(base: str, session: requests.Session, poll: float, timeout: float) 
     return row
 
 
-def run(referrals: int = 200, chairs: int = 6, days: int = 15, poll_ms: float = 5,
-        probes: int = 30, gap_ms: float = 500, verbose: bool = False) -> dict:
+def run(
+    referrals: int = 200,
+    chairs: int = 6,
+    days: int = 15,
+    poll_ms: float = 5,
+    probes: int = 30,
+    gap_ms: float = 500,
+    verbose: bool = False,
+) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bench-booking-"))
     ehr = start_sekmet(workdir / "ehr", smart=False)
     try:
-        env = {**ehr.env(), "REFERRAL_JOB_BACKOFF_SECONDS": "1", "REFERRAL_LOG_LEVEL": "WARNING",
-               # polling the Task every few ms must not be throttled
-               "REFERRAL_RATE_LIMIT": "10000000/minute"}
+        env = {
+            **ehr.env(),
+            "REFERRAL_JOB_BACKOFF_SECONDS": "1",
+            "REFERRAL_LOG_LEVEL": "WARNING",
+            # polling the Task every few ms must not be throttled
+            "REFERRAL_RATE_LIMIT": "10000000/minute",
+        }
         seeded = time.perf_counter()
-        subprocess.run([EXECUTABLE, "ehr", "seed-demo", "--days", str(days), "--chairs",
-                        str(chairs)], env={**os.environ, **env}, cwd=workdir, check=True,
-                       capture_output=True, timeout=1200)
+        subprocess.run(
+            [EXECUTABLE, "ehr", "seed-demo", "--days", str(days), "--chairs", str(chairs)],
+            env={**os.environ, **env},
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=1200,
+        )
         seed_seconds = time.perf_counter() - seeded
         ehr_before = probe_ehr(ehr.base_url, probes)
         rows: list[dict] = []
@@ -219,8 +261,9 @@ def run(referrals: int = 200, chairs: int = 6, days: int = 15, poll_ms: float = 
                 after = ehr_metrics(service.base_url)
                 row["ehr_s"] = after.get("total", 0.0) - before.get("total", 0.0)
                 row["ehr_requests"] = after.get("total#", 0.0) - before.get("total#", 0.0)
-                row["ehr_by"] = {k: after[k] - before.get(k, 0.0) for k in after
-                                 if not k.startswith("total")}
+                row["ehr_by"] = {
+                    k: after[k] - before.get(k, 0.0) for k in after if not k.startswith("total")
+                }
                 row["added_s"] = row["server_s"] - row["ehr_s"]
                 if "to_booked_s" in row:
                     row["book_overhead_s"] = row["to_booked_s"] - row["ehr_s"]
@@ -234,8 +277,12 @@ def run(referrals: int = 200, chairs: int = 6, days: int = 15, poll_ms: float = 
 
     def ms(key: str) -> dict[str, float]:
         values = [r[key] * 1000 for r in rows if key in r]
-        return {"p50": statistics.median(values), "p95": pct(values, 95),
-                "mean": statistics.fmean(values), "max": max(values)}
+        return {
+            "p50": statistics.median(values),
+            "p95": pct(values, 95),
+            "mean": statistics.fmean(values),
+            "max": max(values),
+        }
 
     by_interaction: dict[str, float] = defaultdict(float)
     for r in rows:
@@ -243,66 +290,97 @@ def run(referrals: int = 200, chairs: int = 6, days: int = 15, poll_ms: float = 
             by_interaction[key] += value / len(rows)
     server, ehr_time, added = ms("server_s"), ms("ehr_s"), ms("added_s")
     return {
-        "referrals": len(rows), "chairs": chairs, "days": days, "poll_ms": poll_ms,
+        "referrals": len(rows),
+        "chairs": chairs,
+        "days": days,
+        "poll_ms": poll_ms,
         "seed_seconds": seed_seconds,
-        "end_to_end_ms": server, "end_to_end_client_ms": ms("client_s"),
-        "ehr_ms": ehr_time, "added_ms": added,
+        "end_to_end_ms": server,
+        "end_to_end_client_ms": ms("client_s"),
+        "ehr_ms": ehr_time,
+        "added_ms": added,
         "received_to_evaluated_ms": ms("to_evaluated_s"),
-        "evaluated_to_booked_ms": ms("to_booked_s"), "gap_ms": gap_ms,
+        "evaluated_to_booked_ms": ms("to_booked_s"),
+        "gap_ms": gap_ms,
         "book_job_overhead_ms": ms("book_overhead_s"),
         "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
         "ehr_requests_per_booking": statistics.fmean(r["ehr_requests"] for r in rows),
         "ehr_per_booking_by_interaction": {  # mean ms / mean requests per booking
-            k: v * (1 if k.endswith("#") else 1000) for k, v in sorted(by_interaction.items())},
-        "sekmet_direct_before_ms": ehr_before, "sekmet_direct_after_ms": ehr_after,
+            k: v * (1 if k.endswith("#") else 1000) for k, v in sorted(by_interaction.items())
+        },
+        "sekmet_direct_before_ms": ehr_before,
+        "sekmet_direct_after_ms": ehr_after,
         "target_added_p95_ms": TARGET_ADDED_P95_MS,
         "met": added["p95"] < TARGET_ADDED_P95_MS,
     }
 
 
 def report(result: dict) -> None:
-    print(f"{result['referrals']} referrals booked one at a time on SEKMET "
-          f"({result['chairs']} chairs x {result['days']} days seeded in "
-          f"{result['seed_seconds']:.0f} s; Task polled every {result['poll_ms']:g} ms; "
-          f"random 0-{result['gap_ms']:g} ms pause between referrals)")
+    print(
+        f"{result['referrals']} referrals booked one at a time on SEKMET "
+        f"({result['chairs']} chairs x {result['days']} days seeded in "
+        f"{result['seed_seconds']:.0f} s; Task polled every {result['poll_ms']:g} ms; "
+        f"random 0-{result['gap_ms']:g} ms pause between referrals)"
+    )
     print(f"{'per booking (ms)':44} {'p50':>8} {'p95':>8} {'mean':>8} {'max':>8}")
-    for label, key in (("end-to-end, server clocks (lastUpdated)", "end_to_end_ms"),
-                       ("end-to-end, client (POST -> poll saw booked)", "end_to_end_client_ms"),
-                       ("EHR time (service's EHR-request histogram)", "ehr_ms"),
-                       ("added by the service (server e2e - EHR)", "added_ms"),
-                       ("  stage: received -> evaluated (events)", "received_to_evaluated_ms"),
-                       ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
-                       ("  book stage minus EHR time", "book_job_overhead_ms")):
+    for label, key in (
+        ("end-to-end, server clocks (lastUpdated)", "end_to_end_ms"),
+        ("end-to-end, client (POST -> poll saw booked)", "end_to_end_client_ms"),
+        ("EHR time (service's EHR-request histogram)", "ehr_ms"),
+        ("added by the service (server e2e - EHR)", "added_ms"),
+        ("  stage: received -> evaluated (events)", "received_to_evaluated_ms"),
+        ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
+        ("  book stage minus EHR time", "book_job_overhead_ms"),
+    ):
         r = result[key]
         print(f"{label:44} {r['p50']:8.1f} {r['p95']:8.1f} {r['mean']:8.1f} {r['max']:8.1f}")
-    print(f"EHR requests per booking: {result['ehr_requests_per_booking']:.1f}; mean per booking "
-          "by interaction: " + ", ".join(
-              f"{k} {v:.1f} ms" if not k.endswith("#") else f"{k[:-1]} x{v:.1f}"
-              for k, v in result["ehr_per_booking_by_interaction"].items()))
+    print(
+        f"EHR requests per booking: {result['ehr_requests_per_booking']:.1f}; mean per booking "
+        "by interaction: "
+        + ", ".join(
+            f"{k} {v:.1f} ms" if not k.endswith("#") else f"{k[:-1]} x{v:.1f}"
+            for k, v in result["ehr_per_booking_by_interaction"].items()
+        )
+    )
     print("SEKMET direct (ms)                      before bookings p50/p95   after p50/p95")
     for name, before in result["sekmet_direct_before_ms"].items():
         after = result["sekmet_direct_after_ms"][name]
-        print(f"  {name:38} {before['p50']:8.1f} {before['p95']:8.1f}   "
-              f"{after['p50']:8.1f} {after['p95']:8.1f}")
+        print(
+            f"  {name:38} {before['p50']:8.1f} {before['p95']:8.1f}   "
+            f"{after['p50']:8.1f} {after['p95']:8.1f}"
+        )
     verdict = "meets" if result["met"] else "MISSES"
-    print(f"service adds p95 {result['added_ms']['p95']:.1f} ms over the EHR's own time "
-          f"({verdict} the < {result['target_added_p95_ms']:.0f} ms target; p95(e2e) - p95(EHR) "
-          f"= {result['added_p95_difference_ms']:.1f} ms)")
+    print(
+        f"service adds p95 {result['added_ms']['p95']:.1f} ms over the EHR's own time "
+        f"({verdict} the < {result['target_added_p95_ms']:.0f} ms target; p95(e2e) - p95(EHR) "
+        f"= {result['added_p95_difference_ms']:.1f} ms)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--referrals", type=int, default=200)
     parser.add_argument("--chairs", type=int, default=6)
     parser.add_argument("--days", type=int, default=15)
     parser.add_argument("--poll-ms", type=float, default=5)
     parser.add_argument("--probes", type=int, default=30)
-    parser.add_argument("--gap-ms", type=float, default=500,
-                        help="random pause 0..N ms before each referral")
+    parser.add_argument(
+        "--gap-ms", type=float, default=500, help="random pause 0..N ms before each referral"
+    )
     args = parser.parse_args()
-    report(run(args.referrals, args.chairs, args.days, args.poll_ms, args.probes, args.gap_ms,
-               verbose=True))
+    report(
+        run(
+            args.referrals,
+            args.chairs,
+            args.days,
+            args.poll_ms,
+            args.probes,
+            args.gap_ms,
+            verbose=True,
+        )
+    )
 
 
 if __name__ == "__main__":

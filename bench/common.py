@@ -25,11 +25,19 @@ from tests.support.service import free_port  # noqa: E402
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
     port = free_port()
-    full_env = {**os.environ, **env, "REFERRAL_BIND": f"127.0.0.1:{port}",
-                "REFERRAL_WEB_CONCURRENCY": str(workers), "PYTHONPATH": str(ROOT)}
+    full_env = {
+        **os.environ,
+        **env,
+        "REFERRAL_BIND": f"127.0.0.1:{port}",
+        "REFERRAL_WEB_CONCURRENCY": str(workers),
+        "PYTHONPATH": str(ROOT),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:referral_service.gunicorn_conf", app],
-        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -60,8 +68,9 @@ def _client(args: tuple[str, str, list[bytes], float]) -> list[float]:
     index = 0
     while time.monotonic() < deadline and index < len(bodies):
         started = time.perf_counter()
-        conn.request("POST", path, body=bodies[index],
-                     headers={"Content-Type": "application/fhir+json"})
+        conn.request(
+            "POST", path, body=bodies[index], headers={"Content-Type": "application/fhir+json"}
+        )
         response = conn.getresponse()
         response.read()
         if response.status >= 300:

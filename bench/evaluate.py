@@ -26,68 +26,142 @@ def _entry(key: str, resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metric(code: str, value: int, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": METRICS, "code": code}]}, "valueInteger": value,
-            "effectivePeriod": {"start": "2026-01-15", "end": "2026-05-15"}, **extra}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": METRICS, "code": code}]},
+        "valueInteger": value,
+        "effectivePeriod": {"start": "2026-01-15", "end": "2026-05-15"},
+        **extra,
+    }
 
 
 def typical_bundle() -> dict[str, Any]:
     """A realistic referral: chronic migraine with overuse, DHE requested, a woman of 34 with a
     negative pregnancy test, vitals, eGFR, preventive history and a recent triptan."""
-    acute = [{"code": {"coding": [{"system": METRICS, "code": c}]}, "valueInteger": v}
-             for c, v in (("triptan", 8), ("simple-analgesic", 6))]
+    acute = [
+        {"code": {"coding": [{"system": METRICS, "code": c}]}, "valueInteger": v}
+        for c, v in (("triptan", 8), ("simple-analgesic", 6))
+    ]
     entries = [
-        {"fullUrl": "urn:uuid:sr", "resource": {
-            "resourceType": "ServiceRequest", "id": "sr", "status": "active", "intent": "order",
-            "identifier": [{"system": "urn:clinic", "value": "R-1"}], "subject": PATIENT,
-            "authoredOn": "2026-06-01T10:00:00Z", "priority": "routine",
-            "code": {"coding": [{"system": "https://referral-service.dev/protocol",
-                                 "code": "dhe"}]},
-            "reasonReference": [{"reference": "urn:uuid:c1"}],
-            "note": [{"text": "Failed three preventives, daily headache"}]}},
-        {"fullUrl": "urn:uuid:pt", "resource": {"resourceType": "Patient",
-                                                "birthDate": "1992-02-10", "gender": "female"}},
-        _entry("c1", {"resourceType": "Condition", "clinicalStatus": {"coding": [
-            {"code": "active"}]}, "code": {"coding": [{"system": ICD, "code": "G43.709"}]},
-            "onsetDateTime": "2023-04-01"}),
-        _entry("c2", {"resourceType": "Condition", "code": {"coding": [
-            {"system": ICD, "code": "E03.9"}]}}),
+        {
+            "fullUrl": "urn:uuid:sr",
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "id": "sr",
+                "status": "active",
+                "intent": "order",
+                "identifier": [{"system": "urn:clinic", "value": "R-1"}],
+                "subject": PATIENT,
+                "authoredOn": "2026-06-01T10:00:00Z",
+                "priority": "routine",
+                "code": {
+                    "coding": [{"system": "https://referral-service.dev/protocol", "code": "dhe"}]
+                },
+                "reasonReference": [{"reference": "urn:uuid:c1"}],
+                "note": [{"text": "Failed three preventives, daily headache"}],
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:pt",
+            "resource": {"resourceType": "Patient", "birthDate": "1992-02-10", "gender": "female"},
+        },
+        _entry(
+            "c1",
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": ICD, "code": "G43.709"}]},
+                "onsetDateTime": "2023-04-01",
+            },
+        ),
+        _entry(
+            "c2",
+            {"resourceType": "Condition", "code": {"coding": [{"system": ICD, "code": "E03.9"}]}},
+        ),
         _entry("m1", _metric("headache-days-per-month", 22)),
         _entry("m2", _metric("migraine-days-per-month", 14)),
         _entry("m3", _metric("debilitating-headache-days-per-month", 9)),
         _entry("m4", _metric("acute-medication-days-per-month", 14, component=acute)),
-        _entry("v1", {"resourceType": "Observation", "status": "final",
-                      "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
-                      "effectiveDateTime": "2026-05-31T09:00:00Z",
-                      "component": [
-                          {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-                           "valueQuantity": {"value": 128, "unit": "mm[Hg]"}},
-                          {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-                           "valueQuantity": {"value": 82, "unit": "mm[Hg]"}}]}),
-        _entry("v2", {"resourceType": "Observation", "status": "final",
-                      "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
-                      "valueQuantity": {"value": 98.6, "code": "[degF]"},
-                      "effectiveDateTime": "2026-05-31T09:00:00Z"}),
-        _entry("l1", {"resourceType": "Observation", "status": "final",
-                      "code": {"coding": [{"system": LOINC, "code": "98979-8"}]},
-                      "valueQuantity": {"value": 88}, "effectiveDateTime": "2026-05-20"}),
-        _entry("p1", {"resourceType": "Observation", "status": "final",
-                      "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
-                      "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
-                                                           "code": "60001007"}]},
-                      "effectiveDateTime": "2026-05-30"}),
+        _entry(
+            "v1",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+                "effectiveDateTime": "2026-05-31T09:00:00Z",
+                "component": [
+                    {
+                        "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                        "valueQuantity": {"value": 128, "unit": "mm[Hg]"},
+                    },
+                    {
+                        "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                        "valueQuantity": {"value": 82, "unit": "mm[Hg]"},
+                    },
+                ],
+            },
+        ),
+        _entry(
+            "v2",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
+                "valueQuantity": {"value": 98.6, "code": "[degF]"},
+                "effectiveDateTime": "2026-05-31T09:00:00Z",
+            },
+        ),
+        _entry(
+            "l1",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": "98979-8"}]},
+                "valueQuantity": {"value": 88},
+                "effectiveDateTime": "2026-05-20",
+            },
+        ),
+        _entry(
+            "p1",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]
+                },
+                "effectiveDateTime": "2026-05-30",
+            },
+        ),
     ]
-    for key, (name, code) in enumerate((("propranolol", "8787"), ("topiramate", "38404"),
-                                        ("amitriptyline", "704"))):
-        entries.append(_entry(f"ms{key}", {
-            "resourceType": "MedicationStatement", "status": "stopped",
-            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code,
-                                                      "display": name}]},
-            "effectivePeriod": {"start": "2024-01-01", "end": "2024-06-01"}}))
-    entries.append(_entry("ma", {
-        "resourceType": "MedicationAdministration", "status": "completed",
-        "medicationCodeableConcept": {"text": "Sumatriptan 50 mg"},
-        "effectiveDateTime": "2026-05-31T22:00:00Z"}))
+    for key, (name, code) in enumerate(
+        (("propranolol", "8787"), ("topiramate", "38404"), ("amitriptyline", "704"))
+    ):
+        entries.append(
+            _entry(
+                f"ms{key}",
+                {
+                    "resourceType": "MedicationStatement",
+                    "status": "stopped",
+                    "medicationCodeableConcept": {
+                        "coding": [{"system": RXNORM, "code": code, "display": name}]
+                    },
+                    "effectivePeriod": {"start": "2024-01-01", "end": "2024-06-01"},
+                },
+            )
+        )
+    entries.append(
+        _entry(
+            "ma",
+            {
+                "resourceType": "MedicationAdministration",
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "Sumatriptan 50 mg"},
+                "effectiveDateTime": "2026-05-31T22:00:00Z",
+            },
+        )
+    )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -120,15 +194,19 @@ def main() -> None:
     request, others = split_referral(bundle)
     facts = extract_facts(request, bundle_resources=others, received_at=received)
     decision = evaluate(facts, policy)
-    print(f"sample decision: {decision.decision} {decision.category} {decision.protocol} "
-          f"earliest_start={decision.earliest_start} reasons={len(decision.reasons)}")
+    print(
+        f"sample decision: {decision.decision} {decision.category} {decision.protocol} "
+        f"earliest_start={decision.earliest_start} reasons={len(decision.reasons)}"
+    )
     domain = rate(lambda: evaluate(facts, policy), seconds)
     full = rate(lambda: evaluate_document(bundle, policy=policy, received_at=received), seconds)
     print(f"domain evaluate(facts, policy):          {domain:>10,.0f} evaluations/s per core")
     print(f"extract + evaluate from a parsed Bundle: {full:>10,.0f} evaluations/s per core")
-    print(f"target (issue 3): domain >= {TARGET_DOMAIN:,}/s per core "
-          f"({'met' if domain >= TARGET_DOMAIN else 'NOT met'}); before tuning: domain "
-          f"~{BASELINE_DOMAIN:,}/s, extract + evaluate ~{BASELINE_FULL:,}/s")
+    print(
+        f"target (issue 3): domain >= {TARGET_DOMAIN:,}/s per core "
+        f"({'met' if domain >= TARGET_DOMAIN else 'NOT met'}); before tuning: domain "
+        f"~{BASELINE_DOMAIN:,}/s, extract + evaluate ~{BASELINE_FULL:,}/s"
+    )
 
 
 if __name__ == "__main__":

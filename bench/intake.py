@@ -20,8 +20,10 @@ POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
-    return [[dumps(eligible_referral(uuid.uuid4().hex)) for _ in range(per_client)]
-            for _ in range(clients)]
+    return [
+        [dumps(eligible_referral(uuid.uuid4().hex)) for _ in range(per_client)]
+        for _ in range(clients)
+    ]
 
 
 def run(seconds: float, clients: int, workers: int) -> dict:
@@ -36,8 +38,11 @@ def run(seconds: float, clients: int, workers: int) -> dict:
 
         migrate.upgrade(make_engine(url))
         # The per-client rate limit would throttle the load generator, not measure intake.
-        env = {"REFERRAL_DATABASE_URL": url, "REFERRAL_LOG_LEVEL": "WARNING",
-               "REFERRAL_RATE_LIMIT": "10000000/minute"}
+        env = {
+            "REFERRAL_DATABASE_URL": url,
+            "REFERRAL_LOG_LEVEL": "WARNING",
+            "REFERRAL_RATE_LIMIT": "10000000/minute",
+        }
         per_client = int(seconds * 2000)
         with gunicorn("referral_service.wsgi:app", env, workers) as base:
             drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)  # warm-up
@@ -60,8 +65,10 @@ def main() -> None:
     result = run(args.seconds, args.clients, args.workers)
     for name in ("service", "bare"):
         r = result[name]
-        print(f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-              f"p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests)")
+        print(
+            f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+            f"p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests)"
+        )
     verdict = "meets" if result["ratio"] >= 0.5 else "MISSES"
     print(f"ratio    {result['ratio']:.2f} of the bare app ({verdict} the >= 0.50 target)")
 

@@ -50,7 +50,7 @@ def _ppid(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat[stat.rindex(")") + 2:].split()[1])
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def _cmdline(pid: int) -> str:
@@ -108,8 +108,12 @@ def _client(args: tuple[str, int]) -> int:
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     for _ in range(count):
         body = json.dumps(eligible_referral(f"bench-memory-{uuid.uuid4().hex}")).encode()
-        conn.request("POST", "/fhir/ServiceRequest", body=body,
-                     headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"})
+        conn.request(
+            "POST",
+            "/fhir/ServiceRequest",
+            body=body,
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"},
+        )
         response = conn.getresponse()
         response.read()
         if response.status != 201:
@@ -137,8 +141,14 @@ def _queue(url: str) -> int:
         engine.dispose()
 
 
-def run(referrals: int = 10_000, clients: int = 4, workers: int = 2, sqlite: bool = False,
-        drain_seconds: float = 600, verbose: bool = False) -> dict:
+def run(
+    referrals: int = 10_000,
+    clients: int = 4,
+    workers: int = 2,
+    sqlite: bool = False,
+    drain_seconds: float = 600,
+    verbose: bool = False,
+) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     schema = None
     if sqlite:
@@ -156,13 +166,30 @@ def run(referrals: int = 10_000, clients: int = 4, workers: int = 2, sqlite: boo
         migrate.upgrade(engine)
         engine.dispose()
     port = free_port()
-    env = {**os.environ, "REFERRAL_DATABASE_URL": url, "REFERRAL_LOG_LEVEL": "WARNING",
-           "REFERRAL_RATE_LIMIT": "100000000/minute"}
+    env = {
+        **os.environ,
+        "REFERRAL_DATABASE_URL": url,
+        "REFERRAL_LOG_LEVEL": "WARNING",
+        "REFERRAL_RATE_LIMIT": "100000000/minute",
+    }
     env.pop("REFERRAL_EHR_BASE_URL", None)
     log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
-        [EXECUTABLE, "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            EXECUTABLE,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     samples: list[dict] = []
     try:
@@ -174,14 +201,21 @@ def run(referrals: int = 10_000, clients: int = 4, workers: int = 2, sqlite: boo
 
         def sample(label: str, sent: int) -> None:
             roles = processes(process.pid)
-            row = {"label": label, "sent": sent, "seconds": time.perf_counter() - started,
-                   "queued": _queue(url), "rss": {r: rss_mb(p) for r, p in roles.items()},
-                   "pids": roles}
+            row = {
+                "label": label,
+                "sent": sent,
+                "seconds": time.perf_counter() - started,
+                "queued": _queue(url),
+                "rss": {r: rss_mb(p) for r, p in roles.items()},
+                "pids": roles,
+            }
             samples.append(row)
             if verbose:
-                print(f"  {label:>8}: {row['seconds']:5.0f} s, {row['queued']} jobs queued, "
-                      + ", ".join(f"{r} {v:.1f}" for r, v in row["rss"].items() if v),
-                      flush=True)
+                print(
+                    f"  {label:>8}: {row['seconds']:5.0f} s, {row['queued']} jobs queued, "
+                    + ", ".join(f"{r} {v:.1f}" for r, v in row["rss"].items() if v),
+                    flush=True,
+                )
 
         started = time.perf_counter()
         sample("start", 0)
@@ -217,23 +251,31 @@ def run(referrals: int = 10_000, clients: int = 4, workers: int = 2, sqlite: boo
     roles = [r for r in full["rss"] if is_worker(r)]
     growth = {r: (full["rss"][r] or 0) - (half["rss"].get(r) or 0) for r in full["rss"]}
     if "background worker" in last["rss"]:
-        growth["background worker"] = ((last["rss"]["background worker"] or 0)
-                                       - (worker_half["rss"].get("background worker") or 0))
+        growth["background worker"] = (last["rss"]["background worker"] or 0) - (
+            worker_half["rss"].get("background worker") or 0
+        )
     pid_changed = [r for r in roles if half["pids"].get(r) != last["pids"].get(r)]
     worst = max((last["rss"][r] or 0) for r in roles) if roles else float("nan")
     worst_at_full = max((full["rss"][r] or 0) for r in roles) if roles else float("nan")
     worst_growth = max(growth[r] for r in roles) if roles else float("nan")
     return {
-        "referrals": referrals, "clients": clients, "workers": workers,
+        "referrals": referrals,
+        "clients": clients,
+        "workers": workers,
         "database": "sqlite" if sqlite else "postgresql",
-        "send_seconds": send_seconds, "rate": referrals / send_seconds,
-        "samples": samples, "half_mark": half["sent"], "growth_mb": growth,
+        "send_seconds": send_seconds,
+        "rate": referrals / send_seconds,
+        "samples": samples,
+        "half_mark": half["sent"],
+        "growth_mb": growth,
         "worker_half_done": worker_half["sent"] - worker_half["queued"],
         "worker_done_at_end": last["sent"] - last["queued"],
         "restarted": pid_changed,
-        "max_worker_rss_mb": worst, "max_worker_rss_at_full_mb": worst_at_full,
+        "max_worker_rss_mb": worst,
+        "max_worker_rss_at_full_mb": worst_at_full,
         "max_worker_growth_mb": worst_growth,
-        "target_rss_mb": TARGET_RSS_MB, "growth_tolerance_mb": GROWTH_TOLERANCE_MB,
+        "target_rss_mb": TARGET_RSS_MB,
+        "growth_tolerance_mb": GROWTH_TOLERANCE_MB,
         "met_rss": max(worst, worst_at_full) < TARGET_RSS_MB,
         "met_growth": worst_growth <= GROWTH_TOLERANCE_MB and not pid_changed,
     }
@@ -242,40 +284,58 @@ def run(referrals: int = 10_000, clients: int = 4, workers: int = 2, sqlite: boo
 def report(result: dict) -> None:
     samples = result["samples"]
     roles = list(samples[-1]["rss"])
-    print(f"{result['referrals']} referrals from {result['clients']} clients to `serve "
-          f"--workers {result['workers']}` on {result['database']}: sent in "
-          f"{result['send_seconds']:.0f} s ({result['rate']:.0f}/s)")
-    print(f"{'sent':>9} {'t (s)':>6} {'queued':>7} " +
-          " ".join(f"{r.replace('gunicorn ', 'gu. '):>18}" for r in roles) + "   (VmRSS, MB)")
+    print(
+        f"{result['referrals']} referrals from {result['clients']} clients to `serve "
+        f"--workers {result['workers']}` on {result['database']}: sent in "
+        f"{result['send_seconds']:.0f} s ({result['rate']:.0f}/s)"
+    )
+    print(
+        f"{'sent':>9} {'t (s)':>6} {'queued':>7} "
+        + " ".join(f"{r.replace('gunicorn ', 'gu. '):>18}" for r in roles)
+        + "   (VmRSS, MB)"
+    )
     for s in samples:
         cells = " ".join(f"{(s['rss'].get(r) or 0):18.1f}" for r in roles)
         print(f"{s['label']:>9} {s['seconds']:6.0f} {s['queued']:7d} {cells}")
-    print(f"{'growth':>9} {'':6} {'':7} " +
-          " ".join(f"{result['growth_mb'].get(r, 0):+18.1f}" for r in roles) +
-          f"   (web: sent {result['half_mark']} -> {result['referrals']}; background worker: "
-          f"~{result['worker_half_done']} -> ~{result['worker_done_at_end']} processed)")
+    print(
+        f"{'growth':>9} {'':6} {'':7} "
+        + " ".join(f"{result['growth_mb'].get(r, 0):+18.1f}" for r in roles)
+        + f"   (web: sent {result['half_mark']} -> {result['referrals']}; background worker: "
+        f"~{result['worker_half_done']} -> ~{result['worker_done_at_end']} processed)"
+    )
     if result["restarted"]:
         print(f"restarted between the marks (pid changed): {', '.join(result['restarted'])}")
     rss_verdict = "meets" if result["met_rss"] else "MISSES"
     growth_verdict = "meets" if result["met_growth"] else "MISSES"
     largest = max(result["max_worker_rss_mb"], result["max_worker_rss_at_full_mb"])
-    print(f"largest worker RSS {largest:.1f} MB "
-          f"({rss_verdict} the < {result['target_rss_mb']:.0f} MB target); largest worker growth "
-          f"over the last half {result['max_worker_growth_mb']:+.1f} MB ({growth_verdict} "
-          f"'no growth', tolerance {result['growth_tolerance_mb']:.0f} MB)")
+    print(
+        f"largest worker RSS {largest:.1f} MB "
+        f"({rss_verdict} the < {result['target_rss_mb']:.0f} MB target); largest worker growth "
+        f"over the last half {result['max_worker_growth_mb']:+.1f} MB ({growth_verdict} "
+        f"'no growth', tolerance {result['growth_tolerance_mb']:.0f} MB)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--referrals", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true", help="SQLite file instead of PostgreSQL")
     parser.add_argument("--drain-seconds", type=float, default=600)
     args = parser.parse_args()
-    report(run(args.referrals, args.clients, args.workers, args.sqlite, args.drain_seconds,
-               verbose=True))
+    report(
+        run(
+            args.referrals,
+            args.clients,
+            args.workers,
+            args.sqlite,
+            args.drain_seconds,
+            verbose=True,
+        )
+    )
 
 
 if __name__ == "__main__":

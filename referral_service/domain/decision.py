@@ -25,8 +25,9 @@ class Reason(tuple):  # type: ignore[type-arg]
     detail: str = property(itemgetter(2))  # type: ignore[assignment]
     evidence: tuple[str, ...] = property(itemgetter(3))  # type: ignore[assignment]
 
-    def __new__(cls, rule: str, outcome: str, detail: str,
-                evidence: tuple[str, ...] = ()) -> Reason:
+    def __new__(
+        cls, rule: str, outcome: str, detail: str, evidence: tuple[str, ...] = ()
+    ) -> Reason:
         return tuple.__new__(cls, (rule, outcome, detail, evidence))
 
     def __eq__(self, other: object) -> bool:
@@ -39,8 +40,10 @@ class Reason(tuple):  # type: ignore[type-arg]
     __hash__ = tuple.__hash__
 
     def __repr__(self) -> str:
-        return (f"Reason(rule={self[0]!r}, outcome={self[1]!r}, detail={self[2]!r}, "
-                f"evidence={self[3]!r})")
+        return (
+            f"Reason(rule={self[0]!r}, outcome={self[1]!r}, detail={self[2]!r}, "
+            f"evidence={self[3]!r})"
+        )
 
     def __getnewargs__(self) -> tuple[str, str, str, tuple[str, ...]]:
         return tuple(self)  # type: ignore[return-value]

@@ -221,11 +221,13 @@ class _CodeSetFields(Schema):
     icd10 = fields.List(fields.String(validate=validate.Regexp(_ICD_ENTRY)), load_default=list)
     snomed = fields.List(fields.String(validate=validate.Regexp(r"^[0-9]+$")), load_default=list)
     icd10_characters = fields.List(
-        fields.Tuple((
-            fields.String(validate=validate.Regexp(r"^[A-Za-z][0-9][0-9A-Za-z]$")),  # category
-            fields.Integer(strict=True, validate=validate.Range(min=4, max=7)),
-            fields.String(validate=validate.Length(equal=1)),
-        )),
+        fields.Tuple(
+            (
+                fields.String(validate=validate.Regexp(r"^[A-Za-z][0-9][0-9A-Za-z]$")),  # category
+                fields.Integer(strict=True, validate=validate.Range(min=4, max=7)),
+                fields.String(validate=validate.Length(equal=1)),
+            )
+        ),
         load_default=list,
     )
 
@@ -277,8 +279,7 @@ class _ProtocolSchema(Schema):
 
 def _number_map(names: tuple[str, ...], floats: tuple[str, ...] = ()) -> type[Schema]:
     spec: dict[str, fields.Field] = {
-        n: fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
-        for n in names
+        n: fields.Integer(strict=True, required=True, validate=validate.Range(min=0)) for n in names
     }
     spec.update({n: fields.Float(required=True) for n in floats})
     return Schema.from_dict(spec)
@@ -410,8 +411,11 @@ def code_set(data: dict[str, Any]) -> CodeSet:
         for fam, pos, ch in data.get("icd10_characters", ())
     )
     snomed = frozenset(data.get("snomed", ()))
-    keys = frozenset({"i:" + p for p in icd} | {"s:" + c for c in snomed}
-                     | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars})
+    keys = frozenset(
+        {"i:" + p for p in icd}
+        | {"s:" + c for c in snomed}
+        | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars}
+    )
     return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys)
 
 
@@ -429,15 +433,32 @@ def expand_icd_range(entry: str) -> list[str]:
 
 
 _REQUIRED_CODE_SETS = (
-    "headache_family", "nonspecific_headache", "migraine", "never_new", "pregnancy",
-    "postpartum", "malignancy", "immunosuppression",
+    "headache_family",
+    "nonspecific_headache",
+    "migraine",
+    "never_new",
+    "pregnancy",
+    "postpartum",
+    "malignancy",
+    "immunosuppression",
 )
 _REQUIRED_OBSERVATIONS = (
-    "temperature", "systolic", "diastolic", "blood_pressure_panel", "egfr", "pregnancy_status",
-    "pregnant", "not_pregnant", "pregnancy_unknown",
+    "temperature",
+    "systolic",
+    "diastolic",
+    "blood_pressure_panel",
+    "egfr",
+    "pregnancy_status",
+    "pregnant",
+    "not_pregnant",
+    "pregnancy_unknown",
 )
 _REQUIRED_METRICS = (
-    "system", "headache_days", "migraine_days", "debilitating_days", "acute_medication_days",
+    "system",
+    "headache_days",
+    "migraine_days",
+    "debilitating_days",
+    "acute_medication_days",
 )
 
 
@@ -446,9 +467,11 @@ def _fail(key: str, message: str) -> None:
 
 
 def _check_required(data: dict[str, Any]) -> None:
-    for section, names in (("code_sets", _REQUIRED_CODE_SETS),
-                           ("observations", _REQUIRED_OBSERVATIONS),
-                           ("metrics", _REQUIRED_METRICS)):
+    for section, names in (
+        ("code_sets", _REQUIRED_CODE_SETS),
+        ("observations", _REQUIRED_OBSERVATIONS),
+        ("metrics", _REQUIRED_METRICS),
+    ):
         for name in names:
             if name not in data[section]:
                 _fail(f"{section}.{name}", "Missing data for required field.")
@@ -512,10 +535,15 @@ def _drug_list(names: list[str], drugs: dict[str, Any]) -> DrugList:
 
 def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
     return Criterion(
-        kind=spec["kind"], label=spec["label"], codes=code_set(spec),
-        drugs=_drug_list(spec["drugs"], drugs), older_than_days=spec["older_than_days"],
-        at_least=spec["at_least"], below=spec["below"],
-        systolic=spec["systolic"], diastolic=spec["diastolic"],
+        kind=spec["kind"],
+        label=spec["label"],
+        codes=code_set(spec),
+        drugs=_drug_list(spec["drugs"], drugs),
+        older_than_days=spec["older_than_days"],
+        at_least=spec["at_least"],
+        below=spec["below"],
+        systolic=spec["systolic"],
+        diastolic=spec["diastolic"],
     )
 
 
@@ -555,9 +583,7 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         review_categories=frozenset(data["review_categories"]),
         drugs=every_drug,
         drug_index=DrugIndex.build(every_drug),
-        preventive_classes={
-            k: _drug_list(v, drugs) for k, v in data["preventive_classes"].items()
-        },
+        preventive_classes={k: _drug_list(v, drugs) for k, v in data["preventive_classes"].items()},
         preventive_class_of={
             drug: k for k, members in data["preventive_classes"].items() for drug in members
         },

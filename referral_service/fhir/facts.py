@@ -297,8 +297,11 @@ def _components(res: dict[str, Any]) -> tuple[ObservationComponent, ...]:
         comp = _dict(comp)
         value, unit = _quantity(comp)
         code = comp.get("valueCodeableConcept")
-        found.append(ObservationComponent(concept(comp.get("code")), value, unit,
-                                          concept(code) if code else None))
+        found.append(
+            ObservationComponent(
+                concept(comp.get("code")), value, unit, concept(code) if code else None
+            )
+        )
     return tuple(found)
 
 
@@ -350,8 +353,10 @@ def _medication(res: dict[str, Any], ref: str, library: _Library) -> MedicationF
         effective=parse_datetime(effective),
         period_start=parse_datetime(period.get("start")),
         period_end=parse_datetime(period.get("end")),
-        status_reasons=tuple(r.text or (r.codes[0].display or r.codes[0].code if r.codes else "")
-                             or "stated" for r in reasons),
+        status_reasons=tuple(
+            r.text or (r.codes[0].display or r.codes[0].code if r.codes else "") or "stated"
+            for r in reasons
+        ),
     )
 
 
@@ -360,8 +365,12 @@ def _allergy(res: dict[str, Any], ref: str) -> AllergyFact:
     extra = [concept(_dict(r).get("substance")) for r in _list(res.get("reaction"))]
     codes = substance.codes + tuple(c for e in extra for c in e.codes)
     text = " / ".join(t for t in [substance.text, *(e.text for e in extra)] if t)
-    return AllergyFact(ref, Concept(codes, text), _status(res.get("verificationStatus")),
-                       _status(res.get("clinicalStatus")))
+    return AllergyFact(
+        ref,
+        Concept(codes, text),
+        _status(res.get("verificationStatus")),
+        _status(res.get("clinicalStatus")),
+    )
 
 
 def _encounter(res: dict[str, Any], ref: str) -> EncounterFact:
@@ -374,9 +383,11 @@ def _encounter(res: dict[str, Any], ref: str) -> EncounterFact:
 
 def _report(res: dict[str, Any], ref: str) -> DiagnosticReportFact:
     categories = tuple(c for cat in _list(res.get("category")) for c in concept(cat).codes)
-    when = (parse_datetime(res.get("effectiveDateTime"))
-            or parse_datetime(_dict(res.get("effectivePeriod")).get("end"))
-            or parse_datetime(res.get("issued")))
+    when = (
+        parse_datetime(res.get("effectiveDateTime"))
+        or parse_datetime(_dict(res.get("effectivePeriod")).get("end"))
+        or parse_datetime(res.get("issued"))
+    )
     return DiagnosticReportFact(ref, categories, _str(res.get("status")), when)
 
 
@@ -400,8 +411,11 @@ def extract_facts(
     patient_res, subject_keys = _patient(request, library)
     patient = _patient_facts(patient_res, library.ref_of(patient_res)) if patient_res else None
     birth = patient.birth_date if patient else None
-    sr_ref = f"ServiceRequest/{_str(request.get('id'))}" if _str(request.get("id")) else (
-        "ServiceRequest")
+    sr_ref = (
+        f"ServiceRequest/{_str(request.get('id'))}"
+        if _str(request.get("id"))
+        else ("ServiceRequest")
+    )
     sorted_facts = _facts_by_type(_gather(request, library, subject_keys), library, birth)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
@@ -430,23 +444,31 @@ def _free_texts(request: dict[str, Any], ref: str) -> tuple[FreeText, ...]:
     return tuple(FreeText(t, ref) for t in texts)
 
 
-def _facts_by_type(resources: list[dict[str, Any]], library: _Library,
-                   birth: date | None) -> dict[str, tuple[Any, ...]]:
+def _facts_by_type(
+    resources: list[dict[str, Any]], library: _Library, birth: date | None
+) -> dict[str, tuple[Any, ...]]:
     sorted_facts: dict[str, list[Any]] = {
-        "conditions": [], "observations": [], "medications": [], "allergies": [],
-        "encounters": [], "reports": [],
+        "conditions": [],
+        "observations": [],
+        "medications": [],
+        "allergies": [],
+        "encounters": [],
+        "reports": [],
     }
     for res in resources:
         try:
             _sort_one(res, library.ref_of(res), library, birth, sorted_facts)
         except Exception:  # a malformed resource is skipped, never fatal
-            log.info("skipped a malformed resource",
-                     extra={"resource_type": str(res.get("resourceType"))[:40]})
+            log.info(
+                "skipped a malformed resource",
+                extra={"resource_type": str(res.get("resourceType"))[:40]},
+            )
     return {key: tuple(values) for key, values in sorted_facts.items()}
 
 
-def _sort_one(res: dict[str, Any], ref: str, library: _Library, birth: date | None,
-              out: dict[str, list[Any]]) -> None:
+def _sort_one(
+    res: dict[str, Any], ref: str, library: _Library, birth: date | None, out: dict[str, list[Any]]
+) -> None:
     rtype = res.get("resourceType")
     if rtype == "Condition":
         out["conditions"].append(_condition(res, ref, birth))

@@ -228,7 +228,7 @@ def with_ehr_identifier(service_request: Resource, ehr_base: str) -> Resource:
 
 
 def version_stamp(resource: Resource) -> dict[str, str]:
-    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    meta: dict[str, Any] = resource["meta"] if isinstance(resource.get("meta"), dict) else {}
     stamp = {key: str(meta[key]) for key in ("versionId", "lastUpdated") if meta.get(key)}
     return stamp
 

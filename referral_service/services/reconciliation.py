@@ -163,7 +163,7 @@ def _holder(
 ) -> tuple[str, str] | None:
     """(referral id, sender) of any sender's referral with one of these identifiers; the EHR
     sender's own claim wins, so a linked order stays linked."""
-    found = []
+    found: list[Any] = []
     for system, value in identifiers:
         found += conn.execute(
             select(referral_identifiers.c.referral_id, referral_identifiers.c.sender).where(

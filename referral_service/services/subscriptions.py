@@ -46,7 +46,8 @@ def choose_topic(topics: list[str], configured: str | None) -> str | None:
         return configured if configured in topics else None
     about_orders = [t for t in topics if "servicerequest" in t.lower()]
     preferred = [t for t in about_orders if t.lower().rstrip("/").endswith("new")]
-    return (preferred or about_orders or [None])[0]
+    candidates = preferred or about_orders
+    return candidates[0] if candidates else None
 
 
 def desired_subscription(settings: Any, endpoint: str, topic: str | None) -> dict[str, Any]:

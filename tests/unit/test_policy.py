@@ -29,8 +29,11 @@ def test_default_policy_loads_with_a_version() -> None:
 def test_every_default_value_cites_a_source() -> None:
     """Each key line (top level or one level down) carries a comment naming its source."""
     keyed = re.compile(r"^( {2})?[A-Za-z_][\w-]*: *[^ #]")
-    uncited = [line for line in DEFAULT_POLICY.read_text().splitlines()
-               if keyed.match(line) and "#" not in line]
+    uncited = [
+        line
+        for line in DEFAULT_POLICY.read_text().splitlines()
+        if keyed.match(line) and "#" not in line
+    ]
     assert uncited == []
 
 
@@ -47,28 +50,52 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
         for key in parents:
             node = node[int(key)] if isinstance(node, list) else node[key]
         node[last] = value
+
     return mutate
 
 
-@pytest.mark.parametrize(("mutate", "key", "message"), [
-    (_set("thresholds.headache_days_chronic", "fifteen"), "thresholds.headache_days_chronic",
-     "Not a valid integer."),
-    (_set("thresholds.fever_celsius", "hot"), "thresholds.fever_celsius", "Not a valid number."),
-    (lambda d: d["windows"].pop("vitals_hours"), "windows.vitals_hours", "Missing data"),
-    (lambda d: d.pop("version"), "version", "Missing data"),
-    (_set("thresholds.unknown_threshold", 3), "thresholds.unknown_threshold", "Unknown field."),
-    (_set("protocols.dhe.fallback", "nowhere"), "protocols.dhe.fallback", "Unknown protocol"),
-    (_set("default_protocol", "magic"), "default_protocol", "Unknown protocol"),
-    (_set("preventive_classes.snri", ["venlafaxine", "duloxetine"]), "preventive_classes.snri.1",
-     "Unknown drug"),
-    (_set("code_sets.malignancy", {"icd10": ["C96-C00x"]}), "code_sets.malignancy.icd10.0",
-     "ICD-10-CM"),
-    (lambda d: d["code_sets"].pop("pregnancy"), "code_sets.pregnancy", "Missing data"),
-    (_set("acute_classes.triptan.days", 0), "acute_classes.triptan.days",
-     "greater than or equal to 1"),
-])
-def test_malformed_policy_names_the_bad_key(tmp_path: Path, mutate, key: str,  # type: ignore[no-untyped-def]
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "key", "message"),
+    [
+        (
+            _set("thresholds.headache_days_chronic", "fifteen"),
+            "thresholds.headache_days_chronic",
+            "Not a valid integer.",
+        ),
+        (
+            _set("thresholds.fever_celsius", "hot"),
+            "thresholds.fever_celsius",
+            "Not a valid number.",
+        ),
+        (lambda d: d["windows"].pop("vitals_hours"), "windows.vitals_hours", "Missing data"),
+        (lambda d: d.pop("version"), "version", "Missing data"),
+        (_set("thresholds.unknown_threshold", 3), "thresholds.unknown_threshold", "Unknown field."),
+        (_set("protocols.dhe.fallback", "nowhere"), "protocols.dhe.fallback", "Unknown protocol"),
+        (_set("default_protocol", "magic"), "default_protocol", "Unknown protocol"),
+        (
+            _set("preventive_classes.snri", ["venlafaxine", "duloxetine"]),
+            "preventive_classes.snri.1",
+            "Unknown drug",
+        ),
+        (
+            _set("code_sets.malignancy", {"icd10": ["C96-C00x"]}),
+            "code_sets.malignancy.icd10.0",
+            "ICD-10-CM",
+        ),
+        (lambda d: d["code_sets"].pop("pregnancy"), "code_sets.pregnancy", "Missing data"),
+        (
+            _set("acute_classes.triptan.days", 0),
+            "acute_classes.triptan.days",
+            "greater than or equal to 1",
+        ),
+    ],
+)
+def test_malformed_policy_names_the_bad_key(
+    tmp_path: Path,
+    mutate,
+    key: str,  # type: ignore[no-untyped-def]
+    message: str,
+) -> None:
     path = _write(tmp_path, mutate)
     with pytest.raises(PolicyError) as caught:
         load_policy(path)

@@ -36,8 +36,9 @@ class CategoryResult(NamedTuple):
 def headache_coded(chart: Chart) -> Finding:
     """Step 3: any headache-family code (Condition or reasonCode)."""
     refs = chart.coded(chart.policy.code_sets["headache_family"])
-    return known(bool(refs), "headache diagnosis coded" if refs else "no headache diagnosis code",
-                 refs)
+    return known(
+        bool(refs), "headache diagnosis coded" if refs else "no headache diagnosis code", refs
+    )
 
 
 def evaluate_categories(chart: Chart) -> list[CategoryResult]:
@@ -67,16 +68,20 @@ def _episodic(chart: Chart) -> Finding:
     refs = [c.ref for c in chart.conditions_outside(family, nonspecific)]
     if chart.reasons and chart.reason_codes_outside(family, nonspecific):
         refs.append(chart.facts.ref)
-    return known(bool(refs), "migraine or headache code" if refs else "only nonspecific headache",
-                 tuple(dict.fromkeys(refs)))
+    return known(
+        bool(refs),
+        "migraine or headache code" if refs else "only nonspecific headache",
+        tuple(dict.fromkeys(refs)),
+    )
 
 
 def _metric(chart: Chart, name: str, limit_key: str) -> tuple[Finding, ObservationFact | None]:
     obs = chart.metric(name)
     if obs is None:
         return unknown(f"no {_WHAT[name]}", MISSING[name]), None
-    return at_least(obs.value, chart.policy.thresholds[limit_key], _WHAT[name], MISSING[name],
-                    (obs.ref,)), obs
+    return at_least(
+        obs.value, chart.policy.thresholds[limit_key], _WHAT[name], MISSING[name], (obs.ref,)
+    ), obs
 
 
 _WHAT = {name: name.replace("_", " ") + "/month" for name in MISSING}

@@ -74,8 +74,11 @@ class Chart:
             counted_keys |= reason[1]
         drug_ids = policy.drug_index.drug_ids
         chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
-        chart.allergies = [(a, drug_ids(a.substance)) for a in facts.allergies
-                           if a.verification_status not in refuted]
+        chart.allergies = [
+            (a, drug_ids(a.substance))
+            for a in facts.allergies
+            if a.verification_status not in refuted
+        ]
         chart.med_ids = frozenset().union(*[ids for _, ids in chart.meds])
         chart.allergy_ids = frozenset().union(*[ids for _, ids in chart.allergies])
         metric_system = policy.metrics["system"]
@@ -101,7 +104,8 @@ class Chart:
             for code in comp.code.codes:
                 if code.system == LOINC:  # the first LOINC coding names the component
                     self.readings.setdefault(code.code, []).append(
-                        _reading((comp.value, when, obs.ref)))
+                        _reading((comp.value, when, obs.ref))
+                    )
                     break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
@@ -143,12 +147,18 @@ class Chart:
 
     def conditions_outside(self, within: CodeSet, outside: CodeSet) -> list[ConditionFact]:
         """Counted Conditions coded in `within` with no code in `outside`."""
-        return [c for c, keys in self.counted
-                if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)]
+        return [
+            c
+            for c, keys in self.counted
+            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
+        ]
 
     def reason_codes_outside(self, within: CodeSet, outside: CodeSet) -> list[Concept]:
-        return [r for r, keys in self.reasons
-                if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)]
+        return [
+            r
+            for r, keys in self.reasons
+            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
+        ]
 
     def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
         if not self.reasons:
@@ -219,7 +229,9 @@ def _recency(obs: ObservationFact) -> tuple[float, float, float]:
 
 
 def _headache_onset(chart: Chart) -> tuple[datetime, str] | None:
-    onsets = [(c.onset_or_recorded, c.ref) for c in
-              chart.conditions_with(chart.policy.code_sets["headache_family"])
-              if c.onset_or_recorded is not None]
+    onsets = [
+        (c.onset_or_recorded, c.ref)
+        for c in chart.conditions_with(chart.policy.code_sets["headache_family"])
+        if c.onset_or_recorded is not None
+    ]
     return min(onsets, key=lambda pair: pair[0]) if onsets else None  # type: ignore[return-value]

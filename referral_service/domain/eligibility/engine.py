@@ -107,17 +107,25 @@ def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:
     return trail.decide("ineligible", category)
 
 
-def _review_and_finish(chart: Chart, trail: Trail, category: str,
-                       results: list[CategoryResult], plan: ProtocolPlan) -> Decision:
+def _review_and_finish(
+    chart: Chart, trail: Trail, category: str, results: list[CategoryResult], plan: ProtocolPlan
+) -> Decision:
     final = plan.protocol
     earliest = None
     if final == "dhe":
         earliest, refs = washout_until(chart)
         if earliest is not None:
-            trail.reasons.append(new_reason((
-                "earliest-start.triptan-washout", MET,
-                f"a triptan or ergot was taken in the last 24 hours: DHE from "
-                f"{earliest.isoformat()}", refs)))
+            trail.reasons.append(
+                new_reason(
+                    (
+                        "earliest-start.triptan-washout",
+                        MET,
+                        f"a triptan or ergot was taken in the last 24 hours: DHE from "
+                        f"{earliest.isoformat()}",
+                        refs,
+                    )
+                )
+            )
     kept = tuple(plan.excluded_drugs)
     # A protocol whose defining drug is excluded is never reported, even for review.
     reported = None if plan.protocol_excluded else final
@@ -140,8 +148,15 @@ def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan)
     """Step 5: a clinician decides."""
     review_category = category in chart.policy.review_categories
     outcomes = (  # every check is on record, so no short-circuit
-        trail.add("review.category", known(review_category, f"{category}: a neurologist decides"
-                                           if review_category else f"{category} needs no review")),
+        trail.add(
+            "review.category",
+            known(
+                review_category,
+                f"{category}: a neurologist decides"
+                if review_category
+                else f"{category} needs no review",
+            ),
+        ),
         trail.add("review.pregnancy", pregnant(chart)),
         trail.add("review.free-text", chart.once("free-text", free_text_words)),
         trail.add("review.relative-contraindication", _cautions(plan)),
@@ -152,8 +167,11 @@ def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan)
 def _cautions(plan: ProtocolPlan) -> Finding:
     if not plan.cautions:
         return known(False, f"no relative contraindication to {plan.protocol}")
-    return Finding(MET, "; ".join(c.note for c in plan.cautions),
-                   tuple(dict.fromkeys(e for c in plan.cautions for e in c.evidence)))
+    return Finding(
+        MET,
+        "; ".join(c.note for c in plan.cautions),
+        tuple(dict.fromkeys(e for c in plan.cautions for e in c.evidence)),
+    )
 
 
 def _needs_information(chart: Chart, trail: Trail, final: str, met: set[str]) -> bool:
@@ -171,18 +189,26 @@ def _needs_information(chart: Chart, trail: Trail, final: str, met: set[str]) ->
 def _pregnancy_status(chart: Chart) -> Finding:
     limits = chart.policy.thresholds
     sex, age = chart.facts.patient.sex if chart.facts.patient else None, chart.age
-    if sex == "male" or age is None or not (
-            limits["childbearing_age_min"] <= age <= limits["childbearing_age_max"]):
+    if (
+        sex == "male"
+        or age is None
+        or not (limits["childbearing_age_min"] <= age <= limits["childbearing_age_max"])
+    ):
         return known(True, "no pregnancy status needed (not a female aged 12-55)")
     days = chart.policy.windows["pregnancy_test_days"]
     status = latest_status(chart, days)
     if status is None:
-        return Finding("unknown", f"no pregnancy status within {days} days", (),
-                       (missing.PREGNANCY_STATUS.format(days=days),))
+        return Finding(
+            "unknown",
+            f"no pregnancy status within {days} days",
+            (),
+            (missing.PREGNANCY_STATUS.format(days=days),),
+        )
     return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
 
 
 def _eptinezumab_not_met(trail: Trail, final: str) -> bool:
     """Step 7 (criteria already recorded at step 6)."""
     return final == "eptinezumab" and any(
-        r.rule == "eptinezumab.criteria" and r.outcome == NOT_MET for r in trail.reasons)
+        r.rule == "eptinezumab.criteria" and r.outcome == NOT_MET for r in trail.reasons
+    )

@@ -41,8 +41,9 @@ def unknown(note: str, missing: str) -> Finding:
     return new_finding((UNKNOWN, note, (), (missing,)))
 
 
-def at_least(value: float | None, limit: float, what: str, missing: str,
-             evidence: tuple[str, ...] = ()) -> Finding:
+def at_least(
+    value: float | None, limit: float, what: str, missing: str, evidence: tuple[str, ...] = ()
+) -> Finding:
     """`value >= limit`, unknown when the value is absent."""
     if value is None:
         return new_finding((UNKNOWN, f"no {what}", (), (missing,)))
@@ -89,5 +90,11 @@ def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
             notes.append(note)
         evidence += refs
         missing += wanted
-    return new_finding((outcome, "; ".join(notes), tuple(dict.fromkeys(evidence)),
-                        tuple(dict.fromkeys(missing)) if outcome == UNKNOWN else ()))
+    return new_finding(
+        (
+            outcome,
+            "; ".join(notes),
+            tuple(dict.fromkeys(evidence)),
+            tuple(dict.fromkeys(missing)) if outcome == UNKNOWN else (),
+        )
+    )

@@ -44,8 +44,9 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
         return None, unknown("no record of any preventive", missing.PREVENTIVES)
     named = ", ".join([c for c in chart.policy.preventive_classes if c in failed]) or "none"
     evidence = tuple(dict.fromkeys([r for refs in failed.values() for r in refs]))
-    return len(failed), new_finding((MET, f"{len(failed)} failed preventive classes ({named})",
-                                     evidence, ()))
+    return len(failed), new_finding(
+        (MET, f"{len(failed)} failed preventive classes ({named})", evidence, ())
+    )
 
 
 def _trial_failed(chart: Chart, med: MedicationFact) -> bool:
@@ -86,8 +87,12 @@ def acute_overuse(chart: Chart) -> Finding:
     combined = chart.policy.acute_combined_days
     if len(used) >= 2:
         total = sum(used)
-        return known(total >= combined, f"{len(used)} acute classes, {total:g} days combined "
-                     f"({'>=' if total >= combined else '<'} {combined})", evidence)
+        return known(
+            total >= combined,
+            f"{len(used)} acute classes, {total:g} days combined "
+            f"({'>=' if total >= combined else '<'} {combined})",
+            evidence,
+        )
     if days or obs.value is None:
         return known(False, "no acute medication class over its threshold", evidence)
     return _overuse_from_total(chart, obs.value, evidence)
@@ -112,8 +117,12 @@ def _overuse_from_total(chart: Chart, total: float, evidence: tuple[str, ...]) -
         return known(False, f"{total:g} acute medication days in all", evidence)
     if total >= highest:
         return known(True, f"{total:g} acute medication days in all", evidence)
-    return Finding("unknown", f"{total:g} acute medication days, classes not given", evidence,
-                   (missing.ACUTE_MEDICATION,))
+    return Finding(
+        "unknown",
+        f"{total:g} acute medication days, classes not given",
+        evidence,
+        (missing.ACUTE_MEDICATION,),
+    )
 
 
 def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
@@ -122,8 +131,11 @@ def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
     latest: tuple[datetime, str] | None = None
     for med in chart.medications(chart.policy.washout):
         taken = _dose_time(med)
-        if taken is not None and chart.days_ago(taken) <= hours / 24 and (
-                latest is None or taken > latest[0]):  # the first of equal times, like max()
+        if (
+            taken is not None
+            and chart.days_ago(taken) <= hours / 24
+            and (latest is None or taken > latest[0])
+        ):  # the first of equal times, like max()
             latest = (taken, med.ref)
     if latest is None:
         return None, ()
@@ -131,8 +143,14 @@ def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
 
 
 def _dose_time(med: MedicationFact) -> datetime | None:
-    if med.kind == "MedicationRequest" or med.status in ("entered-in-error", "not-done",
-                                                           "not-taken"):
+    if med.kind == "MedicationRequest" or med.status in (
+        "entered-in-error",
+        "not-done",
+        "not-taken",
+    ):
         return None
-    return med.effective or med.period_end or (
-        med.period_start if med.kind == "MedicationAdministration" else None)
+    return (
+        med.effective
+        or med.period_end
+        or (med.period_start if med.kind == "MedicationAdministration" else None)
+    )

@@ -17,7 +17,9 @@ def latest_status(chart: Chart, days: float) -> tuple[str, ObservationFact] | No
         if answer is None or not chart.within_days(obs.when, days):
             continue
         if best is None or (obs.when, answer == "pregnant") > (  # type: ignore[operator]
-                best[1].when, best[0] == "pregnant"):  # a tie goes to "pregnant"
+            best[1].when,
+            best[0] == "pregnant",
+        ):  # a tie goes to "pregnant"
             best = (answer, obs)
     return best
 

@@ -43,11 +43,13 @@ def requested_protocol(chart: Chart) -> str | None:
 def choose_protocol(chart: Chart, category: str) -> tuple[str, Reason]:
     requested = requested_protocol(chart)
     if requested is not None:
-        return requested, new_reason(("protocol.requested", MET,
-                                      f"the referrer requested {requested}", (chart.facts.ref,)))
+        return requested, new_reason(
+            ("protocol.requested", MET, f"the referrer requested {requested}", (chart.facts.ref,))
+        )
     chosen = chart.policy.protocol_by_category.get(category, chart.policy.default_protocol)
-    return chosen, new_reason(("protocol.requested", NOT_MET,
-                               f"no protocol requested; {category} gets {chosen}", ()))
+    return chosen, new_reason(
+        ("protocol.requested", NOT_MET, f"no protocol requested; {category} gets {chosen}", ())
+    )
 
 
 def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
@@ -58,8 +60,9 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
         finding = _criteria(chart, drug, "excluded")
         if finding is None:
             continue
-        plan.reasons.append(_reason(f"exclusion.{drug}", finding, f"{drug} excluded",
-                                    f"nothing excludes {drug}"))
+        plan.reasons.append(
+            _reason(f"exclusion.{drug}", finding, f"{drug} excluded", f"nothing excludes {drug}")
+        )
         if finding.outcome == MET:
             plan.excluded_drugs.append(drug)
     if spec.defining in plan.excluded_drugs:
@@ -73,8 +76,14 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
     for drug in spec.drugs:
         finding = _criteria(chart, drug, "relative")
         if finding is not None and drug not in plan.excluded_drugs:
-            plan.reasons.append(_reason(f"caution.{drug}", finding, f"{drug} needs review",
-                                        f"no relative contraindication to {drug}"))
+            plan.reasons.append(
+                _reason(
+                    f"caution.{drug}",
+                    finding,
+                    f"{drug} needs review",
+                    f"no relative contraindication to {drug}",
+                )
+            )
             if finding.outcome == MET:
                 plan.cautions.append(finding)
     return plan
@@ -138,8 +147,11 @@ def _allergy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 
 def latest_egfr(chart: Chart) -> tuple[float, str] | None:
     days = chart.policy.windows["egfr_days"]
-    readings = [r for r in chart.readings_of(chart.policy.observations["egfr"])
-                if chart.within_days(r.when, days)]
+    readings = [
+        r
+        for r in chart.readings_of(chart.policy.observations["egfr"])
+        if chart.within_days(r.when, days)
+    ]
     if not readings:
         return None
     # Latest decides; two readings at the same time: the lower (worse) one, whatever the order.
@@ -163,8 +175,11 @@ def _blood_pressure(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     refs: list[str] = []
     for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic)):
         if limit is not None:
-            refs += [r.ref for r in chart.readings_of(obs[kind])
-                     if r.value >= limit and chart.within_days(r.when, days)]
+            refs += [
+                r.ref
+                for r in chart.readings_of(obs[kind])
+                if r.value >= limit and chart.within_days(r.when, days)
+            ]
     return tuple(dict.fromkeys(refs))
 
 
@@ -189,12 +204,18 @@ def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> F
         days = known(True, "chronic migraine")
     else:
         obs = chart.metric("migraine_days")
-        days = at_least(obs.value if obs else None, limits["eptinezumab_migraine_days"],
-                        "migraine days/month", missing.MIGRAINE_DAYS, (obs.ref,) if obs else ())
+        days = at_least(
+            obs.value if obs else None,
+            limits["eptinezumab_migraine_days"],
+            "migraine days/month",
+            missing.MIGRAINE_DAYS,
+            (obs.ref,) if obs else (),
+        )
     failed = failed_at_least(chart, int(limits["eptinezumab_failed_classes"]))
     active = tuple(m.ref for m in chart.active_medications(chart.policy.cgrp_preventives))
-    no_cgrp = known(not active, "active CGRP antibody or gepant preventive" if active else "",
-                    active)
+    no_cgrp = known(
+        not active, "active CGRP antibody or gepant preventive" if active else "", active
+    )
     allergy = tuple(a.ref for a in chart.allergies_to(chart.policy.drugs["eptinezumab"]))
     no_allergy = known(not allergy, "allergy to eptinezumab" if allergy else "", allergy)
     return all_of(adult, days, failed, no_cgrp, no_allergy)

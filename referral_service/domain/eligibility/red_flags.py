@@ -86,7 +86,8 @@ def _high_risk(chart: Chart, onset: datetime) -> Finding:
 def _postpartum(chart: Chart) -> Finding:
     days = chart.policy.windows["postpartum_days"]
     recent = [
-        c.ref for c in chart.conditions_with(chart.policy.code_sets["postpartum"])
+        c.ref
+        for c in chart.conditions_with(chart.policy.code_sets["postpartum"])
         if chart.within_days(c.onset_or_recorded, days)
     ]
     return known(bool(recent), f"postpartum (within {days} days)" if recent else "", tuple(recent))
@@ -139,14 +140,21 @@ def ed_exception(chart: Chart) -> Finding:
         return known(False, "not referred from an emergency department")
     days = chart.policy.windows["ed_imaging_days"]
     imaging = [
-        r.ref for r in chart.facts.reports
+        r.ref
+        for r in chart.facts.reports
         if r.status in rules["report_statuses"]
-        and any(c.system == rules["imaging_system"] and c.code == rules["imaging_category"]
-                for c in r.categories)
+        and any(
+            c.system == rules["imaging_system"] and c.code == rules["imaging_category"]
+            for c in r.categories
+        )
         and chart.within_days(r.when, days)
     ]
     if not imaging:
-        return known(False, f"ED referral without final imaging report within {days} days",
-                     tuple(ed))
-    return Finding(MET, "ED referral with final imaging within "
-                   f"{days} days: a neurologist decides", tuple(ed + imaging))
+        return known(
+            False, f"ED referral without final imaging report within {days} days", tuple(ed)
+        )
+    return Finding(
+        MET,
+        f"ED referral with final imaging within {days} days: a neurologist decides",
+        tuple(ed + imaging),
+    )

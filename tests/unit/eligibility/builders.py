@@ -56,29 +56,45 @@ def cc(*codings: dict[str, Any], text: str = "") -> dict[str, Any]:
 class Referral:
     """A referral Bundle under construction. Methods return self so cases read as one line."""
 
-    def __init__(self, *, age: int | None = 46, sex: str = "male",
-                 headache: str | None = "G43.709", headache_onset_days: float | None = 730,
-                 metrics: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        age: int | None = 46,
+        sex: str = "male",
+        headache: str | None = "G43.709",
+        headache_onset_days: float | None = 730,
+        metrics: bool = True,
+    ) -> None:
         self.patient: dict[str, Any] = {"resourceType": "Patient", "gender": sex}
         if age is not None:
             self.patient["birthDate"] = born(age)
         self.request: dict[str, Any] = {
-            "resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
-            "intent": "order", "identifier": [{"system": "urn:clinic", "value": "REF-1"}],
-            "subject": {"reference": "urn:uuid:patient"}, "authoredOn": NOW.isoformat(),
+            "resourceType": "ServiceRequest",
+            "id": "sr-1",
+            "status": "active",
+            "intent": "order",
+            "identifier": [{"system": "urn:clinic", "value": "REF-1"}],
+            "subject": {"reference": "urn:uuid:patient"},
+            "authoredOn": NOW.isoformat(),
             "reasonReference": [],
         }
         self.entries: list[dict[str, Any]] = []
         self.remote: dict[str, dict[str, Any]] = {}
         if headache is not None:
-            self.condition(headache, onset_days=headache_onset_days, key="headache",
-                           referenced=True)
+            self.condition(
+                headache, onset_days=headache_onset_days, key="headache", referenced=True
+            )
         if metrics:
             self.metric("headache-days-per-month", 20).metric("migraine-days-per-month", 12)
 
     # --- placement ------------------------------------------------------------------------
-    def place(self, resource: dict[str, Any], via: str = "bundle", key: str | None = None,
-              referenced: bool = False) -> Referral:
+    def place(
+        self,
+        resource: dict[str, Any],
+        via: str = "bundle",
+        key: str | None = None,
+        referenced: bool = False,
+    ) -> Referral:
         """via: bundle (urn:uuid entry), bundle-id (Type/id entry), contained, resolver
         (read through the resolver), unresolved (referenced, never found)."""
         key = key or f"r{next(_ids)}"
@@ -87,8 +103,9 @@ class Referral:
             resource.setdefault("subject", {"reference": "urn:uuid:patient"})
             if via == "bundle-id":
                 resource["id"] = key
-                self.entries.append({"fullUrl": f"https://ehr.example/fhir/{rtype}/{key}",
-                                     "resource": resource})
+                self.entries.append(
+                    {"fullUrl": f"https://ehr.example/fhir/{rtype}/{key}", "resource": resource}
+                )
                 ref = f"{rtype}/{key}"
             else:
                 self.entries.append({"fullUrl": f"urn:uuid:{key}", "resource": resource})
@@ -108,18 +125,29 @@ class Referral:
         return self
 
     # --- clinical content ---------------------------------------------------------------------
-    def condition(self, code: str, system: str = ICD, *, onset_days: float | None = None,
-                  recorded_days: float | None = None, status: str | None = "active",
-                  verification: str | None = None, note: str | None = None,
-                  via: str = "bundle", key: str | None = None,
-                  referenced: bool = False) -> Referral:
+    def condition(
+        self,
+        code: str,
+        system: str = ICD,
+        *,
+        onset_days: float | None = None,
+        recorded_days: float | None = None,
+        status: str | None = "active",
+        verification: str | None = None,
+        note: str | None = None,
+        via: str = "bundle",
+        key: str | None = None,
+        referenced: bool = False,
+    ) -> Referral:
         res: dict[str, Any] = {"resourceType": "Condition", "code": cc(coding(code, system))}
         if status:
-            res["clinicalStatus"] = cc(coding(status, "http://terminology.hl7.org/CodeSystem/"
-                                              "condition-clinical"))
+            res["clinicalStatus"] = cc(
+                coding(status, "http://terminology.hl7.org/CodeSystem/condition-clinical")
+            )
         if verification:
-            res["verificationStatus"] = cc(coding(verification, "http://terminology.hl7.org/"
-                                                  "CodeSystem/condition-ver-status"))
+            res["verificationStatus"] = cc(
+                coding(verification, "http://terminology.hl7.org/CodeSystem/condition-ver-status")
+            )
         if onset_days is not None:
             res["onsetDateTime"] = ago(onset_days)
         if recorded_days is not None:
@@ -129,72 +157,123 @@ class Referral:
         return self.place(res, via, key, referenced)
 
     def drop_metrics(self) -> Referral:
-        self.entries = [e for e in self.entries
-                        if e["resource"].get("code", {}).get("coding", [{}])[0].get("system")
-                        != METRICS]
+        self.entries = [
+            e
+            for e in self.entries
+            if e["resource"].get("code", {}).get("coding", [{}])[0].get("system") != METRICS
+        ]
         return self
 
-    def metric(self, code: str, value: int, *, days: float = 120, end_days: float = 1,
-               components: dict[str, int] | None = None, via: str = "bundle") -> Referral:
+    def metric(
+        self,
+        code: str,
+        value: int,
+        *,
+        days: float = 120,
+        end_days: float = 1,
+        components: dict[str, int] | None = None,
+        via: str = "bundle",
+    ) -> Referral:
         res: dict[str, Any] = {
-            "resourceType": "Observation", "status": "final", "code": cc(coding(code, METRICS)),
+            "resourceType": "Observation",
+            "status": "final",
+            "code": cc(coding(code, METRICS)),
             "valueInteger": value,
             "effectivePeriod": {"start": ago(end_days + days), "end": ago(end_days)},
         }
         if components is not None:
-            res["component"] = [{"code": cc(coding(k, METRICS)), "valueInteger": v}
-                                for k, v in components.items()]
+            res["component"] = [
+                {"code": cc(coding(k, METRICS)), "valueInteger": v} for k, v in components.items()
+            ]
         return self.place(res, via)
 
     def acute(self, via: str = "bundle", **days: int) -> Referral:
         classes = {k.replace("_", "-"): v for k, v in days.items()}
-        return self.metric("acute-medication-days-per-month", sum(classes.values()),
-                           components=classes, via=via)
+        return self.metric(
+            "acute-medication-days-per-month", sum(classes.values()), components=classes, via=via
+        )
 
-    def vital(self, loinc: str, value: float, unit: str, *, hours: float = 2,
-              via: str = "bundle") -> Referral:
-        return self.place({
-            "resourceType": "Observation", "status": "final", "code": cc(coding(loinc, LOINC)),
-            "valueQuantity": {"value": value, "unit": unit, "code": unit,
-                              "system": "http://unitsofmeasure.org"},
-            "effectiveDateTime": ago(hours=hours),
-        }, via)
+    def vital(
+        self, loinc: str, value: float, unit: str, *, hours: float = 2, via: str = "bundle"
+    ) -> Referral:
+        return self.place(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": cc(coding(loinc, LOINC)),
+                "valueQuantity": {
+                    "value": value,
+                    "unit": unit,
+                    "code": unit,
+                    "system": "http://unitsofmeasure.org",
+                },
+                "effectiveDateTime": ago(hours=hours),
+            },
+            via,
+        )
 
     def temperature(self, value: float, unit: str = "Cel", hours: float = 2) -> Referral:
         return self.vital("8310-5", value, unit, hours=hours)
 
-    def blood_pressure(self, systolic: float, diastolic: float, *, days: float = 0,
-                       hours: float = 2) -> Referral:
+    def blood_pressure(
+        self, systolic: float, diastolic: float, *, days: float = 0, hours: float = 2
+    ) -> Referral:
         parts = (("8480-6", systolic), ("8462-4", diastolic))
-        return self.place({
-            "resourceType": "Observation", "status": "final", "code": cc(coding("85354-9", LOINC)),
-            "component": [{"code": cc(coding(c, LOINC)),
-                           "valueQuantity": {"value": v, "unit": "mm[Hg]"}} for c, v in parts],
-            "effectiveDateTime": ago(days, hours),
-        })
+        return self.place(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": cc(coding("85354-9", LOINC)),
+                "component": [
+                    {"code": cc(coding(c, LOINC)), "valueQuantity": {"value": v, "unit": "mm[Hg]"}}
+                    for c, v in parts
+                ],
+                "effectiveDateTime": ago(days, hours),
+            }
+        )
 
     def egfr(self, value: float, days: float = 5, loinc: str = "98979-8") -> Referral:
-        return self.place({
-            "resourceType": "Observation", "status": "final", "code": cc(coding(loinc, LOINC)),
-            "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}"},
-            "effectiveDateTime": ago(days),
-        })
+        return self.place(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": cc(coding(loinc, LOINC)),
+                "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}"},
+                "effectiveDateTime": ago(days),
+            }
+        )
 
     def pregnancy_status(self, answer: str, days: float = 1) -> Referral:
         snomed = {"pregnant": "77386006", "not-pregnant": "60001007", "unknown": "261665006"}
-        return self.place({
-            "resourceType": "Observation", "status": "final", "code": cc(coding("82810-3", LOINC)),
-            "valueCodeableConcept": cc(coding(snomed[answer], SCT)),
-            "effectiveDateTime": ago(days),
-        })
+        return self.place(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": cc(coding("82810-3", LOINC)),
+                "valueCodeableConcept": cc(coding(snomed[answer], SCT)),
+                "effectiveDateTime": ago(days),
+            }
+        )
 
-    def medication(self, name: str, *, rxnorm: str | None = None, status: str = "active",
-                   kind: str = "MedicationStatement", start_days: float | None = None,
-                   end_days: float | None = None, reason: str | None = None,
-                   taken_hours: float | None = None, via: str = "bundle") -> Referral:
+    def medication(
+        self,
+        name: str,
+        *,
+        rxnorm: str | None = None,
+        status: str = "active",
+        kind: str = "MedicationStatement",
+        start_days: float | None = None,
+        end_days: float | None = None,
+        reason: str | None = None,
+        taken_hours: float | None = None,
+        via: str = "bundle",
+    ) -> Referral:
         codings = [coding(rxnorm, RXNORM, name)] if rxnorm else []
-        res: dict[str, Any] = {"resourceType": kind, "status": status,
-                               "medicationCodeableConcept": cc(*codings, text=name)}
+        res: dict[str, Any] = {
+            "resourceType": kind,
+            "status": status,
+            "medicationCodeableConcept": cc(*codings, text=name),
+        }
         if start_days is not None:
             period = {"start": ago(start_days)}
             if end_days is not None:
@@ -206,27 +285,47 @@ class Referral:
             res["effectiveDateTime"] = ago(hours=taken_hours)
         return self.place(res, via)
 
-    def failed_preventive(self, name: str, rxnorm: str | None = None,
-                          trial_days: float = 90) -> Referral:
-        return self.medication(name, rxnorm=rxnorm, status="stopped", start_days=400,
-                               end_days=400 - trial_days)
+    def failed_preventive(
+        self, name: str, rxnorm: str | None = None, trial_days: float = 90
+    ) -> Referral:
+        return self.medication(
+            name, rxnorm=rxnorm, status="stopped", start_days=400, end_days=400 - trial_days
+        )
 
     def allergy(self, name: str) -> Referral:
         return self.place({"resourceType": "AllergyIntolerance", "code": cc(text=name)})
 
-    def from_emergency(self, *, imaging_days: float | None = 1, status: str = "final",
-                       encounter_class: str = "EMER") -> Referral:
-        self.place({"resourceType": "Encounter", "status": "finished",
-                    "class": coding(encounter_class,
-                                    "http://terminology.hl7.org/CodeSystem/v3-ActCode")},
-                   key="enc")
+    def from_emergency(
+        self,
+        *,
+        imaging_days: float | None = 1,
+        status: str = "final",
+        encounter_class: str = "EMER",
+    ) -> Referral:
+        self.place(
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": coding(
+                    encounter_class, "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+                ),
+            },
+            key="enc",
+        )
         self.request["encounter"] = {"reference": "urn:uuid:enc"}
         if imaging_days is not None:
-            self.place({"resourceType": "DiagnosticReport", "status": status,
-                        "category": [cc(coding("RAD", "http://terminology.hl7.org/CodeSystem/"
-                                               "v2-0074"))],
-                        "code": cc(coding("24725-4", LOINC)),
-                        "effectiveDateTime": ago(imaging_days)}, referenced=True)
+            self.place(
+                {
+                    "resourceType": "DiagnosticReport",
+                    "status": status,
+                    "category": [
+                        cc(coding("RAD", "http://terminology.hl7.org/CodeSystem/v2-0074"))
+                    ],
+                    "code": cc(coding("24725-4", LOINC)),
+                    "effectiveDateTime": ago(imaging_days),
+                },
+                referenced=True,
+            )
         return self
 
     def protocol(self, name: str) -> Referral:
@@ -247,13 +346,17 @@ class Referral:
 
     # --- output ---------------------------------------------------------------------------------
     def bundle(self) -> dict[str, Any]:
-        entries = [{"fullUrl": "urn:uuid:sr", "resource": self.request},
-                   {"fullUrl": "urn:uuid:patient", "resource": self.patient}, *self.entries]
+        entries = [
+            {"fullUrl": "urn:uuid:sr", "resource": self.request},
+            {"fullUrl": "urn:uuid:patient", "resource": self.patient},
+            *self.entries,
+        ]
         return copy.deepcopy({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 
     def evaluate(self, policy: Policy = POLICY) -> Decision:
-        return evaluate_document(self.bundle(), policy=policy, resolver=self.remote.get,
-                                 received_at=RECEIVED)
+        return evaluate_document(
+            self.bundle(), policy=policy, resolver=self.remote.get, received_at=RECEIVED
+        )
 
 
 def reason(decision: Decision, rule: str) -> Any:

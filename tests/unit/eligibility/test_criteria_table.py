@@ -33,9 +33,13 @@ def dhe(**kw: object) -> Referral:
 
 def episodic(**kw: object) -> Referral:
     """Episodic migraine (G43.909) with headache metrics under every threshold."""
-    return (R(headache="G43.909", metrics=False, **kw)  # type: ignore[arg-type]
-            .metric("headache-days-per-month", 6).metric("migraine-days-per-month", 4)
-            .metric("debilitating-headache-days-per-month", 2).acute(triptan=3))
+    return (
+        R(headache="G43.909", metrics=False, **kw)  # type: ignore[arg-type]
+        .metric("headache-days-per-month", 6)
+        .metric("migraine-days-per-month", 4)
+        .metric("debilitating-headache-days-per-month", 2)
+        .acute(triptan=3)
+    )
 
 
 def new_headache(age: int = 46, onset: float = 30, code: str = "G43.909") -> Referral:
@@ -43,8 +47,12 @@ def new_headache(age: int = 46, onset: float = 30, code: str = "G43.909") -> Ref
 
 
 def refractory_by_metrics(classes: int, trial_days: float = 90) -> Referral:
-    drugs = [("propranolol", "8787"), ("topiramate", "38404"), ("amitriptyline", "704"),
-             ("venlafaxine", "39786")]
+    drugs = [
+        ("propranolol", "8787"),
+        ("topiramate", "38404"),
+        ("amitriptyline", "704"),
+        ("venlafaxine", "39786"),
+    ]
     r = R().metric("debilitating-headache-days-per-month", 10)
     for name, code in drugs[:classes]:
         r.failed_preventive(name, code, trial_days)
@@ -65,13 +73,24 @@ def eptinezumab(classes: int = 2, migraine_days: int | None = 6) -> Referral:
 
 
 CASES = [
-    Case("baseline chronic migraine", lambda: R(), "eligible", "chronic-migraine",
-         "standard-infusion", (), "routine"),
+    Case(
+        "baseline chronic migraine",
+        lambda: R(),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+        (),
+        "routine",
+    ),
     # --- 2.1 coded red flags ---------------------------------------------------------------------
     Case("thunderclap ICD", lambda: R().condition("G44.53"), "emergency-redirect"),
     Case("thunderclap SNOMED", lambda: R().condition("95660002", SCT), "emergency-redirect"),
-    Case("thunderclap as reasonCode", lambda: R().reason_code("G44.53"), "emergency-redirect",
-         rule=("red-flag.coded-finding", "met")),
+    Case(
+        "thunderclap as reasonCode",
+        lambda: R().reason_code("G44.53"),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
     Case("orthostatic, lower case", lambda: R().condition("r51.0"), "emergency-redirect"),
     Case("meningitis family G03", lambda: R().condition("G03.9"), "emergency-redirect"),
     Case("papilloedema without dot", lambda: R().condition("H4710"), "emergency-redirect"),
@@ -82,268 +101,659 @@ CASES = [
     Case("cough headache SNOMED", lambda: R().condition("95658004", SCT), "emergency-redirect"),
     Case("stroke 30 days", lambda: R().condition("I63.9", onset_days=30), "emergency-redirect"),
     Case("stroke 89 days", lambda: R().condition("I63.9", onset_days=89), "emergency-redirect"),
-    Case("stroke 91 days is history", lambda: R().condition("I63.9", onset_days=91),
-         "eligible", rule=("red-flag.coded-finding", "not-met")),
+    Case(
+        "stroke 91 days is history",
+        lambda: R().condition("I63.9", onset_days=91),
+        "eligible",
+        rule=("red-flag.coded-finding", "not-met"),
+    ),
     Case("stroke with unknown date", lambda: R().condition("I63.9"), "emergency-redirect"),
-    Case("haemorrhage by recordedDate", lambda: R().condition("I61.9", recorded_days=10),
-         "emergency-redirect"),
+    Case(
+        "haemorrhage by recordedDate",
+        lambda: R().condition("I61.9", recorded_days=10),
+        "emergency-redirect",
+    ),
     Case("seizure 10 days", lambda: R().condition("R56.9", onset_days=10), "emergency-redirect"),
     Case("seizure 200 days", lambda: R().condition("R56.9", onset_days=200), "eligible"),
-    Case("altered consciousness", lambda: R().condition("R40.4", onset_days=3),
-         "emergency-redirect"),
-    Case("facial weakness recent", lambda: R().condition("R29.810", onset_days=5),
-         "emergency-redirect"),
+    Case(
+        "altered consciousness", lambda: R().condition("R40.4", onset_days=3), "emergency-redirect"
+    ),
+    Case(
+        "facial weakness recent",
+        lambda: R().condition("R29.810", onset_days=5),
+        "emergency-redirect",
+    ),
     Case("aphasia old", lambda: R().condition("R47.01", onset_days=400), "eligible"),
-    Case("head injury 20 days", lambda: R().condition("S06.0X0A", onset_days=20),
-         "emergency-redirect"),
+    Case(
+        "head injury 20 days",
+        lambda: R().condition("S06.0X0A", onset_days=20),
+        "emergency-redirect",
+    ),
     Case("head injury 120 days", lambda: R().condition("S06.0X0A", onset_days=120), "eligible"),
-    Case("post-traumatic headache recent", lambda: R().condition("G44.309", onset_days=30),
-         "emergency-redirect"),
+    Case(
+        "post-traumatic headache recent",
+        lambda: R().condition("G44.309", onset_days=30),
+        "emergency-redirect",
+    ),
     Case("resolved meningitis", lambda: R().condition("G03.9", status="resolved"), "eligible"),
-    Case("refuted thunderclap", lambda: R().condition("G44.53", verification="refuted"),
-         "eligible"),
-    Case("red flag in contained Condition", lambda: R().condition("G44.53", via="contained"),
-         "emergency-redirect"),
-    Case("red flag read through the resolver", lambda: R().condition("G44.53", via="resolver"),
-         "emergency-redirect"),
-    Case("red flag in a Type/id Bundle entry", lambda: R().condition("G44.53", via="bundle-id"),
-         "emergency-redirect"),
-    Case("unresolvable reference is missing data",
-         lambda: R().condition("G44.53", via="unresolved"), "eligible"),
+    Case(
+        "refuted thunderclap", lambda: R().condition("G44.53", verification="refuted"), "eligible"
+    ),
+    Case(
+        "red flag in contained Condition",
+        lambda: R().condition("G44.53", via="contained"),
+        "emergency-redirect",
+    ),
+    Case(
+        "red flag read through the resolver",
+        lambda: R().condition("G44.53", via="resolver"),
+        "emergency-redirect",
+    ),
+    Case(
+        "red flag in a Type/id Bundle entry",
+        lambda: R().condition("G44.53", via="bundle-id"),
+        "emergency-redirect",
+    ),
+    Case(
+        "unresolvable reference is missing data",
+        lambda: R().condition("G44.53", via="unresolved"),
+        "eligible",
+    ),
     # --- 2.2 new headache in a high-risk patient -------------------------------------------------
-    Case("new headache over 50", lambda: new_headache(age=60), "emergency-redirect",
-         rule=("red-flag.new-headache-high-risk", "met")),
-    Case("new headache at 45", lambda: new_headache(age=45), "eligible",
-         rule=("red-flag.new-headache-high-risk", "not-met")),
+    Case(
+        "new headache over 50",
+        lambda: new_headache(age=60),
+        "emergency-redirect",
+        rule=("red-flag.new-headache-high-risk", "met"),
+    ),
+    Case(
+        "new headache at 45",
+        lambda: new_headache(age=45),
+        "eligible",
+        rule=("red-flag.new-headache-high-risk", "not-met"),
+    ),
     Case("new headache, age 50 at onset", lambda: new_headache(age=50, onset=5), "eligible"),
-    Case("new headache, age 51 at onset", lambda: new_headache(age=51, onset=5),
-         "emergency-redirect"),
-    Case("new headache with cancer", lambda: new_headache().condition("C50.911"),
-         "emergency-redirect"),
+    Case(
+        "new headache, age 51 at onset", lambda: new_headache(age=51, onset=5), "emergency-redirect"
+    ),
+    Case(
+        "new headache with cancer",
+        lambda: new_headache().condition("C50.911"),
+        "emergency-redirect",
+    ),
     Case("new headache with HIV", lambda: new_headache().condition("B20"), "emergency-redirect"),
-    Case("new headache on immunosuppressants", lambda: new_headache().condition("Z79.60"),
-         "emergency-redirect"),
-    Case("new headache in pregnancy", lambda: new_headache().pregnancy_status("pregnant"),
-         "emergency-redirect"),
-    Case("new headache postpartum 20 days", lambda: new_headache().condition(
-        "Z39.2", onset_days=20), "emergency-redirect"),
-    Case("new headache postpartum 60 days", lambda: new_headache().condition(
-        "Z39.2", onset_days=60), "eligible"),
-    Case("headache began 89 days ago at 60", lambda: new_headache(age=60, onset=89),
-         "emergency-redirect"),
-    Case("headache began 91 days ago at 60", lambda: new_headache(age=60, onset=91), "eligible",
-         rule=("red-flag.new-headache-high-risk", "not-met")),
+    Case(
+        "new headache on immunosuppressants",
+        lambda: new_headache().condition("Z79.60"),
+        "emergency-redirect",
+    ),
+    Case(
+        "new headache in pregnancy",
+        lambda: new_headache().pregnancy_status("pregnant"),
+        "emergency-redirect",
+    ),
+    Case(
+        "new headache postpartum 20 days",
+        lambda: new_headache().condition("Z39.2", onset_days=20),
+        "emergency-redirect",
+    ),
+    Case(
+        "new headache postpartum 60 days",
+        lambda: new_headache().condition("Z39.2", onset_days=60),
+        "eligible",
+    ),
+    Case(
+        "headache began 89 days ago at 60",
+        lambda: new_headache(age=60, onset=89),
+        "emergency-redirect",
+    ),
+    Case(
+        "headache began 91 days ago at 60",
+        lambda: new_headache(age=60, onset=91),
+        "eligible",
+        rule=("red-flag.new-headache-high-risk", "not-met"),
+    ),
     Case("chronic code is never new", lambda: new_headache(age=60, code="G43.709"), "eligible"),
-    Case("onset unknown changes nothing",
-         lambda: R(age=60, headache="G43.909", headache_onset_days=None),
-         "eligible", rule=("red-flag.new-headache-high-risk", "unknown")),
+    Case(
+        "onset unknown changes nothing",
+        lambda: R(age=60, headache="G43.909", headache_onset_days=None),
+        "eligible",
+        rule=("red-flag.new-headache-high-risk", "unknown"),
+    ),
     # --- 2.3 vitals ------------------------------------------------------------------------------
     Case("temperature 38.0 Cel", lambda: R().temperature(38.0), "emergency-redirect"),
     Case("temperature 37.9 Cel", lambda: R().temperature(37.9), "eligible"),
-    Case("temperature 100.4 degF", lambda: R().temperature(100.4, "[degF]"),
-         "emergency-redirect"),
+    Case("temperature 100.4 degF", lambda: R().temperature(100.4, "[degF]"), "emergency-redirect"),
     Case("temperature 100.3 degF", lambda: R().temperature(100.3, "[degF]"), "eligible"),
     Case("fever 23 hours old", lambda: R().temperature(39, hours=23), "emergency-redirect"),
     Case("fever 25 hours old", lambda: R().temperature(39, hours=25), "eligible"),
     Case("systolic 180 alone", lambda: R().vital("8480-6", 180, "mm[Hg]"), "emergency-redirect"),
     Case("systolic 179 alone", lambda: R().vital("8480-6", 179, "mm[Hg]"), "eligible"),
-    Case("diastolic 120 in a BP panel", lambda: R().blood_pressure(150, 120),
-         "emergency-redirect"),
+    Case("diastolic 120 in a BP panel", lambda: R().blood_pressure(150, 120), "emergency-redirect"),
     Case("BP panel 179/119", lambda: R().blood_pressure(179, 119), "eligible"),
-    Case("hypertension 25 hours old", lambda: R().blood_pressure(200, 130, hours=25),
-         "eligible"),
+    Case("hypertension 25 hours old", lambda: R().blood_pressure(200, 130, hours=25), "eligible"),
     # --- 2.5 ED exception ------------------------------------------------------------------------
-    Case("ED with fresh imaging", lambda: R().condition("G44.53").from_emergency(),
-         "needs-review", rule=("red-flag.ed-exception", "met")),
-    Case("ED with imaging 8 days old", lambda: R().condition("G44.53").from_emergency(
-        imaging_days=8), "emergency-redirect"),
-    Case("ED with preliminary imaging", lambda: R().condition("G44.53").from_emergency(
-        status="preliminary"), "emergency-redirect"),
-    Case("ED without imaging", lambda: R().condition("G44.53").from_emergency(
-        imaging_days=None), "emergency-redirect"),
-    Case("outpatient with imaging", lambda: R().condition("G44.53").from_emergency(
-        encounter_class="AMB"), "emergency-redirect"),
-    Case("ED exception covers vitals", lambda: R().temperature(39).from_emergency(),
-         "needs-review"),
+    Case(
+        "ED with fresh imaging",
+        lambda: R().condition("G44.53").from_emergency(),
+        "needs-review",
+        rule=("red-flag.ed-exception", "met"),
+    ),
+    Case(
+        "ED with imaging 8 days old",
+        lambda: R().condition("G44.53").from_emergency(imaging_days=8),
+        "emergency-redirect",
+    ),
+    Case(
+        "ED with preliminary imaging",
+        lambda: R().condition("G44.53").from_emergency(status="preliminary"),
+        "emergency-redirect",
+    ),
+    Case(
+        "ED without imaging",
+        lambda: R().condition("G44.53").from_emergency(imaging_days=None),
+        "emergency-redirect",
+    ),
+    Case(
+        "outpatient with imaging",
+        lambda: R().condition("G44.53").from_emergency(encounter_class="AMB"),
+        "emergency-redirect",
+    ),
+    Case(
+        "ED exception covers vitals", lambda: R().temperature(39).from_emergency(), "needs-review"
+    ),
     # --- 2.4 free text ---------------------------------------------------------------------------
-    Case("note: worst headache", lambda: R().note("The WORST headache of her life"),
-         "needs-review", rule=("red-flag.free-text", "met")),
-    Case("reasonCode text: sudden onset", lambda: R().reason_code("G43.709", text="Sudden  onset"),
-         "needs-review"),
-    Case("Condition note: neck stiffness", lambda: R().condition(
-        "G43.709", note="mild neck stiffness"), "needs-review"),
+    Case(
+        "note: worst headache",
+        lambda: R().note("The WORST headache of her life"),
+        "needs-review",
+        rule=("red-flag.free-text", "met"),
+    ),
+    Case(
+        "reasonCode text: sudden onset",
+        lambda: R().reason_code("G43.709", text="Sudden  onset"),
+        "needs-review",
+    ),
+    Case(
+        "Condition note: neck stiffness",
+        lambda: R().condition("G43.709", note="mild neck stiffness"),
+        "needs-review",
+    ),
     Case("note: papilledema", lambda: R().note("papilledema?"), "needs-review"),
     Case("harmless note", lambda: R().note("responds to triptans"), "eligible"),
     # --- steps 2-4 -------------------------------------------------------------------------------
-    Case("age 17, 18th birthday tomorrow", lambda: _birthday_in(18, days=1),
-         "ineligible", rule=("age.adult", "not-met")),
+    Case(
+        "age 17, 18th birthday tomorrow",
+        lambda: _birthday_in(18, days=1),
+        "ineligible",
+        rule=("age.adult", "not-met"),
+    ),
     Case("age exactly 18", lambda: _birthday_in(18, days=0), "eligible"),
     Case("no birth date", lambda: R(age=None), "needs-information"),
-    Case("no headache code", lambda: R(headache=None).condition("I10"), "ineligible",
-         rule=("headache.coded", "not-met")),
-    Case("SNOMED migraine with metrics", lambda: R(headache=None).condition(
-        "4473006", SCT, onset_days=700), "eligible", "chronic-migraine"),
-    Case("episodic migraine without metrics", lambda: R(headache="G43.909", metrics=False),
-         "needs-information", "episodic"),
-    Case("nonspecific headache without metrics", lambda: R(headache="R51.9", metrics=False),
-         "needs-information", "none"),
-    Case("nonspecific headache below thresholds", lambda: R(headache="R51.9", metrics=False)
-         .metric("headache-days-per-month", 5).acute(triptan=2),
-         "ineligible", "none"),
+    Case(
+        "no headache code",
+        lambda: R(headache=None).condition("I10"),
+        "ineligible",
+        rule=("headache.coded", "not-met"),
+    ),
+    Case(
+        "SNOMED migraine with metrics",
+        lambda: R(headache=None).condition("4473006", SCT, onset_days=700),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "episodic migraine without metrics",
+        lambda: R(headache="G43.909", metrics=False),
+        "needs-information",
+        "episodic",
+    ),
+    Case(
+        "nonspecific headache without metrics",
+        lambda: R(headache="R51.9", metrics=False),
+        "needs-information",
+        "none",
+    ),
+    Case(
+        "nonspecific headache below thresholds",
+        lambda: (
+            R(headache="R51.9", metrics=False).metric("headache-days-per-month", 5).acute(triptan=2)
+        ),
+        "ineligible",
+        "none",
+    ),
     Case("episodic below thresholds", lambda: episodic(), "ineligible", "episodic"),
-    Case("14 headache days", lambda: episodic().metric("headache-days-per-month", 14, end_days=0)
-         .metric("migraine-days-per-month", 10, end_days=0), "ineligible", "episodic"),
-    Case("15 headache days", lambda: episodic().metric("headache-days-per-month", 15, end_days=0)
-         .metric("migraine-days-per-month", 10, end_days=0), "eligible", "chronic-migraine"),
-    Case("7 migraine days", lambda: episodic().metric("headache-days-per-month", 16, end_days=0)
-         .metric("migraine-days-per-month", 7, end_days=0), "ineligible", "episodic"),
-    Case("8 migraine days", lambda: episodic().metric("headache-days-per-month", 16, end_days=0)
-         .metric("migraine-days-per-month", 8, end_days=0), "eligible", "chronic-migraine"),
-    Case("counted over 89 days, onset unknown", lambda: _duration(89, None),
-         "needs-information", rule=("category.chronic-migraine", "unknown")),
-    Case("counted over 90 days, onset unknown", lambda: _duration(90, None), "eligible",
-         "chronic-migraine"),
-    Case("short count, began 91 days ago", lambda: _duration(30, 91), "eligible",
-         "chronic-migraine"),
-    Case("short count, began 89 days ago", lambda: _duration(30, 89), "ineligible",
-         rule=("category.chronic-migraine", "not-met")),
+    Case(
+        "14 headache days",
+        lambda: (
+            episodic()
+            .metric("headache-days-per-month", 14, end_days=0)
+            .metric("migraine-days-per-month", 10, end_days=0)
+        ),
+        "ineligible",
+        "episodic",
+    ),
+    Case(
+        "15 headache days",
+        lambda: (
+            episodic()
+            .metric("headache-days-per-month", 15, end_days=0)
+            .metric("migraine-days-per-month", 10, end_days=0)
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "7 migraine days",
+        lambda: (
+            episodic()
+            .metric("headache-days-per-month", 16, end_days=0)
+            .metric("migraine-days-per-month", 7, end_days=0)
+        ),
+        "ineligible",
+        "episodic",
+    ),
+    Case(
+        "8 migraine days",
+        lambda: (
+            episodic()
+            .metric("headache-days-per-month", 16, end_days=0)
+            .metric("migraine-days-per-month", 8, end_days=0)
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "counted over 89 days, onset unknown",
+        lambda: _duration(89, None),
+        "needs-information",
+        rule=("category.chronic-migraine", "unknown"),
+    ),
+    Case(
+        "counted over 90 days, onset unknown",
+        lambda: _duration(90, None),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "short count, began 91 days ago", lambda: _duration(30, 91), "eligible", "chronic-migraine"
+    ),
+    Case(
+        "short count, began 89 days ago",
+        lambda: _duration(30, 89),
+        "ineligible",
+        rule=("category.chronic-migraine", "not-met"),
+    ),
     # --- categories by code ----------------------------------------------------------------------
-    Case("status migrainosus raises priority", lambda: R(headache="G43.701"), "eligible",
-         "status-migrainosus", priority="asap"),
-    Case("status migrainosus SNOMED keeps stat", lambda: R(headache=None).condition(
-        "124161000119104", SCT, onset_days=700).priority("stat"),
-         "eligible", "status-migrainosus", priority="stat"),
-    Case("intractable code is refractory, DHE", lambda: R(headache="G43.719"), "eligible",
-         "refractory-migraine", "dhe"),
-    Case("medication overuse code gets DHE", lambda: R().condition("G44.41"), "eligible",
-         "medication-overuse", "dhe"),
-    Case("chronic cluster needs review", lambda: R(headache="G44.021"), "needs-review",
-         "chronic-cluster"),
-    Case("chronic tension-type needs review", lambda: R(headache="G44.221"), "needs-review",
-         "chronic-tension-type"),
+    Case(
+        "status migrainosus raises priority",
+        lambda: R(headache="G43.701"),
+        "eligible",
+        "status-migrainosus",
+        priority="asap",
+    ),
+    Case(
+        "status migrainosus SNOMED keeps stat",
+        lambda: R(headache=None).condition("124161000119104", SCT, onset_days=700).priority("stat"),
+        "eligible",
+        "status-migrainosus",
+        priority="stat",
+    ),
+    Case(
+        "intractable code is refractory, DHE",
+        lambda: R(headache="G43.719"),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+    ),
+    Case(
+        "medication overuse code gets DHE",
+        lambda: R().condition("G44.41"),
+        "eligible",
+        "medication-overuse",
+        "dhe",
+    ),
+    Case(
+        "chronic cluster needs review",
+        lambda: R(headache="G44.021"),
+        "needs-review",
+        "chronic-cluster",
+    ),
+    Case(
+        "chronic tension-type needs review",
+        lambda: R(headache="G44.221"),
+        "needs-review",
+        "chronic-tension-type",
+    ),
     Case("NDPH needs review", lambda: R(headache="G44.52"), "needs-review", "ndph"),
     Case("code without dot", lambda: R(headache="G43709"), "eligible", "chronic-migraine"),
     Case("code in lower case", lambda: R(headache="g43.709"), "eligible", "chronic-migraine"),
     # --- categories by metrics -------------------------------------------------------------------
-    Case("3 failed classes: refractory", lambda: refractory_by_metrics(3), "eligible",
-         "refractory-migraine", "dhe"),
-    Case("2 failed classes: not refractory", lambda: refractory_by_metrics(2), "eligible",
-         "chronic-migraine", "standard-infusion"),
-    Case("59-day trial is not a failure", lambda: refractory_by_metrics(3, 59), "eligible",
-         "chronic-migraine"),
-    Case("60-day trial is a failure", lambda: refractory_by_metrics(3, 60), "eligible",
-         "refractory-migraine"),
-    Case("short trial stopped for intolerance", lambda: refractory_by_metrics(2)
-         .medication("amitriptyline", rxnorm="704", status="stopped", start_days=30,
-                     end_days=20, reason="drowsiness"), "eligible", "refractory-migraine"),
-    Case("active preventive is no failure", lambda: refractory_by_metrics(2)
-         .medication("amitriptyline", rxnorm="704", start_days=300), "eligible",
-         "chronic-migraine"),
-    Case("allergy counts as a failed class", lambda: refractory_by_metrics(2)
-         .allergy("Amitriptyline"), "eligible", "refractory-migraine"),
-    Case("same class twice counts once", lambda: refractory_by_metrics(2)
-         .failed_preventive("metoprolol", "6918"), "eligible", "chronic-migraine"),
-    Case("flunarizine by name", lambda: refractory_by_metrics(2)
-         .failed_preventive("Flunarizine 10 mg tablet"), "eligible", "refractory-migraine"),
-    Case("triptan 10 days: overuse", lambda: R().acute(triptan=10), "eligible",
-         "medication-overuse", "dhe"),
-    Case("triptan 9 days: no overuse", lambda: R().acute(triptan=9), "eligible",
-         "chronic-migraine"),
-    Case("simple analgesic 15 days", lambda: R().acute(simple_analgesic=15), "eligible",
-         "medication-overuse"),
-    Case("simple analgesic 14 days", lambda: R().acute(simple_analgesic=14), "eligible",
-         "chronic-migraine"),
-    Case("two classes adding to 10", lambda: R().acute(triptan=5, opioid=5), "eligible",
-         "medication-overuse"),
-    Case("two classes adding to 9", lambda: R().acute(triptan=4, opioid=5), "eligible",
-         "chronic-migraine"),
+    Case(
+        "3 failed classes: refractory",
+        lambda: refractory_by_metrics(3),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+    ),
+    Case(
+        "2 failed classes: not refractory",
+        lambda: refractory_by_metrics(2),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+    ),
+    Case(
+        "59-day trial is not a failure",
+        lambda: refractory_by_metrics(3, 59),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "60-day trial is a failure",
+        lambda: refractory_by_metrics(3, 60),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "short trial stopped for intolerance",
+        lambda: refractory_by_metrics(2).medication(
+            "amitriptyline",
+            rxnorm="704",
+            status="stopped",
+            start_days=30,
+            end_days=20,
+            reason="drowsiness",
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "active preventive is no failure",
+        lambda: refractory_by_metrics(2).medication("amitriptyline", rxnorm="704", start_days=300),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "allergy counts as a failed class",
+        lambda: refractory_by_metrics(2).allergy("Amitriptyline"),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "same class twice counts once",
+        lambda: refractory_by_metrics(2).failed_preventive("metoprolol", "6918"),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "flunarizine by name",
+        lambda: refractory_by_metrics(2).failed_preventive("Flunarizine 10 mg tablet"),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "triptan 10 days: overuse",
+        lambda: R().acute(triptan=10),
+        "eligible",
+        "medication-overuse",
+        "dhe",
+    ),
+    Case(
+        "triptan 9 days: no overuse", lambda: R().acute(triptan=9), "eligible", "chronic-migraine"
+    ),
+    Case(
+        "simple analgesic 15 days",
+        lambda: R().acute(simple_analgesic=15),
+        "eligible",
+        "medication-overuse",
+    ),
+    Case(
+        "simple analgesic 14 days",
+        lambda: R().acute(simple_analgesic=14),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "two classes adding to 10",
+        lambda: R().acute(triptan=5, opioid=5),
+        "eligible",
+        "medication-overuse",
+    ),
+    Case(
+        "two classes adding to 9",
+        lambda: R().acute(triptan=4, opioid=5),
+        "eligible",
+        "chronic-migraine",
+    ),
     # --- section 5: protocols, exclusions, fallback ----------------------------------------------
     Case("DHE requested and fine", lambda: dhe(), "eligible", "chronic-migraine", "dhe", ()),
-    Case("ischaemic heart disease: DHE falls back", lambda: dhe().condition("I25.10"),
-         "eligible", protocol="standard-infusion", excluded=(),
-         rule=("protocol.fallback", "met")),
-    Case("CYP3A4 inhibitor: DHE falls back", lambda: dhe().medication("Ritonavir 100 mg"),
-         "eligible", protocol="standard-infusion"),
-    Case("stopped CYP3A4 inhibitor is no bar", lambda: dhe().medication(
-        "clarithromycin", status="completed"), "eligible", protocol="dhe"),
-    Case("hemiplegic migraine: DHE falls back", lambda: dhe().condition("G43.409"), "eligible",
-         protocol="standard-infusion"),
-    Case("BP 160/90 within 30 days: no DHE", lambda: dhe().blood_pressure(160, 90, days=10),
-         "eligible", protocol="standard-infusion"),
-    Case("BP 159/99: DHE stays", lambda: dhe().blood_pressure(159, 99, days=10), "eligible",
-         protocol="dhe"),
-    Case("BP 170/100 31 days ago: DHE stays", lambda: dhe().blood_pressure(170, 100, days=31),
-         "eligible", protocol="dhe"),
-    Case("eGFR 29: ketorolac and magnesium dropped", lambda: R().egfr(29), "eligible",
-         protocol="standard-infusion", excluded=("magnesium-sulfate", "ketorolac")),
-    Case("eGFR 30: ketorolac needs review", lambda: R().egfr(30), "needs-review",
-         excluded=(), rule=("caution.ketorolac", "met")),
-    Case("eGFR 59: ketorolac needs review", lambda: R().egfr(59, loinc="62238-1"),
-         "needs-review"),
+    Case(
+        "ischaemic heart disease: DHE falls back",
+        lambda: dhe().condition("I25.10"),
+        "eligible",
+        protocol="standard-infusion",
+        excluded=(),
+        rule=("protocol.fallback", "met"),
+    ),
+    Case(
+        "CYP3A4 inhibitor: DHE falls back",
+        lambda: dhe().medication("Ritonavir 100 mg"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "stopped CYP3A4 inhibitor is no bar",
+        lambda: dhe().medication("clarithromycin", status="completed"),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "hemiplegic migraine: DHE falls back",
+        lambda: dhe().condition("G43.409"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "BP 160/90 within 30 days: no DHE",
+        lambda: dhe().blood_pressure(160, 90, days=10),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "BP 159/99: DHE stays",
+        lambda: dhe().blood_pressure(159, 99, days=10),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "BP 170/100 31 days ago: DHE stays",
+        lambda: dhe().blood_pressure(170, 100, days=31),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "eGFR 29: ketorolac and magnesium dropped",
+        lambda: R().egfr(29),
+        "eligible",
+        protocol="standard-infusion",
+        excluded=("magnesium-sulfate", "ketorolac"),
+    ),
+    Case(
+        "eGFR 30: ketorolac needs review",
+        lambda: R().egfr(30),
+        "needs-review",
+        excluded=(),
+        rule=("caution.ketorolac", "met"),
+    ),
+    Case("eGFR 59: ketorolac needs review", lambda: R().egfr(59, loinc="62238-1"), "needs-review"),
     Case("eGFR 60: fine", lambda: R().egfr(60), "eligible", excluded=()),
     Case("eGFR 25 over 90 days ago", lambda: R().egfr(25, days=91), "eligible", excluded=()),
-    Case("latest eGFR decides", lambda: R().egfr(25, days=60).egfr(70, days=10), "eligible",
-         excluded=()),
-    Case("anticoagulant drops ketorolac", lambda: R().medication("apixaban 5 mg"), "eligible",
-         excluded=("ketorolac",)),
-    Case("peptic ulcer drops ketorolac", lambda: R().condition("K25.9"), "eligible",
-         excluded=("ketorolac",)),
-    Case("GI bleed K92.2 drops ketorolac", lambda: R().condition("K92.2"), "eligible",
-         excluded=("ketorolac",)),
-    Case("epilepsy drops metoclopramide", lambda: R().condition("G40.909"), "eligible",
-         excluded=("metoclopramide",)),
-    Case("Parkinson disease needs review", lambda: R().condition("G20"), "needs-review",
-         rule=("caution.metoclopramide", "met")),
-    Case("heart block drops magnesium", lambda: R().condition("I44.2"), "eligible",
-         excluded=("magnesium-sulfate",)),
-    Case("stroke history with DHE needs review", lambda: dhe().condition("Z86.73"),
-         "needs-review", protocol="dhe", rule=("caution.dhe", "met")),
-    Case("old stroke with DHE needs review", lambda: dhe().condition(
-        "I63.9", onset_days=200, status="resolved"), "needs-review", protocol="dhe"),
-    Case("old stroke with standard infusion", lambda: R().condition("I63.9", onset_days=200),
-         "eligible"),
+    Case(
+        "latest eGFR decides",
+        lambda: R().egfr(25, days=60).egfr(70, days=10),
+        "eligible",
+        excluded=(),
+    ),
+    Case(
+        "anticoagulant drops ketorolac",
+        lambda: R().medication("apixaban 5 mg"),
+        "eligible",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "peptic ulcer drops ketorolac",
+        lambda: R().condition("K25.9"),
+        "eligible",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "GI bleed K92.2 drops ketorolac",
+        lambda: R().condition("K92.2"),
+        "eligible",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "epilepsy drops metoclopramide",
+        lambda: R().condition("G40.909"),
+        "eligible",
+        excluded=("metoclopramide",),
+    ),
+    Case(
+        "Parkinson disease needs review",
+        lambda: R().condition("G20"),
+        "needs-review",
+        rule=("caution.metoclopramide", "met"),
+    ),
+    Case(
+        "heart block drops magnesium",
+        lambda: R().condition("I44.2"),
+        "eligible",
+        excluded=("magnesium-sulfate",),
+    ),
+    Case(
+        "stroke history with DHE needs review",
+        lambda: dhe().condition("Z86.73"),
+        "needs-review",
+        protocol="dhe",
+        rule=("caution.dhe", "met"),
+    ),
+    Case(
+        "old stroke with DHE needs review",
+        lambda: dhe().condition("I63.9", onset_days=200, status="resolved"),
+        "needs-review",
+        protocol="dhe",
+    ),
+    Case(
+        "old stroke with standard infusion",
+        lambda: R().condition("I63.9", onset_days=200),
+        "eligible",
+    ),
     # --- pregnancy and women aged 12-55 ----------------------------------------------------------
-    Case("woman 30, DHE, no pregnancy status", lambda: dhe(sex="female", age=30),
-         "needs-information", protocol="dhe", rule=("pregnancy-status.recent", "unknown")),
-    Case("woman 30, DHE, not pregnant 6 days ago", lambda: dhe(sex="female", age=30)
-         .pregnancy_status("not-pregnant", 6), "eligible", protocol="dhe"),
-    Case("woman 30, DHE, status 8 days old", lambda: dhe(sex="female", age=30)
-         .pregnancy_status("not-pregnant", 8), "needs-information"),
-    Case("woman 30, DHE, status unknown", lambda: dhe(sex="female", age=30)
-         .pregnancy_status("unknown", 1), "needs-information"),
+    Case(
+        "woman 30, DHE, no pregnancy status",
+        lambda: dhe(sex="female", age=30),
+        "needs-information",
+        protocol="dhe",
+        rule=("pregnancy-status.recent", "unknown"),
+    ),
+    Case(
+        "woman 30, DHE, not pregnant 6 days ago",
+        lambda: dhe(sex="female", age=30).pregnancy_status("not-pregnant", 6),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "woman 30, DHE, status 8 days old",
+        lambda: dhe(sex="female", age=30).pregnancy_status("not-pregnant", 8),
+        "needs-information",
+    ),
+    Case(
+        "woman 30, DHE, status unknown",
+        lambda: dhe(sex="female", age=30).pregnancy_status("unknown", 1),
+        "needs-information",
+    ),
     Case("woman 55, DHE, no status", lambda: dhe(sex="female", age=55), "needs-information"),
-    Case("woman 56, DHE, no status", lambda: dhe(sex="female", age=56), "eligible",
-         protocol="dhe"),
+    Case("woman 56, DHE, no status", lambda: dhe(sex="female", age=56), "eligible", protocol="dhe"),
     Case("woman 30, standard infusion, no status", lambda: R(sex="female", age=30), "eligible"),
-    Case("pregnant: review, DHE falls back, ketorolac dropped", lambda: dhe(sex="female", age=30)
-         .pregnancy_status("pregnant", 3), "needs-review", protocol="standard-infusion",
-         excluded=("ketorolac",)),
-    Case("Z33.1 pregnancy Condition", lambda: R(sex="female", age=30).condition("Z33.1"),
-         "needs-review", rule=("review.pregnancy", "met")),
-    Case("pregnancy status older than 294 days", lambda: R(sex="female", age=30)
-         .pregnancy_status("pregnant", 300), "eligible"),
+    Case(
+        "pregnant: review, DHE falls back, ketorolac dropped",
+        lambda: dhe(sex="female", age=30).pregnancy_status("pregnant", 3),
+        "needs-review",
+        protocol="standard-infusion",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "Z33.1 pregnancy Condition",
+        lambda: R(sex="female", age=30).condition("Z33.1"),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "pregnancy status older than 294 days",
+        lambda: R(sex="female", age=30).pregnancy_status("pregnant", 300),
+        "eligible",
+    ),
     # --- 4.3 eptinezumab -------------------------------------------------------------------------
-    Case("eptinezumab criteria met", lambda: eptinezumab(), "eligible", "medication-overuse",
-         "eptinezumab", rule=("eptinezumab.criteria", "met")),
-    Case("eptinezumab, 1 failed class", lambda: eptinezumab(classes=1), "ineligible",
-         rule=("eptinezumab.criteria", "not-met")),
-    Case("eptinezumab, no preventive record", lambda: eptinezumab(classes=0),
-         "needs-information", rule=("eptinezumab.criteria", "unknown")),
+    Case(
+        "eptinezumab criteria met",
+        lambda: eptinezumab(),
+        "eligible",
+        "medication-overuse",
+        "eptinezumab",
+        rule=("eptinezumab.criteria", "met"),
+    ),
+    Case(
+        "eptinezumab, 1 failed class",
+        lambda: eptinezumab(classes=1),
+        "ineligible",
+        rule=("eptinezumab.criteria", "not-met"),
+    ),
+    Case(
+        "eptinezumab, no preventive record",
+        lambda: eptinezumab(classes=0),
+        "needs-information",
+        rule=("eptinezumab.criteria", "unknown"),
+    ),
     Case("eptinezumab, 3 migraine days", lambda: eptinezumab(migraine_days=3), "ineligible"),
     Case("eptinezumab, 4 migraine days", lambda: eptinezumab(migraine_days=4), "eligible"),
-    Case("eptinezumab, no migraine-days metric", lambda: eptinezumab(migraine_days=None),
-         "needs-information"),
-    Case("eptinezumab for episodic migraine stops at step 4", lambda: episodic().protocol(
-        "eptinezumab").failed_preventive("propranolol", "8787")
-         .failed_preventive("topiramate", "38404"), "ineligible", "episodic"),
-    Case("eptinezumab, chronic migraine needs no migraine days", lambda: R(metrics=False)
-         .metric("headache-days-per-month", 20).protocol(
-        "eptinezumab").failed_preventive("propranolol", "8787")
-         .failed_preventive("topiramate", "38404"), "eligible", protocol="eptinezumab"),
-    Case("eptinezumab, active erenumab", lambda: eptinezumab().medication("erenumab"),
-         "ineligible"),
-    Case("eptinezumab allergy", lambda: eptinezumab().allergy("eptinezumab"), "ineligible",
-         rule=("exclusion.eptinezumab", "met")),
+    Case(
+        "eptinezumab, no migraine-days metric",
+        lambda: eptinezumab(migraine_days=None),
+        "needs-information",
+    ),
+    Case(
+        "eptinezumab for episodic migraine stops at step 4",
+        lambda: (
+            episodic()
+            .protocol("eptinezumab")
+            .failed_preventive("propranolol", "8787")
+            .failed_preventive("topiramate", "38404")
+        ),
+        "ineligible",
+        "episodic",
+    ),
+    Case(
+        "eptinezumab, chronic migraine needs no migraine days",
+        lambda: (
+            R(metrics=False)
+            .metric("headache-days-per-month", 20)
+            .protocol("eptinezumab")
+            .failed_preventive("propranolol", "8787")
+            .failed_preventive("topiramate", "38404")
+        ),
+        "eligible",
+        protocol="eptinezumab",
+    ),
+    Case(
+        "eptinezumab, active erenumab", lambda: eptinezumab().medication("erenumab"), "ineligible"
+    ),
+    Case(
+        "eptinezumab allergy",
+        lambda: eptinezumab().allergy("eptinezumab"),
+        "ineligible",
+        rule=("exclusion.eptinezumab", "met"),
+    ),
 ]
 
 
@@ -365,8 +775,11 @@ def test_criteria(case: Case) -> None:
     decision = case.build().evaluate()
     summary = f"{decision.decision} {decision.category} {[r.rule for r in decision.reasons]}"
     assert decision.decision == case.decision, summary
-    for attr, want in (("category", case.category), ("protocol", case.protocol),
-                       ("priority", case.priority)):
+    for attr, want in (
+        ("category", case.category),
+        ("protocol", case.protocol),
+        ("priority", case.priority),
+    ):
         if want is not ANY:
             assert getattr(decision, attr) == want, summary
     if case.excluded is not ANY:

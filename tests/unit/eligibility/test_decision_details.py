@@ -12,41 +12,62 @@ from .builders import NOW, POLICY, RECEIVED, Referral, reason
 
 
 def test_earliest_start_is_24_hours_after_a_recent_triptan_for_dhe() -> None:
-    decision = (Referral().protocol("dhe")
-                .medication("sumatriptan", rxnorm="37418", status="completed",
-                            kind="MedicationAdministration", taken_hours=10)
-                .evaluate())
+    decision = (
+        Referral()
+        .protocol("dhe")
+        .medication(
+            "sumatriptan",
+            rxnorm="37418",
+            status="completed",
+            kind="MedicationAdministration",
+            taken_hours=10,
+        )
+        .evaluate()
+    )
     assert decision.decision == "eligible"
     assert decision.earliest_start == NOW - timedelta(hours=10) + timedelta(hours=24)
     assert reason(decision, "earliest-start.triptan-washout").outcome == "met"
 
 
 def test_ergot_statement_with_effective_date_time_counts() -> None:
-    decision = (Referral().protocol("dhe")
-                .medication("Ergotamine tartrate", status="completed", taken_hours=2)
-                .evaluate())
+    decision = (
+        Referral()
+        .protocol("dhe")
+        .medication("Ergotamine tartrate", status="completed", taken_hours=2)
+        .evaluate()
+    )
     assert decision.earliest_start == NOW + timedelta(hours=22)
 
 
 def test_triptan_25_hours_ago_sets_no_earliest_start() -> None:
-    decision = (Referral().protocol("dhe")
-                .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=25)
-                .evaluate())
+    decision = (
+        Referral()
+        .protocol("dhe")
+        .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=25)
+        .evaluate()
+    )
     assert decision.protocol == "dhe"
     assert decision.earliest_start is None
 
 
 def test_recent_triptan_does_not_delay_standard_infusion() -> None:
-    decision = (Referral().medication("sumatriptan", rxnorm="37418", status="completed",
-                                      taken_hours=3).evaluate())
+    decision = (
+        Referral()
+        .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=3)
+        .evaluate()
+    )
     assert decision.protocol == "standard-infusion"
     assert decision.earliest_start is None
 
 
 def test_triptan_delay_follows_fallback_away_from_dhe() -> None:
-    decision = (Referral().protocol("dhe").condition("I25.10")
-                .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=3)
-                .evaluate())
+    decision = (
+        Referral()
+        .protocol("dhe")
+        .condition("I25.10")
+        .medication("sumatriptan", rxnorm="37418", status="completed", taken_hours=3)
+        .evaluate()
+    )
     assert (decision.protocol, decision.earliest_start) == ("standard-infusion", None)
 
 
@@ -152,22 +173,31 @@ def test_a_bare_service_request_with_contained_resources() -> None:
     referral.metric("headache-days-per-month", 20, via="contained")
     referral.metric("migraine-days-per-month", 12, via="contained")
     request = referral.bundle()["entry"][0]["resource"]
-    request["contained"].append({"resourceType": "Patient", "id": "pt",
-                                 "birthDate": "1980-01-01", "gender": "male"})
+    request["contained"].append(
+        {"resourceType": "Patient", "id": "pt", "birthDate": "1980-01-01", "gender": "male"}
+    )
     request["subject"] = {"reference": "#pt"}
     decision = evaluate_document(request, policy=POLICY, received_at=RECEIVED)
     assert (decision.decision, decision.category) == ("eligible", "chronic-migraine")
 
 
-@pytest.mark.parametrize("document", [
-    {"resourceType": "Patient"},
-    {"resourceType": "Bundle", "type": "collection", "entry": []},
-    {"resourceType": "Bundle", "entry": "nope"},
-    {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": {"resourceType": "ServiceRequest"}},
-        {"resource": {"resourceType": "ServiceRequest"}}]},
-    ["not", "an", "object"],
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"resourceType": "Patient"},
+        {"resourceType": "Bundle", "type": "collection", "entry": []},
+        {"resourceType": "Bundle", "entry": "nope"},
+        {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {"resource": {"resourceType": "ServiceRequest"}},
+                {"resource": {"resourceType": "ServiceRequest"}},
+            ],
+        },
+        ["not", "an", "object"],
+    ],
+)
 def test_unreadable_documents(document: object) -> None:
     with pytest.raises(UnreadableReferral):
         evaluate_document(document, policy=POLICY, received_at=RECEIVED)  # type: ignore[arg-type]
@@ -178,7 +208,8 @@ def test_any_bundle_type_holding_one_service_request() -> None:
     for kind in ("collection", "batch", "document", "message"):
         bundle["type"] = kind
         assert evaluate_document(bundle, policy=POLICY, received_at=RECEIVED).decision == (
-            "eligible")
+            "eligible"
+        )
 
 
 def test_simultaneous_egfr_readings_take_the_worse_whatever_the_order() -> None:
@@ -207,29 +238,50 @@ def test_ed_exception_from_the_bundles_encounter_without_a_reference() -> None:
 def test_emergency_redirect_names_no_category_or_protocol() -> None:
     decision = Referral().protocol("dhe").temperature(39.5).evaluate()
     assert (decision.decision, decision.category, decision.protocol, decision.earliest_start) == (
-        "emergency-redirect", "none", None, None)
+        "emergency-redirect",
+        "none",
+        None,
+        None,
+    )
     assert "temperature 39.5 Cel" in reason(decision, "red-flag.vital-signs").detail
 
 
 def test_eptinezumab_allergy_reports_no_protocol() -> None:
-    decision = (Referral().protocol("eptinezumab").failed_preventive("propranolol", "8787")
-                .failed_preventive("topiramate", "38404").allergy("Eptinezumab-jjmr").evaluate())
+    decision = (
+        Referral()
+        .protocol("eptinezumab")
+        .failed_preventive("propranolol", "8787")
+        .failed_preventive("topiramate", "38404")
+        .allergy("Eptinezumab-jjmr")
+        .evaluate()
+    )
     assert (decision.decision, decision.protocol, decision.excluded_drugs) == (
-        "ineligible", None, ())
+        "ineligible",
+        None,
+        (),
+    )
 
 
 def test_ed_exception_review_still_reports_category_and_protocol() -> None:
     decision = Referral().protocol("dhe").condition("G44.53").from_emergency().evaluate()
     assert (decision.decision, decision.category, decision.protocol) == (
-        "needs-review", "chronic-migraine", "dhe")
+        "needs-review",
+        "chronic-migraine",
+        "dhe",
+    )
     assert reason(decision, "red-flag.ed-exception").outcome == "met"
     ineligible_later = Referral(age=17).condition("G44.53").from_emergency().evaluate()
     assert ineligible_later.decision == "needs-review"  # step 1 decides
 
 
 def test_review_never_reports_an_excluded_protocol() -> None:
-    decision = (Referral(sex="female", age=30).protocol("eptinezumab").condition("Z33.1")
-                .allergy("eptinezumab").evaluate())
+    decision = (
+        Referral(sex="female", age=30)
+        .protocol("eptinezumab")
+        .condition("Z33.1")
+        .allergy("eptinezumab")
+        .evaluate()
+    )
     assert (decision.decision, decision.protocol) == ("needs-review", None)
     assert reason(decision, "exclusion.eptinezumab").outcome == "met"
 

@@ -35,19 +35,36 @@ METRICS = POLICY.metrics["system"]
 
 
 def _metric(name: str, value: int, ref: str) -> ObservationFact:
-    return ObservationFact(ref, Concept((Code(METRICS, POLICY.metrics[name]),)), "final",
-                           float(value), "", None, (), NOW, NOW - timedelta(days=100), NOW)
+    return ObservationFact(
+        ref,
+        Concept((Code(METRICS, POLICY.metrics[name]),)),
+        "final",
+        float(value),
+        "",
+        None,
+        (),
+        NOW,
+        NOW - timedelta(days=100),
+        NOW,
+    )
 
 
 def _facts(*codes: Code, **kw: object) -> ReferralFacts:
-    conditions = tuple(ConditionFact(f"Condition/{i}", Concept((c,)), "active",
-                                     onset=NOW - timedelta(days=800))
-                       for i, c in enumerate(codes))
-    base = dict(referral="r", ref="ServiceRequest/r", now=NOW,
-                patient=PatientFacts("Patient/p", date(1970, 5, 5), "male"),
-                conditions=conditions,
-                observations=(_metric("headache_days", 18, "Observation/h"),
-                              _metric("migraine_days", 10, "Observation/m")))
+    conditions = tuple(
+        ConditionFact(f"Condition/{i}", Concept((c,)), "active", onset=NOW - timedelta(days=800))
+        for i, c in enumerate(codes)
+    )
+    base = dict(
+        referral="r",
+        ref="ServiceRequest/r",
+        now=NOW,
+        patient=PatientFacts("Patient/p", date(1970, 5, 5), "male"),
+        conditions=conditions,
+        observations=(
+            _metric("headache_days", 18, "Observation/h"),
+            _metric("migraine_days", 10, "Observation/m"),
+        ),
+    )
     base.update(kw)
     return ReferralFacts(**base)  # type: ignore[arg-type]
 
@@ -55,7 +72,10 @@ def _facts(*codes: Code, **kw: object) -> ReferralFacts:
 def test_pure_facts_chronic_migraine_is_eligible() -> None:
     decision = evaluate(_facts(Code.of(ICD10_CM, "G43.709")), POLICY)
     assert (decision.decision, decision.category, decision.protocol) == (
-        "eligible", "chronic-migraine", "standard-infusion")
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+    )
 
 
 def test_pure_facts_snomed_is_exact_not_a_prefix() -> None:
@@ -90,9 +110,19 @@ def test_refractory_family_by_fifth_character() -> None:
     assert not status.matches(Code.of(ICD10_CM, "G43.019"))
 
 
-_FORBIDDEN = ("flask", "sqlalchemy", "requests", "urllib3", "fhir", "psycopg", "http",
-              "referral_service.api", "referral_service.adapters", "referral_service.fhir",
-              "referral_service.services")
+_FORBIDDEN = (
+    "flask",
+    "sqlalchemy",
+    "requests",
+    "urllib3",
+    "fhir",
+    "psycopg",
+    "http",
+    "referral_service.api",
+    "referral_service.adapters",
+    "referral_service.fhir",
+    "referral_service.services",
+)
 
 
 def test_domain_imports_no_framework_or_io() -> None:
@@ -102,8 +132,11 @@ def test_domain_imports_no_framework_or_io() -> None:
         path = root.joinpath(*info.name.split(".")[2:])
         path = path / "__init__.py" if info.ispkg else path.with_suffix(".py")
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             for name in names:
                 assert not name.startswith(_FORBIDDEN), f"{info.name} imports {name}"
         checked += 1

@@ -16,8 +16,12 @@ from .builders import ICD, NOW, RECEIVED, Referral, cc, coding
 def _facts(referral: Referral, resolver: Any = None):  # type: ignore[no-untyped-def]
     bundle = referral.bundle()
     request, *others = (e for e in bundle["entry"])
-    return extract_facts(request["resource"], bundle_resources=others,
-                         resolver=resolver or referral.remote.get, received_at=RECEIVED)
+    return extract_facts(
+        request["resource"],
+        bundle_resources=others,
+        resolver=resolver or referral.remote.get,
+        received_at=RECEIVED,
+    )
 
 
 def test_temperature_in_fahrenheit_is_converted_to_celsius() -> None:
@@ -28,8 +32,13 @@ def test_temperature_in_fahrenheit_is_converted_to_celsius() -> None:
 
 def test_other_patients_resources_are_left_out() -> None:
     referral = Referral()
-    referral.place({"resourceType": "Condition", "code": cc(coding("G44.53")),
-                    "subject": {"reference": "urn:uuid:someone-else"}})
+    referral.place(
+        {
+            "resourceType": "Condition",
+            "code": cc(coding("G44.53")),
+            "subject": {"reference": "urn:uuid:someone-else"},
+        }
+    )
     assert referral.evaluate().decision == "eligible"
     assert all(c.code.codes[0].code != "G4453" for c in _facts(referral).conditions)
 
@@ -38,8 +47,13 @@ def test_unreferenced_bundle_resources_about_the_subject_count() -> None:
     referral = Referral()
     referral.patient["id"] = "p1"
     referral.request["subject"] = {"reference": "Patient/p1"}
-    referral.place({"resourceType": "Condition", "code": cc(coding("G44.53")),
-                    "subject": {"reference": "Patient/p1"}})
+    referral.place(
+        {
+            "resourceType": "Condition",
+            "code": cc(coding("G44.53")),
+            "subject": {"reference": "Patient/p1"},
+        }
+    )
     assert referral.evaluate().decision == "emergency-redirect"
 
 
@@ -60,8 +74,13 @@ def test_resolver_junk_is_ignored() -> None:
 
 def test_onset_age_becomes_a_date() -> None:
     referral = Referral(headache=None)
-    referral.place({"resourceType": "Condition", "code": cc(coding("G43.909")),
-                    "onsetAge": {"value": 40, "unit": "years", "code": "a"}})
+    referral.place(
+        {
+            "resourceType": "Condition",
+            "code": cc(coding("G43.909")),
+            "onsetAge": {"value": 40, "unit": "years", "code": "a"},
+        }
+    )
     condition = _facts(referral).conditions[0]
     assert condition.onset is not None and condition.onset.year in (2020, 2021)
 
@@ -86,10 +105,14 @@ def test_partial_and_naive_dates() -> None:
 
 def test_medication_reference_to_a_medication_resource() -> None:
     referral = Referral().protocol("dhe")
-    referral.place({"resourceType": "Medication", "code": cc(text="Ritonavir 100 mg")},
-                   key="med")
-    referral.place({"resourceType": "MedicationStatement", "status": "active",
-                    "medicationReference": {"reference": "urn:uuid:med"}})
+    referral.place({"resourceType": "Medication", "code": cc(text="Ritonavir 100 mg")}, key="med")
+    referral.place(
+        {
+            "resourceType": "MedicationStatement",
+            "status": "active",
+            "medicationReference": {"reference": "urn:uuid:med"},
+        }
+    )
     assert referral.evaluate().protocol == "standard-infusion"
 
 
@@ -99,37 +122,106 @@ def test_authored_on_sets_now() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["coding", "code", "system", "value", "start", "end",
-                                       "reference", "text", "valueQuantity", "unit"]),
-                      children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "coding",
+                    "code",
+                    "system",
+                    "value",
+                    "start",
+                    "end",
+                    "reference",
+                    "text",
+                    "valueQuantity",
+                    "unit",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
-_FIELDS = ["code", "clinicalStatus", "verificationStatus", "onsetDateTime", "onsetAge",
-           "onsetPeriod", "recordedDate", "note", "valueQuantity", "valueInteger", "component",
-           "effectivePeriod", "effectiveDateTime", "issued", "valueCodeableConcept", "status",
-           "medicationCodeableConcept", "medicationReference", "statusReason", "class",
-           "category", "subject", "reaction"]
-_TYPES = ["Condition", "Observation", "MedicationStatement", "MedicationRequest",
-          "MedicationAdministration", "AllergyIntolerance", "Encounter", "DiagnosticReport",
-          "Patient", "Medication"]
+_FIELDS = [
+    "code",
+    "clinicalStatus",
+    "verificationStatus",
+    "onsetDateTime",
+    "onsetAge",
+    "onsetPeriod",
+    "recordedDate",
+    "note",
+    "valueQuantity",
+    "valueInteger",
+    "component",
+    "effectivePeriod",
+    "effectiveDateTime",
+    "issued",
+    "valueCodeableConcept",
+    "status",
+    "medicationCodeableConcept",
+    "medicationReference",
+    "statusReason",
+    "class",
+    "category",
+    "subject",
+    "reaction",
+]
+_TYPES = [
+    "Condition",
+    "Observation",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "AllergyIntolerance",
+    "Encounter",
+    "DiagnosticReport",
+    "Patient",
+    "Medication",
+]
 
 
 @settings(max_examples=150, deadline=None)
-@given(rtype=st.sampled_from(_TYPES),
-       fields=st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=6),
-       request_fields=st.dictionaries(
-           st.sampled_from(["reasonCode", "reasonReference", "supportingInfo", "note",
-                            "contained", "subject", "encounter", "code", "authoredOn",
-                            "identifier", "priority"]), _JSON, max_size=4))
-def test_malformed_fields_never_raise(rtype: str, fields: dict[str, Any],
-                                      request_fields: dict[str, Any]) -> None:
+@given(
+    rtype=st.sampled_from(_TYPES),
+    fields=st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=6),
+    request_fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "reasonCode",
+                "reasonReference",
+                "supportingInfo",
+                "note",
+                "contained",
+                "subject",
+                "encounter",
+                "code",
+                "authoredOn",
+                "identifier",
+                "priority",
+            ]
+        ),
+        _JSON,
+        max_size=4,
+    ),
+)
+def test_malformed_fields_never_raise(
+    rtype: str, fields: dict[str, Any], request_fields: dict[str, Any]
+) -> None:
     referral = Referral()
     referral.place({"resourceType": rtype, **fields})
     referral.request.update(request_fields)
     decision = referral.evaluate()
-    assert decision.decision in ("eligible", "ineligible", "needs-information", "needs-review",
-                                 "emergency-redirect")
+    assert decision.decision in (
+        "eligible",
+        "ineligible",
+        "needs-information",
+        "needs-review",
+        "emergency-redirect",
+    )
 
 
 def test_icd_system_code_with_dot_is_normalized() -> None:
@@ -139,14 +231,29 @@ def test_icd_system_code_with_dot_is_normalized() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(document=st.dictionaries(
-    st.sampled_from(["resourceType", "entry", "type", "id", "contained", "subject"]),
-    _JSON | st.sampled_from(["Bundle", "ServiceRequest"])
-    | st.lists(st.fixed_dictionaries({"fullUrl": _JSON, "resource": st.one_of(
-        _JSON, st.fixed_dictionaries({"resourceType": st.sampled_from(_TYPES + [
-            "ServiceRequest"])}, optional={"id": _JSON, "subject": _JSON, "code": _JSON}))}),
-        max_size=4),
-    max_size=5))
+@given(
+    document=st.dictionaries(
+        st.sampled_from(["resourceType", "entry", "type", "id", "contained", "subject"]),
+        _JSON
+        | st.sampled_from(["Bundle", "ServiceRequest"])
+        | st.lists(
+            st.fixed_dictionaries(
+                {
+                    "fullUrl": _JSON,
+                    "resource": st.one_of(
+                        _JSON,
+                        st.fixed_dictionaries(
+                            {"resourceType": st.sampled_from(_TYPES + ["ServiceRequest"])},
+                            optional={"id": _JSON, "subject": _JSON, "code": _JSON},
+                        ),
+                    ),
+                }
+            ),
+            max_size=4,
+        ),
+        max_size=5,
+    )
+)
 def test_any_json_document_is_a_decision_or_unreadable(document: dict[str, Any]) -> None:
     from referral_service.services.evaluation import UnreadableReferral, evaluate_document
 
@@ -156,5 +263,10 @@ def test_any_json_document_is_a_decision_or_unreadable(document: dict[str, Any])
         decision = evaluate_document(document, policy=POLICY, received_at=RECEIVED)
     except UnreadableReferral:
         return
-    assert decision.decision in ("ineligible", "needs-information", "emergency-redirect",
-                                 "needs-review", "eligible")
+    assert decision.decision in (
+        "ineligible",
+        "needs-information",
+        "emergency-redirect",
+        "needs-review",
+        "eligible",
+    )

@@ -70,11 +70,14 @@ def test_golden_file_covers_every_referral(golden: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("name", "build"), _CASES, ids=[name for name, _ in _CASES])
 def test_engine_reproduces_the_golden_decision(
-        name: str, build: Callable[[], Referral], golden: dict[str, Any]) -> None:
+    name: str, build: Callable[[], Referral], golden: dict[str, Any]
+) -> None:
     assert _decide(build) == golden[name]
 
 
 if __name__ == "__main__":
-    lines = (f"{json.dumps(name)}: {json.dumps(_decide(build), sort_keys=True)}"
-             for name, build in _CASES)  # one referral a line: readable diffs
+    lines = (
+        f"{json.dumps(name)}: {json.dumps(_decide(build), sort_keys=True)}"
+        for name, build in _CASES
+    )  # one referral a line: readable diffs
     GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")

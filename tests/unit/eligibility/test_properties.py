@@ -59,8 +59,17 @@ RED_FLAGS: list[Modifier] = [
     lambda r: r.blood_pressure(150, 125),
     lambda r: r.condition("R56.9", recorded_days=3),
 ]
-HEADACHES = ["G43.709", "G43.909", "G43.719", "G43.701", "G44.41", "G44.221", "R51.9", "G44.52",
-             None]
+HEADACHES = [
+    "G43.709",
+    "G43.909",
+    "G43.719",
+    "G43.701",
+    "G44.41",
+    "G44.221",
+    "R51.9",
+    "G44.52",
+    None,
+]
 
 
 @st.composite
@@ -77,14 +86,18 @@ def referrals(draw: st.DrawFn) -> Referral:
     return referral
 
 
-_SETTINGS = settings(max_examples=120, deadline=None,
-                     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+_SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 
 
 @_SETTINGS
 @given(referral=referrals(), flag=st.sampled_from(RED_FLAGS))
 def test_a_red_flag_turns_any_eligible_referral_into_an_emergency_redirect(
-        referral: Referral, flag: Modifier) -> None:
+    referral: Referral, flag: Modifier
+) -> None:
     assume(referral.evaluate().decision == "eligible")
     assert flag(referral).evaluate().decision == "emergency-redirect"
 
@@ -92,7 +105,8 @@ def test_a_red_flag_turns_any_eligible_referral_into_an_emergency_redirect(
 @_SETTINGS
 @given(referral=referrals(), seed=st.integers(0, 10_000))
 def test_removing_data_never_turns_needs_information_into_eligible(
-        referral: Referral, seed: int) -> None:
+    referral: Referral, seed: int
+) -> None:
     assume(referral.evaluate().decision == "needs-information")
     rng = random.Random(seed)
     for _ in range(3):
@@ -104,8 +118,7 @@ def test_removing_data_never_turns_needs_information_into_eligible(
 
 @_SETTINGS
 @given(referral=referrals(), seed=st.integers(0, 10_000))
-def test_evaluation_is_deterministic_and_ignores_entry_order(
-        referral: Referral, seed: int) -> None:
+def test_evaluation_is_deterministic_and_ignores_entry_order(referral: Referral, seed: int) -> None:
     bundle = referral.bundle()
     request, others = bundle["entry"][0]["resource"], bundle["entry"][1:]
     facts = extract_facts(request, bundle_resources=others, resolver=None, received_at=RECEIVED)
@@ -113,7 +126,18 @@ def test_evaluation_is_deterministic_and_ignores_entry_order(
     assert evaluate(facts, POLICY).to_dict() == first.to_dict()
     random.Random(seed).shuffle(bundle["entry"])
     shuffled = evaluate_document(bundle, policy=POLICY, received_at=RECEIVED)
-    assert (shuffled.decision, shuffled.category, shuffled.protocol, shuffled.priority,
-            sorted(shuffled.excluded_drugs), shuffled.earliest_start) == (
-        first.decision, first.category, first.protocol, first.priority,
-        sorted(first.excluded_drugs), first.earliest_start)
+    assert (
+        shuffled.decision,
+        shuffled.category,
+        shuffled.protocol,
+        shuffled.priority,
+        sorted(shuffled.excluded_drugs),
+        shuffled.earliest_start,
+    ) == (
+        first.decision,
+        first.category,
+        first.protocol,
+        first.priority,
+        sorted(first.excluded_drugs),
+        first.earliest_start,
+    )
