@@ -4,9 +4,10 @@ service stores and searches on."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from referral_service.fhir.facts import parse_datetime
 from referral_service.fhir.outcome import Unprocessable
 from referral_service.fhir.validation import expect_resource_type, subject_issues, validate_resource
 
@@ -63,24 +64,6 @@ def read_fields(document: dict[str, Any]) -> ReferralFields:
         patient_ref=subject.get("reference"),
         authored_on=parse_datetime(document.get("authoredOn")),
     )
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """A FHIR dateTime as an aware UTC datetime; a bare date counts from its start in UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if len(text) == 4:
-        text += "-01-01"
-    elif len(text) == 7:
-        text += "-01"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def parse_identifier_query(value: str) -> tuple[str | None, str]:
