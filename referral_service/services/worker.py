@@ -49,6 +49,9 @@ class Worker:
 
     def run_once(self) -> bool:
         settings = self.runtime.settings
+        with self.runtime.engine.connect().execution_options(read_only=True) as conn:
+            if not outbox.has_due(conn, now=self.runtime.now()):
+                return False
         with self.runtime.engine.begin() as conn:
             job = outbox.claim(
                 conn,

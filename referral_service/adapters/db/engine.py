@@ -30,7 +30,9 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     def _on_begin(conn: Any) -> None:
         # BEGIN IMMEDIATE takes the single write lock up front, so concurrent writers queue
         # instead of failing with "database is locked" when a read transaction upgrades.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (the worker's idle poll) opts out with execution_options(read_only=True).
+        read_only = conn.get_execution_options().get("read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

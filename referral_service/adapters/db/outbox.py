@@ -60,12 +60,20 @@ def enqueue(
         conn.execute(insert(jobs).values(**values))
 
 
-def claim(conn: Connection, *, worker_id: str, now: datetime, lease_seconds: int) -> Job | None:
-    ready = or_(
+def _ready(now: datetime) -> Any:
+    return or_(
         and_(jobs.c.status == "pending", jobs.c.run_after <= now),
         and_(jobs.c.status == "running", jobs.c.lease_expires_at < now),
     )
-    query = select(jobs).where(ready).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+
+
+def has_due(conn: Connection, *, now: datetime) -> bool:
+    """A cheap read: is any job due? (Lets an idle worker poll often without taking locks.)"""
+    return conn.execute(select(jobs.c.id).where(_ready(now)).limit(1)).first() is not None
+
+
+def claim(conn: Connection, *, worker_id: str, now: datetime, lease_seconds: int) -> Job | None:
+    query = select(jobs).where(_ready(now)).order_by(jobs.c.run_after, jobs.c.id).limit(1)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = conn.execute(query).mappings().first()
