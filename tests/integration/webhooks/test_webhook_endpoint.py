@@ -233,3 +233,23 @@ def test_direct_referrals_do_not_go_back_to_the_ehr(client, engine, runtime):
         ).scalar_one()
     writebacks = {referral for kind, referral in kinds if kind == "ehr-task-writeback"}
     assert writebacks == {webhook_referral}
+
+
+def test_notified_first_then_posted_is_one_referral_when_the_ehr_is_the_local_sender(
+    client, engine, runtime
+):
+    """Senders scope identifiers, so the reverse order links only when the EHR's orders are
+    filed under the sender that also POSTs them (REFERRAL_EHR_SENDER; see README)."""
+    import dataclasses
+
+    runtime.settings = dataclasses.replace(runtime.settings, ehr_sender="local")
+    order = ehr_order()
+    assert post(client, full_resource(order)).status_code == 202
+    Worker(runtime).run_until_idle()
+    direct = {k: v for k, v in order.items() if k not in ("id", "meta")}
+    posted = client.post("/fhir/ServiceRequest", json=direct, headers={"Content-Type": FHIR_JSON})
+    assert posted.status_code == 200
+    Worker(runtime).run_until_idle()
+    with engine.connect() as conn:
+        assert len(conn.execute(select(referrals.c.id)).all()) == 1
+        assert len(conn.execute(select(appointments.c.id)).all()) == 1
