@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -24,6 +25,7 @@ from referral_service.api.webhooks import webhooks_bp
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -66,7 +68,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def _install_request_hooks(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _start() -> None:
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        offered = request.headers.get("X-Request-ID", "")
+        # A caller's id is kept only if it looks like one: it goes into every log line.
+        g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         g.started = time.monotonic()
         if settings.auth == "none":
             # Auth off means loopback only: the one local caller may read everything.

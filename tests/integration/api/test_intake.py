@@ -169,3 +169,11 @@ def test_every_new_referral_has_a_received_task_at_once(client) -> None:
     assert task["focus"]["reference"] == f"ServiceRequest/{referral_id}"
     read = client.get(f"/fhir/Task/{task['id']}")
     assert read.status_code == 200 and read.headers["ETag"] == 'W/"1"'
+
+
+def test_request_ids_are_echoed_only_when_they_look_like_ids(client) -> None:
+    kept = client.get("/fhir/metadata", headers={"X-Request-ID": "abc-123.x_y"})
+    assert kept.headers["X-Request-ID"] == "abc-123.x_y"
+    replaced = client.get("/fhir/metadata", headers={"X-Request-ID": "Jane Doe 1970-01-01"})
+    assert replaced.headers["X-Request-ID"] != "Jane Doe 1970-01-01"
+    assert len(replaced.headers["X-Request-ID"]) == 32
