@@ -200,7 +200,10 @@ def _contained_issues(document: dict[str, Any]) -> list[Issue]:
         if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
             issues.append(Issue("value", f"{path} must be a resource with a resourceType", (path,)))
             continue
-        for issue in validate_resource(item):
+        # The container's model already validated the structure of what it contains; only the
+        # checks the models skip (cardinality, required bindings) remain to be done.
+        kind = item["resourceType"]
+        for issue in _required_issues(kind, item) + _binding_issues(kind, item):
             issues.append(
                 Issue(
                     issue.code,

@@ -34,7 +34,7 @@ class AuditQuery:
 
 
 def add(conn: Connection, row: AuditRow) -> None:
-    conn.execute(insert(audit_events).values(**asdict(row)))
+    conn.execute(insert(audit_events), asdict(row))
 
 
 def get(conn: Connection, audit_id: str) -> AuditRow | None:

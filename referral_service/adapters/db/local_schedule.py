@@ -67,7 +67,7 @@ def release_cells(conn: Connection, appointment_id: str) -> None:
 
 
 def insert_appointment(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(appointments).values(**values))
+    conn.execute(insert(appointments), values)
 
 
 def update_appointment(conn: Connection, appointment_id: str, values: Mapping[str, Any]) -> None:

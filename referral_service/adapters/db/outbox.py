@@ -53,11 +53,11 @@ def enqueue(
         "updated_at": now,
     }
     if dedupe_key is None:
-        conn.execute(insert(jobs).values(**values))
+        conn.execute(insert(jobs), values)
         return
     # Already queued (or done): rolling back to the savepoint keeps the caller's other work.
     with contextlib.suppress(IntegrityError), conn.begin_nested():
-        conn.execute(insert(jobs).values(**values))
+        conn.execute(insert(jobs), values)
 
 
 def _ready(now: datetime) -> Any:

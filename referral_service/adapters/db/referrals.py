@@ -81,14 +81,15 @@ def _task(row: Any) -> TaskRow:
 
 
 def insert_referral(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(referrals).values(**values))
+    conn.execute(insert(referrals), values)
     conn.execute(
-        insert(referral_versions).values(
+        insert(referral_versions),
+        dict(
             referral_id=values["id"],
             version_id=values["version_id"],
             resource=values["resource"],
             recorded_at=values["last_updated"],
-        )
+        ),
     )
 
 
@@ -105,9 +106,8 @@ def claim_identifiers(
     for system, value in identifiers:
         if (system, value) not in owned:
             conn.execute(
-                insert(referral_identifiers).values(
-                    sender=sender, system=system, value=value, referral_id=referral_id
-                )
+                insert(referral_identifiers),
+                dict(sender=sender, system=system, value=value, referral_id=referral_id),
             )
 
 
@@ -172,12 +172,13 @@ def save_new_version(conn: Connection, referral_id: str, version_id: int, **valu
         .values(version_id=version_id, **values)
     )
     conn.execute(
-        insert(referral_versions).values(
+        insert(referral_versions),
+        dict(
             referral_id=referral_id,
             version_id=version_id,
             resource=values["resource"],
             recorded_at=values["last_updated"],
-        )
+        ),
     )
 
 
@@ -207,7 +208,7 @@ def search_referrals(
 
 
 def insert_task(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(tasks).values(**values))
+    conn.execute(insert(tasks), values)
 
 
 def get_task_for_referral(conn: Connection, referral_id: str) -> TaskRow | None:
@@ -260,7 +261,7 @@ def search_tasks(
 
 def add_event(conn: Connection, referral_id: str, kind: str, now: datetime, **detail: Any) -> None:
     conn.execute(
-        insert(referral_events).values(referral_id=referral_id, at=now, kind=kind, detail=detail)
+        insert(referral_events), dict(referral_id=referral_id, at=now, kind=kind, detail=detail)
     )
 
 

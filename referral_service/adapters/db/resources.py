@@ -64,7 +64,8 @@ def get(
 
 def insert_resource(conn: Connection, stored: StoredResource) -> None:
     conn.execute(
-        insert(stored_resources).values(
+        insert(stored_resources),
+        dict(
             resource_type=stored.resource_type,
             id=stored.id,
             sender=stored.sender,
@@ -72,7 +73,7 @@ def insert_resource(conn: Connection, stored: StoredResource) -> None:
             resource=stored.resource,
             patient_ref=stored.patient_ref,
             last_updated=stored.last_updated,
-        )
+        ),
     )
 
 
@@ -112,13 +113,14 @@ def claim_identifiers(
     )
     for system, value in dict.fromkeys(identifiers):
         conn.execute(
-            insert(stored_resource_identifiers).values(
+            insert(stored_resource_identifiers),
+            dict(
                 sender=sender,
                 resource_type=resource_type,
                 system=system,
                 value=value,
                 resource_id=resource_id,
-            )
+            ),
         )
 
 
