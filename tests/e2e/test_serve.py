@@ -102,3 +102,32 @@ def test_serve_refuses_a_public_host_with_auth_off(tmp_path) -> None:
     assert result.returncode != 0
     assert "REFERRAL_AUTH=none" in result.stderr
     _ = stop
+
+
+def test_the_wsgi_entry_point_refuses_a_public_bind_with_auth_off(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REFERRAL_BIND": "0.0.0.0:8080",
+        "REFERRAL_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+    }
+    refused = subprocess.run(
+        [sys.executable, "-c", "import referral_service.wsgi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert refused.returncode != 0 and "REFERRAL_AUTH=none" in refused.stderr
+    allowed = subprocess.run(
+        [sys.executable, "-c", "import referral_service.wsgi"],
+        env={**env, "REFERRAL_ALLOW_INSECURE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert allowed.returncode == 0, allowed.stderr
