@@ -76,7 +76,7 @@ class Settings:
     job_max_attempts: int = 8
     job_lease_seconds: int = 120
     job_backoff_base_seconds: float = 2.0
-    worker_poll_seconds: float = 0.05
+    worker_poll_seconds: float = 0.025
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str = "memory://"
     # A request body must arrive within this many seconds of silence (slow-body clients).
@@ -142,7 +142,7 @@ class Settings:
             max_body_bytes=_env_int(env, "REFERRAL_MAX_BODY_BYTES", 2 * 1024 * 1024),
             job_max_attempts=_env_int(env, "REFERRAL_JOB_MAX_ATTEMPTS", 8),
             job_lease_seconds=_env_int(env, "REFERRAL_JOB_LEASE_SECONDS", 120),
-            worker_poll_seconds=_env_int(env, "REFERRAL_WORKER_POLL_MS", 50) / 1000,
+            worker_poll_seconds=_env_int(env, "REFERRAL_WORKER_POLL_MS", 25) / 1000,
             job_backoff_base_seconds=float(_env_int(env, "REFERRAL_JOB_BACKOFF_SECONDS", 2)),
             rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
             rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",
