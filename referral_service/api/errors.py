@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from referral_service.api.fhir_io import fhir_response
@@ -65,6 +66,18 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             issue = Issue(code, "the request body is over the size limit")
         return _respond(status, (issue,), headers)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> Response:
+        # The database is down or restarting: not the client's fault, and worth a retry.
+        log.error(
+            "database unavailable (%s) on %s %s",
+            type(exc.orig).__name__,
+            request.method,
+            request.path,
+        )
+        issue = Issue("transient", "the service's database is unavailable; nothing was stored")
+        return _respond(503, (issue,), {"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
