@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.outbox import Job
@@ -18,6 +20,7 @@ from referral_service.observability import metrics
 from referral_service.services import audit, processing
 
 log = logging.getLogger(__name__)
+OUTAGE_PAUSE_SECONDS = 2.0
 
 
 class Worker:
@@ -36,9 +39,19 @@ class Worker:
             if time.monotonic() - last_stats > 5:
                 self._publish_queue_stats()
                 last_stats = time.monotonic()
-            if not self.run_once():
+            if not self._run_once_surviving():
                 self.stopping.wait(self.runtime.settings.worker_poll_seconds)
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _run_once_surviving(self) -> bool:
+        """A database outage pauses the worker instead of ending it; a job it had claimed is
+        taken up again when its lease expires."""
+        try:
+            return self.run_once()
+        except OperationalError as exc:
+            log.error("database unavailable: %s; retrying", type(exc.orig).__name__)
+            self.stopping.wait(OUTAGE_PAUSE_SECONDS)
+            return False
 
     def run_until_idle(self, max_jobs: int = 10_000) -> int:
         """Run every job that is due now (for tests and the CLI's one-shot mode)."""

@@ -95,3 +95,23 @@ def test_an_unknown_job_kind_fails_visibly_not_silently(runtime, engine, clock) 
     assert Worker(runtime).run_once() is True
     job = _job(engine)
     assert job["status"] == "failed" and "mystery" in job["last_error"]
+
+
+def test_a_database_outage_pauses_the_worker_instead_of_ending_it(runtime, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from referral_service.services import worker as worker_module
+
+    worker = Worker(runtime)
+    calls = []
+
+    def database_down() -> bool:
+        calls.append(1)
+        if len(calls) == 2:
+            worker.stop()
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError())
+
+    monkeypatch.setattr(worker, "run_once", database_down)
+    monkeypatch.setattr(worker_module, "OUTAGE_PAUSE_SECONDS", 0.01)
+    worker.run_forever()  # returns when stopped; the outage did not raise out of it
+    assert len(calls) == 2
