@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.service import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -353,12 +354,6 @@ def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     assert command[0] == "python"
     env = {**os.environ, "REFERRAL_BIND": f"0.0.0.0:{port}"}
     return run(sys.executable, *command[1:], env=env)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_when_up(url: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 from tests.integration.webhooks.conftest import AUTH, SECRET, notification
-from tests.support.sekmet import free_port
+from tests.support.service import free_port
 
 CLI = str(Path(sys.executable).with_name("referral-service"))
 

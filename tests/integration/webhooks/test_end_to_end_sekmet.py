@@ -22,7 +22,8 @@ from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.headers import etag
 from referral_service.config import Settings
 from referral_service.services.subscriptions import desired_subscription, webhook_endpoint
-from tests.support.sekmet import SekmetServer, free_port
+from tests.support.sekmet import SekmetServer
+from tests.support.service import free_port
 
 from .conftest import SECRET
 from .ehr_orders import place_order
