@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db import resources as stored_identifiers
@@ -170,11 +170,18 @@ def appointment_resource(engine: Engine, sender: str | None, appointment_id: str
 def search_appointments(
     engine: Engine, sender: str | None, *, based_on: str | None, count: int, offset: int
 ) -> Page:
-    query = select(appointments)
+    filters: list[Any] = []
     if sender is not None:
-        query = query.where(appointments.c.sender == sender)
+        filters.append(appointments.c.sender == sender)
     if based_on:
-        query = query.where(appointments.c.referral_id == based_on.split("/")[-1])
+        filters.append(appointments.c.referral_id == based_on.split("/")[-1])
     with engine.connect() as conn:
-        rows = list(conn.execute(query.order_by(appointments.c.start)).mappings())
-    return Page([row["resource"] for row in rows[offset : offset + count]], len(rows))
+        total = conn.execute(select(func.count()).select_from(appointments).where(*filters))
+        rows = conn.execute(
+            select(appointments.c.resource)
+            .where(*filters)
+            .order_by(appointments.c.start, appointments.c.id)
+            .limit(count)
+            .offset(offset)
+        ).scalars()
+        return Page(list(rows), int(total.scalar() or 0))
