@@ -20,7 +20,7 @@ from referral_service.fhir.outcome import MethodNotAllowed, NotFound, Unreadable
 from referral_service.fhir.parameters import decision_parameters
 from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
 from referral_service.observability import metrics
-from referral_service.services import intake, queries
+from referral_service.services import intake, queries, revisions
 from referral_service.services.assessment import dry_run_evaluation
 
 referrals_bp = Blueprint("fhir_referrals", __name__)
@@ -83,7 +83,7 @@ def _conditional_match(sender: str, header: str) -> str | None:
 def update_referral(referral_id: str) -> Response:
     check_accept()
     document = read_resource()
-    result = intake.update_referral(
+    result = revisions.update_referral(
         runtime().engine,
         sender=current_sender(),
         referral_id=referral_id,

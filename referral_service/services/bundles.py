@@ -21,7 +21,7 @@ from referral_service.fhir.bundle import (
 from referral_service.fhir.outcome import Conflict, FhirError, Issue, Unprocessable
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
-from referral_service.services import intake
+from referral_service.services import intake, revisions
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _apply(
         return EntryResult("201 Created", location, 'W/"1"')
     if entry.method == "PUT":
         referral_id = entry.url.rstrip("/").split("/")[-1]
-        updated = intake.update_in(
+        updated = revisions.update_in(
             conn,
             sender=sender,
             referral_id=referral_id,

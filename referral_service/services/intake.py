@@ -28,7 +28,6 @@ from referral_service.fhir.task import TaskView, build_task
 from referral_service.services.intake_options import IntakeOptions
 from referral_service.services.revisions import (
     CANCELLING_STATUSES,
-    UpdateResult,
     update_in,
     update_referral,
 )
@@ -212,15 +211,3 @@ def _insert_new(
             referral_id=referral_id,
             payload={"version": 1},
         )
-
-
-__all__ = [
-    "IntakeOptions",
-    "IntakeResult",
-    "UpdateResult",
-    "create_in",
-    "find_existing",
-    "receive_referral",
-    "update_in",
-    "update_referral",
-]

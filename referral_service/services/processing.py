@@ -11,9 +11,12 @@ from typing import Any
 
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.outbox import Job
+from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.observability import metrics
 from referral_service.services.assessment import evaluate_stored_referral
+from referral_service.services.booking import cancel_booking
+from referral_service.services.booking_job import book_stored_referral
 from referral_service.services.tasks import write_task
 
 
@@ -28,38 +31,28 @@ def _evaluate(runtime: Any, job: Job) -> str:
     assert job.referral_id is not None
     try:
         return evaluate_stored_referral(runtime, job.referral_id)
-    except _ehr_unavailable() as exc:
+    except EhrUnavailable as exc:
         raise RetryLater(type(exc).__name__) from exc
 
 
 def _book(runtime: Any, job: Job) -> str:
-    from referral_service.services.booking_job import book_stored_referral
-
     assert job.referral_id is not None
     return book_stored_referral(runtime, job.referral_id, RetryLater)
 
 
 def _cancel(runtime: Any, job: Job) -> str:
-    from referral_service.services.booking import cancel_booking
-
     assert job.referral_id is not None
     try:
         cancel_booking(
             job.referral_id, engine=runtime.engine, ehr=runtime.ehr_client, now=runtime.now()
         )
-    except _ehr_unavailable() as exc:
+    except EhrUnavailable as exc:
         raise RetryLater(type(exc).__name__) from exc
     with runtime.engine.begin() as conn:
         repo.add_event(conn, job.referral_id, "appointment-cancelled", runtime.now())
         write_task(conn, job.referral_id, lifecycle.CANCELLED, runtime.now())
     metrics.booking_finished("cancelled")
     return "cancelled"
-
-
-def _ehr_unavailable() -> type[Exception]:
-    from referral_service.adapters.ehr.errors import EhrUnavailable
-
-    return EhrUnavailable
 
 
 HANDLERS: dict[str, Handler] = {"evaluate": _evaluate, "book": _book, "cancel": _cancel}
