@@ -60,6 +60,10 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     prepare_multiprocess_dir()  # shared by gunicorn's workers and the background worker
     env = dict(os.environ, REFERRAL_BIND=_bind(host, port), REFERRAL_WEB_CONCURRENCY=str(workers))
     env.setdefault("REFERRAL_PUBLIC_URL", f"http://{_bind(host, port)}")
+    if not no_worker:
+        from referral_service.adapters.wakeup import free_udp_port
+
+        env.setdefault("REFERRAL_WORKER_WAKE", f"127.0.0.1:{free_udp_port()}")
     children = [
         _spawn(
             [

@@ -17,6 +17,18 @@ class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+def _env_address(env: dict[str, str], name: str) -> tuple[str, int] | None:
+    value = env.get(name)
+    if not value:
+        return None
+    from referral_service.adapters.wakeup import parse_address
+
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -77,6 +89,8 @@ class Settings:
     job_lease_seconds: int = 120
     job_backoff_base_seconds: float = 2.0
     worker_poll_seconds: float = 0.025
+    # Loopback UDP address on which the API nudges an idle worker (set by `serve`).
+    worker_wake: tuple[str, int] | None = None
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str = "memory://"
     # A request body must arrive within this many seconds of silence (slow-body clients).
@@ -143,6 +157,7 @@ class Settings:
             job_max_attempts=_env_int(env, "REFERRAL_JOB_MAX_ATTEMPTS", 8),
             job_lease_seconds=_env_int(env, "REFERRAL_JOB_LEASE_SECONDS", 120),
             worker_poll_seconds=_env_int(env, "REFERRAL_WORKER_POLL_MS", 25) / 1000,
+            worker_wake=_env_address(env, "REFERRAL_WORKER_WAKE"),
             job_backoff_base_seconds=float(_env_int(env, "REFERRAL_JOB_BACKOFF_SECONDS", 2)),
             rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
             rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",

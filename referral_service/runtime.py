@@ -50,6 +50,15 @@ class Runtime:
         client.on_request = observe_ehr_request
         return client
 
+    @cached_property
+    def wake_sender(self) -> Any:
+        """Nudges the worker after the API commits work; None when no address is set."""
+        if self.settings.worker_wake is None:
+            return None
+        from referral_service.adapters.wakeup import WakeSender
+
+        return WakeSender(self.settings.worker_wake)
+
     def check_configuration(self) -> None:
         """Load the policy and clinic files now, so a malformed one stops start-up."""
         _ = self.policy, self.clinic

@@ -60,12 +60,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    _install_request_hooks(app, settings)
+    _install_request_hooks(app, settings, runtime)
     init_security(app, settings)
     return app
 
 
-def _install_request_hooks(app: Flask, settings: Settings) -> None:
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _install_request_hooks(app: Flask, settings: Settings, runtime: Runtime) -> None:
     @app.before_request
     def _start() -> None:
         offered = request.headers.get("X-Request-ID", "")
@@ -79,6 +82,13 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if (
+            runtime.wake_sender is not None
+            and request.method in _WRITES
+            and response.status_code < 300
+        ):
+            # Whatever the request queued is committed by now; the worker need not wait a poll.
+            runtime.wake_sender.ring()
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response

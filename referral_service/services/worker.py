@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.outbox import Job
+from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
 from referral_service.services import audit, processing
 
@@ -28,19 +29,32 @@ class Worker:
         self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stopping = threading.Event()
+        self._wake: WakeListener | None = None
 
     def stop(self) -> None:
         self.stopping.set()
+        if self._wake is not None:
+            self._wake.interrupt()
 
     def run_forever(self) -> None:
         log.info("worker started", extra={"worker": self.worker_id})
         last_stats = 0.0
-        while not self.stopping.is_set():
-            if time.monotonic() - last_stats > 5:
-                self._publish_queue_stats()
-                last_stats = time.monotonic()
-            if not self._run_once_surviving():
-                self.stopping.wait(self.runtime.settings.worker_poll_seconds)
+        poll = self.runtime.settings.worker_poll_seconds
+        wake = self._wake = open_listener(self.runtime.settings.worker_wake)
+        try:
+            while not self.stopping.is_set():
+                if time.monotonic() - last_stats > 5:
+                    self._publish_queue_stats()
+                    last_stats = time.monotonic()
+                if not self._run_once_surviving():
+                    if wake is not None:
+                        wake.wait(poll)
+                    else:
+                        self.stopping.wait(poll)
+        finally:
+            self._wake = None
+            if wake is not None:
+                wake.close()
         log.info("worker stopped", extra={"worker": self.worker_id})
 
     def _run_once_surviving(self) -> bool:

@@ -57,19 +57,25 @@ def booking_window(
     return BookingWindow(opens=opens, closes=closes)
 
 
-SEARCH_HORIZONS = (timedelta(days=1), timedelta(days=3))
+SEARCH_HORIZONS = (timedelta(days=1), timedelta(days=3), timedelta(days=7))
 
 
 def search_horizons(window: BookingWindow, duration: timedelta) -> Iterator[BookingWindow]:
-    """The window's first day, its first three days, then all of it. Every candidate starting
-    before a horizon ends lies inside it (it is widened by one protocol duration), so the first
-    horizon with a free run yields the window's earliest; most bookings need one small Slot
-    search per chair instead of a fortnight of pages."""
+    """The window in consecutive stretches: its first day, days 1-3, days 3-7, then the rest.
+
+    Each stretch reaches one protocol duration past its nominal end, so a run starting before
+    that end lies wholly inside it; the next stretch starts at that end. Searching them in
+    order therefore finds the window's earliest free run, and each Slot search fetches only
+    its own stretch instead of everything from the window's start (an almost full clinic
+    would otherwise send every earlier day's Slots again with each widening).
+    """
     if window.is_empty:
         return
+    opens = window.opens
     for reach in SEARCH_HORIZONS:
         closes = min(window.closes, window.opens + reach + duration)
-        yield BookingWindow(window.opens, closes)
+        yield BookingWindow(opens, closes)
         if closes == window.closes:
             return
-    yield window
+        opens = window.opens + reach
+    yield BookingWindow(opens, window.closes)

@@ -1,0 +1,92 @@
+"""The worker wake-up over loopback UDP: a ring wakes a waiting listener at once, silence
+lets the timeout run out, and a bad address stops start-up with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from referral_service.adapters.wakeup import (
+    WakeListener,
+    WakeSender,
+    free_udp_port,
+    open_listener,
+    parse_address,
+)
+from referral_service.config import Settings, SettingsError
+
+
+@pytest.fixture
+def address() -> tuple[str, int]:
+    return ("127.0.0.1", free_udp_port())
+
+
+def test_a_ring_wakes_the_listener(address) -> None:
+    listener, sender = WakeListener(address), WakeSender(address)
+    try:
+        sender.ring()
+        assert listener.wait(5.0) is True
+    finally:
+        listener.close()
+        sender.close()
+
+
+def test_without_a_ring_the_wait_times_out(address) -> None:
+    listener = WakeListener(address)
+    try:
+        assert listener.wait(0.02) is False
+    finally:
+        listener.close()
+
+
+def test_many_rings_are_consumed_by_one_wake(address) -> None:
+    listener, sender = WakeListener(address), WakeSender(address)
+    try:
+        for _ in range(10):
+            sender.ring()
+        assert listener.wait(5.0) is True
+        assert listener.wait(0.02) is False  # nothing left over to cause spurious wake-ups
+    finally:
+        listener.close()
+        sender.close()
+
+
+def test_interrupt_ends_a_wait_at_once(address) -> None:
+    listener = WakeListener(address)
+    try:
+        listener.interrupt()
+        assert listener.wait(5.0) is True
+        assert listener.wait(0.02) is False
+    finally:
+        listener.close()
+
+
+def test_ringing_with_nobody_listening_is_harmless(address) -> None:
+    sender = WakeSender(address)
+    sender.ring()
+    sender.ring()
+    sender.close()
+
+
+def test_two_local_workers_can_listen_on_one_address(address) -> None:
+    first, second = open_listener(address), open_listener(address)
+    assert first is not None and second is not None
+    first.close()
+    second.close()
+
+
+def test_no_address_means_polling_only() -> None:
+    assert open_listener(None) is None
+
+
+@pytest.mark.parametrize("value", ["8091", "127.0.0.1:", "127.0.0.1:port", ":8091"])
+def test_a_malformed_address_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        parse_address(value)
+    with pytest.raises(SettingsError, match="REFERRAL_WORKER_WAKE"):
+        Settings.from_env({"REFERRAL_WORKER_WAKE": value})
+
+
+def test_the_setting_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"REFERRAL_WORKER_WAKE": "127.0.0.1:8091"})
+    assert settings.worker_wake == ("127.0.0.1", 8091)
+    assert Settings.from_env({}).worker_wake is None
