@@ -3,7 +3,8 @@
     .venv/bin/python bench/booking.py [--referrals 200] [--chairs 6] [--days 15] [--poll-ms 5]
 
 Starts SEKMET (no auth) in a temp dir, seeds chairs and Slots with `referral-service ehr
-seed-demo`, runs `referral-service serve` (SQLite, REFERRAL_JOB_BACKOFF_SECONDS=1) against it and
+seed-demo`, runs `referral-service serve` (a fresh PostgreSQL schema, as deployed, or SQLite with
+--database sqlite; REFERRAL_JOB_BACKOFF_SECONDS=1) against it and
 sends eligible referrals one at a time, each waited for until its Task is booked.
 
 Per booking:
@@ -23,6 +24,7 @@ Target (issue 4): the service adds < 50 ms p95 on top of the EHR's own time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
@@ -42,6 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import database  # noqa: E402
 from tests.support.referrals import FHIR_JSON, eligible_referral  # noqa: E402
 from tests.support.sekmet import start_sekmet  # noqa: E402
 from tests.support.service import EXECUTABLE, serve  # noqa: E402
@@ -226,12 +229,16 @@ def run(
     probes: int = 30,
     gap_ms: float = 500,
     verbose: bool = False,
+    database_kind: str = "postgresql",
 ) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bench-booking-"))
     ehr = start_sekmet(workdir / "ehr", smart=False)
+    stack = contextlib.ExitStack()
     try:
+        url = stack.enter_context(database(database_kind, workdir))
         env = {
             **ehr.env(),
+            "REFERRAL_DATABASE_URL": url,
             "REFERRAL_JOB_BACKOFF_SECONDS": "1",
             "REFERRAL_LOG_LEVEL": "WARNING",
             # polling the Task every few ms must not be throttled
@@ -274,6 +281,7 @@ def run(
         ehr_after = probe_ehr(ehr.base_url, probes)
     finally:
         ehr.stop()
+        stack.close()
 
     def ms(key: str) -> dict[str, float]:
         values = [r[key] * 1000 for r in rows if key in r]
@@ -291,6 +299,7 @@ def run(
     server, ehr_time, added = ms("server_s"), ms("ehr_s"), ms("added_s")
     return {
         "referrals": len(rows),
+        "database": database_kind,
         "chairs": chairs,
         "days": days,
         "poll_ms": poll_ms,
@@ -317,7 +326,8 @@ def run(
 
 def report(result: dict) -> None:
     print(
-        f"{result['referrals']} referrals booked one at a time on SEKMET "
+        f"{result['referrals']} referrals booked one at a time on SEKMET, service on "
+        f"{result['database']} "
         f"({result['chairs']} chairs x {result['days']} days seeded in "
         f"{result['seed_seconds']:.0f} s; Task polled every {result['poll_ms']:g} ms; "
         f"random 0-{result['gap_ms']:g} ms pause between referrals)"
@@ -365,6 +375,7 @@ def main() -> None:
     parser.add_argument("--chairs", type=int, default=6)
     parser.add_argument("--days", type=int, default=15)
     parser.add_argument("--poll-ms", type=float, default=5)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--probes", type=int, default=30)
     parser.add_argument(
         "--gap-ms", type=float, default=500, help="random pause 0..N ms before each referral"
@@ -379,6 +390,7 @@ def main() -> None:
             args.probes,
             args.gap_ms,
             verbose=True,
+            database_kind=args.database,
         )
     )
 

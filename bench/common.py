@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,40 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.service import free_port  # noqa: E402
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """A migrated, empty database for one run: a fresh schema on the machine's PostgreSQL
+    (dropped afterwards) or a SQLite file in workdir. Yields its SQLAlchemy URL."""
+    from sqlalchemy import create_engine, text
+
+    from referral_service.adapters.db import migrate
+    from referral_service.adapters.db.engine import make_engine
+
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / 'service.db'}"
+        schema = None
+    elif kind == "postgresql":
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(POSTGRES)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    else:
+        raise ValueError(f"unknown database {kind!r}")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
 
 
 @contextmanager

@@ -9,14 +9,12 @@ Target (issue 2): intake >= 50% of the bare app's throughput.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import uuid
+from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-from bench.common import drive, dumps, gunicorn
+from bench.common import database, drive, dumps, gunicorn
 from tests.support.referrals import eligible_referral
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
@@ -27,16 +25,7 @@ def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
 
 
 def run(seconds: float, clients: int, workers: int) -> dict:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    try:
-        from referral_service.adapters.db import migrate
-        from referral_service.adapters.db.engine import make_engine
-
-        migrate.upgrade(make_engine(url))
+    with tempfile.TemporaryDirectory() as workdir, database("postgresql", Path(workdir)) as url:
         # The per-client rate limit would throttle the load generator, not measure intake.
         env = {
             "REFERRAL_DATABASE_URL": url,
@@ -50,9 +39,6 @@ def run(seconds: float, clients: int, workers: int) -> dict:
         with gunicorn("bench.bare_app:app", env, workers) as base:
             drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)
             bare = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     return {"service": service, "bare": bare, "ratio": service["throughput"] / bare["throughput"]}
 
 

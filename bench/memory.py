@@ -17,6 +17,7 @@ half (here: growth between the 50% and 100% marks within GROWTH_TOLERANCE_MB per
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -32,12 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.common import database  # noqa: E402
 from tests.support.referrals import FHIR_JSON, eligible_referral  # noqa: E402
 from tests.support.service import EXECUTABLE, free_port, stop, wait_until_healthy  # noqa: E402
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RSS_MB = 150.0
 GROWTH_TOLERANCE_MB = 5.0  # allocator noise; "no growth" means within this
 
@@ -150,21 +150,8 @@ def run(
     verbose: bool = False,
 ) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    schema = None
-    if sqlite:
-        url = f"sqlite:///{workdir / 'service.db'}"
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(POSTGRES)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-        from referral_service.adapters.db import migrate
-        from referral_service.adapters.db.engine import make_engine
-
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+    databases = contextlib.ExitStack()  # closed in the finally below
+    url = databases.enter_context(database("sqlite" if sqlite else "postgresql", workdir))
     port = free_port()
     env = {
         **os.environ,
@@ -238,9 +225,7 @@ def run(
     finally:
         stop(process)
         log.close()
-        if schema:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        databases.close()
     # Web processes: the 50% and 100% intake marks. The background worker: the first sample at
     # which it had worked through half the referrals (sent - queued jobs, about one open job per
     # unfinished referral) and the last sample (drained).

@@ -75,7 +75,7 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
     decision = _decide(runtime, referral)
     now = runtime.now()
     with engine.begin() as conn:
-        current = repo.get_referral(conn, referral_id, for_update=True)
+        current = repo.get_referral_head(conn, referral_id, for_update=True)
         task = repo.get_task_for_referral(conn, referral_id)
         if current is None or task is None or current.version_id != referral.version_id:
             return "superseded"  # a newer version has its own evaluation job
@@ -127,7 +127,7 @@ def apply_decision(
         policy_version=decision.policy_version,
     )
     if state == lifecycle.ELIGIBLE:
-        version = repo.get_referral(conn, referral_id).version_id  # type: ignore[union-attr]
+        version = repo.get_referral_head(conn, referral_id).version_id  # type: ignore[union-attr]
         queue_booking(conn, runtime, referral_id, now, attempt_key=f"v{version}")
 
 

@@ -19,7 +19,7 @@ def write_task(
     now: datetime,
     status_note: str | None = None,
 ) -> dict:
-    referral = repo.get_referral(conn, referral_id)
+    referral = repo.get_referral_head(conn, referral_id)
     task = repo.get_task_for_referral(conn, referral_id)
     assert referral is not None and task is not None
     appointment = repo.get_appointment_for_referral(conn, referral_id)

@@ -39,6 +39,19 @@ class ReferralRow:
 
 
 @dataclass(frozen=True)
+class ReferralHead:
+    """A referral without its resources: what Task writes and version checks need (the raw
+    ServiceRequest and its supporting resources are most of a row's bytes)."""
+
+    id: str
+    version_id: int
+    patient_ref: str | None
+    source: str
+    decision: Decision | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
 class TaskRow:
     id: str
     referral_id: str
@@ -149,6 +162,36 @@ def get_referral(
         query = query.with_for_update()
     row = conn.execute(query).mappings().first()
     return _referral(row) if row else None
+
+
+_HEAD_COLUMNS = (
+    referrals.c.id,
+    referrals.c.version_id,
+    referrals.c.patient_ref,
+    referrals.c.source,
+    referrals.c.decision,
+    referrals.c.received_at,
+)
+
+
+def get_referral_head(
+    conn: Connection, referral_id: str, *, for_update: bool = False
+) -> ReferralHead | None:
+    query = select(*_HEAD_COLUMNS).where(referrals.c.id == referral_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    decision = Decision.from_dict(row["decision"]) if row["decision"] else None
+    return ReferralHead(
+        row["id"],
+        row["version_id"],
+        row["patient_ref"],
+        row["source"],
+        decision,
+        row["received_at"],
+    )
 
 
 def get_version(conn: Connection, referral_id: str, version_id: int) -> dict[str, Any] | None:

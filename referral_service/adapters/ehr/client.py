@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 
 FHIR_JSON = "application/fhir+json"
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def environment_session(base_url: str) -> requests.Session:
+    """A Session with the proxy and CA bundle settings of the environment read once, here.
+
+    requests' default (trust_env) re-reads os.environ and ~/.netrc on every request, about a
+    millisecond a booking request; NO_PROXY, HTTP(S)_PROXY and REQUESTS_CA_BUNDLE still apply.
+    """
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
 
 
 class FhirClient:
@@ -65,7 +81,7 @@ class FhirClient:
     ) -> FhirClient:
         if not settings.ehr_base_url:
             raise ValueError("REFERRAL_EHR_BASE_URL is not set")
-        session = requests.Session()
+        session = environment_session(settings.ehr_base_url)
         timeout = (3.05, float(settings.ehr_timeout_seconds))
         return cls(
             settings.ehr_base_url,

@@ -212,3 +212,18 @@ def test_non_json_answer_is_a_data_error(client: FhirClient) -> None:
     responses.get(f"{BASE}/Patient/p1", body="<html>hello</html>")
     with pytest.raises(EhrDataError):
         client.read("Patient", "p1")
+
+
+def test_the_environment_is_read_once_for_proxies_and_ca_bundle(monkeypatch) -> None:
+    from referral_service.adapters.ehr.client import environment_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.clinic.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/clinic/ca.pem")
+    session = environment_session("https://ehr.clinic.example/fhir")
+    assert session.proxies["https"] == "http://proxy.clinic.example:3128"
+    assert session.verify == "/etc/clinic/ca.pem"
+    assert session.trust_env is False  # no per-request re-reading of os.environ and ~/.netrc
+
+    bypassed = environment_session("http://localhost:8080/fhir")
+    assert "https" not in bypassed.proxies and "http" not in bypassed.proxies
