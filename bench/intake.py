@@ -9,12 +9,17 @@ Target (issue 2): intake >= 50% of the bare app's throughput.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from bench.common import database, drive, dumps, gunicorn
-from tests.support.referrals import eligible_referral
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: bench/ and tests/ live beside it
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import database, drive, dumps, gunicorn  # noqa: E402
+from tests.support.referrals import eligible_referral  # noqa: E402
 
 
 def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
