@@ -62,8 +62,11 @@ class TaskRow:
     last_updated: datetime
 
 
+def _decision(row: Any) -> Decision | None:
+    return Decision.from_dict(row["decision"]) if row["decision"] else None
+
+
 def _referral(row: Any) -> ReferralRow:
-    decision = Decision.from_dict(row["decision"]) if row["decision"] else None
     return ReferralRow(
         row["id"],
         row["sender"],
@@ -74,7 +77,7 @@ def _referral(row: Any) -> ReferralRow:
         row["source"],
         row["resource"],
         row["supporting"],
-        decision,
+        _decision(row),
         row["authored_on"],
         row["received_at"],
         row["last_updated"],
@@ -183,13 +186,12 @@ def get_referral_head(
     row = conn.execute(query).mappings().first()
     if row is None:
         return None
-    decision = Decision.from_dict(row["decision"]) if row["decision"] else None
     return ReferralHead(
         row["id"],
         row["version_id"],
         row["patient_ref"],
         row["source"],
-        decision,
+        _decision(row),
         row["received_at"],
     )
 
