@@ -3,6 +3,8 @@ lets the timeout run out, and a bad address stops start-up with a clear message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from referral_service.adapters.wakeup import (
@@ -20,51 +22,45 @@ def address() -> tuple[str, int]:
     return ("127.0.0.1", free_udp_port())
 
 
-def test_a_ring_wakes_the_listener(address) -> None:
-    listener, sender = WakeListener(address), WakeSender(address)
-    try:
-        sender.ring()
-        assert listener.wait(5.0) is True
-    finally:
-        listener.close()
-        sender.close()
-
-
-def test_without_a_ring_the_wait_times_out(address) -> None:
+@pytest.fixture
+def listener(address) -> Iterator[WakeListener]:
     listener = WakeListener(address)
-    try:
-        assert listener.wait(0.02) is False
-    finally:
-        listener.close()
+    yield listener
+    listener.close()
 
 
-def test_many_rings_are_consumed_by_one_wake(address) -> None:
-    listener, sender = WakeListener(address), WakeSender(address)
-    try:
-        for _ in range(10):
-            sender.ring()
-        assert listener.wait(5.0) is True
-        assert listener.wait(0.02) is False  # nothing left over to cause spurious wake-ups
-    finally:
-        listener.close()
-        sender.close()
-
-
-def test_interrupt_ends_a_wait_at_once(address) -> None:
-    listener = WakeListener(address)
-    try:
-        listener.interrupt()
-        assert listener.wait(5.0) is True
-        assert listener.wait(0.02) is False
-    finally:
-        listener.close()
-
-
-def test_ringing_with_nobody_listening_is_harmless(address) -> None:
+@pytest.fixture
+def sender(address) -> Iterator[WakeSender]:
     sender = WakeSender(address)
-    sender.ring()
-    sender.ring()
+    yield sender
     sender.close()
+
+
+def test_a_ring_wakes_the_listener(listener, sender) -> None:
+    sender.ring()
+    assert listener.wait(5.0) is True
+
+
+def test_without_a_ring_the_wait_times_out(listener) -> None:
+    assert listener.wait(0.02) is False
+
+
+def test_many_rings_are_consumed_by_one_wake(listener, sender) -> None:
+    for _ in range(10):
+        sender.ring()
+    assert listener.wait(5.0) is True
+    assert listener.wait(0.02) is False  # nothing left over to cause spurious wake-ups
+
+
+def test_interrupt_ends_a_wait_at_once(listener) -> None:
+    listener.interrupt()
+    assert listener.wait(5.0) is True
+    assert listener.wait(0.02) is False
+
+
+def test_ringing_with_nobody_listening_is_harmless(sender) -> None:
+    sender.ring()
+    sender.ring()
 
 
 def test_two_local_workers_can_listen_on_one_address(address) -> None:
