@@ -4,6 +4,7 @@ evaluation of a stored referral, which moves its Task and queues the booking."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -81,7 +82,7 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
             return "superseded"  # a newer version has its own evaluation job
         if not lifecycle.may_reevaluate(task.state):
             return "skipped"
-        apply_decision(conn, runtime, referral_id, decision, now)
+        apply_decision(conn, runtime, replace(current, decision=decision), now)
     metrics.decision_made(decision.decision)
     return decision.decision
 
@@ -110,12 +111,14 @@ def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
         raise Unprocessable(Issue("invalid", str(exc))) from None
 
 
-def apply_decision(
-    conn: Any, runtime: Any, referral_id: str, decision: Decision, now: datetime
-) -> None:
+def apply_decision(conn: Any, runtime: Any, referral: repo.ReferralHead, now: datetime) -> None:
+    """Record the decision `referral` carries (its row is locked by the caller)."""
+    decision = referral.decision
+    assert decision is not None
+    referral_id = referral.id
     repo.record_decision(conn, referral_id, decision)
     state = lifecycle.state_for_decision(decision.decision)
-    write_task(conn, referral_id, state, now)
+    write_task(conn, referral_id, state, now, referral=referral)
     repo.add_event(
         conn,
         referral_id,
@@ -127,8 +130,7 @@ def apply_decision(
         policy_version=decision.policy_version,
     )
     if state == lifecycle.ELIGIBLE:
-        version = repo.get_referral_head(conn, referral_id).version_id  # type: ignore[union-attr]
-        queue_booking(conn, runtime, referral_id, now, attempt_key=f"v{version}")
+        queue_booking(conn, runtime, referral_id, now, attempt_key=f"v{referral.version_id}")
 
 
 def queue_booking(

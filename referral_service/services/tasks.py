@@ -18,8 +18,10 @@ def write_task(
     state: TaskState,
     now: datetime,
     status_note: str | None = None,
+    referral: repo.ReferralHead | None = None,
 ) -> dict:
-    referral = repo.get_referral_head(conn, referral_id)
+    """`referral`: its head as the caller already holds it in this transaction (saves a read)."""
+    referral = referral or repo.get_referral_head(conn, referral_id)
     task = repo.get_task_for_referral(conn, referral_id)
     assert referral is not None and task is not None
     appointment = repo.get_appointment_for_referral(conn, referral_id)

@@ -41,12 +41,16 @@ class Worker:
         last_stats = 0.0
         poll = self.runtime.settings.worker_poll_seconds
         wake = self._wake = open_listener(self.runtime.settings.worker_wake)
+        busy = False
         try:
             while not self.stopping.is_set():
                 if time.monotonic() - last_stats > 5:
                     self._publish_queue_stats()
                     last_stats = time.monotonic()
-                if not self._run_once_surviving():
+                # Right after a job (often one that queued the next, evaluate -> book) go
+                # straight to the claim; the lock-free look first is for the idle poll.
+                busy = self._run_once_surviving(look_first=not busy)
+                if not busy:
                     if wake is not None:
                         wake.wait(poll)
                     else:
@@ -57,11 +61,11 @@ class Worker:
                 wake.close()
         log.info("worker stopped", extra={"worker": self.worker_id})
 
-    def _run_once_surviving(self) -> bool:
+    def _run_once_surviving(self, look_first: bool = True) -> bool:
         """A database outage pauses the worker instead of ending it; a job it had claimed is
         taken up again when its lease expires."""
         try:
-            return self.run_once()
+            return self.run_once(look_first=look_first)
         except OperationalError as exc:
             log.error("database unavailable: %s; retrying", type(exc.orig).__name__)
             self.stopping.wait(OUTAGE_PAUSE_SECONDS)
@@ -74,11 +78,14 @@ class Worker:
             done += 1
         return done
 
-    def run_once(self) -> bool:
+    def run_once(self, look_first: bool = True) -> bool:
+        """Claim and run one due job; False when there was none. `look_first`: check with a
+        lock-free read before claiming (a claim takes SQLite's write lock)."""
         settings = self.runtime.settings
-        with self.runtime.engine.connect().execution_options(read_only=True) as conn:
-            if not outbox.has_due(conn, now=self.runtime.now()):
-                return False
+        if look_first:
+            with self.runtime.engine.connect().execution_options(read_only=True) as conn:
+                if not outbox.has_due(conn, now=self.runtime.now()):
+                    return False
         with self.runtime.engine.begin() as conn:
             job = outbox.claim(
                 conn,

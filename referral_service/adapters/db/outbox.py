@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from referral_service.adapters.db.tables import jobs
@@ -55,9 +57,18 @@ def enqueue(
     if dedupe_key is None:
         conn.execute(insert(jobs), values)
         return
-    # Already queued (or done): rolling back to the savepoint keeps the caller's other work.
+    dialect = conn.dialect.name
+    if dialect in _UPSERT_INSERTS:
+        # Already queued (or done): the database skips the row, in the same round trip.
+        query = _UPSERT_INSERTS[dialect](jobs).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        conn.execute(query, values)
+        return
+    # Elsewhere: rolling back to a savepoint keeps the caller's other work.
     with contextlib.suppress(IntegrityError), conn.begin_nested():
         conn.execute(insert(jobs), values)
+
+
+_UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 def _ready(now: datetime) -> Any:

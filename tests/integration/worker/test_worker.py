@@ -105,7 +105,7 @@ def test_a_database_outage_pauses_the_worker_instead_of_ending_it(runtime, monke
     worker = Worker(runtime)
     calls = []
 
-    def database_down() -> bool:
+    def database_down(look_first: bool = True) -> bool:
         calls.append(1)
         if len(calls) == 2:
             worker.stop()
@@ -115,3 +115,19 @@ def test_a_database_outage_pauses_the_worker_instead_of_ending_it(runtime, monke
     monkeypatch.setattr(worker_module, "OUTAGE_PAUSE_SECONDS", 0.01)
     worker.run_forever()  # returns when stopped; the outage did not raise out of it
     assert len(calls) == 2
+
+
+def test_a_job_queued_twice_under_one_dedupe_key_is_one_job_and_the_caller_goes_on(
+    engine, clock
+) -> None:
+    with engine.begin() as conn:
+        for _ in range(2):
+            outbox.enqueue(
+                conn, "evaluate", now=clock.moment, max_attempts=3, dedupe_key="same-work"
+            )
+        outbox.enqueue(conn, "evaluate", now=clock.moment, max_attempts=3, dedupe_key="other")
+    with engine.begin() as conn:  # a later transaction, the key already taken
+        outbox.enqueue(conn, "evaluate", now=clock.moment, max_attempts=3, dedupe_key="same-work")
+    with engine.connect() as conn:
+        keys = sorted(conn.execute(select(jobs.c.dedupe_key)).scalars())
+    assert keys == ["other", "same-work"]
