@@ -82,7 +82,7 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
             return "superseded"  # a newer version has its own evaluation job
         if not lifecycle.may_reevaluate(task.state):
             return "skipped"
-        apply_decision(conn, runtime, replace(current, decision=decision), now)
+        apply_decision(conn, runtime, current, decision, now)
     metrics.decision_made(decision.decision)
     return decision.decision
 
@@ -111,14 +111,14 @@ def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
         raise Unprocessable(Issue("invalid", str(exc))) from None
 
 
-def apply_decision(conn: Any, runtime: Any, referral: repo.ReferralHead, now: datetime) -> None:
-    """Record the decision `referral` carries (its row is locked by the caller)."""
-    decision = referral.decision
-    assert decision is not None
+def apply_decision(
+    conn: Any, runtime: Any, referral: repo.ReferralHead, decision: Decision, now: datetime
+) -> None:
+    """Record a decision on the referral whose head (row locked) the caller holds."""
     referral_id = referral.id
     repo.record_decision(conn, referral_id, decision)
     state = lifecycle.state_for_decision(decision.decision)
-    write_task(conn, referral_id, state, now, referral=referral)
+    write_task(conn, referral_id, state, now, referral=replace(referral, decision=decision))
     repo.add_event(
         conn,
         referral_id,

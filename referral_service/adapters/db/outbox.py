@@ -30,6 +30,10 @@ class Job:
     max_attempts: int
 
 
+# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING).
+_UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
 def enqueue(
     conn: Connection,
     kind: str,
@@ -66,9 +70,6 @@ def enqueue(
     # Elsewhere: rolling back to a savepoint keeps the caller's other work.
     with contextlib.suppress(IntegrityError), conn.begin_nested():
         conn.execute(insert(jobs), values)
-
-
-_UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 def _ready(now: datetime) -> Any:
