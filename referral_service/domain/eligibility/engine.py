@@ -12,7 +12,14 @@ from referral_service.domain.eligibility.categories import (
     headache_coded,
 )
 from referral_service.domain.eligibility.chart import Chart
-from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, at_least, known
+from referral_service.domain.eligibility.logic import (
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    Finding,
+    at_least,
+    known,
+)
 from referral_service.domain.eligibility.medications import washout_until
 from referral_service.domain.eligibility.pregnancy import latest_status, pregnant
 from referral_service.domain.eligibility.protocols import (
@@ -20,6 +27,7 @@ from referral_service.domain.eligibility.protocols import (
     choose_protocol,
     eptinezumab_criteria,
     plan_protocol,
+    requested_protocol,
 )
 from referral_service.domain.eligibility.red_flags import (
     coded_findings,
@@ -96,7 +104,48 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
     trail.reasons.append(reason)
     plan = plan_protocol(chart, protocol)
     trail.reasons.extend(plan.reasons)
-    return _review_and_finish(chart, trail, naming, results, plan)
+    decision = _review_and_finish(chart, trail, naming, results, plan)
+    if decision.decision == "eligible" and requested_protocol(chart) is None:
+        return _unless_unsettled(chart, decision, naming, results)
+    return decision
+
+
+def _unless_unsettled(
+    chart: Chart, decision: Decision, naming: str, results: list[CategoryResult]
+) -> Decision:
+    """An eligible referral whose protocol came from its category is not settled while an
+    unknown category ranked above the naming one would, once met, name it instead and bring a
+    protocol that itself needs more data (DHE wants a recent pregnancy status). Without this,
+    removing a medication-overuse code could turn a needs-information referral into an eligible
+    one. A what-if ending in review or exclusion does not count: more data could clear it."""
+    protocol = decision.protocol
+    for category, finding in results:
+        if category == naming:
+            break
+        other = chart.policy.protocol_by_category.get(category, chart.policy.default_protocol)
+        if not finding.unknown or other == protocol:
+            continue
+        what_if = _review_and_finish(
+            chart, Trail.start(chart), category, results, plan_protocol(chart, other)
+        )
+        if what_if.decision == "needs-information":
+            reason = new_reason(
+                (
+                    "category.unsettled",
+                    UNKNOWN,
+                    f"{category} is unknown; if met it would name the referral, and {other} "
+                    f"would need more information first, so {protocol} is not yet settled",
+                    (),
+                )
+            )
+            missing = dict.fromkeys((*decision.missing, *what_if.missing))
+            return replace(
+                decision,
+                decision="needs-information",
+                reasons=(*decision.reasons, reason),
+                missing=tuple(missing),
+            )
+    return decision
 
 
 def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:

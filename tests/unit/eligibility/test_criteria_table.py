@@ -675,7 +675,46 @@ CASES = [
     ),
     Case("woman 55, DHE, no status", lambda: dhe(sex="female", age=55), "needs-information"),
     Case("woman 56, DHE, no status", lambda: dhe(sex="female", age=56), "eligible", protocol="dhe"),
-    Case("woman 30, standard infusion, no status", lambda: R(sex="female", age=30), "eligible"),
+    Case(
+        "woman 30, standard infusion requested, no status",
+        lambda: R(sex="female", age=30).protocol("standard-infusion"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    # Overuse and refractory unknown: either would name her and bring DHE, which needs a status.
+    Case(
+        "woman 30, default protocol, DHE categories unknown, no status",
+        lambda: R(sex="female", age=30),
+        "needs-information",
+        "chronic-migraine",
+        "standard-infusion",
+        rule=("category.unsettled", "unknown"),
+    ),
+    Case(
+        "woman 30, default protocol, recent negative status",
+        lambda: R(sex="female", age=30).pregnancy_status("not-pregnant", 2),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+    ),
+    Case(
+        "man 46, default protocol, DHE categories unknown",
+        lambda: R(),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+    ),
+    Case(
+        "woman 30, DHE categories ruled out, no status",
+        lambda: (
+            R(sex="female", age=30)
+            .acute(triptan=3)
+            .metric("debilitating-headache-days-per-month", 4)
+        ),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+    ),
     Case(
         "pregnant: review, DHE falls back, ketorolac dropped",
         lambda: dhe(sex="female", age=30).pregnancy_status("pregnant", 3),
@@ -691,7 +730,9 @@ CASES = [
     ),
     Case(
         "pregnancy status older than 294 days",
-        lambda: R(sex="female", age=30).pregnancy_status("pregnant", 300),
+        lambda: (
+            R(sex="female", age=30).protocol("standard-infusion").pregnancy_status("pregnant", 300)
+        ),
         "eligible",
     ),
     # --- 4.3 eptinezumab -------------------------------------------------------------------------
