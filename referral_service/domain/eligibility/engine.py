@@ -12,14 +12,7 @@ from referral_service.domain.eligibility.categories import (
     headache_coded,
 )
 from referral_service.domain.eligibility.chart import Chart
-from referral_service.domain.eligibility.logic import (
-    MET,
-    NOT_MET,
-    UNKNOWN,
-    Finding,
-    at_least,
-    known,
-)
+from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, at_least, known
 from referral_service.domain.eligibility.medications import washout_until
 from referral_service.domain.eligibility.pregnancy import latest_status, pregnant
 from referral_service.domain.eligibility.protocols import (
@@ -103,49 +96,41 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
     protocol, reason = choose_protocol(chart, naming)
     trail.reasons.append(reason)
     plan = plan_protocol(chart, protocol)
+    if requested_protocol(chart) is None and _named_twice(results, naming):
+        plan = _unless_status_missing(chart, trail, plan)
     trail.reasons.extend(plan.reasons)
-    decision = _review_and_finish(chart, trail, naming, results, plan)
-    if decision.decision == "eligible" and requested_protocol(chart) is None:
-        return _unless_unsettled(chart, decision, naming, results)
-    return decision
+    return _review_and_finish(chart, trail, naming, results, plan)
 
 
-def _unless_unsettled(
-    chart: Chart, decision: Decision, naming: str, results: list[CategoryResult]
-) -> Decision:
-    """An eligible referral whose protocol came from its category is not settled while an
-    unknown category ranked above the naming one would, once met, name it instead and bring a
-    protocol that itself needs more data (DHE wants a recent pregnancy status). Without this,
-    removing a medication-overuse code could turn a needs-information referral into an eligible
-    one. A what-if ending in review or exclusion does not count: more data could clear it."""
-    protocol = decision.protocol
-    for category, finding in results:
-        if category == naming:
-            break
-        other = chart.policy.protocol_by_category.get(category, chart.policy.default_protocol)
-        if not finding.unknown or other == protocol:
-            continue
-        what_if = _review_and_finish(
-            chart, Trail.start(chart), category, results, plan_protocol(chart, other)
-        )
-        if what_if.decision == "needs-information":
-            reason = new_reason(
-                (
-                    "category.unsettled",
-                    UNKNOWN,
-                    f"{category} is unknown; if met it would name the referral, and {other} "
-                    f"would need more information first, so {protocol} is not yet settled",
-                    (),
-                )
-            )
-            missing = dict.fromkeys((*decision.missing, *what_if.missing))
-            return replace(
-                decision,
-                decision="needs-information",
-                reasons=(*decision.reasons, reason),
-                missing=tuple(missing),
-            )
-    return decision
+def _named_twice(results: list[CategoryResult], naming: str) -> bool:
+    """Another category below the naming one (episodic aside) is met as well."""
+    names = [category for category, _ in results[:-1]]
+    below = results[names.index(naming) + 1 : -1]
+    return any(finding.outcome == MET for _, finding in below)
+
+
+def _unless_status_missing(chart: Chart, trail: Trail, plan: ProtocolPlan) -> ProtocolPlan:
+    """A protocol the naming category chose (nobody requested it) that would wait for a
+    pregnancy status gives way to the clinic's default protocol, which needs none, when a lower
+    category that would get that default is met too; the missing status is listed, and with it
+    the referral gets the category's protocol. Asking instead would let removing the naming
+    category's data (a medication-overuse code, say) turn a needs-information referral into an
+    eligible one (docs/clinical-decisions.md, item 27)."""
+    default = chart.policy.default_protocol
+    drugs = chart.policy.protocols[plan.protocol].drugs
+    if plan.protocol == default or chart.policy.pregnancy_status_protocol_drugs.isdisjoint(drugs):
+        return plan
+    status = _pregnancy_status(chart)
+    if not status.unknown:
+        return plan
+    trail.add("pregnancy-status.recent", status)
+    fallback = plan_protocol(chart, default)
+    note = (
+        f"{plan.protocol} (chosen by category, not requested) waits for a pregnancy status: "
+        f"{default} instead"
+    )
+    fallback.reasons[:0] = [*plan.reasons, new_reason(("protocol.fallback", MET, note, ()))]
+    return fallback
 
 
 def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:

@@ -675,45 +675,46 @@ CASES = [
     ),
     Case("woman 55, DHE, no status", lambda: dhe(sex="female", age=55), "needs-information"),
     Case("woman 56, DHE, no status", lambda: dhe(sex="female", age=56), "eligible", protocol="dhe"),
+    Case("woman 30, standard infusion, no status", lambda: R(sex="female", age=30), "eligible"),
+    # DHE chosen by category (not requested), no status: when a lower category is met too, the
+    # clinic's default protocol instead (docs/clinical-decisions.md item 27).
     Case(
-        "woman 30, standard infusion requested, no status",
-        lambda: R(sex="female", age=30).protocol("standard-infusion"),
+        "intractable chronic migraine, woman 30, no status: standard infusion",
+        lambda: R(sex="female", age=30, headache="G43.719"),
         "eligible",
-        protocol="standard-infusion",
+        "refractory-migraine",
+        "standard-infusion",
+        rule=("protocol.fallback", "met"),
     ),
-    # Overuse and refractory unknown: either would name her and bring DHE, which needs a status.
     Case(
-        "woman 30, default protocol, DHE categories unknown, no status",
-        lambda: R(sex="female", age=30),
+        "intractable chronic migraine, woman 30, recent negative status: DHE",
+        lambda: R(sex="female", age=30, headache="G43.719").pregnancy_status("not-pregnant", 2),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+    ),
+    Case(
+        "overuse and chronic migraine, woman 30, no status: standard infusion",
+        lambda: R(sex="female", age=30).condition("G44.41"),
+        "eligible",
+        "medication-overuse",
+        "standard-infusion",
+        rule=("pregnancy-status.recent", "unknown"),
+    ),
+    Case(
+        "overuse alone, woman 30, no status: DHE waits for it",
+        lambda: R(sex="female", age=30, headache="G44.41"),
         "needs-information",
-        "chronic-migraine",
-        "standard-infusion",
-        rule=("category.unsettled", "unknown"),
+        "medication-overuse",
+        "dhe",
+        rule=("pregnancy-status.recent", "unknown"),
     ),
     Case(
-        "woman 30, default protocol, recent negative status",
-        lambda: R(sex="female", age=30).pregnancy_status("not-pregnant", 2),
-        "eligible",
-        "chronic-migraine",
-        "standard-infusion",
-    ),
-    Case(
-        "man 46, default protocol, DHE categories unknown",
-        lambda: R(),
-        "eligible",
-        "chronic-migraine",
-        "standard-infusion",
-    ),
-    Case(
-        "woman 30, DHE categories ruled out, no status",
-        lambda: (
-            R(sex="female", age=30)
-            .acute(triptan=3)
-            .metric("debilitating-headache-days-per-month", 4)
-        ),
-        "eligible",
-        "chronic-migraine",
-        "standard-infusion",
+        "overuse and chronic migraine, DHE requested, woman 30, no status",
+        lambda: dhe(sex="female", age=30).condition("G44.41"),
+        "needs-information",
+        "medication-overuse",
+        "dhe",
     ),
     Case(
         "pregnant: review, DHE falls back, ketorolac dropped",
@@ -730,9 +731,7 @@ CASES = [
     ),
     Case(
         "pregnancy status older than 294 days",
-        lambda: (
-            R(sex="female", age=30).protocol("standard-infusion").pregnancy_status("pregnant", 300)
-        ),
+        lambda: R(sex="female", age=30).pregnancy_status("pregnant", 300),
         "eligible",
     ),
     # --- 4.3 eptinezumab -------------------------------------------------------------------------

@@ -295,24 +295,20 @@ def test_free_text_is_recorded_at_step_1_and_decides_at_step_5() -> None:
     assert reason(early, "red-flag.free-text").outcome == "met"
 
 
-def test_an_unsettled_category_asks_for_what_both_it_and_its_protocol_need() -> None:
-    """Chronic migraine on the default protocol, overuse unknown: if overuse were met, DHE would
-    want a pregnancy status, so the referrer is asked for the acute-medication days and the
-    status, and the reason says why."""
-    decision = Referral(sex="female", age=30).evaluate()
-    assert decision.decision == "needs-information"
-    assert decision.protocol == "standard-infusion"
-    unsettled = reason(decision, "category.unsettled")
-    assert unsettled.outcome == "unknown"
-    assert "refractory-migraine is unknown" in unsettled.detail
+def test_a_category_protocol_waiting_for_a_pregnancy_status_gives_way_to_the_default() -> None:
+    """Medication overuse would get DHE, which waits for a pregnancy status; chronic migraine is
+    met too, so the standard infusion is planned now and the status is asked for."""
+    decision = Referral(sex="female", age=30).condition("G44.41").evaluate()
+    assert (decision.decision, decision.protocol) == ("eligible", "standard-infusion")
+    assert decision.category == "medication-overuse"
+    fallback = reason(decision, "protocol.fallback")
+    assert "dhe (chosen by category, not requested) waits for a pregnancy status" in fallback.detail
     assert any("pregnancy status" in item for item in decision.missing)
-    assert any("acute medication days" in item for item in decision.missing)
-
-
-def test_a_what_if_that_only_needs_review_leaves_the_referral_eligible() -> None:
-    """A stroke history is a DHE caution: more data could still clear it, so it does not hold
-    up a standard infusion the referral is eligible for today."""
-    decision = Referral().condition("Z86.73").evaluate()
-    assert decision.decision == "eligible"
-    assert decision.protocol == "standard-infusion"
-    assert all(r.rule != "category.unsettled" for r in decision.reasons)
+    # With the status, the category's own protocol.
+    with_status = (
+        Referral(sex="female", age=30)
+        .condition("G44.41")
+        .pregnancy_status("not-pregnant", 2)
+        .evaluate()
+    )
+    assert (with_status.decision, with_status.protocol) == ("eligible", "dhe")
