@@ -129,6 +129,37 @@ def worker(once: bool) -> None:
     background.run_forever()
 
 
+@main.command("worker-heartbeat")
+@click.option(
+    "--max-age",
+    type=float,
+    default=None,
+    help="seconds; default: the job lease or idle poll, whichever is longer, plus 60",
+)
+def worker_heartbeat(max_age: float | None) -> None:
+    """Liveness probe for a worker: exit 0 when its loop beat recently, 1 when it did not.
+    Reads REFERRAL_WORKER_HEARTBEAT_FILE (the worker's own setting); touches nothing else."""
+    from referral_service.adapters.heartbeat import heartbeat_age
+
+    settings = _settings()
+    path = settings.worker_heartbeat_file
+    if not path:
+        raise click.UsageError("REFERRAL_WORKER_HEARTBEAT_FILE is not set")
+    limit = (
+        max_age
+        if max_age is not None
+        else max(settings.job_lease_seconds, settings.worker_poll_seconds) + 60
+    )
+    age = heartbeat_age(path)
+    if age is None:
+        click.echo(f"no heartbeat at {path}: the worker has not started its loop", err=True)
+        sys.exit(1)
+    if age > limit:
+        click.echo(f"worker heartbeat is {age:.0f} s old (limit {limit:.0f} s): hung", err=True)
+        sys.exit(1)
+    click.echo(f"worker alive: heartbeat {age:.1f} s old")
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.outbox import Job
+from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
 from referral_service.services import audit, processing
@@ -41,9 +42,13 @@ class Worker:
         last_stats = 0.0
         poll = self.runtime.settings.worker_poll_seconds
         wake = self._wake = open_listener(self.runtime.settings.worker_wake)
+        heartbeat_file = self.runtime.settings.worker_heartbeat_file
+        heartbeat = Heartbeat(heartbeat_file) if heartbeat_file else None
         busy = False
         try:
             while not self.stopping.is_set():
+                if heartbeat is not None:
+                    heartbeat.beat()
                 if time.monotonic() - last_stats > 5:
                     self._publish_queue_stats()
                     last_stats = time.monotonic()

@@ -165,6 +165,12 @@ def test_compose_worker_can_scale(compose: dict) -> None:
     assert worker["command"] == ["referral-service", "worker"]
 
 
+def test_compose_worker_health_is_its_heartbeat(compose: dict) -> None:
+    worker = compose["services"]["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "referral-service", "worker-heartbeat"]
+    assert worker["environment"]["REFERRAL_WORKER_HEARTBEAT_FILE"].startswith("/tmp/")
+
+
 def test_compose_postgres_keeps_data_in_a_named_volume(compose: dict) -> None:
     postgres = compose["services"]["postgres"]
     volume = postgres["volumes"][0].split(":")[0]
@@ -268,6 +274,21 @@ def test_api_probes_and_service_wiring() -> None:
     assert hpa["spec"]["scaleTargetRef"]["name"] == "referral-api"
     job = by_kind("Job")[0]
     assert containers(job)[0]["command"] == ["referral-service", "db", "upgrade"]
+
+
+def test_worker_liveness_probe_reads_a_heartbeat_on_a_writable_volume() -> None:
+    worker = next(d for d in by_kind("Deployment") if d["metadata"]["name"] == "referral-worker")
+    container = containers(worker)[0]
+    probe = container["livenessProbe"]
+    assert probe["exec"]["command"] == ["referral-service", "worker-heartbeat"]
+    # The default limit is the job lease + 60 s; the probe must not give up much sooner.
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 60
+    env = {item["name"]: item["value"] for item in container["env"]}
+    beat = Path(env["REFERRAL_WORKER_HEARTBEAT_FILE"])
+    # The root filesystem is read-only: the heartbeat must live on a mounted volume.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+    assert any(beat.is_relative_to(mount) for mount in mounts), (beat, mounts)
 
 
 # --- gunicorn configuration ---------------------------------------------------------------

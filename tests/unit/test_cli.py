@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 from click.testing import CliRunner
 
@@ -69,3 +71,33 @@ def test_malformed_policy_file_stops_start_up(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["evaluate", str(good)])
     assert result.exit_code == 1
     assert "policy" in result.output.lower()
+
+
+def test_worker_heartbeat_probe_exit_codes(tmp_path, monkeypatch) -> None:
+    beat = tmp_path / "worker.beat"
+    runner = CliRunner()
+    monkeypatch.delenv("REFERRAL_WORKER_HEARTBEAT_FILE", raising=False)
+    unset = runner.invoke(main, ["worker-heartbeat"])
+    assert unset.exit_code == 2
+    assert "REFERRAL_WORKER_HEARTBEAT_FILE is not set" in unset.output
+
+    monkeypatch.setenv("REFERRAL_WORKER_HEARTBEAT_FILE", str(beat))
+    missing = runner.invoke(main, ["worker-heartbeat"])
+    assert missing.exit_code == 1
+    assert "no heartbeat" in missing.output
+
+    beat.touch()
+    fresh = runner.invoke(main, ["worker-heartbeat"])
+    assert fresh.exit_code == 0, fresh.output
+    assert "worker alive" in fresh.output
+
+    # Default limit: the 120 s job lease plus 60 s.
+    old = time.time() - 170
+    os.utime(beat, (old, old))
+    assert runner.invoke(main, ["worker-heartbeat"]).exit_code == 0
+    older = time.time() - 190
+    os.utime(beat, (older, older))
+    stale = runner.invoke(main, ["worker-heartbeat"])
+    assert stale.exit_code == 1
+    assert "hung" in stale.output
+    assert runner.invoke(main, ["worker-heartbeat", "--max-age", "300"]).exit_code == 0
