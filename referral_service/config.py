@@ -91,6 +91,8 @@ class Settings:
     worker_poll_seconds: float = 0.025
     # Loopback UDP address on which the API nudges an idle worker (set by `serve`).
     worker_wake: tuple[str, int] | None = None
+    # PostgreSQL: idle workers LISTEN for the jobs table's NOTIFY (off behind PgBouncer).
+    worker_listen: bool = True
     # A file the worker's loop touches every second, for a container liveness probe.
     worker_heartbeat_file: str | None = None
     rate_limit: str = "600/minute"
@@ -161,6 +163,7 @@ class Settings:
             worker_poll_seconds=_env_int(env, "REFERRAL_WORKER_POLL_MS", 25) / 1000,
             worker_wake=_env_address(env, "REFERRAL_WORKER_WAKE"),
             worker_heartbeat_file=env.get("REFERRAL_WORKER_HEARTBEAT_FILE") or None,
+            worker_listen=env.get("REFERRAL_WORKER_LISTEN", "1") not in ("0", "false", "no"),
             job_backoff_base_seconds=float(_env_int(env, "REFERRAL_JOB_BACKOFF_SECONDS", 2)),
             rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
             rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",

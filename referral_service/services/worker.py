@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
 from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.wakeup import WakeListener, open_listener
@@ -23,6 +24,9 @@ from referral_service.services import audit, processing
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_SECONDS = 2.0
+# While PostgreSQL notifications wake the worker, the idle poll is only a safety net (jobs that
+# come due later: retries after a backoff, expired leases), so it need not hammer the database.
+LISTENING_POLL_SECONDS = 1.0
 
 
 class Worker:
@@ -30,7 +34,7 @@ class Worker:
         self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stopping = threading.Event()
-        self._wake: WakeListener | None = None
+        self._wake: WakeListener | JobNotifyListener | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -41,7 +45,7 @@ class Worker:
         log.info("worker started", extra={"worker": self.worker_id})
         last_stats = 0.0
         poll = self.runtime.settings.worker_poll_seconds
-        wake = self._wake = open_listener(self.runtime.settings.worker_wake)
+        wake = self._wake = self._open_wake_up()
         heartbeat_file = self.runtime.settings.worker_heartbeat_file
         heartbeat = Heartbeat(heartbeat_file) if heartbeat_file else None
         busy = False
@@ -56,7 +60,9 @@ class Worker:
                 # straight to the claim; the lock-free look first is for the idle poll.
                 busy = self._run_once_surviving(look_first=not busy)
                 if not busy:
-                    if wake is not None:
+                    if isinstance(wake, JobNotifyListener) and wake.listening:
+                        wake.wait(max(poll, LISTENING_POLL_SECONDS))
+                    elif wake is not None:
                         wake.wait(poll)
                     else:
                         self.stopping.wait(poll)
@@ -65,6 +71,15 @@ class Worker:
             if wake is not None:
                 wake.close()
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _open_wake_up(self) -> WakeListener | JobNotifyListener | None:
+        """PostgreSQL NOTIFY (any host) when available, else the API's loopback UDP nudge."""
+        settings = self.runtime.settings
+        if settings.worker_listen:
+            listener = open_job_listener(self.runtime.engine)
+            if listener is not None:
+                return listener
+        return open_listener(settings.worker_wake)
 
     def _run_once_surviving(self, look_first: bool = True) -> bool:
         """A database outage pauses the worker instead of ending it; a job it had claimed is

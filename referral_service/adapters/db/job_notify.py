@@ -1,0 +1,106 @@
+"""Worker wake-up across hosts on PostgreSQL: LISTEN on the channel that the `jobs` table's
+insert trigger (migration 0003) notifies when a transaction that queued work commits.
+
+Only a hint, like the UDP wake-up: the job is in the table, and a missed notification costs
+at most one poll. The listening connection is the worker's own (LISTEN needs a session, so not
+one from the pool, and not through a transaction-pooling PgBouncer: set
+REFERRAL_WORKER_LISTEN=0 there). When it breaks, the worker polls until it reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import time
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+CHANNEL = "referral_jobs"
+RECONNECT_EVERY_SECONDS = 5.0
+
+
+class JobNotifyListener:
+    """wait() returns when a job was queued anywhere, on interrupt(), or after the timeout."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.Connection[Any] | None = None
+        self._next_connect = 0.0
+        self._interrupt_r, self._interrupt_w = socket.socketpair()
+        for sock in (self._interrupt_r, self._interrupt_w):
+            sock.setblocking(False)
+        self._connect()
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    def _connect(self) -> None:
+        self._next_connect = time.monotonic() + RECONNECT_EVERY_SECONDS
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            log.warning("job notifications unavailable (%s); polling", type(exc).__name__)
+            return
+        self._conn = conn
+
+    def wait(self, timeout: float) -> bool:
+        if self._conn is None and time.monotonic() >= self._next_connect:
+            self._connect()
+        sources: list[Any] = [self._interrupt_r]
+        if self._conn is not None:
+            sources.append(self._conn.fileno())
+        ready, _, _ = select.select(sources, [], [], timeout)
+        if self._interrupt_r in ready:
+            _drain(self._interrupt_r)
+        if self._conn is not None and self._conn.fileno() in ready:
+            self._consume()
+        return bool(ready)
+
+    def _consume(self) -> None:
+        assert self._conn is not None
+        try:
+            for _ in self._conn.notifies(timeout=0):
+                pass
+        except psycopg.Error as exc:  # the server went away: poll, reconnect later
+            log.warning("job notification connection lost (%s)", type(exc).__name__)
+            self._drop()
+            return
+        if self._conn.closed or self._conn.broken:  # readable for good: never spin on it
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+        self._next_connect = time.monotonic() + RECONNECT_EVERY_SECONDS
+
+    def interrupt(self) -> None:
+        with contextlib.suppress(OSError):
+            self._interrupt_w.send(b"!")
+
+    def close(self) -> None:
+        self._drop()
+        for sock in (self._interrupt_r, self._interrupt_w):
+            sock.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while sock.recv(64):
+            pass
+
+
+def open_job_listener(engine: Engine) -> JobNotifyListener | None:
+    """A listener for a PostgreSQL engine; None elsewhere."""
+    if engine.dialect.name != "postgresql":
+        return None
+    url = engine.url.set(drivername="postgresql")
+    return JobNotifyListener(url.render_as_string(hide_password=False))

@@ -1,0 +1,161 @@
+"""PostgreSQL wakes idle workers on any host: the jobs table's insert trigger NOTIFYs when a
+transaction that queued work commits, and the worker LISTENs (no UDP wake-up here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from referral_service.adapters.db import job_notify, outbox
+from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
+from referral_service.adapters.db.tables import jobs
+from referral_service.config import Settings
+from referral_service.services.worker import Worker
+from tests.support.referrals import FHIR_JSON, eligible_referral
+
+LONG_POLL_SECONDS = 60.0  # only a notification can explain a prompt run
+NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def database_url(fresh_postgres_url: str) -> str:
+    return fresh_postgres_url  # NOTIFY is PostgreSQL's; SQLite uses the UDP wake-up
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return replace(settings, worker_wake=None, worker_poll_seconds=LONG_POLL_SECONDS)
+
+
+@pytest.fixture
+def listener(engine):
+    opened = open_job_listener(engine)
+    assert isinstance(opened, JobNotifyListener) and opened.listening
+    yield opened
+    opened.close()
+
+
+def _enqueue(engine, key: str, commit: bool = True) -> None:
+    with engine.connect() as conn:
+        outbox.enqueue(conn, "evaluate", now=NOW, max_attempts=3, dedupe_key=key)
+        if commit:
+            conn.commit()
+        else:
+            conn.rollback()
+
+
+def test_a_committed_job_wakes_the_listener_and_a_rolled_back_one_does_not(
+    engine, listener
+) -> None:
+    assert listener.wait(0.05) is False
+    _enqueue(engine, "rolled-back", commit=False)
+    assert listener.wait(0.3) is False
+    _enqueue(engine, "committed")
+    assert listener.wait(5.0) is True
+    assert listener.wait(0.05) is False, "one commit, one wake-up"
+
+
+def test_an_idle_worker_with_no_udp_wake_up_takes_a_new_referral_at_once(
+    client, runtime, engine
+) -> None:
+    worker = Worker(runtime)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)  # the worker has found nothing and waits out its long poll
+        created = client.post(
+            "/fhir/ServiceRequest",
+            json=eligible_referral("notify-1"),
+            headers={"Content-Type": FHIR_JSON},
+        )
+        assert created.status_code == 201
+        deadline = time.monotonic() + 10
+        kinds: list = []
+        while time.monotonic() < deadline and ("evaluate", "done") not in kinds:
+            with engine.connect() as conn:
+                kinds = [tuple(row) for row in conn.execute(select(jobs.c.kind, jobs.c.status))]
+            time.sleep(0.02)
+        assert ("evaluate", "done") in kinds, kinds
+    finally:
+        worker.stop()
+        thread.join(5)
+    assert not thread.is_alive(), "stop() interrupts the wait on notifications too"
+
+
+def test_a_lost_notification_connection_is_replaced(engine, listener, monkeypatch) -> None:
+    monkeypatch.setattr(job_notify, "RECONNECT_EVERY_SECONDS", 0.1)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query = :listen AND pid <> pg_backend_pid()"
+            ),
+            {"listen": f"LISTEN {job_notify.CHANNEL}"},
+        )
+    deadline = time.monotonic() + 5
+    while listener.listening and time.monotonic() < deadline:
+        listener.wait(0.2)  # the broken connection turns readable; the listener drops it
+    assert not listener.listening
+    time.sleep(0.15)
+    listener.wait(0.01)  # reconnects once the pause is over
+    assert listener.listening
+    _enqueue(engine, "after-reconnect")
+    assert listener.wait(5.0) is True
+
+
+def test_listening_can_be_turned_off_for_transaction_pooling(runtime, settings) -> None:
+    runtime.settings = replace(settings, worker_listen=False)
+    assert Worker(runtime)._open_wake_up() is None  # no UDP address either: it polls
+    assert Settings.from_env({"REFERRAL_WORKER_LISTEN": "0"}).worker_listen is False
+    assert Settings.from_env({}).worker_listen is True
+
+
+def test_the_trigger_comes_and_goes_with_its_migration(engine) -> None:
+    from alembic import command
+
+    from referral_service.adapters.db import migrate
+
+    def triggers() -> list[str]:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "WHERE c.relname = 'jobs' AND c.relnamespace = "
+                        "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+                    )
+                ).scalars()
+            )
+
+    assert triggers() == ["jobs_notify"]
+    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    assert triggers() == []
+    migrate.upgrade(engine)
+    assert triggers() == ["jobs_notify"]
+
+
+def test_only_jobs_turning_pending_notify(engine, listener) -> None:
+    _enqueue(engine, "first")
+    assert listener.wait(5.0) is True
+    with engine.begin() as conn:
+        job = outbox.claim(conn, worker_id="w1", now=NOW, lease_seconds=60)
+    assert job is not None
+    assert listener.wait(0.3) is False, "a claim wakes nobody"
+    _enqueue(engine, "first")  # the same dedupe key: skipped, so nothing new to do
+    assert listener.wait(0.3) is False
+    with engine.begin() as conn:
+        outbox.retry_later(conn, job, worker_id="w1", now=NOW, error="x", backoff_base=0.0)
+    assert listener.wait(5.0) is True, "a job put back for a retry is work again"
+    with engine.begin() as conn:
+        job = outbox.claim(conn, worker_id="w1", now=NOW, lease_seconds=60)
+        assert job is not None
+        outbox.complete(conn, job, worker_id="w1", now=NOW)
+    assert listener.wait(0.3) is False, "a completion wakes nobody"
