@@ -17,7 +17,8 @@ import time
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 CHANNEL = "referral_jobs"
@@ -99,8 +100,26 @@ def _drain(sock: socket.socket) -> None:
 
 
 def open_job_listener(engine: Engine) -> JobNotifyListener | None:
-    """A listener for a PostgreSQL engine; None elsewhere."""
-    if engine.dialect.name != "postgresql":
+    """A listener for a PostgreSQL engine whose `jobs` table notifies; None elsewhere (and
+    before migration 0003, when listening would only slow the idle poll down)."""
+    if engine.dialect.name != "postgresql" or not _jobs_notify(engine):
         return None
     url = engine.url.set(drivername="postgresql")
     return JobNotifyListener(url.render_as_string(hide_password=False))
+
+
+def _jobs_notify(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = 'jobs_notify' "
+                    "AND tgrelid = to_regclass('jobs')"
+                )
+            ).first()
+    except DBAPIError as exc:  # database down at start: poll; the worker copes with it
+        log.warning("cannot check for job notifications (%s); polling", type(exc).__name__)
+        return False
+    if found is None:
+        log.warning("the jobs table does not notify (migration 0003 not applied); polling")
+    return found is not None

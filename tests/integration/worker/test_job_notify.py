@@ -159,3 +159,10 @@ def test_only_jobs_turning_pending_notify(engine, listener) -> None:
         assert job is not None
         outbox.complete(conn, job, worker_id="w1", now=NOW)
     assert listener.wait(0.3) is False, "a completion wakes nobody"
+
+
+def test_no_listening_before_the_trigger_exists(engine) -> None:
+    """A new worker on a database not yet migrated to 0003 keeps its fast poll."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER jobs_notify ON jobs"))
+    assert open_job_listener(engine) is None
