@@ -17,11 +17,13 @@ import time
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 CHANNEL = "referral_jobs"
+_HAS_TRIGGER = (
+    "SELECT 1 FROM pg_trigger WHERE tgname = 'jobs_notify' AND tgrelid = to_regclass('jobs')"
+)
 RECONNECT_EVERY_SECONDS = 5.0
 
 
@@ -32,6 +34,7 @@ class JobNotifyListener:
         self._conninfo = conninfo
         self._conn: psycopg.Connection[Any] | None = None
         self._next_connect = 0.0
+        self._warned: str | None = None
         self._interrupt_r, self._interrupt_w = socket.socketpair()
         for sock in (self._interrupt_r, self._interrupt_w):
             sock.setblocking(False)
@@ -42,14 +45,31 @@ class JobNotifyListener:
         return self._conn is not None
 
     def _connect(self) -> None:
+        """Connect and LISTEN, but only where the jobs table notifies (migration 0003): before
+        that, listening would only slow the idle poll down. Tried again every few seconds."""
         self._next_connect = time.monotonic() + RECONNECT_EVERY_SECONDS
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            self._warn_once(f"job notifications unavailable ({type(exc).__name__}); polling")
+            return
+        try:
+            if conn.execute(_HAS_TRIGGER).fetchone() is None:
+                self._warn_once("the jobs table does not notify (migration 0003?); polling")
+                conn.close()
+                return
             conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
-            log.warning("job notifications unavailable (%s); polling", type(exc).__name__)
+            self._warn_once(f"job notifications unavailable ({type(exc).__name__}); polling")
+            conn.close()
             return
+        self._warned = None
         self._conn = conn
+
+    def _warn_once(self, message: str) -> None:
+        if self._warned != message:
+            log.warning(message)
+        self._warned = message
 
     def wait(self, timeout: float) -> bool:
         if self._conn is None and time.monotonic() >= self._next_connect:
@@ -100,26 +120,8 @@ def _drain(sock: socket.socket) -> None:
 
 
 def open_job_listener(engine: Engine) -> JobNotifyListener | None:
-    """A listener for a PostgreSQL engine whose `jobs` table notifies; None elsewhere (and
-    before migration 0003, when listening would only slow the idle poll down)."""
-    if engine.dialect.name != "postgresql" or not _jobs_notify(engine):
+    """A listener for a PostgreSQL engine; None elsewhere."""
+    if engine.dialect.name != "postgresql":
         return None
     url = engine.url.set(drivername="postgresql")
     return JobNotifyListener(url.render_as_string(hide_password=False))
-
-
-def _jobs_notify(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            found = conn.execute(
-                text(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = 'jobs_notify' "
-                    "AND tgrelid = to_regclass('jobs')"
-                )
-            ).first()
-    except DBAPIError as exc:  # database down at start: poll; the worker copes with it
-        log.warning("cannot check for job notifications (%s); polling", type(exc).__name__)
-        return False
-    if found is None:
-        log.warning("the jobs table does not notify (migration 0003 not applied); polling")
-    return found is not None

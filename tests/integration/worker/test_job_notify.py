@@ -161,8 +161,26 @@ def test_only_jobs_turning_pending_notify(engine, listener) -> None:
     assert listener.wait(0.3) is False, "a completion wakes nobody"
 
 
-def test_no_listening_before_the_trigger_exists(engine) -> None:
-    """A new worker on a database not yet migrated to 0003 keeps its fast poll."""
-    with engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER jobs_notify ON jobs"))
-    assert open_job_listener(engine) is None
+def test_no_listening_until_the_trigger_exists(engine, monkeypatch) -> None:
+    """A worker ahead of migration 0003 keeps its fast poll, and listens once it is applied."""
+    from alembic import command
+
+    from referral_service.adapters.db import migrate
+
+    monkeypatch.setattr(job_notify, "RECONNECT_EVERY_SECONDS", 0.1)
+    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    listener = open_job_listener(engine)
+    assert listener is not None
+    try:
+        assert not listener.listening
+        migrate.upgrade(engine)
+        time.sleep(0.15)
+        listener.wait(0.01)  # the next try finds the trigger
+        assert listener.listening
+        _enqueue(engine, "after-migration")
+        assert listener.wait(5.0) is True
+    finally:
+        listener.close()
