@@ -9,7 +9,6 @@ it over after that), so a heartbeat older than the lease plus a margin means the
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +31,7 @@ class Heartbeat:
         if now - self._last < BEAT_EVERY_SECONDS:
             return
         try:
-            self.path.touch()
-            os.utime(self.path)
+            self.path.touch()  # creates it, or sets its modification time to now
         except OSError as exc:
             if not self._failing:
                 log.warning("heartbeat file not writable: %s", type(exc).__name__)

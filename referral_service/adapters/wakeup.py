@@ -46,6 +46,27 @@ class WakeSender:
         self._socket.close()
 
 
+class Interrupt:
+    """A self-pipe that ends a worker's select() early, so a stopping worker need not wait out
+    its poll. Its read end goes into the select; ring() is safe from a signal handler."""
+
+    def __init__(self) -> None:
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def ring(self) -> None:
+        with contextlib.suppress(OSError):  # closed already, or a wake-up already pending
+            self._writer.send(b"!")
+
+    def drain(self) -> None:
+        _drain(self.reader)
+
+    def close(self) -> None:
+        self.reader.close()
+        self._writer.close()
+
+
 class WakeListener:
     """The worker side: wait() returns when rung or after the timeout, whichever is first.
     SO_REUSEPORT lets several local workers listen; the kernel wakes one per datagram."""
@@ -54,25 +75,22 @@ class WakeListener:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self._socket.bind(address)
-        # interrupt() writes here, so a stopping worker need not wait out its poll.
-        self._interrupt_r, self._interrupt_w = socket.socketpair()
-        for sock in (self._socket, self._interrupt_r, self._interrupt_w):
-            sock.setblocking(False)
+        self._socket.setblocking(False)
+        self._interrupt = Interrupt()
 
     def wait(self, timeout: float) -> bool:
         """True when woken by a datagram or interrupt() (every pending one is consumed)."""
-        ready, _, _ = select.select([self._socket, self._interrupt_r], [], [], timeout)
+        ready, _, _ = select.select([self._socket, self._interrupt.reader], [], [], timeout)
         for sock in ready:
             _drain(sock)
         return bool(ready)
 
     def interrupt(self) -> None:
-        with contextlib.suppress(OSError):  # closed already, or a wake-up already pending
-            self._interrupt_w.send(b"!")
+        self._interrupt.ring()
 
     def close(self) -> None:
-        for sock in (self._socket, self._interrupt_r, self._interrupt_w):
-            sock.close()
+        self._socket.close()
+        self._interrupt.close()
 
 
 def _drain(sock: socket.socket) -> None:

@@ -1,5 +1,5 @@
 """Worker wake-up across hosts on PostgreSQL: LISTEN on the channel that the `jobs` table's
-insert trigger (migration 0003) notifies when a transaction that queued work commits.
+trigger (migration 0003) notifies when a transaction that made a job pending commits.
 
 Only a hint, like the UDP wake-up: the job is in the table, and a missed notification costs
 at most one poll. The listening connection is the worker's own (LISTEN needs a session, so not
@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import select
-import socket
 import time
 from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
+
+from referral_service.adapters.wakeup import Interrupt
 
 log = logging.getLogger(__name__)
 CHANNEL = "referral_jobs"
@@ -35,9 +36,7 @@ class JobNotifyListener:
         self._conn: psycopg.Connection[Any] | None = None
         self._next_connect = 0.0
         self._warned: str | None = None
-        self._interrupt_r, self._interrupt_w = socket.socketpair()
-        for sock in (self._interrupt_r, self._interrupt_w):
-            sock.setblocking(False)
+        self._interrupt = Interrupt()
         self._connect()
 
     @property
@@ -74,12 +73,12 @@ class JobNotifyListener:
     def wait(self, timeout: float) -> bool:
         if self._conn is None and time.monotonic() >= self._next_connect:
             self._connect()
-        sources: list[Any] = [self._interrupt_r]
+        sources: list[Any] = [self._interrupt.reader]
         if self._conn is not None:
             sources.append(self._conn.fileno())
         ready, _, _ = select.select(sources, [], [], timeout)
-        if self._interrupt_r in ready:
-            _drain(self._interrupt_r)
+        if self._interrupt.reader in ready:
+            self._interrupt.drain()
         if self._conn is not None and self._conn.fileno() in ready:
             self._consume()
         return bool(ready)
@@ -104,19 +103,11 @@ class JobNotifyListener:
         self._next_connect = time.monotonic() + RECONNECT_EVERY_SECONDS
 
     def interrupt(self) -> None:
-        with contextlib.suppress(OSError):
-            self._interrupt_w.send(b"!")
+        self._interrupt.ring()
 
     def close(self) -> None:
         self._drop()
-        for sock in (self._interrupt_r, self._interrupt_w):
-            sock.close()
-
-
-def _drain(sock: socket.socket) -> None:
-    with contextlib.suppress(BlockingIOError):
-        while sock.recv(64):
-            pass
+        self._interrupt.close()
 
 
 def open_job_listener(engine: Engine) -> JobNotifyListener | None:
