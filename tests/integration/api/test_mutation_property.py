@@ -55,6 +55,8 @@ def mutated_referral(draw: st.DrawFn) -> dict[str, Any]:
         try:
             for step in path[:-1]:
                 parent = parent[step]
+            if isinstance(parent, dict) and not isinstance(path[-1], str):
+                continue  # an earlier mutation made a list a dict: JSON keys are strings
             if draw(st.booleans()) and isinstance(parent, dict):
                 parent.pop(path[-1], None)
             else:
