@@ -5,7 +5,6 @@ loop stops."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,14 +16,13 @@ from referral_service.config import Settings
 from referral_service.runtime import Runtime
 from referral_service.services import worker as worker_module
 from referral_service.services.worker import Worker
+from tests.support.worker import running
 
 
 def _beats(path: Path, worker: Worker, seconds: float) -> list[float]:
     """Run the worker for a while; the heartbeat's mtimes seen, after backdating it once."""
-    thread = threading.Thread(target=worker.run_forever, daemon=True)
-    thread.start()
     seen = []
-    try:
+    with running(worker):
         deadline = time.monotonic() + 5
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -34,10 +32,6 @@ def _beats(path: Path, worker: Worker, seconds: float) -> list[float]:
         while time.monotonic() < until:
             seen.append(path.stat().st_mtime)
             time.sleep(0.05)
-    finally:
-        worker.stop()
-        thread.join(5)
-    assert not thread.is_alive()
     return seen
 
 

@@ -3,20 +3,18 @@ transaction that queued work commits, and the worker LISTENs (no UDP wake-up her
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from referral_service.adapters.db import job_notify, outbox
 from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
-from referral_service.adapters.db.tables import jobs
 from referral_service.config import Settings
 from referral_service.services.worker import Worker
-from tests.support.referrals import FHIR_JSON, eligible_referral
+from tests.support.worker import assert_idle_worker_takes_a_new_referral
 
 LONG_POLL_SECONDS = 60.0  # only a notification can explain a prompt run
 NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -63,28 +61,7 @@ def test_a_committed_job_wakes_the_listener_and_a_rolled_back_one_does_not(
 def test_an_idle_worker_with_no_udp_wake_up_takes_a_new_referral_at_once(
     client, runtime, engine
 ) -> None:
-    worker = Worker(runtime)
-    thread = threading.Thread(target=worker.run_forever, daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.3)  # the worker has found nothing and waits out its long poll
-        created = client.post(
-            "/fhir/ServiceRequest",
-            json=eligible_referral("notify-1"),
-            headers={"Content-Type": FHIR_JSON},
-        )
-        assert created.status_code == 201
-        deadline = time.monotonic() + 10
-        kinds: list = []
-        while time.monotonic() < deadline and ("evaluate", "done") not in kinds:
-            with engine.connect() as conn:
-                kinds = [tuple(row) for row in conn.execute(select(jobs.c.kind, jobs.c.status))]
-            time.sleep(0.02)
-        assert ("evaluate", "done") in kinds, kinds
-    finally:
-        worker.stop()
-        thread.join(5)
-    assert not thread.is_alive(), "stop() interrupts the wait on notifications too"
+    assert_idle_worker_takes_a_new_referral(client, runtime, engine, "notify-1")
 
 
 def test_a_lost_notification_connection_is_replaced(engine, listener, monkeypatch) -> None:

@@ -3,17 +3,13 @@ evaluated long before the worker's idle poll would have looked again."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
 
-from referral_service.adapters.db.tables import jobs
 from referral_service.adapters.wakeup import WakeListener, free_udp_port
-from referral_service.services.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
+from tests.support.worker import assert_idle_worker_takes_a_new_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
 LONG_POLL_SECONDS = 60.0  # far longer than the test waits: only a wake-up can explain a run
@@ -55,24 +51,4 @@ def test_an_accepted_referral_rings_and_a_refused_one_or_a_read_does_not(
 
 
 def test_an_idle_worker_takes_a_new_referral_at_once(client, runtime, engine) -> None:
-    worker = Worker(runtime)
-    thread = threading.Thread(target=worker.run_forever, daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.2)  # the worker has found nothing and waits out its long poll
-        created = client.post(
-            "/fhir/ServiceRequest", json=eligible_referral("wake-2"), headers=HEADERS
-        )
-        assert created.status_code == 201
-        deadline = time.monotonic() + 10
-        evaluated = False
-        while time.monotonic() < deadline and not evaluated:
-            with engine.connect() as conn:
-                kinds = conn.execute(select(jobs.c.kind, jobs.c.status)).all()
-            evaluated = ("evaluate", "done") in kinds
-            time.sleep(0.02)
-        assert evaluated, kinds
-    finally:
-        worker.stop()
-        thread.join(5)
-    assert not thread.is_alive(), "stop() must interrupt the idle wait, not wait out the poll"
+    assert_idle_worker_takes_a_new_referral(client, runtime, engine, "wake-2")
