@@ -30,13 +30,17 @@ def concept_keys(concept: Concept) -> frozenset[str]:
     category ("c:G43:6:1" = 6th character 1), and each SNOMED code ("s:95660002")."""
     keys: list[str] = []
     for code in concept.codes:
-        if code.system == ICD10_CM:
-            value = code.code
-            for n in range(1, len(value) + 1):
-                keys.append("i:" + value[:n])
-                if n > 3:
-                    keys.append(f"c:{value[:3]}:{n}:{value[n - 1]}")
-        elif code.system == SNOMED:
+        system = code.system
+        if system == ICD10_CM:
+            tagged = "i:" + code.code  # its prefixes are slices of this: one concatenation
+            end = len(tagged)
+            for n in range(3, end + 1):
+                keys.append(tagged[:n])
+            if end > 5:
+                category = tagged[2:5]
+                for n in range(4, end - 1):  # n: 1-based position in the code
+                    keys.append(f"c:{category}:{n}:{tagged[n + 1]}")
+        elif system == SNOMED:
             keys.append("s:" + code.code)
     return frozenset(keys)
 
@@ -68,11 +72,13 @@ class DrugList:
 @dataclass(frozen=True)
 class DrugIndex:
     """Every drug of the policy: a medication concept -> the drug ids it names, by RxNorm code
-    or by any ingredient name found in its text (one regex pass, overlaps included)."""
+    or by any ingredient name found in its text (overlaps included)."""
 
     by_rxnorm: dict[str, frozenset[str]]
     by_name: dict[str, frozenset[str]]  # a found name -> ids of it and of names inside it
-    pattern: re.Pattern[str] | None
+    pattern: re.Pattern[str] | None  # the longest name at every position (overlapping)
+    scan: re.Pattern[str] | None  # names one after another, each with the character after it
+    run_on: dict[str, frozenset[str]]  # see _run_on
 
     @classmethod
     def build(cls, drugs: dict[str, DrugList]) -> DrugIndex:
@@ -87,10 +93,16 @@ class DrugIndex:
             name: frozenset(i for other, ids in owners.items() if other in name for i in ids)
             for name in owners
         }
-        # At each position the longest name that starts there, as a trie so that a position
-        # fails on its first character instead of trying every name in turn.
-        pattern = re.compile(f"(?=({_trie_pattern(owners)}))") if owners else None
-        return cls({k: frozenset(v) for k, v in by_rxnorm.items()}, by_name, pattern)
+        pattern = scan = None
+        if owners:
+            # At each position the longest name that starts there, as a trie so that a position
+            # fails on its first character instead of trying every name in turn.
+            trie = _trie_pattern(owners)
+            pattern = re.compile(f"(?=({trie}))")
+            if "" not in owners:  # (an empty name matches everywhere: always scan every position)
+                scan = re.compile(f"({trie})(?=(.?))", re.DOTALL)
+        rxnorm = {k: frozenset(v) for k, v in by_rxnorm.items()}
+        return cls(rxnorm, by_name, pattern, scan, _run_on(list(owners)))
 
     def drug_ids(self, concept: Concept) -> frozenset[str]:
         found: set[str] = set()
@@ -100,12 +112,42 @@ class DrugIndex:
                 found |= self.by_rxnorm[code.code]
             if code.display:
                 texts.append(code.display.lower())
-        if self.pattern is not None:
-            by_name, findall = self.by_name, self.pattern.findall
-            for text in texts:
-                for name in findall(text):
-                    found |= by_name[name]
+        by_name = self.by_name
+        for text in texts:
+            for name in self._names_in(text):
+                found |= by_name[name]
         return frozenset(found)
+
+    def _names_in(self, text: str) -> list[str]:
+        """The longest name at each position of `text` that starts one, as far as the drug
+        ids go: one left-to-right pass finds each name and the character after it; a name
+        begun inside a found one is inside it (by_name has its ids) unless it runs on past
+        the end, which needs that next character to be one of run_on's. Only then (rarely)
+        does the slower pass try every position."""
+        if self.scan is None:
+            return self.pattern.findall(text) if self.pattern is not None else []
+        found = self.scan.findall(text)
+        run_on = self.run_on
+        names = []
+        for name, after in found:
+            if after in run_on[name]:
+                return self.pattern.findall(text)  # type: ignore[union-attr]
+            names.append(name)
+        return names
+
+
+def _run_on(names: list[str]) -> dict[str, frozenset[str]]:
+    """For each name, the characters that can follow it in a text where another name begins
+    inside it and runs on past its end ("naproxen" + "o" may be "...enoxaparin")."""
+    return {
+        name: frozenset(
+            other[k]
+            for other in names
+            for k in range(1, min(len(name), len(other)))
+            if name.endswith(other[:k])
+        )
+        for name in names
+    }
 
 
 def _trie_pattern(words: Iterable[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
@@ -38,66 +37,120 @@ def whole_years(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-@dataclass
 class Chart:
+    """Built afresh by every evaluation (nothing in it outlives one): Conditions, reasonCodes,
+    medications and allergies with their code keys and drug ids, and Observations by code."""
+
+    __slots__ = (
+        "facts",
+        "policy",
+        "now",
+        "age",
+        "counted",
+        "history",
+        "counted_keys",
+        "reasons",
+        "meds",
+        "allergies",
+        "med_ids",
+        "allergy_ids",
+        "readings",
+        "metrics",
+        "coded_observations",
+        "memo",
+    )
     facts: ReferralFacts
     policy: Policy
     now: datetime
-    counted: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
-    history: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
-    counted_keys: set[str] = field(default_factory=set)
-    reasons: list[tuple[Concept, frozenset[str]]] = field(default_factory=list)
-    meds: list[tuple[MedicationFact, frozenset[str]]] = field(default_factory=list)
-    allergies: list[tuple[AllergyFact, frozenset[str]]] = field(default_factory=list)
-    med_ids: frozenset[str] = frozenset()  # every drug id any medication names
-    allergy_ids: frozenset[str] = frozenset()
-    readings: dict[str, list[Reading]] = field(default_factory=dict)
-    metrics: dict[str, ObservationFact] = field(default_factory=dict)
-    coded_observations: dict[str, list[ObservationFact]] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)
+    age: int | None  # whole years on `now`
+    counted: list[tuple[ConditionFact, frozenset[str]]]
+    history: list[tuple[ConditionFact, frozenset[str]]]
+    counted_keys: set[str]
+    reasons: list[tuple[Concept, frozenset[str]]]
+    meds: list[tuple[MedicationFact, frozenset[str]]]
+    allergies: list[tuple[AllergyFact, frozenset[str]]]
+    med_ids: set[str]  # every drug id any medication names
+    allergy_ids: set[str]
+    readings: dict[str, list[Reading]]
+    metrics: dict[str, ObservationFact]
+    coded_observations: dict[str, list[ObservationFact]]
+    memo: dict[str, Any]
 
-    @classmethod
-    def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
-        chart = cls(facts, policy, facts.now)
-        refuted, active = policy.refuted_statuses, policy.active_statuses
-        history, counted, counted_keys = chart.history, chart.counted, chart.counted_keys
-        for cond in facts.conditions:
-            if cond.verification_status in refuted:
-                continue
-            entry = (cond, concept_keys(cond.code))
-            history.append(entry)
-            if cond.clinical_status is None or cond.clinical_status in active:
-                counted.append(entry)
-                counted_keys |= entry[1]
-        chart.reasons = [(r, concept_keys(r)) for r in facts.reason_codes]
-        for reason in chart.reasons:
-            counted_keys |= reason[1]
-        drug_ids = policy.drug_index.drug_ids
-        chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
-        chart.allergies = [
-            (a, drug_ids(a.substance))
-            for a in facts.allergies
-            if a.verification_status not in refuted
-        ]
-        chart.med_ids = frozenset().union(*[ids for _, ids in chart.meds])
-        chart.allergy_ids = frozenset().union(*[ids for _, ids in chart.allergies])
+    def __init__(self, facts: ReferralFacts, policy: Policy) -> None:
+        self.facts = facts
+        self.policy = policy
+        self.now = now = facts.now
+        patient = facts.patient
+        birth = patient.birth_date if patient is not None else None
+        self.age = None if birth is None else whole_years(birth, now.date())
+        self.memo = {}
+        self._index_conditions(facts, policy)
+        self._index_drugs(facts, policy)
+        self.readings, self.metrics, self.coded_observations = {}, {}, {}
         metric_system = policy.metrics["system"]
         for obs in facts.observations:
             if obs.status not in _SKIPPED_OBSERVATIONS:
-                chart._index(obs, metric_system)
-        return chart
+                self._index(obs, metric_system)
+
+    @classmethod
+    def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
+        return cls(facts, policy)
+
+    def _index_conditions(self, facts: ReferralFacts, policy: Policy) -> None:
+        refuted, active = policy.refuted_statuses, policy.active_statuses
+        self.history = history = []
+        self.counted = counted = []
+        counted_keys: set[str] = set()
+        self.counted_keys = counted_keys
+        for cond in facts.conditions:
+            if cond.verification_status in refuted:
+                continue
+            keys = concept_keys(cond.code)
+            entry = (cond, keys)
+            history.append(entry)
+            if cond.clinical_status is None or cond.clinical_status in active:
+                counted.append(entry)
+                counted_keys |= keys
+        self.reasons = reasons = []
+        for reason in facts.reason_codes:
+            keys = concept_keys(reason)
+            reasons.append((reason, keys))
+            counted_keys |= keys
+
+    def _index_drugs(self, facts: ReferralFacts, policy: Policy) -> None:
+        drug_ids = policy.drug_index.drug_ids
+        self.meds = meds = []
+        med_ids: set[str] = set()
+        self.med_ids = med_ids
+        for med in facts.medications:
+            ids = drug_ids(med.medication)
+            meds.append((med, ids))
+            med_ids |= ids
+        refuted = policy.refuted_statuses
+        self.allergies = allergies = []
+        allergy_ids: set[str] = set()
+        self.allergy_ids = allergy_ids
+        for allergy in facts.allergies:
+            if allergy.verification_status not in refuted:
+                ids = drug_ids(allergy.substance)
+                allergies.append((allergy, ids))
+                allergy_ids |= ids
 
     def _index(self, obs: ObservationFact, metric_system: str) -> None:
         when = obs.effective if obs.effective is not None else obs.issued
         for code in obs.code.codes:
-            if code.system == metric_system:
+            system = code.system
+            if system == metric_system:
                 held = self.metrics.get(code.code)
                 if held is None or _recency(obs) > _recency(held):
                     self.metrics[code.code] = obs
-            elif code.system == LOINC and obs.value is not None:
-                self.readings.setdefault(code.code, []).append(_reading((obs.value, when, obs.ref)))
-            elif code.system == LOINC and obs.value_code is not None:
-                self.coded_observations.setdefault(code.code, []).append(obs)
+            elif system == LOINC:
+                if obs.value is not None:
+                    self.readings.setdefault(code.code, []).append(
+                        _reading((obs.value, when, obs.ref))
+                    )
+                elif obs.value_code is not None:
+                    self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
             if comp.value is None:
                 continue
@@ -122,13 +175,6 @@ class Chart:
     def within_days(self, when: datetime | None, days: float) -> bool:
         """On or after `days` before now (later readings count too)."""
         return when is not None and (self.now - when) / _DAY <= days
-
-    @property
-    def age(self) -> int | None:
-        patient = self.facts.patient
-        if patient is None or patient.birth_date is None:
-            return None
-        return whole_years(patient.birth_date, self.now.date())
 
     def age_on(self, when: datetime) -> int | None:
         patient = self.facts.patient
