@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from referral_service.domain.facts import (
     LOINC,
@@ -24,13 +23,9 @@ _DAY = timedelta(days=1)
 _UNSET = object()
 
 
-class Reading(NamedTuple):
-    value: float
-    when: datetime | None
-    ref: str
-
-
-_reading = partial(tuple.__new__, Reading)  # Reading((value, when, ref)), no Python frame
+# A numeric Observation value or component: (value, when, ref). A plain tuple, not a
+# NamedTuple: a referral has a dozen of these and a tuple costs a third to build.
+Reading = tuple[float, datetime | None, str]
 
 
 def whole_years(birth: date, on: date) -> int:
@@ -146,9 +141,7 @@ class Chart:
                     self.metrics[code.code] = obs
             elif system == LOINC:
                 if obs.value is not None:
-                    self.readings.setdefault(code.code, []).append(
-                        _reading((obs.value, when, obs.ref))
-                    )
+                    self.readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
                 elif obs.value_code is not None:
                     self.coded_observations.setdefault(code.code, []).append(obs)
         for comp in obs.components:
@@ -156,9 +149,7 @@ class Chart:
                 continue
             for code in comp.code.codes:
                 if code.system == LOINC:  # the first LOINC coding names the component
-                    self.readings.setdefault(code.code, []).append(
-                        _reading((comp.value, when, obs.ref))
-                    )
+                    self.readings.setdefault(code.code, []).append((comp.value, when, obs.ref))
                     break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
@@ -220,9 +211,11 @@ class Chart:
         for cond, keys in self.counted:
             if not wanted.isdisjoint(keys):
                 refs.append(cond.ref)
-        if self.reasons and self.reason_codes_with(codes):
-            refs.append(self.facts.ref)
-        return tuple(dict.fromkeys(refs))
+        for _, keys in self.reasons:
+            if not wanted.isdisjoint(keys):
+                refs.append(self.facts.ref)
+                break
+        return tuple(refs) if len(refs) < 2 else tuple(dict.fromkeys(refs))
 
     def headache_onset(self) -> tuple[datetime, str] | None:
         """The earliest known onset (else recordedDate) of a headache-family Condition."""
@@ -275,9 +268,9 @@ def _recency(obs: ObservationFact) -> tuple[float, float, float]:
 
 
 def _headache_onset(chart: Chart) -> tuple[datetime, str] | None:
-    onsets = [
-        (c.onset_or_recorded, c.ref)
-        for c in chart.conditions_with(chart.policy.code_sets["headache_family"])
-        if c.onset_or_recorded is not None
-    ]
-    return min(onsets, key=lambda pair: pair[0]) if onsets else None  # type: ignore[return-value]
+    earliest = None
+    for cond in chart.conditions_with(chart.policy.code_sets["headache_family"]):
+        when = cond.onset_or_recorded
+        if when is not None and (earliest is None or when < earliest[0]):  # the first of ties
+            earliest = (when, cond.ref)
+    return earliest

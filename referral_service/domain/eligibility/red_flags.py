@@ -105,13 +105,16 @@ def vital_signs(chart: Chart) -> Finding:
     found: list[str] = []
     evidence: list[str] = []
     for kind, limit, words in checks:
-        for reading in chart.readings_of(obs[kind]):
-            if reading.value >= limit and chart.within_days(reading.when, days):
-                found.append(words.format(reading.value))
-                evidence.append(reading.ref)
+        for value, when, ref in chart.readings_of(obs[kind]):
+            if value >= limit and chart.within_days(when, days):
+                found.append(words.format(value))
+                evidence.append(ref)
     if found:
         return known(True, "; ".join(found), tuple(dict.fromkeys(evidence)))
-    return known(False, "no fever or severe hypertension in the last 24 hours")
+    return _NO_VITAL_SIGNS
+
+
+_NO_VITAL_SIGNS = known(False, "no fever or severe hypertension in the last 24 hours")
 
 
 def free_text_words(chart: Chart) -> Finding:
