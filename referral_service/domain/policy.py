@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,61 @@ class CodeSet:
     snomed: frozenset[str] = frozenset()
     characters: tuple[tuple[str, int, str], ...] = ()  # (category, 1-based position, character)
     keys: frozenset[str] = frozenset()  # all of the above as concept_keys tags
+    bit: int = 0  # its bit in the policy's CodeIndex masks (0: no code, matches nothing)
 
     def matches(self, code: Code) -> bool:
         return self.matches_concept(Concept((code,)))
 
     def matches_concept(self, concept: Concept) -> bool:
-        """For one-off checks; the engine intersects keys it computed once per Chart."""
+        """For one-off checks; the engine uses the masks of the policy's CodeIndex."""
         return not self.keys.isdisjoint(concept_keys(concept))
+
+
+class CodeIndex:
+    """Every code set of a policy by its codes, so that one pass over a concept's codes gives
+    the mask of the sets it matches: `codes.bit & mask(concept)` is true exactly when
+    concept_keys(concept) meets codes.keys, without building any key."""
+
+    def __init__(self) -> None:
+        self.icd: dict[str, int] = {}  # family prefix -> bits of the sets holding it
+        self.characters: dict[str, dict[tuple[int, str], int]] = {}  # category -> (pos, char)
+        self.snomed: dict[str, int] = {}
+        self.bits: dict[frozenset[Any], int] = {}  # keys -> bit (equal sets share one)
+
+    def add(
+        self, icd: frozenset[str], snomed: frozenset[str], chars: tuple[tuple[str, int, str], ...]
+    ) -> int:
+        """Index one code set; its bit."""
+        keys = frozenset({("i", p) for p in icd} | {("s", c) for c in snomed} | set(chars))
+        if not keys:
+            return 0
+        if keys in self.bits:
+            return self.bits[keys]
+        bit = self.bits[keys] = 1 << len(self.bits)
+        for prefix in icd:
+            self.icd[prefix] = self.icd.get(prefix, 0) | bit
+        for code in snomed:
+            self.snomed[code] = self.snomed.get(code, 0) | bit
+        for category, position, char in chars:
+            at = self.characters.setdefault(category, {})
+            at[position, char] = at.get((position, char), 0) | bit
+        return bit
+
+    def mask(self, concept: Concept) -> int:
+        mask = 0
+        for code in concept.codes:
+            system = code.system
+            if system == ICD10_CM:
+                value, icd = code.code, self.icd
+                for n in range(1, len(value) + 1):
+                    mask |= icd.get(value[:n], 0)
+                by_position = self.characters.get(value[:3]) if len(value) > 3 else None
+                if by_position is not None:
+                    for n in range(4, len(value) + 1):
+                        mask |= by_position.get((n, value[n - 1]), 0)
+            elif system == SNOMED:
+                mask |= self.snomed.get(code.code, 0)
+        return mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +280,7 @@ class Policy:
     refuted_statuses: frozenset[str]
     medication_active_statuses: frozenset[str]
     red_flags: tuple[RedFlag, ...]
-    red_flag_keys: frozenset[str]  # union of every red flag's keys: a fast "none at all"
+    red_flag_bits: int  # every red flag's bit: a fast "none at all"
     free_text_words: tuple[str, ...]
     ed_exception: dict[str, Any]
     code_sets: dict[str, CodeSet]
@@ -252,6 +300,7 @@ class Policy:
     default_protocol: str
     pregnancy_status_protocol_drugs: frozenset[str]
     contraindications: dict[str, Contraindications]
+    code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
 
 
 # --- schemas ---------------------------------------------------------------------------
@@ -445,8 +494,9 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     return prefix or "(root)", str(messages)
 
 
-def code_set(data: dict[str, Any]) -> CodeSet:
-    """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped)."""
+def code_set(data: dict[str, Any], index: CodeIndex | None = None) -> CodeSet:
+    """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped),
+    indexed in `index` when given."""
     icd = frozenset(p for entry in data.get("icd10", ()) for p in expand_icd_range(entry))
     chars = tuple(
         (normalize_code(ICD10_CM, fam), pos, ch.upper())
@@ -458,7 +508,8 @@ def code_set(data: dict[str, Any]) -> CodeSet:
         | {"s:" + c for c in snomed}
         | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars}
     )
-    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys)
+    bit = index.add(icd, snomed, chars) if index is not None else 0
+    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys, bit=bit)
 
 
 def expand_icd_range(entry: str) -> list[str]:
@@ -575,11 +626,11 @@ def _drug_list(names: list[str], drugs: dict[str, Any]) -> DrugList:
     return DrugList(ids=frozenset(names), rxnorm=rx, names=words)
 
 
-def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
+def _criterion(spec: dict[str, Any], drugs: dict[str, Any], index: CodeIndex) -> Criterion:
     return Criterion(
         kind=spec["kind"],
         label=spec["label"],
-        codes=code_set(spec),
+        codes=code_set(spec, index),
         drugs=_drug_list(spec["drugs"], drugs),
         older_than_days=spec["older_than_days"],
         at_least=spec["at_least"],
@@ -589,12 +640,12 @@ def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
     )
 
 
-def _contraindications(data: dict[str, Any]) -> dict[str, Contraindications]:
+def _contraindications(data: dict[str, Any], index: CodeIndex) -> dict[str, Contraindications]:
     drugs = data["drugs"]
     return {
         drug: Contraindications(
-            excluded=tuple(_criterion(c, drugs) for c in spec["excluded"]),
-            relative=tuple(_criterion(c, drugs) for c in spec["relative"]),
+            excluded=tuple(_criterion(c, drugs, index) for c in spec["excluded"]),
+            relative=tuple(_criterion(c, drugs, index) for c in spec["relative"]),
         )
         for drug, spec in data["contraindications"].items()
     }
@@ -604,9 +655,16 @@ def _build_policy(data: dict[str, Any]) -> Policy:
     drugs = data["drugs"]
     acute = data["acute_classes"]
     every_drug = {name: _drug_list([name], drugs) for name in drugs}
+    index = CodeIndex()
     red_flags = tuple(
-        RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
+        RedFlag(f["id"], f["finding"], code_set(f, index), f["acute"]) for f in data["red_flags"]
     )
+    code_sets = {k: code_set(v, index) for k, v in data["code_sets"].items()}
+    categories = tuple(Category(c["id"], code_set(c, index)) for c in data["categories"])
+    contraindications = _contraindications(data, index)
+    red_flag_bits = 0
+    for flag in red_flags:
+        red_flag_bits |= flag.codes.bit
     return Policy(
         version=data["version"],
         metrics=dict(data["metrics"]),
@@ -617,11 +675,11 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         refuted_statuses=frozenset(data["condition_status"].get("refuted", ())),
         medication_active_statuses=frozenset(data["medication_active_statuses"]),
         red_flags=red_flags,
-        red_flag_keys=frozenset().union(*(f.codes.keys for f in red_flags)),
+        red_flag_bits=red_flag_bits,
         free_text_words=tuple(" ".join(w.lower().split()) for w in data["free_text_words"]),
         ed_exception=dict(data["ed_exception"]),
-        code_sets={k: code_set(v) for k, v in data["code_sets"].items()},
-        categories=tuple(Category(c["id"], code_set(c)) for c in data["categories"]),
+        code_sets=code_sets,
+        categories=categories,
         review_categories=frozenset(data["review_categories"]),
         drugs=every_drug,
         drug_index=DrugIndex.build(every_drug),
@@ -643,5 +701,6 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         protocol_by_category=dict(data["protocol_by_category"]),
         default_protocol=data["default_protocol"],
         pregnancy_status_protocol_drugs=frozenset(data["pregnancy_status_protocol_drugs"]),
-        contraindications=_contraindications(data),
+        contraindications=contraindications,
+        code_index=index,
     )

@@ -41,10 +41,10 @@ def headache_coded(chart: Chart) -> Finding:
 def evaluate_categories(chart: Chart) -> list[CategoryResult]:
     """Every category rule in naming order, then `episodic` (any other headache code)."""
     results: list[CategoryResult] = []
-    counted_keys = chart.counted_keys
+    counted_mask = chart.counted_mask
     for category in chart.policy.categories:
         name = category.id
-        refs = () if category.codes.keys.isdisjoint(counted_keys) else chart.coded(category.codes)
+        refs = chart.coded(category.codes) if category.codes.bit & counted_mask else ()
         if refs:
             finding = new_finding((MET, "coded " + name, refs, ()))
         else:  # code or metrics: with no code, the metrics decide

@@ -15,7 +15,7 @@ from referral_service.domain.facts import (
     ObservationFact,
     ReferralFacts,
 )
-from referral_service.domain.policy import CodeSet, DrugList, Policy, concept_keys
+from referral_service.domain.policy import CodeSet, DrugList, Policy
 
 _SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
 _NEVER = float("-inf")
@@ -43,7 +43,7 @@ class Chart:
         "age",
         "counted",
         "history",
-        "counted_keys",
+        "counted_mask",
         "reasons",
         "meds",
         "allergies",
@@ -58,10 +58,11 @@ class Chart:
     policy: Policy
     now: datetime
     age: int | None  # whole years on `now`
-    counted: list[tuple[ConditionFact, frozenset[str]]]
-    history: list[tuple[ConditionFact, frozenset[str]]]
-    counted_keys: set[str]
-    reasons: list[tuple[Concept, frozenset[str]]]
+    # Conditions and reasonCodes with the mask of the policy's code sets they are in
+    counted: list[tuple[ConditionFact, int]]
+    history: list[tuple[ConditionFact, int]]
+    counted_mask: int  # every code set any counted Condition or reasonCode is in
+    reasons: list[tuple[Concept, int]]
     meds: list[tuple[MedicationFact, frozenset[str]]]
     allergies: list[tuple[AllergyFact, frozenset[str]]]
     med_ids: set[str]  # every drug id any medication names
@@ -81,11 +82,7 @@ class Chart:
         self.memo = {}
         self._index_conditions(facts, policy)
         self._index_drugs(facts, policy)
-        self.readings, self.metrics, self.coded_observations = {}, {}, {}
-        metric_system = policy.metrics["system"]
-        for obs in facts.observations:
-            if obs.status not in _SKIPPED_OBSERVATIONS:
-                self._index(obs, metric_system)
+        self._index_observations(facts, policy.metrics["system"])
 
     @classmethod
     def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
@@ -93,24 +90,25 @@ class Chart:
 
     def _index_conditions(self, facts: ReferralFacts, policy: Policy) -> None:
         refuted, active = policy.refuted_statuses, policy.active_statuses
+        mask_of = policy.code_index.mask
         self.history = history = []
         self.counted = counted = []
-        counted_keys: set[str] = set()
-        self.counted_keys = counted_keys
+        counted_mask = 0
         for cond in facts.conditions:
             if cond.verification_status in refuted:
                 continue
-            keys = concept_keys(cond.code)
-            entry = (cond, keys)
+            mask = mask_of(cond.code)
+            entry = (cond, mask)
             history.append(entry)
             if cond.clinical_status is None or cond.clinical_status in active:
                 counted.append(entry)
-                counted_keys |= keys
+                counted_mask |= mask
         self.reasons = reasons = []
         for reason in facts.reason_codes:
-            keys = concept_keys(reason)
-            reasons.append((reason, keys))
-            counted_keys |= keys
+            mask = mask_of(reason)
+            reasons.append((reason, mask))
+            counted_mask |= mask
+        self.counted_mask = counted_mask
 
     def _index_drugs(self, facts: ReferralFacts, policy: Policy) -> None:
         drug_ids = policy.drug_index.drug_ids
@@ -131,26 +129,33 @@ class Chart:
                 allergies.append((allergy, ids))
                 allergy_ids |= ids
 
-    def _index(self, obs: ObservationFact, metric_system: str) -> None:
-        when = obs.effective if obs.effective is not None else obs.issued
-        for code in obs.code.codes:
-            system = code.system
-            if system == metric_system:
-                held = self.metrics.get(code.code)
-                if held is None or _recency(obs) > _recency(held):
-                    self.metrics[code.code] = obs
-            elif system == LOINC:
-                if obs.value is not None:
-                    self.readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
-                elif obs.value_code is not None:
-                    self.coded_observations.setdefault(code.code, []).append(obs)
-        for comp in obs.components:
-            if comp.value is None:
+    def _index_observations(self, facts: ReferralFacts, metric_system: str) -> None:
+        readings: dict[str, list[Reading]] = {}
+        metrics: dict[str, ObservationFact] = {}
+        coded: dict[str, list[ObservationFact]] = {}
+        self.readings, self.metrics, self.coded_observations = readings, metrics, coded
+        for obs in facts.observations:
+            if obs.status in _SKIPPED_OBSERVATIONS:
                 continue
-            for code in comp.code.codes:
-                if code.system == LOINC:  # the first LOINC coding names the component
-                    self.readings.setdefault(code.code, []).append((comp.value, when, obs.ref))
-                    break
+            when = obs.effective if obs.effective is not None else obs.issued
+            for code in obs.code.codes:
+                system = code.system
+                if system == metric_system:
+                    held = metrics.get(code.code)
+                    if held is None or _recency(obs) > _recency(held):
+                        metrics[code.code] = obs
+                elif system == LOINC:
+                    if obs.value is not None:
+                        readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
+                    elif obs.value_code is not None:
+                        coded.setdefault(code.code, []).append(obs)
+            for comp in obs.components:
+                if comp.value is None:
+                    continue
+                for code in comp.code.codes:
+                    if code.system == LOINC:  # the first LOINC coding names the component
+                        readings.setdefault(code.code, []).append((comp.value, when, obs.ref))
+                        break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
         """A finding several rules share (pregnancy, failed classes), computed once."""
@@ -175,44 +180,39 @@ class Chart:
 
     # --- conditions --------------------------------------------------------------------------
     def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:
-        if codes.keys.isdisjoint(self.counted_keys):
+        bit = codes.bit
+        if not bit & self.counted_mask:
             return []  # the common case: nothing in this set at all
-        return [c for c, keys in self.counted if not codes.keys.isdisjoint(keys)]
+        return [c for c, mask in self.counted if mask & bit]
 
     def history_with(self, codes: CodeSet) -> list[ConditionFact]:
-        return [c for c, keys in self.history if not codes.keys.isdisjoint(keys)]
+        bit = codes.bit
+        return [c for c, mask in self.history if mask & bit]
 
     def conditions_outside(self, within: CodeSet, outside: CodeSet) -> list[ConditionFact]:
         """Counted Conditions coded in `within` with no code in `outside`."""
-        return [
-            c
-            for c, keys in self.counted
-            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
-        ]
+        bit, other = within.bit, outside.bit
+        return [c for c, mask in self.counted if mask & bit and not mask & other]
 
     def reason_codes_outside(self, within: CodeSet, outside: CodeSet) -> list[Concept]:
-        return [
-            r
-            for r, keys in self.reasons
-            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
-        ]
+        bit, other = within.bit, outside.bit
+        return [r for r, mask in self.reasons if mask & bit and not mask & other]
 
     def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
-        if not self.reasons:
-            return []
-        return [r for r, keys in self.reasons if not codes.keys.isdisjoint(keys)]
+        bit = codes.bit
+        return [r for r, mask in self.reasons if mask & bit]
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
-        wanted = codes.keys
-        if wanted.isdisjoint(self.counted_keys):
+        bit = codes.bit
+        if not bit & self.counted_mask:
             return ()
         refs = []
-        for cond, keys in self.counted:
-            if not wanted.isdisjoint(keys):
+        for cond, mask in self.counted:
+            if mask & bit:
                 refs.append(cond.ref)
-        for _, keys in self.reasons:
-            if not wanted.isdisjoint(keys):
+        for _, mask in self.reasons:
+            if mask & bit:
                 refs.append(self.facts.ref)
                 break
         return tuple(refs) if len(refs) < 2 else tuple(dict.fromkeys(refs))

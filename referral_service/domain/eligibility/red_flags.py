@@ -25,7 +25,7 @@ def coded_findings(chart: Chart) -> Finding:
     while recent (or when their date is unknown)."""
     found: list[str] = []
     evidence: list[str] = []
-    if chart.policy.red_flag_keys.isdisjoint(chart.counted_keys):
+    if not chart.policy.red_flag_bits & chart.counted_mask:
         return known(False, "no red-flag diagnosis")
     for flag in chart.policy.red_flags:
         refs = [c.ref for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
