@@ -231,7 +231,7 @@ def _pregnancy_status(chart: Chart) -> Finding:
         or age is None
         or not (limits["childbearing_age_min"] <= age <= limits["childbearing_age_max"])
     ):
-        return known(True, "no pregnancy status needed (not a female aged 12-55)")
+        return _STATUS_NOT_NEEDED
     days = chart.policy.windows["pregnancy_test_days"]
     status = latest_status(chart, days)
     if status is None:
@@ -242,6 +242,9 @@ def _pregnancy_status(chart: Chart) -> Finding:
             (missing.PREGNANCY_STATUS.format(days=days),),
         )
     return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
+
+
+_STATUS_NOT_NEEDED = known(True, "no pregnancy status needed (not a female aged 12-55)")
 
 
 def _eptinezumab_not_met(trail: Trail, final: str) -> bool:

@@ -104,7 +104,10 @@ def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
         return None
     labels: list[str] = []
     evidence: list[str] = []
+    counted_mask = chart.counted_mask
     for crit in criteria:
+        if crit.kind == "condition" and not crit.codes.bit & counted_mask:
+            continue  # the common case: no counted Condition or reasonCode in the set at all
         refs = _CHECKS[crit.kind](chart, crit)
         if refs:
             labels.append(crit.label)
