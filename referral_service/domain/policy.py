@@ -172,6 +172,8 @@ class DrugIndex:
         begun inside a found one is inside it (by_name has its ids) unless it runs on past
         the end, which needs that next character to be one of run_on's. Only then (rarely)
         does the slower pass try every position."""
+        if text in self.by_name:  # just a name: it is the longest at 0, the rest are inside it
+            return [text]
         if self.scan is None:
             return self.pattern.findall(text) if self.pattern is not None else []
         found = self.scan.findall(text)
