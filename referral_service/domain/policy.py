@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,17 @@ def concept_keys(concept: Concept) -> frozenset[str]:
     category ("c:G43:6:1" = 6th character 1), and each SNOMED code ("s:95660002")."""
     keys: list[str] = []
     for code in concept.codes:
-        if code.system == ICD10_CM:
-            value = code.code
-            for n in range(1, len(value) + 1):
-                keys.append("i:" + value[:n])
-                if n > 3:
-                    keys.append(f"c:{value[:3]}:{n}:{value[n - 1]}")
-        elif code.system == SNOMED:
+        system = code.system
+        if system == ICD10_CM:
+            tagged = "i:" + code.code  # its prefixes are slices of this: one concatenation
+            end = len(tagged)
+            for n in range(3, end + 1):
+                keys.append(tagged[:n])
+            if end > 5:
+                category = tagged[2:5]
+                for n in range(4, end - 1):  # n: 1-based position in the code
+                    keys.append(f"c:{category}:{n}:{tagged[n + 1]}")
+        elif system == SNOMED:
             keys.append("s:" + code.code)
     return frozenset(keys)
 
@@ -47,13 +51,61 @@ class CodeSet:
     snomed: frozenset[str] = frozenset()
     characters: tuple[tuple[str, int, str], ...] = ()  # (category, 1-based position, character)
     keys: frozenset[str] = frozenset()  # all of the above as concept_keys tags
+    bit: int = 0  # its bit in the policy's CodeIndex masks (0: no code, matches nothing)
 
     def matches(self, code: Code) -> bool:
         return self.matches_concept(Concept((code,)))
 
     def matches_concept(self, concept: Concept) -> bool:
-        """For one-off checks; the engine intersects keys it computed once per Chart."""
+        """For one-off checks; the engine uses the masks of the policy's CodeIndex."""
         return not self.keys.isdisjoint(concept_keys(concept))
+
+
+class CodeIndex:
+    """Every code set of a policy by its codes, so that one pass over a concept's codes gives
+    the mask of the sets it matches: `codes.bit & mask(concept)` is true exactly when
+    concept_keys(concept) meets codes.keys, without building any key."""
+
+    def __init__(self) -> None:
+        self.icd: dict[str, int] = {}  # family prefix -> bits of the sets holding it
+        self.characters: dict[str, dict[tuple[int, str], int]] = {}  # category -> (pos, char)
+        self.snomed: dict[str, int] = {}
+        self.bits: dict[frozenset[Any], int] = {}  # keys -> bit (equal sets share one)
+
+    def add(
+        self, icd: frozenset[str], snomed: frozenset[str], chars: tuple[tuple[str, int, str], ...]
+    ) -> int:
+        """Index one code set; its bit."""
+        keys = frozenset({("i", p) for p in icd} | {("s", c) for c in snomed} | set(chars))
+        if not keys:
+            return 0
+        if keys in self.bits:
+            return self.bits[keys]
+        bit = self.bits[keys] = 1 << len(self.bits)
+        for prefix in icd:
+            self.icd[prefix] = self.icd.get(prefix, 0) | bit
+        for code in snomed:
+            self.snomed[code] = self.snomed.get(code, 0) | bit
+        for category, position, char in chars:
+            at = self.characters.setdefault(category, {})
+            at[position, char] = at.get((position, char), 0) | bit
+        return bit
+
+    def mask(self, concept: Concept) -> int:
+        mask = 0
+        for code in concept.codes:
+            system = code.system
+            if system == ICD10_CM:
+                value, icd = code.code, self.icd
+                for n in range(1, len(value) + 1):
+                    mask |= icd.get(value[:n], 0)
+                by_position = self.characters.get(value[:3]) if len(value) > 3 else None
+                if by_position is not None:
+                    for n in range(4, len(value) + 1):
+                        mask |= by_position.get((n, value[n - 1]), 0)
+            elif system == SNOMED:
+                mask |= self.snomed.get(code.code, 0)
+        return mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +120,13 @@ class DrugList:
 @dataclass(frozen=True)
 class DrugIndex:
     """Every drug of the policy: a medication concept -> the drug ids it names, by RxNorm code
-    or by any ingredient name found in its text (one regex pass, overlaps included)."""
+    or by any ingredient name found in its text (overlaps included)."""
 
     by_rxnorm: dict[str, frozenset[str]]
     by_name: dict[str, frozenset[str]]  # a found name -> ids of it and of names inside it
-    pattern: re.Pattern[str] | None
+    pattern: re.Pattern[str] | None  # the longest name at every position (overlapping)
+    scan: re.Pattern[str] | None  # names one after another, each with the character after it
+    run_on: dict[str, frozenset[str]]  # see _run_on
 
     @classmethod
     def build(cls, drugs: dict[str, DrugList]) -> DrugIndex:
@@ -87,10 +141,16 @@ class DrugIndex:
             name: frozenset(i for other, ids in owners.items() if other in name for i in ids)
             for name in owners
         }
-        # At each position the longest name that starts there, as a trie so that a position
-        # fails on its first character instead of trying every name in turn.
-        pattern = re.compile(f"(?=({_trie_pattern(owners)}))") if owners else None
-        return cls({k: frozenset(v) for k, v in by_rxnorm.items()}, by_name, pattern)
+        pattern = scan = None
+        if owners:
+            # At each position the longest name that starts there, as a trie so that a position
+            # fails on its first character instead of trying every name in turn.
+            trie = _trie_pattern(owners)
+            pattern = re.compile(f"(?=({trie}))")
+            if "" not in owners:  # (an empty name matches everywhere: always scan every position)
+                scan = re.compile(f"({trie})(?=(.?))", re.DOTALL)
+        rxnorm = {k: frozenset(v) for k, v in by_rxnorm.items()}
+        return cls(rxnorm, by_name, pattern, scan, _run_on(list(owners)))
 
     def drug_ids(self, concept: Concept) -> frozenset[str]:
         found: set[str] = set()
@@ -100,12 +160,44 @@ class DrugIndex:
                 found |= self.by_rxnorm[code.code]
             if code.display:
                 texts.append(code.display.lower())
-        if self.pattern is not None:
-            by_name, findall = self.by_name, self.pattern.findall
-            for text in texts:
-                for name in findall(text):
-                    found |= by_name[name]
+        by_name = self.by_name
+        for text in texts:
+            for name in self._names_in(text):
+                found |= by_name[name]
         return frozenset(found)
+
+    def _names_in(self, text: str) -> list[str]:
+        """The longest name at each position of `text` that starts one, as far as the drug
+        ids go: one left-to-right pass finds each name and the character after it; a name
+        begun inside a found one is inside it (by_name has its ids) unless it runs on past
+        the end, which needs that next character to be one of run_on's. Only then (rarely)
+        does the slower pass try every position."""
+        if text in self.by_name:  # just a name: it is the longest at 0, the rest are inside it
+            return [text]
+        if self.scan is None:
+            return self.pattern.findall(text) if self.pattern is not None else []
+        found = self.scan.findall(text)
+        run_on = self.run_on
+        names = []
+        for name, after in found:
+            if after in run_on[name]:
+                return self.pattern.findall(text)  # type: ignore[union-attr]
+            names.append(name)
+        return names
+
+
+def _run_on(names: list[str]) -> dict[str, frozenset[str]]:
+    """For each name, the characters that can follow it in a text where another name begins
+    inside it and runs on past its end ("naproxen" + "o" may be "...enoxaparin")."""
+    return {
+        name: frozenset(
+            other[k]
+            for other in names
+            for k in range(1, min(len(name), len(other)))
+            if name.endswith(other[:k])
+        )
+        for name in names
+    }
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -190,7 +282,7 @@ class Policy:
     refuted_statuses: frozenset[str]
     medication_active_statuses: frozenset[str]
     red_flags: tuple[RedFlag, ...]
-    red_flag_keys: frozenset[str]  # union of every red flag's keys: a fast "none at all"
+    red_flag_bits: int  # every red flag's bit: a fast "none at all"
     free_text_words: tuple[str, ...]
     ed_exception: dict[str, Any]
     code_sets: dict[str, CodeSet]
@@ -210,6 +302,7 @@ class Policy:
     default_protocol: str
     pregnancy_status_protocol_drugs: frozenset[str]
     contraindications: dict[str, Contraindications]
+    code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
 
 
 # --- schemas ---------------------------------------------------------------------------
@@ -403,8 +496,9 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     return prefix or "(root)", str(messages)
 
 
-def code_set(data: dict[str, Any]) -> CodeSet:
-    """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped)."""
+def code_set(data: dict[str, Any], index: CodeIndex | None = None) -> CodeSet:
+    """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped),
+    indexed in `index` when given."""
     icd = frozenset(p for entry in data.get("icd10", ()) for p in expand_icd_range(entry))
     chars = tuple(
         (normalize_code(ICD10_CM, fam), pos, ch.upper())
@@ -416,7 +510,8 @@ def code_set(data: dict[str, Any]) -> CodeSet:
         | {"s:" + c for c in snomed}
         | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars}
     )
-    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys)
+    bit = index.add(icd, snomed, chars) if index is not None else 0
+    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys, bit=bit)
 
 
 def expand_icd_range(entry: str) -> list[str]:
@@ -533,11 +628,11 @@ def _drug_list(names: list[str], drugs: dict[str, Any]) -> DrugList:
     return DrugList(ids=frozenset(names), rxnorm=rx, names=words)
 
 
-def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
+def _criterion(spec: dict[str, Any], drugs: dict[str, Any], index: CodeIndex) -> Criterion:
     return Criterion(
         kind=spec["kind"],
         label=spec["label"],
-        codes=code_set(spec),
+        codes=code_set(spec, index),
         drugs=_drug_list(spec["drugs"], drugs),
         older_than_days=spec["older_than_days"],
         at_least=spec["at_least"],
@@ -547,12 +642,12 @@ def _criterion(spec: dict[str, Any], drugs: dict[str, Any]) -> Criterion:
     )
 
 
-def _contraindications(data: dict[str, Any]) -> dict[str, Contraindications]:
+def _contraindications(data: dict[str, Any], index: CodeIndex) -> dict[str, Contraindications]:
     drugs = data["drugs"]
     return {
         drug: Contraindications(
-            excluded=tuple(_criterion(c, drugs) for c in spec["excluded"]),
-            relative=tuple(_criterion(c, drugs) for c in spec["relative"]),
+            excluded=tuple(_criterion(c, drugs, index) for c in spec["excluded"]),
+            relative=tuple(_criterion(c, drugs, index) for c in spec["relative"]),
         )
         for drug, spec in data["contraindications"].items()
     }
@@ -562,9 +657,16 @@ def _build_policy(data: dict[str, Any]) -> Policy:
     drugs = data["drugs"]
     acute = data["acute_classes"]
     every_drug = {name: _drug_list([name], drugs) for name in drugs}
+    index = CodeIndex()
     red_flags = tuple(
-        RedFlag(f["id"], f["finding"], code_set(f), f["acute"]) for f in data["red_flags"]
+        RedFlag(f["id"], f["finding"], code_set(f, index), f["acute"]) for f in data["red_flags"]
     )
+    code_sets = {k: code_set(v, index) for k, v in data["code_sets"].items()}
+    categories = tuple(Category(c["id"], code_set(c, index)) for c in data["categories"])
+    contraindications = _contraindications(data, index)
+    red_flag_bits = 0
+    for flag in red_flags:
+        red_flag_bits |= flag.codes.bit
     return Policy(
         version=data["version"],
         metrics=dict(data["metrics"]),
@@ -575,11 +677,11 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         refuted_statuses=frozenset(data["condition_status"].get("refuted", ())),
         medication_active_statuses=frozenset(data["medication_active_statuses"]),
         red_flags=red_flags,
-        red_flag_keys=frozenset().union(*(f.codes.keys for f in red_flags)),
+        red_flag_bits=red_flag_bits,
         free_text_words=tuple(" ".join(w.lower().split()) for w in data["free_text_words"]),
         ed_exception=dict(data["ed_exception"]),
-        code_sets={k: code_set(v) for k, v in data["code_sets"].items()},
-        categories=tuple(Category(c["id"], code_set(c)) for c in data["categories"]),
+        code_sets=code_sets,
+        categories=categories,
         review_categories=frozenset(data["review_categories"]),
         drugs=every_drug,
         drug_index=DrugIndex.build(every_drug),
@@ -601,5 +703,6 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         protocol_by_category=dict(data["protocol_by_category"]),
         default_protocol=data["default_protocol"],
         pregnancy_status_protocol_drugs=frozenset(data["pregnancy_status_protocol_drugs"]),
-        contraindications=_contraindications(data),
+        contraindications=contraindications,
+        code_index=index,
     )

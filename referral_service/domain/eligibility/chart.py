@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from referral_service.domain.facts import (
     LOINC,
@@ -17,7 +15,7 @@ from referral_service.domain.facts import (
     ObservationFact,
     ReferralFacts,
 )
-from referral_service.domain.policy import CodeSet, DrugList, Policy, concept_keys
+from referral_service.domain.policy import CodeSet, DrugList, Policy
 
 _SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
 _NEVER = float("-inf")
@@ -25,88 +23,139 @@ _DAY = timedelta(days=1)
 _UNSET = object()
 
 
-class Reading(NamedTuple):
-    value: float
-    when: datetime | None
-    ref: str
-
-
-_reading = partial(tuple.__new__, Reading)  # Reading((value, when, ref)), no Python frame
+# A numeric Observation value or component: (value, when, ref). A plain tuple, not a
+# NamedTuple: a referral has a dozen of these and a tuple costs a third to build.
+Reading = tuple[float, datetime | None, str]
 
 
 def whole_years(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-@dataclass
 class Chart:
+    """Built afresh by every evaluation (nothing in it outlives one): Conditions, reasonCodes,
+    medications and allergies with their code keys and drug ids, and Observations by code."""
+
+    __slots__ = (
+        "facts",
+        "policy",
+        "now",
+        "age",
+        "counted",
+        "history",
+        "counted_mask",
+        "reasons",
+        "meds",
+        "allergies",
+        "med_ids",
+        "allergy_ids",
+        "readings",
+        "metrics",
+        "coded_observations",
+        "memo",
+    )
     facts: ReferralFacts
     policy: Policy
     now: datetime
-    counted: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
-    history: list[tuple[ConditionFact, frozenset[str]]] = field(default_factory=list)
-    counted_keys: set[str] = field(default_factory=set)
-    reasons: list[tuple[Concept, frozenset[str]]] = field(default_factory=list)
-    meds: list[tuple[MedicationFact, frozenset[str]]] = field(default_factory=list)
-    allergies: list[tuple[AllergyFact, frozenset[str]]] = field(default_factory=list)
-    med_ids: frozenset[str] = frozenset()  # every drug id any medication names
-    allergy_ids: frozenset[str] = frozenset()
-    readings: dict[str, list[Reading]] = field(default_factory=dict)
-    metrics: dict[str, ObservationFact] = field(default_factory=dict)
-    coded_observations: dict[str, list[ObservationFact]] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)
+    age: int | None  # whole years on `now`
+    # Conditions and reasonCodes with the mask of the policy's code sets they are in
+    counted: list[tuple[ConditionFact, int]]
+    history: list[tuple[ConditionFact, int]]
+    counted_mask: int  # every code set any counted Condition or reasonCode is in
+    reasons: list[tuple[Concept, int]]
+    meds: list[tuple[MedicationFact, frozenset[str]]]
+    allergies: list[tuple[AllergyFact, frozenset[str]]]
+    med_ids: set[str]  # every drug id any medication names
+    allergy_ids: set[str]
+    readings: dict[str, list[Reading]]
+    metrics: dict[str, ObservationFact]
+    coded_observations: dict[str, list[ObservationFact]]
+    memo: dict[str, Any]
+
+    def __init__(self, facts: ReferralFacts, policy: Policy) -> None:
+        self.facts = facts
+        self.policy = policy
+        self.now = now = facts.now
+        patient = facts.patient
+        birth = patient.birth_date if patient is not None else None
+        self.age = None if birth is None else whole_years(birth, now.date())
+        self.memo = {}
+        self._index_conditions(facts, policy)
+        self._index_drugs(facts, policy)
+        self._index_observations(facts, policy.metrics["system"])
 
     @classmethod
     def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
-        chart = cls(facts, policy, facts.now)
+        return cls(facts, policy)
+
+    def _index_conditions(self, facts: ReferralFacts, policy: Policy) -> None:
         refuted, active = policy.refuted_statuses, policy.active_statuses
-        history, counted, counted_keys = chart.history, chart.counted, chart.counted_keys
+        mask_of = policy.code_index.mask
+        self.history = history = []
+        self.counted = counted = []
+        counted_mask = 0
         for cond in facts.conditions:
             if cond.verification_status in refuted:
                 continue
-            entry = (cond, concept_keys(cond.code))
+            mask = mask_of(cond.code)
+            entry = (cond, mask)
             history.append(entry)
             if cond.clinical_status is None or cond.clinical_status in active:
                 counted.append(entry)
-                counted_keys |= entry[1]
-        chart.reasons = [(r, concept_keys(r)) for r in facts.reason_codes]
-        for reason in chart.reasons:
-            counted_keys |= reason[1]
-        drug_ids = policy.drug_index.drug_ids
-        chart.meds = [(m, drug_ids(m.medication)) for m in facts.medications]
-        chart.allergies = [
-            (a, drug_ids(a.substance))
-            for a in facts.allergies
-            if a.verification_status not in refuted
-        ]
-        chart.med_ids = frozenset().union(*[ids for _, ids in chart.meds])
-        chart.allergy_ids = frozenset().union(*[ids for _, ids in chart.allergies])
-        metric_system = policy.metrics["system"]
-        for obs in facts.observations:
-            if obs.status not in _SKIPPED_OBSERVATIONS:
-                chart._index(obs, metric_system)
-        return chart
+                counted_mask |= mask
+        self.reasons = reasons = []
+        for reason in facts.reason_codes:
+            mask = mask_of(reason)
+            reasons.append((reason, mask))
+            counted_mask |= mask
+        self.counted_mask = counted_mask
 
-    def _index(self, obs: ObservationFact, metric_system: str) -> None:
-        when = obs.effective if obs.effective is not None else obs.issued
-        for code in obs.code.codes:
-            if code.system == metric_system:
-                held = self.metrics.get(code.code)
-                if held is None or _recency(obs) > _recency(held):
-                    self.metrics[code.code] = obs
-            elif code.system == LOINC and obs.value is not None:
-                self.readings.setdefault(code.code, []).append(_reading((obs.value, when, obs.ref)))
-            elif code.system == LOINC and obs.value_code is not None:
-                self.coded_observations.setdefault(code.code, []).append(obs)
-        for comp in obs.components:
-            if comp.value is None:
+    def _index_drugs(self, facts: ReferralFacts, policy: Policy) -> None:
+        drug_ids = policy.drug_index.drug_ids
+        self.meds = meds = []
+        med_ids: set[str] = set()
+        self.med_ids = med_ids
+        for med in facts.medications:
+            ids = drug_ids(med.medication)
+            meds.append((med, ids))
+            med_ids |= ids
+        refuted = policy.refuted_statuses
+        self.allergies = allergies = []
+        allergy_ids: set[str] = set()
+        self.allergy_ids = allergy_ids
+        for allergy in facts.allergies:
+            if allergy.verification_status not in refuted:
+                ids = drug_ids(allergy.substance)
+                allergies.append((allergy, ids))
+                allergy_ids |= ids
+
+    def _index_observations(self, facts: ReferralFacts, metric_system: str) -> None:
+        readings: dict[str, list[Reading]] = {}
+        metrics: dict[str, ObservationFact] = {}
+        coded: dict[str, list[ObservationFact]] = {}
+        self.readings, self.metrics, self.coded_observations = readings, metrics, coded
+        for obs in facts.observations:
+            if obs.status in _SKIPPED_OBSERVATIONS:
                 continue
-            for code in comp.code.codes:
-                if code.system == LOINC:  # the first LOINC coding names the component
-                    self.readings.setdefault(code.code, []).append(
-                        _reading((comp.value, when, obs.ref))
-                    )
-                    break
+            when = obs.effective if obs.effective is not None else obs.issued
+            for code in obs.code.codes:
+                system = code.system
+                if system == metric_system:
+                    held = metrics.get(code.code)
+                    if held is None or _recency(obs) > _recency(held):
+                        metrics[code.code] = obs
+                elif system == LOINC:
+                    if obs.value is not None:
+                        readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
+                    elif obs.value_code is not None:
+                        coded.setdefault(code.code, []).append(obs)
+            for comp in obs.components:
+                if comp.value is None:
+                    continue
+                for code in comp.code.codes:
+                    if code.system == LOINC:  # the first LOINC coding names the component
+                        readings.setdefault(code.code, []).append((comp.value, when, obs.ref))
+                        break
 
     def once(self, key: str, compute: Callable[[Chart], Any]) -> Any:
         """A finding several rules share (pregnancy, failed classes), computed once."""
@@ -123,13 +172,6 @@ class Chart:
         """On or after `days` before now (later readings count too)."""
         return when is not None and (self.now - when) / _DAY <= days
 
-    @property
-    def age(self) -> int | None:
-        patient = self.facts.patient
-        if patient is None or patient.birth_date is None:
-            return None
-        return whole_years(patient.birth_date, self.now.date())
-
     def age_on(self, when: datetime) -> int | None:
         patient = self.facts.patient
         if patient is None or patient.birth_date is None:
@@ -138,45 +180,42 @@ class Chart:
 
     # --- conditions --------------------------------------------------------------------------
     def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:
-        if codes.keys.isdisjoint(self.counted_keys):
+        bit = codes.bit
+        if not bit & self.counted_mask:
             return []  # the common case: nothing in this set at all
-        return [c for c, keys in self.counted if not codes.keys.isdisjoint(keys)]
+        return [c for c, mask in self.counted if mask & bit]
 
     def history_with(self, codes: CodeSet) -> list[ConditionFact]:
-        return [c for c, keys in self.history if not codes.keys.isdisjoint(keys)]
+        bit = codes.bit
+        return [c for c, mask in self.history if mask & bit]
 
     def conditions_outside(self, within: CodeSet, outside: CodeSet) -> list[ConditionFact]:
         """Counted Conditions coded in `within` with no code in `outside`."""
-        return [
-            c
-            for c, keys in self.counted
-            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
-        ]
+        bit, other = within.bit, outside.bit
+        return [c for c, mask in self.counted if mask & bit and not mask & other]
 
     def reason_codes_outside(self, within: CodeSet, outside: CodeSet) -> list[Concept]:
-        return [
-            r
-            for r, keys in self.reasons
-            if not within.keys.isdisjoint(keys) and outside.keys.isdisjoint(keys)
-        ]
+        bit, other = within.bit, outside.bit
+        return [r for r, mask in self.reasons if mask & bit and not mask & other]
 
     def reason_codes_with(self, codes: CodeSet) -> list[Concept]:
-        if not self.reasons:
-            return []
-        return [r for r, keys in self.reasons if not codes.keys.isdisjoint(keys)]
+        bit = codes.bit
+        return [r for r, mask in self.reasons if mask & bit]
 
     def coded(self, codes: CodeSet) -> tuple[str, ...]:
         """Evidence refs of counted Conditions and reasonCodes in a code set."""
-        wanted = codes.keys
-        if wanted.isdisjoint(self.counted_keys):
+        bit = codes.bit
+        if not bit & self.counted_mask:
             return ()
         refs = []
-        for cond, keys in self.counted:
-            if not wanted.isdisjoint(keys):
+        for cond, mask in self.counted:
+            if mask & bit:
                 refs.append(cond.ref)
-        if self.reasons and self.reason_codes_with(codes):
-            refs.append(self.facts.ref)
-        return tuple(dict.fromkeys(refs))
+        for _, mask in self.reasons:
+            if mask & bit:
+                refs.append(self.facts.ref)
+                break
+        return tuple(refs) if len(refs) < 2 else tuple(dict.fromkeys(refs))
 
     def headache_onset(self) -> tuple[datetime, str] | None:
         """The earliest known onset (else recordedDate) of a headache-family Condition."""
@@ -229,9 +268,9 @@ def _recency(obs: ObservationFact) -> tuple[float, float, float]:
 
 
 def _headache_onset(chart: Chart) -> tuple[datetime, str] | None:
-    onsets = [
-        (c.onset_or_recorded, c.ref)
-        for c in chart.conditions_with(chart.policy.code_sets["headache_family"])
-        if c.onset_or_recorded is not None
-    ]
-    return min(onsets, key=lambda pair: pair[0]) if onsets else None  # type: ignore[return-value]
+    earliest = None
+    for cond in chart.conditions_with(chart.policy.code_sets["headache_family"]):
+        when = cond.onset_or_recorded
+        if when is not None and (earliest is None or when < earliest[0]):  # the first of ties
+            earliest = (when, cond.ref)
+    return earliest

@@ -12,7 +12,14 @@ from referral_service.domain.eligibility.categories import (
     headache_coded,
 )
 from referral_service.domain.eligibility.chart import Chart
-from referral_service.domain.eligibility.logic import MET, NOT_MET, Finding, at_least, known
+from referral_service.domain.eligibility.logic import (
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    Finding,
+    at_least,
+    known,
+)
 from referral_service.domain.eligibility.medications import washout_until
 from referral_service.domain.eligibility.pregnancy import latest_status, pregnant
 from referral_service.domain.eligibility.protocols import (
@@ -73,17 +80,17 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
         trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
         return trail.decide("ineligible")
     trail.add("age.adult", adult)
-    if not trail.add("headache.coded", headache_coded(chart)).met:
+    if trail.add("headache.coded", headache_coded(chart)).outcome != MET:
         return trail.decide("ineligible")
-    if adult.unknown:
+    if adult.outcome == UNKNOWN:
         return trail.decide("needs-information")
     return None
 
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
     results = evaluate_categories(chart)
-    for result in results:
-        trail.add(f"category.{result.category}", result.finding)
+    for category, finding in results:
+        trail.add("category." + category, finding)
     naming = None
     for category, finding in results[:-1]:
         if finding.outcome == MET:
@@ -135,8 +142,8 @@ def _unless_status_missing(chart: Chart, trail: Trail, plan: ProtocolPlan) -> Pr
 
 def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:
     """Step 4: nothing but episodic; unknown rules ask for data, else ineligible."""
-    category = "episodic" if results[-1].finding.met else "none"
-    if any(r.finding.unknown for r in results):
+    category = "episodic" if results[-1][1].outcome == MET else "none"
+    if any(finding.outcome == UNKNOWN for _, finding in results):
         return trail.decide("needs-information", category)
     return trail.decide("ineligible", category)
 
@@ -160,42 +167,34 @@ def _review_and_finish(
                     )
                 )
             )
-    kept = tuple(plan.excluded_drugs)
+    if _needs_review(chart, trail, category, plan):
+        decision = "needs-review"
+    elif _needs_information(chart, trail, final, results):
+        decision = "needs-information"
+    elif plan.protocol_excluded or _eptinezumab_not_met(trail, final):
+        return trail.decide("ineligible", category)
+    else:
+        decision = "eligible"
     # A protocol whose defining drug is excluded is never reported, even for review.
     reported = None if plan.protocol_excluded else final
-
-    def finish(decision: str, protocol: str | None = reported) -> Decision:
-        drugs = kept if protocol else ()
-        return trail.decide(decision, category, protocol, drugs, earliest if protocol else None)
-
-    if _needs_review(chart, trail, category, plan):
-        return finish("needs-review")
-    met = {category for category, finding in results if finding.outcome == MET}
-    if _needs_information(chart, trail, final, met):
-        return finish("needs-information")
-    if plan.protocol_excluded or _eptinezumab_not_met(trail, final):
-        return finish("ineligible", None)
-    return finish("eligible")
+    if not reported:
+        return trail.decide(decision, category)
+    return trail.decide(decision, category, reported, tuple(plan.excluded_drugs), earliest)
 
 
 def _needs_review(chart: Chart, trail: Trail, category: str, plan: ProtocolPlan) -> bool:
     """Step 5: a clinician decides."""
     review_category = category in chart.policy.review_categories
-    outcomes = (  # every check is on record, so no short-circuit
-        trail.add(
-            "review.category",
-            known(
-                review_category,
-                f"{category}: a neurologist decides"
-                if review_category
-                else f"{category} needs no review",
-            ),
-        ),
-        trail.add("review.pregnancy", pregnant(chart)),
-        trail.add("review.free-text", chart.once("free-text", free_text_words)),
-        trail.add("review.relative-contraindication", _cautions(plan)),
+    note = (
+        f"{category}: a neurologist decides" if review_category else f"{category} needs no review"
     )
-    return MET in [finding.outcome for finding in outcomes]
+    outcomes = (  # every check is on record, so no short-circuit
+        trail.add("review.category", known(review_category, note)).outcome,
+        trail.add("review.pregnancy", pregnant(chart)).outcome,
+        trail.add("review.free-text", chart.once("free-text", free_text_words)).outcome,
+        trail.add("review.relative-contraindication", _cautions(plan)).outcome,
+    )
+    return MET in outcomes
 
 
 def _cautions(plan: ProtocolPlan) -> Finding:
@@ -208,13 +207,17 @@ def _cautions(plan: ProtocolPlan) -> Finding:
     )
 
 
-def _needs_information(chart: Chart, trail: Trail, final: str, met: set[str]) -> bool:
+def _needs_information(
+    chart: Chart, trail: Trail, final: str, results: list[CategoryResult]
+) -> bool:
     """Step 6: a pregnancy status before DHE/valproate; eptinezumab criteria settled."""
     unknown = False
     drugs = chart.policy.protocols[final].drugs
     if not chart.policy.pregnancy_status_protocol_drugs.isdisjoint(drugs):
-        unknown = trail.add("pregnancy-status.recent", _pregnancy_status(chart)).unknown
+        status = trail.add("pregnancy-status.recent", _pregnancy_status(chart))
+        unknown = status.outcome == UNKNOWN
     if final == "eptinezumab":
+        met = {category for category, finding in results if finding.outcome == MET}
         criteria = eptinezumab_criteria(chart, lambda category: category in met)
         unknown = trail.add("eptinezumab.criteria", criteria).unknown or unknown
     return unknown
@@ -228,7 +231,7 @@ def _pregnancy_status(chart: Chart) -> Finding:
         or age is None
         or not (limits["childbearing_age_min"] <= age <= limits["childbearing_age_max"])
     ):
-        return known(True, "no pregnancy status needed (not a female aged 12-55)")
+        return _STATUS_NOT_NEEDED
     days = chart.policy.windows["pregnancy_test_days"]
     status = latest_status(chart, days)
     if status is None:
@@ -239,6 +242,9 @@ def _pregnancy_status(chart: Chart) -> Finding:
             (missing.PREGNANCY_STATUS.format(days=days),),
         )
     return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
+
+
+_STATUS_NOT_NEEDED = known(True, "no pregnancy status needed (not a female aged 12-55)")
 
 
 def _eptinezumab_not_met(trail: Trail, final: str) -> bool:

@@ -64,18 +64,16 @@ def any_of(*parts: Finding) -> Finding:
 
 
 def _combine(parts: tuple[Finding, ...], decisive: str, default: str) -> Finding:
-    decided: list[Finding] = []
-    unsettled: list[Finding] = []
+    outcome = default  # when no part is decisive or unknown, every part is `default`
     for part in parts:
         if part[0] == decisive:
-            decided.append(part)
-        elif part[0] == UNKNOWN:
-            unsettled.append(part)
-    if decided:
-        return _merge(decisive, decided)
-    if unsettled:
-        return _merge(UNKNOWN, unsettled)
-    return _merge(default, parts)
+            outcome = decisive
+            break
+        if part[0] == UNKNOWN:
+            outcome = UNKNOWN
+    if outcome == default:
+        return _merge(outcome, parts)
+    return _merge(outcome, [part for part in parts if part[0] == outcome])
 
 
 def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
@@ -84,17 +82,11 @@ def _merge(outcome: str, parts: Sequence[Finding]) -> Finding:
         return part if outcome == part[0] else new_finding((outcome, part[1], part[2], ()))
     notes: list[str] = []
     evidence: list[str] = []
-    missing: list[str] = []
-    for _, note, refs, wanted in parts:
+    for _, note, refs, _ in parts:
         if note:
             notes.append(note)
         evidence += refs
-        missing += wanted
-    return new_finding(
-        (
-            outcome,
-            "; ".join(notes),
-            tuple(dict.fromkeys(evidence)),
-            tuple(dict.fromkeys(missing)) if outcome == UNKNOWN else (),
-        )
-    )
+    missing: tuple[str, ...] = ()
+    if outcome == UNKNOWN:
+        missing = tuple(dict.fromkeys([item for part in parts for item in part[3]]))
+    return new_finding((outcome, "; ".join(notes), tuple(dict.fromkeys(evidence)), missing))

@@ -26,38 +26,53 @@ def failed_preventive_classes(chart: Chart) -> tuple[int | None, Finding]:
 
 
 def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
-    class_of = chart.policy.preventive_class_of
+    policy = chart.policy
+    class_of = policy.preventive_class_of
+    trial_days = policy.thresholds["preventive_trial_days"]
     failed: dict[str, list[str]] = {}
     recorded = False
     for med, ids in chart.meds:
-        classes = [class_of[i] for i in ids if i in class_of] if ids else None
+        classes = []
+        for drug in ids:  # (a loop: cheaper than a comprehension for one or two ids)
+            if drug in class_of:
+                classes.append(class_of[drug])
         if classes:
             recorded = True
-            if _trial_failed(chart, med):
+            if _trial_failed(med, trial_days):
                 for name in classes:
                     failed.setdefault(name, []).append(med.ref)
     for allergy, ids in chart.allergies:  # an allergy to a preventive is a failed trial
-        for name in (class_of[i] for i in ids if i in class_of):
-            recorded = True
-            failed.setdefault(name, []).append(allergy.ref)
+        for drug in ids:
+            if drug in class_of:
+                recorded = True
+                failed.setdefault(class_of[drug], []).append(allergy.ref)
     if not recorded:
-        return None, unknown("no record of any preventive", missing.PREVENTIVES)
-    named = ", ".join([c for c in chart.policy.preventive_classes if c in failed]) or "none"
-    evidence = tuple(dict.fromkeys([r for refs in failed.values() for r in refs]))
+        return None, _NO_PREVENTIVES
+    named = ", ".join([c for c in policy.preventive_classes if c in failed]) or "none"
+    evidence: list[str] = []
+    for refs in failed.values():
+        evidence += refs
     return len(failed), new_finding(
-        (MET, f"{len(failed)} failed preventive classes ({named})", evidence, ())
+        (MET, f"{len(failed)} failed preventive classes ({named})", _unique(evidence), ())
     )
 
 
-def _trial_failed(chart: Chart, med: MedicationFact) -> bool:
+_NO_PREVENTIVES = unknown("no record of any preventive", missing.PREVENTIVES)
+
+
+def _unique(refs: list[str]) -> tuple[str, ...]:
+    """The refs without repeats, in order."""
+    return tuple(refs) if len(refs) < 2 else tuple(dict.fromkeys(refs))
+
+
+def _trial_failed(med: MedicationFact, trial_days: float) -> bool:
     if med.kind != "MedicationStatement" or med.status not in _ENDED:
         return False
     if med.status_reasons:
         return True
     if med.period_start is None or med.period_end is None:
         return False
-    lasted = (med.period_end - med.period_start) / _DAY
-    return lasted >= chart.policy.thresholds["preventive_trial_days"]
+    return (med.period_end - med.period_start) / _DAY >= trial_days
 
 
 _DAY = timedelta(days=1)
@@ -77,7 +92,7 @@ def acute_overuse(chart: Chart) -> Finding:
     days add up to the combined threshold (ICHD-3 8.2.6)."""
     obs = chart.metric("acute_medication_days")
     if obs is None:
-        return unknown("acute medication days not reported", missing.ACUTE_MEDICATION)
+        return _NO_ACUTE_DAYS
     days = _days_by_class(chart, obs.components)
     evidence = (obs.ref,)
     over = [c.id for c in chart.policy.acute_classes if days.get(c.id, 0) >= c.days]
@@ -98,13 +113,19 @@ def acute_overuse(chart: Chart) -> Finding:
     return _overuse_from_total(chart, obs.value, evidence)
 
 
+_NO_ACUTE_DAYS = unknown("acute medication days not reported", missing.ACUTE_MEDICATION)
+
+
 def _days_by_class(chart: Chart, components: tuple) -> dict[str, float]:  # type: ignore[type-arg]
     system = chart.policy.metrics["system"]
     days: dict[str, float] = {}
     for comp in components:
-        code = comp.code.code_in(system)
-        if code is not None and comp.value is not None:
-            days[code] = days.get(code, 0) + comp.value
+        if comp.value is None:
+            continue
+        for code in comp.code.codes:
+            if code.system == system:  # the first coding in the metric system names the class
+                days[code.code] = days.get(code.code, 0) + comp.value
+                break
     return days
 
 

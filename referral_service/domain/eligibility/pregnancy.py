@@ -46,4 +46,7 @@ def _pregnant(chart: Chart) -> Finding:
     coded = chart.coded(chart.policy.code_sets["pregnancy"])
     if coded:
         return known(True, "a pregnancy Condition is recorded", coded)
-    return known(False, "not known to be pregnant")
+    return _NOT_KNOWN_PREGNANT
+
+
+_NOT_KNOWN_PREGNANT = known(False, "not known to be pregnant")

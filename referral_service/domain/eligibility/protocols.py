@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from referral_service.domain.decision import Reason, new_reason
 from referral_service.domain.eligibility import missing
@@ -21,15 +20,17 @@ from referral_service.domain.eligibility.pregnancy import pregnant
 from referral_service.domain.policy import Criterion
 
 
-@dataclass
 class ProtocolPlan:
     """The protocol after exclusions and fallback, with what was dropped and why."""
 
-    protocol: str
-    excluded_drugs: list[str] = field(default_factory=list)
-    reasons: list[Reason] = field(default_factory=list)
-    cautions: list[Finding] = field(default_factory=list)
-    protocol_excluded: bool = False
+    __slots__ = ("protocol", "excluded_drugs", "reasons", "cautions", "protocol_excluded")
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.excluded_drugs: list[str] = []
+        self.reasons: list[Reason] = []
+        self.cautions: list[Finding] = []
+        self.protocol_excluded = False
 
 
 def requested_protocol(chart: Chart) -> str | None:
@@ -103,7 +104,10 @@ def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
         return None
     labels: list[str] = []
     evidence: list[str] = []
+    counted_mask = chart.counted_mask
     for crit in criteria:
+        if crit.kind == "condition" and not crit.codes.bit & counted_mask:
+            continue  # the common case: no counted Condition or reasonCode in the set at all
         refs = _CHECKS[crit.kind](chart, crit)
         if refs:
             labels.append(crit.label)
@@ -134,7 +138,7 @@ def _history(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 
 def _pregnancy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     found = pregnant(chart)
-    return (found.evidence or (chart.facts.ref,)) if found.met else ()
+    return (found.evidence or (chart.facts.ref,)) if found.outcome == MET else ()
 
 
 def _medication(chart: Chart, crit: Criterion) -> tuple[str, ...]:
@@ -150,13 +154,13 @@ def latest_egfr(chart: Chart) -> tuple[float, str] | None:
     readings = [
         r
         for r in chart.readings_of(chart.policy.observations["egfr"])
-        if chart.within_days(r.when, days)
+        if chart.within_days(r[1], days)
     ]
     if not readings:
         return None
     # Latest decides; two readings at the same time: the lower (worse) one, whatever the order.
-    latest = max(readings, key=lambda r: (r.when, -r.value))  # type: ignore[arg-type,return-value]
-    return latest.value, latest.ref
+    value, _, ref = max(readings, key=lambda r: (r[1], -r[0]))  # type: ignore[arg-type,return-value]
+    return value, ref
 
 
 def _egfr(chart: Chart, crit: Criterion) -> tuple[str, ...]:
@@ -175,11 +179,9 @@ def _blood_pressure(chart: Chart, crit: Criterion) -> tuple[str, ...]:
     refs: list[str] = []
     for kind, limit in (("systolic", crit.systolic), ("diastolic", crit.diastolic)):
         if limit is not None:
-            refs += [
-                r.ref
-                for r in chart.readings_of(obs[kind])
-                if r.value >= limit and chart.within_days(r.when, days)
-            ]
+            for value, when, ref in chart.readings_of(obs[kind]):
+                if value >= limit and chart.within_days(when, days):
+                    refs.append(ref)
     return tuple(dict.fromkeys(refs))
 
 

@@ -25,8 +25,8 @@ def coded_findings(chart: Chart) -> Finding:
     while recent (or when their date is unknown)."""
     found: list[str] = []
     evidence: list[str] = []
-    if chart.policy.red_flag_keys.isdisjoint(chart.counted_keys):
-        return known(False, "no red-flag diagnosis")
+    if not chart.policy.red_flag_bits & chart.counted_mask:
+        return _NO_RED_FLAG
     for flag in chart.policy.red_flags:
         refs = [c.ref for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
         if chart.reason_codes_with(flag.codes):
@@ -36,7 +36,10 @@ def coded_findings(chart: Chart) -> Finding:
             evidence.extend(refs)
     if found:
         return known(True, "red-flag finding: " + ", ".join(found), tuple(dict.fromkeys(evidence)))
-    return known(False, "no red-flag diagnosis")
+    return _NO_RED_FLAG
+
+
+_NO_RED_FLAG = known(False, "no red-flag diagnosis")
 
 
 def _current(chart: Chart, flag: RedFlag, cond: ConditionFact) -> bool:
@@ -105,31 +108,41 @@ def vital_signs(chart: Chart) -> Finding:
     found: list[str] = []
     evidence: list[str] = []
     for kind, limit, words in checks:
-        for reading in chart.readings_of(obs[kind]):
-            if reading.value >= limit and chart.within_days(reading.when, days):
-                found.append(words.format(reading.value))
-                evidence.append(reading.ref)
+        for value, when, ref in chart.readings_of(obs[kind]):
+            if value >= limit and chart.within_days(when, days):
+                found.append(words.format(value))
+                evidence.append(ref)
     if found:
         return known(True, "; ".join(found), tuple(dict.fromkeys(evidence)))
-    return known(False, "no fever or severe hypertension in the last 24 hours")
+    return _NO_VITAL_SIGNS
+
+
+_NO_VITAL_SIGNS = known(False, "no fever or severe hypertension in the last 24 hours")
 
 
 def free_text_words(chart: Chart) -> Finding:
     """2.4: red-flag words in reasonCode.text, ServiceRequest.note or Condition.note."""
     texts = [(t.text, t.ref) for t in chart.facts.free_texts]
-    texts += [(note, c.ref) for c in chart.facts.conditions for note in c.notes]
+    for cond in chart.facts.conditions:
+        for note in cond.notes:
+            texts.append((note, cond.ref))
     found: list[str] = []
     evidence: list[str] = []
     for text, ref in texts:
         plain = " ".join(text.lower().split())
-        hits = [w for w in chart.policy.free_text_words if w in plain]
-        if hits:
-            found.extend(hits)
+        hits = len(found)
+        for word in chart.policy.free_text_words:
+            if word in plain:
+                found.append(word)
+        if len(found) > hits:
             evidence.append(ref)
     if found:
         words = ", ".join(f'"{w}"' for w in dict.fromkeys(found))
         return known(True, f"red-flag words in free text: {words}", tuple(dict.fromkeys(evidence)))
-    return known(False, "no red-flag words in free text")
+    return _NO_WORDS
+
+
+_NO_WORDS = known(False, "no red-flag words in free text")
 
 
 def ed_exception(chart: Chart) -> Finding:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from referral_service.domain.decision import PRIORITIES, Decision, Reason, new_reason
@@ -10,12 +9,14 @@ from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import Finding
 
 
-@dataclass
 class Trail:
-    chart: Chart
-    priority: str
-    reasons: list[Reason] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    __slots__ = ("chart", "priority", "reasons", "missing")
+
+    def __init__(self, chart: Chart, priority: str) -> None:
+        self.chart = chart
+        self.priority = priority
+        self.reasons: list[Reason] = []
+        self.missing: list[str] = []
 
     @classmethod
     def start(cls, chart: Chart) -> Trail:
