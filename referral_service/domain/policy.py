@@ -71,6 +71,11 @@ class CodeIndex:
         self.characters: dict[str, dict[tuple[int, str], int]] = {}  # category -> (pos, char)
         self.snomed: dict[str, int] = {}
         self.bits: dict[frozenset[Any], int] = {}  # keys -> bit (equal sets share one)
+        # Every start of a family prefix -> the bits of all prefixes that start it, so that a
+        # code's ICD bits are those of its longest start found here (see mask)
+        self.stems: dict[str, int] = {}
+        # category -> ((1-based position >= 4, {character: bits}), ...)
+        self.positions: dict[str, tuple[tuple[int, dict[str, int]], ...]] = {}
 
     def add(
         self, icd: frozenset[str], snomed: frozenset[str], chars: tuple[tuple[str, int, str], ...]
@@ -89,23 +94,53 @@ class CodeIndex:
         for category, position, char in chars:
             at = self.characters.setdefault(category, {})
             at[position, char] = at.get((position, char), 0) | bit
+        self._index_stems()
         return bit
+
+    def _index_stems(self) -> None:
+        icd = self.icd
+        self.stems = {
+            prefix[:n]: _bits_of_starts(icd, prefix[:n])
+            for prefix in icd
+            for n in range(1, len(prefix) + 1)
+        }
+        by_position: dict[str, dict[int, dict[str, int]]] = {}
+        for category, at in self.characters.items():
+            for (position, char), bits in at.items():
+                if position >= 4:  # (a code's first three characters are its category)
+                    chars = by_position.setdefault(category, {}).setdefault(position, {})
+                    chars[char] = bits
+        self.positions = {
+            category: tuple(sorted(at.items())) for category, at in by_position.items()
+        }
 
     def mask(self, concept: Concept) -> int:
         mask = 0
         for code in concept.codes:
             system = code.system
             if system == ICD10_CM:
-                value, icd = code.code, self.icd
-                for n in range(1, len(value) + 1):
-                    mask |= icd.get(value[:n], 0)
-                by_position = self.characters.get(value[:3]) if len(value) > 3 else None
-                if by_position is not None:
-                    for n in range(4, len(value) + 1):
-                        mask |= by_position.get((n, value[n - 1]), 0)
+                value, stems = code.code, self.stems
+                for n in range(1, len(value) + 1):  # a start not found starts no prefix either
+                    bits = stems.get(value[:n])
+                    if bits is None:
+                        break
+                    mask |= bits
+                positions = self.positions.get(value[:3]) if len(value) > 3 else None
+                if positions is not None:
+                    for position, chars in positions:
+                        if position <= len(value):
+                            mask |= chars.get(value[position - 1], 0)
             elif system == SNOMED:
                 mask |= self.snomed.get(code.code, 0)
         return mask
+
+
+def _bits_of_starts(icd: dict[str, int], text: str) -> int:
+    """The bits of every family prefix that `text` starts with."""
+    bits = 0
+    for n in range(1, len(text) + 1):
+        bits |= icd.get(text[:n], 0)
+    return bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,18 +188,28 @@ class DrugIndex:
         return cls(rxnorm, by_name, pattern, scan, _run_on(list(owners)))
 
     def drug_ids(self, concept: Concept) -> frozenset[str]:
+        """RxNorm codes' ids first, then the names in the text, then in each display."""
         found: set[str] = set()
-        texts = [concept.text.lower()] if concept.text else []
+        by_rxnorm = self.by_rxnorm
         for code in concept.codes:
-            if code.system == RXNORM and code.code in self.by_rxnorm:
-                found |= self.by_rxnorm[code.code]
+            if code.system == RXNORM and code.code in by_rxnorm:
+                found |= by_rxnorm[code.code]
+        if concept.text:
+            self._add_named(concept.text.lower(), found)
+        for code in concept.codes:
             if code.display:
-                texts.append(code.display.lower())
-        by_name = self.by_name
-        for text in texts:
-            for name in self._names_in(text):
-                found |= by_name[name]
+                self._add_named(code.display.lower(), found)
         return frozenset(found)
+
+    def _add_named(self, text: str, found: set[str]) -> None:
+        """Add the ids of the drugs named in `text`."""
+        by_name = self.by_name
+        ids = by_name.get(text)
+        if ids is not None:  # just a name (see _names_in)
+            found |= ids
+            return
+        for name in self._names_in(text):
+            found |= by_name[name]
 
     def _names_in(self, text: str) -> list[str]:
         """The longest name at each position of `text` that starts one, as far as the drug

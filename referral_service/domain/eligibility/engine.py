@@ -89,8 +89,7 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
     results = evaluate_categories(chart)
-    for category, finding in results:
-        trail.add("category." + category, finding)
+    trail.add_categories(results)
     naming = None
     for category, finding in results[:-1]:
         if finding.outcome == MET:
@@ -100,10 +99,11 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
         return _no_category(results, trail)
     if naming == "status-migrainosus":
         trail.raise_priority("asap")
-    protocol, reason = choose_protocol(chart, naming)
+    requested = requested_protocol(chart)
+    protocol, reason = choose_protocol(chart, naming, requested)
     trail.reasons.append(reason)
     plan = plan_protocol(chart, protocol)
-    if requested_protocol(chart) is None and _named_twice(results, naming):
+    if requested is None and _named_twice(results, naming):
         plan = _unless_status_missing(chart, trail, plan)
     trail.reasons.extend(plan.reasons)
     return _review_and_finish(chart, trail, naming, results, plan)

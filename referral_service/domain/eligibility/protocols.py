@@ -41,8 +41,8 @@ def requested_protocol(chart: Chart) -> str | None:
     return code if code in chart.policy.protocols else None
 
 
-def choose_protocol(chart: Chart, category: str) -> tuple[str, Reason]:
-    requested = requested_protocol(chart)
+def choose_protocol(chart: Chart, category: str, requested: str | None) -> tuple[str, Reason]:
+    """The requested protocol (requested_protocol(chart)), else the category's."""
     if requested is not None:
         return requested, new_reason(
             ("protocol.requested", MET, f"the referrer requested {requested}", (chart.facts.ref,))
@@ -56,14 +56,14 @@ def choose_protocol(chart: Chart, category: str) -> tuple[str, Reason]:
 def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
     """Drop excluded drugs; a protocol whose defining drug is excluded falls back or fails."""
     spec = chart.policy.protocols[protocol]
+    contraindications = chart.policy.contraindications
     plan = ProtocolPlan(protocol)
     for drug in spec.drugs:
-        finding = _criteria(chart, drug, "excluded")
-        if finding is None:
+        rules = contraindications.get(drug)
+        if rules is None or not rules.excluded:
             continue
-        plan.reasons.append(
-            _reason(f"exclusion.{drug}", finding, f"{drug} excluded", f"nothing excludes {drug}")
-        )
+        finding = _criteria(chart, rules.excluded)
+        plan.reasons.append(_exclusion_reason(drug, finding))
         if finding.outcome == MET:
             plan.excluded_drugs.append(drug)
     if spec.defining in plan.excluded_drugs:
@@ -75,33 +75,37 @@ def plan_protocol(chart: Chart, protocol: str) -> ProtocolPlan:
         fallback.reasons[:0] = [*plan.reasons, Reason("protocol.fallback", "met", note)]
         return fallback
     for drug in spec.drugs:
-        finding = _criteria(chart, drug, "relative")
-        if finding is not None and drug not in plan.excluded_drugs:
-            plan.reasons.append(
-                _reason(
-                    f"caution.{drug}",
-                    finding,
-                    f"{drug} needs review",
-                    f"no relative contraindication to {drug}",
-                )
-            )
-            if finding.outcome == MET:
-                plan.cautions.append(finding)
+        rules = contraindications.get(drug)
+        # (an excluded drug's cautions are not recorded, so they are not checked either)
+        if rules is None or not rules.relative or drug in plan.excluded_drugs:
+            continue
+        finding = _criteria(chart, rules.relative)
+        plan.reasons.append(_caution_reason(drug, finding))
+        if finding.outcome == MET:
+            plan.cautions.append(finding)
     return plan
 
 
-def _reason(rule: str, finding: Finding, headline: str, otherwise: str) -> Reason:
-    detail = f"{headline}: {finding.note}" if finding.outcome == MET else otherwise
-    return new_reason((rule, finding.outcome, detail, finding.evidence))
+# The detail of each: only the text for the finding's outcome is built.
 
 
-def _criteria(chart: Chart, drug: str, kind: str) -> Finding | None:
-    rules = chart.policy.contraindications.get(drug)
-    if rules is None:
-        return None
-    criteria = rules.excluded if kind == "excluded" else rules.relative
-    if not criteria:
-        return None
+def _exclusion_reason(drug: str, finding: Finding) -> Reason:
+    outcome, note, evidence, _ = finding
+    detail = f"{drug} excluded: {note}" if outcome == MET else f"nothing excludes {drug}"
+    return new_reason(("exclusion." + drug, outcome, detail, evidence))
+
+
+def _caution_reason(drug: str, finding: Finding) -> Reason:
+    outcome, note, evidence, _ = finding
+    if outcome == MET:
+        detail = f"{drug} needs review: {note}"
+    else:
+        detail = f"no relative contraindication to {drug}"
+    return new_reason(("caution." + drug, outcome, detail, evidence))
+
+
+def _criteria(chart: Chart, criteria: tuple[Criterion, ...]) -> Finding:
+    """Met when any of a drug's (excluded or relative) criteria holds."""
     labels: list[str] = []
     evidence: list[str] = []
     counted_mask = chart.counted_mask

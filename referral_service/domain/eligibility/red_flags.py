@@ -53,9 +53,9 @@ def new_headache_high_risk(chart: Chart) -> Finding:
     """2.2: a headache begun within 90 days in a patient over 50 at onset, with cancer,
     immunosuppression, pregnancy or just after childbirth."""
     codes = chart.policy.code_sets
-    chronic = list(chart.coded(codes["never_new"]))
+    chronic = chart.coded(codes["never_new"])
     if chronic:
-        return known(False, "a chronic headache code is never a new headache", tuple(chronic))
+        return known(False, "a chronic headache code is never a new headache", chronic)
     earliest = chart.headache_onset()
     if earliest is None:
         return unknown("the headache's onset is not known", missing.HEADACHE_ONSET)
