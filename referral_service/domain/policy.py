@@ -24,47 +24,19 @@ class PolicyError(ValueError):
     """The policy file is missing, unreadable or malformed; the message names the bad key."""
 
 
-def concept_keys(concept: Concept) -> frozenset[str]:
-    """Tagged look-up keys of a concept, so that matching is a set intersection: every prefix
-    of each ICD-10-CM code ("i:G43", "i:G437", ...), its characters after the 3-character
-    category ("c:G43:6:1" = 6th character 1), and each SNOMED code ("s:95660002")."""
-    keys: list[str] = []
-    for code in concept.codes:
-        system = code.system
-        if system == ICD10_CM:
-            tagged = "i:" + code.code  # its prefixes are slices of this: one concatenation
-            end = len(tagged)
-            for n in range(3, end + 1):
-                keys.append(tagged[:n])
-            if end > 5:
-                category = tagged[2:5]
-                for n in range(4, end - 1):  # n: 1-based position in the code
-                    keys.append(f"c:{category}:{n}:{tagged[n + 1]}")
-        elif system == SNOMED:
-            keys.append("s:" + code.code)
-    return frozenset(keys)
-
-
 @dataclass(frozen=True, slots=True)
 class CodeSet:
     icd10: frozenset[str] = frozenset()  # normalized family prefixes
     snomed: frozenset[str] = frozenset()
     characters: tuple[tuple[str, int, str], ...] = ()  # (category, 1-based position, character)
-    keys: frozenset[str] = frozenset()  # all of the above as concept_keys tags
     bit: int = 0  # its bit in the policy's CodeIndex masks (0: no code, matches nothing)
-
-    def matches(self, code: Code) -> bool:
-        return self.matches_concept(Concept((code,)))
-
-    def matches_concept(self, concept: Concept) -> bool:
-        """For one-off checks; the engine uses the masks of the policy's CodeIndex."""
-        return not self.keys.isdisjoint(concept_keys(concept))
 
 
 class CodeIndex:
     """Every code set of a policy by its codes, so that one pass over a concept's codes gives
-    the mask of the sets it matches: `codes.bit & mask(concept)` is true exactly when
-    concept_keys(concept) meets codes.keys, without building any key."""
+    the mask of the sets it matches: `codes.bit & mask(concept)` is true exactly when one of
+    the concept's codes is in the set: an ICD-10-CM code under one of its family prefixes or
+    with one of its (category, position, character) triples, or one of its SNOMED codes."""
 
     def __init__(self) -> None:
         self.icd: dict[str, int] = {}  # family prefix -> bits of the sets holding it
@@ -113,6 +85,10 @@ class CodeIndex:
         self.positions = {
             category: tuple(sorted(at.items())) for category, at in by_position.items()
         }
+
+    def matches(self, codes: CodeSet, code: Code) -> bool:
+        """For one-off checks; the engine keeps each concept's mask."""
+        return bool(codes.bit & self.mask(Concept((code,))))
 
     def mask(self, concept: Concept) -> int:
         mask = 0
@@ -205,7 +181,7 @@ class DrugIndex:
         """Add the ids of the drugs named in `text`."""
         by_name = self.by_name
         ids = by_name.get(text)
-        if ids is not None:  # just a name (see _names_in)
+        if ids is not None:  # just a name: the longest at 0, and every other name is inside it
             found |= ids
             return
         for name in self._names_in(text):
@@ -217,8 +193,6 @@ class DrugIndex:
         begun inside a found one is inside it (by_name has its ids) unless it runs on past
         the end, which needs that next character to be one of run_on's. Only then (rarely)
         does the slower pass try every position."""
-        if text in self.by_name:  # just a name: it is the longest at 0, the rest are inside it
-            return [text]
         if self.scan is None:
             return self.pattern.findall(text) if self.pattern is not None else []
         found = self.scan.findall(text)
@@ -541,22 +515,16 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     return prefix or "(root)", str(messages)
 
 
-def code_set(data: dict[str, Any], index: CodeIndex | None = None) -> CodeSet:
+def code_set(data: dict[str, Any], index: CodeIndex) -> CodeSet:
     """Build a CodeSet from a schema-loaded mapping (icd10 ranges expanded, dots dropped),
-    indexed in `index` when given."""
+    indexed in `index`."""
     icd = frozenset(p for entry in data.get("icd10", ()) for p in expand_icd_range(entry))
     chars = tuple(
         (normalize_code(ICD10_CM, fam), pos, ch.upper())
         for fam, pos, ch in data.get("icd10_characters", ())
     )
     snomed = frozenset(data.get("snomed", ()))
-    keys = frozenset(
-        {"i:" + p for p in icd}
-        | {"s:" + c for c in snomed}
-        | {f"c:{fam}:{pos}:{ch}" for fam, pos, ch in chars}
-    )
-    bit = index.add(icd, snomed, chars) if index is not None else 0
-    return CodeSet(icd10=icd, snomed=snomed, characters=chars, keys=keys, bit=bit)
+    return CodeSet(icd10=icd, snomed=snomed, characters=chars, bit=index.add(icd, snomed, chars))
 
 
 def expand_icd_range(entry: str) -> list[str]:
