@@ -34,7 +34,8 @@ def whole_years(birth: date, on: date) -> int:
 
 class Chart:
     """Built afresh by every evaluation (nothing in it outlives one): Conditions, reasonCodes,
-    medications and allergies with their code keys and drug ids, and Observations by code."""
+    medications and allergies with the masks of the code sets they are in and their drug ids,
+    and Observations by code."""
 
     __slots__ = (
         "facts",
