@@ -85,10 +85,6 @@ class Chart:
         self._index_drugs(facts, policy)
         self._index_observations(facts, policy.metrics["system"])
 
-    @classmethod
-    def build(cls, facts: ReferralFacts, policy: Policy) -> Chart:
-        return cls(facts, policy)
-
     def _index_conditions(self, facts: ReferralFacts, policy: Policy) -> None:
         refuted, active = policy.refuted_statuses, policy.active_statuses
         mask_of = policy.code_index.mask

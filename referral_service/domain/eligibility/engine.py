@@ -43,7 +43,7 @@ from referral_service.domain.policy import Policy
 
 def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
     """Decide one referral under a policy. Pure: same facts and policy, same decision."""
-    chart = Chart.build(facts, policy)
+    chart = Chart(facts, policy)
     trail = Trail.start(chart)
     red_flag = _red_flags(chart, trail)
     if red_flag == "emergency-redirect":
@@ -89,7 +89,8 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
     results = evaluate_categories(chart)
-    trail.add_categories(results)
+    for category, finding in results:
+        trail.add("category." + category, finding)
     naming = None
     for category, finding in results[:-1]:
         if finding.outcome == MET:

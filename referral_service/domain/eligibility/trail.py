@@ -33,16 +33,6 @@ class Trail:
                     self.missing.append(item)
         return finding
 
-    def add_categories(self, results: list[tuple[str, Finding]]) -> None:
-        """Record every category rule ("category." + its id), as add() would one by one."""
-        reasons, missing = self.reasons, self.missing
-        for category, (outcome, note, evidence, wanted) in results:
-            rule = "category." + category
-            reasons.append(new_reason((rule, outcome, note or rule, evidence)))
-            for item in wanted:
-                if item not in missing:
-                    missing.append(item)
-
     def raise_priority(self, floor: str) -> None:
         if PRIORITIES.index(self.priority) < PRIORITIES.index(floor):
             self.priority = floor
