@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from flask import Flask, Response, request
+from sqlalchemy.engine import make_url
 
 # bench/intake.py creates it before starting this app.
 TABLE_DDL = "CREATE TABLE floor_referrals (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
@@ -25,18 +25,12 @@ app = Flask(__name__)
 _local = threading.local()
 
 
-def _conninfo() -> tuple[str, str | None]:
-    """libpq connection string and search_path from the bench's SQLAlchemy URL."""
-    url = urlsplit(os.environ["REFERRAL_DATABASE_URL"].replace("postgresql+psycopg", "postgresql"))
-    options = parse_qs(url.query).get("options", [None])[0]
-    return url._replace(query="").geturl(), options
-
-
 def _connection() -> psycopg.Connection:
     conn = getattr(_local, "conn", None)
     if conn is None:
-        dsn, options = _conninfo()
-        conn = _local.conn = psycopg.connect(dsn, options=options or "")
+        # the bench's SQLAlchemy URL as a libpq URI (its search_path option included)
+        url = make_url(os.environ["REFERRAL_DATABASE_URL"]).set(drivername="postgresql")
+        conn = _local.conn = psycopg.connect(url.render_as_string(hide_password=False))
     return conn
 
 
