@@ -4,7 +4,9 @@
 # Other processes use the same image with another command:
 #   referral-service worker | referral-service db upgrade | referral-service ehr seed-demo
 
-FROM python:3.11.15-slim-bookworm AS build
+# The build stage is the full Debian image of the same Python: it has the C compiler that turns
+# the eligibility engine into extension modules (setup.py). Nothing of it but the venv goes on.
+FROM python:3.11.15-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -14,11 +16,12 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY referral_service ./referral_service
-# Build the project's own wheel, then install it with its pinned (==) dependencies from wheels
-# only: every one ships a manylinux wheel (psycopg[binary], cryptography), so this stage needs
-# no compiler, and a dependency that would need one fails the build instead of slipping in.
+# Build the project's own wheel (its one compiled part, the engine, built here), then install it
+# with its pinned (==) dependencies from wheels only: every one ships a manylinux wheel
+# (psycopg[binary], cryptography), so a dependency that would need compiling fails the build
+# instead of slipping in.
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && pip install --no-cache-dir --only-binary=:all: /wheels/referral_service-*.whl
 
