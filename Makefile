@@ -7,16 +7,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean
 
+# The eligibility engine is compiled in place (setup.py), and again whenever its source
+# changes: nothing runs or tests a stale build. (The editable install leaves that to this rule,
+# else a fresh venv would compile it twice.)
+ENGINE := $(wildcard referral_service/domain/eligibility/*.py)
+ENGINE_STAMP := $(VENV)/.engine-built
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	REFERRAL_PURE_PYTHON=1 $(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
-
-# The eligibility engine, compiled in place by the editable install (setup.py), is compiled
-# again whenever its source changes: nothing runs or tests a stale build.
-ENGINE := $(wildcard referral_service/domain/eligibility/*.py)
-ENGINE_STAMP := $(VENV)/.engine-built
 
 $(ENGINE_STAMP): $(STAMP) $(ENGINE) setup.py
 	$(VENV)/bin/python setup.py --quiet build_ext --inplace

@@ -43,7 +43,6 @@ class Worker:
             self._wake.interrupt()
 
     def run_forever(self) -> None:
-        # (a source engine in production is the install's REFERRAL_PURE_PYTHON=1: ~1.6x slower)
         log.info("worker started", extra={"worker": self.worker_id, "engine_build": ENGINE_BUILD})
         last_stats = 0.0
         poll = self.runtime.settings.worker_poll_seconds
