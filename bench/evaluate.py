@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import referral_service
-from referral_service.domain.eligibility import ENGINE_BUILD, evaluate
-from referral_service.domain.policy import load_policy
-from referral_service.fhir.facts import extract_facts
-from referral_service.services.evaluation import evaluate_document, split_referral
+# Appended, not put first: `tests` comes from the project, `referral_service` from wherever the
+# process would find it anyway (the source copy, for source_domain_rate's subprocess).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from referral_service.domain.eligibility import ENGINE_BUILD, evaluate  # noqa: E402
+from referral_service.domain.policy import load_policy  # noqa: E402
+from referral_service.fhir.facts import extract_facts  # noqa: E402
+from referral_service.services.evaluation import evaluate_document, split_referral  # noqa: E402
+from tests.support.engine_build import source_only_copy  # noqa: E402
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
@@ -252,13 +256,11 @@ def main() -> None:
 def source_domain_rate(seconds: float) -> float:
     """The domain rate of the engine run from its source: this script again, in a process that
     imports a copy of the package without the compiled modules."""
-    package = os.path.dirname(referral_service.__file__)
     with tempfile.TemporaryDirectory() as folder:
-        ignore = shutil.ignore_patterns("*.so", "__pycache__")
-        shutil.copytree(package, os.path.join(folder, "referral_service"), ignore=ignore)
+        source = source_only_copy(Path(folder))
         done = subprocess.run(
             [sys.executable, __file__, "--domain-only", str(seconds)],
-            env={**os.environ, "PYTHONPATH": folder},
+            env={**os.environ, "PYTHONPATH": str(source)},
             capture_output=True,
             text=True,
             timeout=600,
