@@ -34,6 +34,7 @@ def test_the_source_engine_passes_the_engine_suite(tmp_path: Path) -> None:
         "import referral_service as r; from referral_service.domain.eligibility import "
         "ENGINE_BUILD as b; print(b, r.__file__)",
     )
+    assert probe.returncode == 0, probe.stderr[-3000:]
     build, package = probe.stdout.split()
     assert build == "source" and package.startswith(str(source)), probe.stdout
     suite = _python_in(
