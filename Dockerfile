@@ -4,8 +4,8 @@
 # Other processes use the same image with another command:
 #   referral-service worker | referral-service db upgrade | referral-service ehr seed-demo
 
-# The build stage is the full Debian image of the same Python: it has the C compiler that turns
-# the eligibility engine into extension modules (setup.py). Nothing of it but the venv goes on.
+# The build stage makes the virtualenv on the same Python and Debian as the runtime, so the venv
+# moves between them unchanged. Nothing of it but the venv goes on.
 FROM python:3.11.15-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -16,9 +16,9 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml README.md ./
 COPY referral_service ./referral_service
-# Build the project's own wheel (its one compiled part, the engine, built here), then install it
+# Build the project's own wheel (pure Python), then install it
 # with its pinned (==) dependencies from wheels only: every one ships a manylinux wheel
 # (psycopg[binary], cryptography), so a dependency that would need compiling fails the build
 # instead of slipping in.

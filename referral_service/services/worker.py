@@ -19,7 +19,6 @@ from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_
 from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.wakeup import WakeListener, open_listener
-from referral_service.domain.eligibility import ENGINE_BUILD
 from referral_service.observability import metrics
 from referral_service.services import audit, processing
 
@@ -43,7 +42,7 @@ class Worker:
             self._wake.interrupt()
 
     def run_forever(self) -> None:
-        log.info("worker started", extra={"worker": self.worker_id, "engine_build": ENGINE_BUILD})
+        log.info("worker started", extra={"worker": self.worker_id})
         last_stats = 0.0
         poll = self.runtime.settings.worker_poll_seconds
         wake = self._wake = self._open_wake_up()

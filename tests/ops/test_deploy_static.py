@@ -73,8 +73,8 @@ def test_hadolint_reports_nothing() -> None:
 
 
 def test_dockerfile_is_multi_stage_on_one_pinned_python_with_a_slim_runtime() -> None:
-    """The build stage may be the full image (its compiler builds the engine); the runtime is
-    slim; both the same pinned Python on the same Debian, so the venv moves between them."""
+    """The build stage may be the full image; the runtime is slim; both the same pinned Python
+    on the same Debian, so the venv moves between them."""
     bases = [args.split()[0] for kw, args in dockerfile_instructions() if kw == "FROM"]
     assert len(bases) >= 2, "build and runtime stages"
     matches = [BASE_IMAGE.match(base) for base in bases]
@@ -112,8 +112,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert patterns[0] == "**", "deny everything, then allow what the build needs"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    assert allowed == {"pyproject.toml", "setup.py", "README.md", "referral_service"}
-    assert "**/*.so" in patterns, "an engine compiled in place on the host stays out"
+    assert allowed == {"pyproject.toml", "README.md", "referral_service"}
 
 
 # --- docker-compose.yml -----------------------------------------------------------------
