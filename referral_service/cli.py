@@ -200,6 +200,23 @@ def evaluate(files: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="a running service")
+@click.option("--token", envvar="REFERRAL_DEMO_TOKEN", default=None, help="bearer token, if auth is on")
+def demo(url: str, token: str | None) -> None:
+    """Send the example referrals (examples/) to a running service through its FHIR API."""
+    import requests
+
+    from referral_service.demo import DemoError, send_examples
+
+    try:
+        for line in send_examples(url, token):
+            click.echo(line)
+    except (DemoError, requests.RequestException) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"sent; the console shows them at {url.rstrip('/')}/console")
+
+
 @main.group()
 def ehr() -> None:
     """The clinic EHR: demo seeding, webhook subscription."""
