@@ -202,7 +202,7 @@ def evaluate(files: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="a running service")
-@click.option("--token", envvar="REFERRAL_DEMO_TOKEN", default=None, help="bearer token, if auth is on")
+@click.option("--token", envvar="REFERRAL_DEMO_TOKEN", default=None, help="bearer token (auth on)")
 def demo(url: str, token: str | None) -> None:
     """Send the example referrals (examples/) to a running service through its FHIR API."""
     import requests

@@ -55,7 +55,9 @@ class Sender:
         return answer
 
 
-def send_examples(base_url: str, token: str | None = None, folder: Path = EXAMPLES) -> Iterator[str]:
+def send_examples(
+    base_url: str, token: str | None = None, folder: Path = EXAMPLES
+) -> Iterator[str]:
     """Sends every example; yields one line per referral sent (no patient data)."""
     if not folder.is_dir():
         raise DemoError(f"no examples folder at {folder} (the demo runs from a source checkout)")
