@@ -35,6 +35,22 @@ def _runtime(settings: Settings) -> Any:
     return runtime
 
 
+def _prepare_database(runtime: Any) -> None:
+    """Migrate (or check) the schema; a known condition is one clear line, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from referral_service.adapters.db.migrate import SchemaBehind
+
+    try:
+        runtime.prepare_database()
+    except SchemaBehind as exc:
+        raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        url = runtime.engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise click.ClickException(f"cannot reach the database {url}: {reason}") from None
+
+
 @click.group()
 def main() -> None:
     """FHIR referral intake, eligibility and booking for headache infusion therapy."""
@@ -54,7 +70,7 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
     runtime = _runtime(settings)
-    runtime.migrate_if_sqlite()
+    _prepare_database(runtime)
     from referral_service.observability import prepare_multiprocess_dir
 
     prepare_multiprocess_dir()  # shared by gunicorn's workers and the background worker
@@ -119,7 +135,7 @@ def worker(once: bool) -> None:
     from referral_service.services.worker import Worker
 
     runtime = _runtime(settings)
-    runtime.migrate_if_sqlite()
+    _prepare_database(runtime)
     background = Worker(runtime)
     if once:
         click.echo(json.dumps({"jobs": background.run_until_idle()}))

@@ -53,6 +53,7 @@ def _env_list(env: dict[str, str], name: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool = True
     ehr_base_url: str | None = None
     ehr_auth: str = "none"
     ehr_token: str | None = None
@@ -122,6 +123,7 @@ class Settings:
         env = environ
         return cls(
             database_url=env.get("REFERRAL_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            auto_migrate=env.get("REFERRAL_AUTO_MIGRATE", "1").lower() not in _OFF,
             ehr_base_url=(env.get("REFERRAL_EHR_BASE_URL") or "").rstrip("/") or None,
             ehr_auth=_env_choice(
                 env, "REFERRAL_EHR_AUTH", "none", ("none", "bearer", "smart-backend")

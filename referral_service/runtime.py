@@ -66,6 +66,15 @@ class Runtime:
     def alembic_config(self) -> Config:
         return migrate.alembic_config(self.settings.database_url)
 
+    def prepare_database(self) -> None:
+        """At the start of `serve` and `worker`: SQLite is migrated; PostgreSQL too, under an
+        advisory lock, unless REFERRAL_AUTO_MIGRATE=0, when an old schema refuses the start
+        (migrate.SchemaBehind) and `referral-service db upgrade` is the operator's step."""
+        if self.engine.dialect.name == "sqlite" or self.settings.auto_migrate:
+            migrate.upgrade_at_start(self.engine)
+        else:
+            migrate.require_current(self.engine)
+
     def migrate_if_sqlite(self) -> None:
         if self.engine.dialect.name == "sqlite":
             migrate.upgrade(self.engine)

@@ -8,9 +8,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# pg_advisory_lock key held while migrating at start-up: replicas starting together take turns,
+# and the ones after the first find the schema current. (Any constant; "referral" in ASCII.)
+MIGRATION_LOCK = 0x726566657272616C
+
+
+class SchemaBehind(Exception):
+    """The database's schema is older than this release and start-up may not migrate it."""
 
 
 def alembic_config(database_url: str) -> Config:
@@ -38,3 +45,28 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision(engine.url.render_as_string())
+
+
+def upgrade_at_start(engine: Engine) -> None:
+    """Brings the schema to head as a process starts: on PostgreSQL under a session advisory
+    lock, so several replicas starting at once migrate one after another, never together."""
+    if engine.dialect.name != "postgresql":
+        upgrade(engine)
+        return
+    with engine.connect() as locker:
+        locker.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            if not is_current(engine):
+                upgrade(engine)
+        finally:
+            locker.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            locker.commit()
+
+
+def require_current(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision(engine.url.render_as_string())
+    if current != head:
+        raise SchemaBehind(
+            f"the database schema is at {current or 'nothing (empty database)'}, this release "
+            f"needs {head}: run `referral-service db upgrade` (or unset REFERRAL_AUTO_MIGRATE=0)"
+        )
