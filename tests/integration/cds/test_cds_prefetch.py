@@ -1,11 +1,13 @@
-"""Which prefetch keys the service reads itself: the absent ones, the null ones and those where
-the CDS client put an OperationOutcome; never the ones it was given."""
+"""Which prefetch keys the service reads itself: the absent ones and those where the CDS client
+put an OperationOutcome; never the ones it was given, nor a null one (the spec's "no data")."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from referral_service.services.cds_hooks import HookCall, cards_for, short, supporting_resources
+from referral_service.services.cds_chart import read_chart
+from referral_service.services.cds_hooks import cards_for, short
 from tests.integration.cds.cds_requests import full_prefetch, patient, searchset
 
 
@@ -20,8 +22,10 @@ def test_only_missing_or_failed_prefetch_keys_are_read_from_the_ehr() -> None:
     prefetch["patient"] = {"resourceType": "OperationOutcome", "issue": []}
     prefetch["medications"] = None
     del prefetch["conditions"]
-    found = supporting_resources(HookCall("order-sign", "p", [], prefetch), ehr)
-    assert asked == ["patient", "conditions", "medications"]
+    chart = read_chart(prefetch, ehr, deadline=time.monotonic() + 5, no_reader_reason="none")
+    assert sorted(asked) == ["conditions", "patient"]  # read side by side: order not fixed
+    assert chart.complete
+    found = chart.resources
     assert [r["resourceType"] for r in found].count("Patient") == 1
     assert all(r["resourceType"] != "OperationOutcome" for r in found)
 
