@@ -10,7 +10,6 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -53,10 +52,6 @@ def ehr_access(
     except ValueError:
         base, allowed = "", set()
     if base not in allowed:
-        log.warning(
-            "CDS fhirServer is not on REFERRAL_CDS_FHIR_SERVER_ALLOWLIST; answered from prefetch",
-            extra={"host": urlsplit(server).hostname or "?"},
-        )
         return None, NOT_ALLOWED
     token = (grant or {}).get("access_token")
     return EhrAccess(base, token if isinstance(token, str) and token else None), ""
@@ -117,6 +112,8 @@ def why_unread(exc: EhrError) -> str:
         return f"the EHR refused the read (HTTP {exc.status})"
     if isinstance(exc, EhrNotFound):
         return f"the EHR did not find it (HTTP {exc.status})"
-    if exc.status is not None:
+    if isinstance(exc, EhrUnavailable):
         return f"the EHR answered with an error (HTTP {exc.status})"
+    if exc.status is not None:
+        return f"the EHR answered HTTP {exc.status} instead of the data"
     return "the EHR's answer could not be used"

@@ -105,6 +105,11 @@ def read_call_chart(call: HookCall, source: ChartSource) -> ChartReading:
     chart = read_chart(call.prefetch, reader, deadline=deadline, no_reader_reason=source.why_not)
     for part in chart.unread:
         cds_chart_unread(part)
+    if chart.unread:
+        log.warning(
+            "CDS call answered without parts of the chart",
+            extra={"parts": sorted(chart.unread), "reasons": sorted(set(chart.unread.values()))},
+        )
     return chart
 
 
