@@ -157,3 +157,14 @@ def test_malformed_feedback_is_400_with_an_operation_outcome(client, runtime) ->
     assert unreadable.get_json()["resourceType"] == "OperationOutcome"
     assert client.get(FEEDBACK).status_code == 405
     assert _count(runtime, cds_feedback) == 0
+
+
+def test_a_repeated_hook_call_returns_and_records_the_same_cards(client, runtime) -> None:
+    body = hook_request([draft_order("G43.709", "a"), draft_order("G44.22", "b")])
+    first = client.post(URL, json=body).get_json()["cards"]
+    again = client.post(URL, json=body).get_json()["cards"]
+    assert [c["uuid"] for c in again] == [c["uuid"] for c in first]
+    assert len({c["uuid"] for c in first}) == 2
+    assert _count(runtime, cds_cards) == 2
+    other_call = client.post(URL, json=hook_request([draft_order()])).get_json()["cards"]
+    assert other_call[0]["uuid"] not in {c["uuid"] for c in first}
