@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
 DEFAULT_DATABASE_URL = "sqlite:///./referral-service.db"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _OFF = ("0", "off", "false", "no")
+# An EHR gives a CDS service a few seconds at order signing; more than this is a mistake.
+CDS_BUDGET_LIMIT_SECONDS = 10.0
 
 
 class SettingsError(ValueError):
@@ -48,6 +51,43 @@ def _env_choice(env: dict[str, str], name: str, default: str, choices: tuple[str
 
 def _env_list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _env_seconds(env: dict[str, str], name: str, default: float, most: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= most:
+        raise SettingsError(f"{name} must be more than 0 and at most {most:g} seconds")
+    return value
+
+
+def fhir_base(url: str) -> str:
+    """A FHIR base URL in one spelling (scheme and host lower case, no default port, no
+    trailing slash), so an allow-list entry and the URL a CDS client sends compare equal."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"a FHIR base URL has no credentials, query or fragment: {url!r}")
+    scheme, host = parts.scheme.lower(), parts.hostname.lower()
+    port = parts.port
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def _env_fhir_bases(env: dict[str, str], name: str) -> tuple[str, ...]:
+    try:
+        return tuple(fhir_base(url) for url in _env_list(env, name))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -100,6 +140,10 @@ class Settings:
     rate_limit_storage_url: str = "memory://"
     # A request body must arrive within this many seconds of silence (slow-body clients).
     body_read_timeout_seconds: int = 10
+    # CDS Hooks: every read of a referrer's EHR during one hook call ends within this budget,
+    # and only FHIR servers on the allow-list are read (none by default: prefetch only).
+    cds_ehr_budget_seconds: float = 2.0
+    cds_fhir_server_allowlist: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -170,6 +214,10 @@ class Settings:
             rate_limit=env.get("REFERRAL_RATE_LIMIT") or "600/minute",
             rate_limit_storage_url=env.get("REFERRAL_RATE_LIMIT_STORAGE_URL") or "memory://",
             body_read_timeout_seconds=_env_int(env, "REFERRAL_BODY_READ_TIMEOUT", 10),
+            cds_ehr_budget_seconds=_env_seconds(
+                env, "REFERRAL_CDS_EHR_BUDGET_SECONDS", 2.0, most=CDS_BUDGET_LIMIT_SECONDS
+            ),
+            cds_fhir_server_allowlist=_env_fhir_bases(env, "REFERRAL_CDS_FHIR_SERVER_ALLOWLIST"),
         )
 
     def check_bind(self, host: str) -> None:

@@ -1,5 +1,6 @@
-"""CDS Hooks over HTTP: `GET /cds-services` (discovery) and
-`POST /cds-services/headache-infusion-referral[-select]` (order-sign, order-select).
+"""CDS Hooks over HTTP: `GET /cds-services` (discovery),
+`POST /cds-services/headache-infusion-referral[-select]` (order-sign, order-select) and
+`POST /cds-services/{id}/feedback` (CDS Hooks 2.0 feedback on the cards).
 
 The CDS client (the referring EHR) signs a JWT for each call (CDS Hooks 2.0, "Trusting CDS
 Clients"): `iss` the client, `aud` the endpoint URL called, `exp`, `iat`, `jti`. It is verified
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from referral_service.api.fhir_io import runtime
 from referral_service.config import SettingsError
 from referral_service.fhir.outcome import FhirError, Issue
 from referral_service.fhir.validation import check_json_sizes
-from referral_service.services import cds_hooks
+from referral_service.services import cds_ehr, cds_feedback, cds_hooks
 
 cds_hooks_bp = Blueprint("cds_hooks", __name__)
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ _UNCONFIGURED = object()
 
 ALGORITHMS = ("RS384", "ES384", "RS256", "ES256", "ES512", "RS512")
 LEEWAY_SECONDS = 30
-CDS_TIMEOUT = (3.05, 5.0)  # the physician waits on this answer: read the EHR quickly or not at all
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _refused(reason: str) -> FhirError:
@@ -172,19 +174,35 @@ def discovery() -> Response:
     return jsonify(cds_hooks.discovery())
 
 
-@cds_hooks_bp.post(f"/cds-services/{cds_hooks.SERVICE_ID}")
-@cds_hooks_bp.post(f"/cds-services/{cds_hooks.SELECT_SERVICE_ID}")
-def hook_call() -> Response:
+@cds_hooks_bp.post("/cds-services/<service_id>")
+def hook_call(service_id: str) -> Response:
     _check_client()
+    hook = _service_hook(service_id)
     body = _read_body()
-    call = _read_call(body)
-    client = _ehr_client(body)
-    try:
-        fetch = cds_hooks.ehr_fetcher(client, call.patient_id) if client else None
-        return jsonify(cds_hooks.answer(call, runtime=runtime(), fetch=fetch))
-    finally:
-        if client is not None:
-            client.close()
+    call = _read_call(body, service_id, hook)
+    settings = runtime().settings
+    access, why_not = cds_ehr.ehr_access(
+        _fhir_server(body), body.get("fhirAuthorization"), settings.cds_fhir_server_allowlist
+    )
+    source = cds_hooks.ChartSource(access, why_not, settings.cds_ehr_budget_seconds)
+    return jsonify(cds_hooks.answer(call, runtime=runtime(), source=source))
+
+
+@cds_hooks_bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """CDS Hooks 2.0 feedback: the cards a clinician accepted or overrode."""
+    _check_client()
+    _service_hook(service_id)
+    items = cds_feedback.read_feedback(_read_body())
+    cds_feedback.record_feedback(runtime().engine, service_id, items, now=runtime().now())
+    return Response(status=200)
+
+
+def _service_hook(service_id: str) -> str:
+    hook = cds_hooks.HOOK_OF_SERVICE.get(service_id)
+    if hook is None:
+        raise FhirError(Issue("not-found", "no such CDS service"), status=404)
+    return hook
 
 
 def _read_body() -> dict[str, Any]:
@@ -200,28 +218,34 @@ def _read_body() -> dict[str, Any]:
     return body
 
 
-def _read_call(body: dict[str, Any]) -> cds_hooks.HookCall:
-    hook = body.get("hook")
-    if hook not in cds_hooks.HOOKS:
+def _read_call(body: dict[str, Any], service_id: str, hook: str) -> cds_hooks.HookCall:
+    if body.get("hook") not in cds_hooks.HOOKS:
         raise _invalid("hook", f"hook must be one of {', '.join(cds_hooks.HOOKS)}")
-    if not isinstance(body.get("hookInstance"), str):
+    if body["hook"] != hook:
+        raise _invalid(
+            "hook", f"CDS service {service_id} answers the {hook} hook, not {body['hook']}"
+        )
+    instance = body.get("hookInstance")
+    if not isinstance(instance, str) or not instance.strip():
         raise _invalid("hookInstance", "hookInstance (a UUID string) is required")
     context = body.get("context")
     if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
         raise _invalid("context.patientId", "context.patientId is required")
+    if not FHIR_ID.fullmatch(context["patientId"]):
+        raise _invalid("context.patientId", "context.patientId must be a FHIR id")
     orders = context.get("draftOrders")
     if not isinstance(orders, dict) or orders.get("resourceType") != "Bundle":
         raise _invalid("context.draftOrders", "context.draftOrders must be a Bundle")
     prefetch = body.get("prefetch") or {}
     if not isinstance(prefetch, dict):
         raise _invalid("prefetch", "prefetch must be an object")
-    return cds_hooks.HookCall(
-        hook, context["patientId"], cds_hooks.draft_referrals(context, hook), prefetch
-    )
+    orders = cds_hooks.draft_referrals(context, hook)
+    return cds_hooks.HookCall(hook, context["patientId"], orders, prefetch, instance, service_id)
 
 
-def _ehr_client(body: dict[str, Any]) -> Any:
-    """A client for the caller's FHIR server, with the access token it granted us, or None."""
+def _fhir_server(body: dict[str, Any]) -> str | None:
+    """The caller's FHIR server base URL, checked for shape (whether we read it is the
+    allow-list's call, in services.cds_ehr)."""
     server, grant = body.get("fhirServer"), body.get("fhirAuthorization")
     if grant is not None and (not isinstance(grant, dict) or not server):
         raise _invalid("fhirAuthorization", "fhirAuthorization needs fhirServer and an object")
@@ -229,19 +253,7 @@ def _ehr_client(body: dict[str, Any]) -> Any:
         return None
     if not isinstance(server, str) or not server.startswith(("https://", "http://")):
         raise _invalid("fhirServer", "fhirServer must be an http(s) URL")
-    from referral_service.adapters.ehr.auth import BearerAuth
-    from referral_service.adapters.ehr.client import FhirClient
-
-    token = (grant or {}).get("access_token")
-    auth = BearerAuth(token) if isinstance(token, str) and token else None
-    return FhirClient(
-        server,
-        auth=auth,
-        connect_timeout=CDS_TIMEOUT[0],
-        read_timeout=CDS_TIMEOUT[1],
-        max_retries=1,
-        max_retry_after=1.0,
-    )
+    return server
 
 
 def _invalid(where: str, text: str) -> FhirError:

@@ -56,6 +56,16 @@ WEBHOOK_EVENTS = Counter(
     "Subscription notifications received from the EHR, by kind.",
     ["kind"],
 )
+CDS_FEEDBACK = Counter(
+    "referral_cds_feedback_total",
+    "CDS Hooks feedback received on our cards, by service and outcome (accepted, overridden).",
+    ["service", "outcome"],
+)
+CDS_CHART_UNREAD = Counter(
+    "referral_cds_chart_unread_total",
+    "Parts of a chart a CDS Hooks call could not read (its card then says so), by part.",
+    ["part"],
+)
 # Queue figures come from the shared database, so every process that measures them sees the
 # same truth: the most recent measurement wins rather than a sum over processes.
 QUEUE_DEPTH = Gauge(
@@ -100,6 +110,14 @@ def webhook_event(kind: str) -> None:
     WEBHOOK_EVENTS.labels(kind=safe_label(kind)).inc()
 
 
+def cds_feedback_received(service: str, outcome: str) -> None:
+    CDS_FEEDBACK.labels(service=safe_label(service), outcome=safe_label(outcome)).inc()
+
+
+def cds_chart_unread(part: str) -> None:
+    CDS_CHART_UNREAD.labels(part=safe_label(part)).inc()
+
+
 def set_queue_stats(depth: int, oldest_age_seconds: float | None) -> None:
     QUEUE_DEPTH.set(max(0, int(depth)))
     QUEUE_OLDEST_AGE.set(max(0.0, float(oldest_age_seconds or 0.0)))
@@ -131,6 +149,8 @@ def serve_metrics(port: int, addr: str = "0.0.0.0") -> threading.Thread:
 
 __all__ = [
     "booking_finished",
+    "cds_chart_unread",
+    "cds_feedback_received",
     "decision_made",
     "multiprocess_enabled",
     "observe_ehr_request",

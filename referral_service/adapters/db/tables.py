@@ -235,3 +235,28 @@ service_state = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", UTC_DATETIME, nullable=False),
 )
+
+# CDS Hooks cards as issued (ids and kinds only, no patient data), so feedback can be tied to
+# them, and that feedback: accepted or overridden, with the override reason's code.
+cds_cards = Table(
+    "cds_cards",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("topic", String(32), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("issued_at", UTC_DATETIME, nullable=False),
+)
+
+cds_feedback = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(36), ForeignKey("cds_cards.uuid"), nullable=False, index=True),
+    Column("service_id", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # accepted | overridden
+    Column("override_reason_system", String(255)),
+    Column("override_reason_code", String(64)),
+    Column("outcome_at", UTC_DATETIME, nullable=False),
+    Column("received_at", UTC_DATETIME, nullable=False),
+)

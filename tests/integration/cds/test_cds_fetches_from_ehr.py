@@ -22,6 +22,12 @@ def database_url(sqlite_url: str) -> str:
 
 
 @pytest.fixture
+def settings(database_url: str, sekmet_server) -> Settings:  # type: ignore[no-untyped-def]
+    """The test EHR is on the allow-list: only then is it read."""
+    return Settings(database_url=database_url, cds_fhir_server_allowlist=(sekmet_server.base_url,))
+
+
+@pytest.fixture
 def ehr(sekmet_server):  # type: ignore[no-untyped-def]
     settings = Settings.from_env(environ=sekmet_server.env())
     with FhirClient.from_settings(settings) as client:
@@ -71,7 +77,7 @@ def test_missing_prefetch_is_read_from_the_fhir_server_with_the_granted_token(
     assert card["summary"].startswith("Meets criteria for outpatient infusion")
 
 
-def test_without_the_token_the_reads_fail_and_the_card_says_what_is_missing(
+def test_without_the_token_the_reads_fail_and_the_card_says_the_chart_was_not_checked(
     client, ehr, sekmet_server
 ) -> None:
     patient_id = _chart_on_ehr(ehr)
@@ -80,4 +86,6 @@ def test_without_the_token_the_reads_fail_and_the_card_says_what_is_missing(
     assert response.status_code == 200, response.get_json()
     [card] = response.get_json()["cards"]
     assert card["indicator"] == "warning"
-    assert "Missing data" in card["summary"]
+    assert card["summary"].startswith("Chart could not be checked")
+    assert "the EHR refused the read (HTTP 401)" in card["detail"]
+    assert "add these to the chart" not in card["detail"]

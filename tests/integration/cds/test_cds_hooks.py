@@ -45,6 +45,7 @@ def test_eligible_draft_gets_an_info_card_naming_category_protocol_and_policy(
     assert card["indicator"] == "info"
     assert card["summary"] == (
         "Meets criteria for outpatient infusion (chronic-migraine, standard-infusion)"
+        " — for Outpatient headache infusion"
     )
     assert len(card["summary"]) < 140
     assert runtime.policy.version in card["source"]["label"]
@@ -96,10 +97,10 @@ def test_order_select_judges_only_the_selected_draft(client) -> None:
         [draft_order("G44.22", "other"), draft_order("G43.709", "chosen")], hook="order-select"
     )
     body["context"]["selections"] = ["ServiceRequest/chosen"]
-    [card] = cards(client, body)
+    select_url = "/cds-services/headache-infusion-referral-select"
+    [card] = client.post(select_url, json=body).get_json()["cards"]
     assert card["summary"].startswith("Meets criteria")
     body["context"]["selections"] = ["ServiceRequest/other"]
-    select_url = "/cds-services/headache-infusion-referral-select"
     [card] = client.post(select_url, json=body).get_json()["cards"]
     assert "review" in card["summary"]
 

@@ -1,0 +1,34 @@
+"""Migration 0004 (CDS Hooks cards and feedback) matches tables.py, and goes down and up again."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from referral_service.adapters.db import migrate
+from referral_service.adapters.db.tables import metadata
+
+CDS_TABLES = {"cds_cards", "cds_feedback"}
+
+
+def _mentions_cds(difference: object) -> bool:
+    return any(name in repr(difference) for name in CDS_TABLES)
+
+
+def test_the_cds_tables_match_tables_py(engine) -> None:
+    assert set(inspect(engine).get_table_names()) >= CDS_TABLES
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert not [d for d in differences if _mentions_cds(d)], differences
+
+
+def test_the_cds_migration_goes_down_and_up(engine) -> None:
+    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    assert not CDS_TABLES & set(inspect(engine).get_table_names())
+    migrate.upgrade(engine)
+    assert set(inspect(engine).get_table_names()) >= CDS_TABLES
