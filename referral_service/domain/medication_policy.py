@@ -54,7 +54,7 @@ class MedicationRecords:
         return any(self._every_other_day(d) for d in med.dosages)
 
     def _every_other_day(self, dosage: DosageFact) -> bool:
-        text = " ".join(dosage.texts).lower()
+        text = " ".join(dosage.texts)
         if dosage.as_needed or (self.as_needed is not None and self.as_needed.search(text)):
             return False
         if dosage.period_days is not None:
@@ -70,9 +70,14 @@ class MedicationRecords:
 
 
 def _says(pattern: re.Pattern[str] | None, concept: Concept) -> bool:
+    """The pattern is found in the concept's text or a coding's display (this runs for every
+    medication of every referral: no lower-casing, no lists)."""
     if pattern is None:
         return False
-    return any(pattern.search(name) for name in concept.names())
+    search = pattern.search
+    if concept.text and search(concept.text):
+        return True
+    return any([code.display and search(code.display) for code in concept.codes])
 
 
 def _words(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -82,7 +87,7 @@ def _words(words: Iterable[str]) -> re.Pattern[str] | None:
     if not normalized:
         return None
     alternatives = "|".join(r"\s+".join(map(re.escape, w.split())) for w in reversed(normalized))
-    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})")
+    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})", re.IGNORECASE)
 
 
 class _NotSystemicSchema(Schema):
