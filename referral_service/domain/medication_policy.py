@@ -12,32 +12,35 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from referral_service.domain.facts import SNOMED, Concept, DosageFact, MedicationFact
+from referral_service.domain.facts import RXNORM, SNOMED, Concept, DosageFact, MedicationFact
 
 
 @dataclass(frozen=True, slots=True)
 class MedicationRecords:
     brand_names: dict[str, tuple[str, ...]]  # brand (lower case) -> its ingredients' drug ids
-    not_systemic: re.Pattern[str] | None  # dose-form and route words
+    not_systemic: Words  # dose-form and route words
     not_systemic_routes: frozenset[str]  # SNOMED CT route codes
     request_ignored: frozenset[str]  # MedicationRequest statuses that count for nothing
     request_ended: frozenset[str]  # ... that end a trial (stopped, completed)
     dosed_preventives: dict[str, str]  # drug id -> the id it has when dosed every other day
-    every_other_day: re.Pattern[str] | None
+    dosed_ids: frozenset[str]  # the ids on the right of dosed_preventives
+    rxnorm_codes: frozenset[str]  # every RxNorm code of the policy's drugs
+    every_other_day: Words
     interval_days: float
-    as_needed: re.Pattern[str] | None
+    as_needed: Words
 
     def counts_for_nothing(self, med: MedicationFact) -> bool:
         """8.2: an ophthalmic, otic, topical or flush product, by its names, its Medication's
         dose form or a dosage route."""
-        if _says(self.not_systemic, med.medication):
+        not_systemic = self.not_systemic
+        if not_systemic.in_concept(med.medication):
             return True
-        if med.form is not None and _says(self.not_systemic, med.form):
+        if med.form is not None and not_systemic.in_concept(med.form):
             return True
         for dosage in med.dosages:
             route = dosage.route
             if route is not None and (
-                _says(self.not_systemic, route)
+                not_systemic.in_concept(route)
                 or any(
                     c.system == SNOMED and c.code in self.not_systemic_routes for c in route.codes
                 )
@@ -46,7 +49,7 @@ class MedicationRecords:
         return False
 
     def substance_counts_for_nothing(self, substance: Concept) -> bool:
-        return _says(self.not_systemic, substance)
+        return self.not_systemic.in_concept(substance)
 
     def dosed_every_other_day(self, med: MedicationFact) -> bool:
         """8.3 and 14(d): a dosage once every 2 days (timing period 2 d or 48 h, once a period)
@@ -55,13 +58,21 @@ class MedicationRecords:
 
     def _every_other_day(self, dosage: DosageFact) -> bool:
         text = " ".join(dosage.texts)
-        if dosage.as_needed or (self.as_needed is not None and self.as_needed.search(text)):
+        if dosage.as_needed or self.as_needed.in_text(text):
             return False
         if dosage.period_days is not None:
             per_period = dosage.frequency or 1
             if abs(dosage.period_days / per_period - self.interval_days) < 1e-6:
                 return True
-        return self.every_other_day is not None and bool(self.every_other_day.search(text))
+        return self.every_other_day.in_text(text)
+
+    def named_by_brand(self, concept: Concept) -> bool:
+        """A brand name, and no RxNorm code of the policy's, named it."""
+        for code in concept.codes:
+            if code.system == RXNORM and code.code in self.rxnorm_codes:
+                return False
+        names = concept.names()
+        return any([brand in name for brand in self.brand_names for name in names])
 
     def brands_in(self, concept: Concept) -> list[str]:
         """The brand names found in a concept's text and displays (for reasons)."""
@@ -69,25 +80,36 @@ class MedicationRecords:
         return [brand for brand in self.brand_names if brand in names]
 
 
-def _says(pattern: re.Pattern[str] | None, concept: Concept) -> bool:
-    """The pattern is found in the concept's text or a coding's display (this runs for every
-    medication of every referral: no lower-casing, no lists)."""
-    if pattern is None:
+class Words:
+    """Words or phrases (case-insensitive, whitespace-normalized) found where a word starts, so
+    that "otic" is not in "antibiotic" but "eye drop" is in "eye drops". A plain substring test
+    of each phrase's first word comes first: this runs for every medication of every referral,
+    and the regex only confirms the rare hit."""
+
+    __slots__ = ("starts", "pattern")
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        normalized = sorted({" ".join(p.lower().split()) for p in phrases if p.strip()}, key=len)
+        self.starts = tuple(dict.fromkeys(p.split()[0] for p in normalized))
+        alternatives = "|".join(
+            r"\s+".join(map(re.escape, p.split())) for p in reversed(normalized)
+        )
+        self.pattern = re.compile(rf"(?<![a-z0-9])(?:{alternatives})") if normalized else None
+
+    def in_text(self, text: str) -> bool:
+        if not text or self.pattern is None:
+            return False
+        low = text.lower()
+        for start in self.starts:
+            if start in low:
+                return self.pattern.search(low) is not None
         return False
-    search = pattern.search
-    if concept.text and search(concept.text):
-        return True
-    return any([code.display and search(code.display) for code in concept.codes])
 
-
-def _words(words: Iterable[str]) -> re.Pattern[str] | None:
-    """Any of the words (whitespace-normalized, case-insensitive) where a word starts, so that
-    "otic" is not found in "antibiotic" but "eye drop" is in "eye drops"."""
-    normalized = sorted({" ".join(w.lower().split()) for w in words if w.strip()}, key=len)
-    if not normalized:
-        return None
-    alternatives = "|".join(r"\s+".join(map(re.escape, w.split())) for w in reversed(normalized))
-    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})", re.IGNORECASE)
+    def in_concept(self, concept: Concept) -> bool:
+        """In the concept's text or a coding's display."""
+        if self.in_text(concept.text):
+            return True
+        return any([self.in_text(code.display) for code in concept.codes])
 
 
 class _NotSystemicSchema(Schema):
@@ -146,18 +168,20 @@ def with_brand_names(drugs: dict[str, Any], section: dict[str, Any]) -> dict[str
     return merged
 
 
-def medication_records(section: dict[str, Any]) -> MedicationRecords:
+def medication_records(section: dict[str, Any], drugs: dict[str, Any]) -> MedicationRecords:
     not_systemic = section["not_systemic"]
     statuses = section["request_statuses"]
     every_other_day = section["every_other_day"]
     return MedicationRecords(
         brand_names={b.lower(): tuple(ids) for b, ids in section["brand_names"].items()},
-        not_systemic=_words(not_systemic["words"]),
+        not_systemic=Words(not_systemic["words"]),
         not_systemic_routes=frozenset(not_systemic["route_snomed"]),
         request_ignored=frozenset(statuses["ignored"]),
         request_ended=frozenset(statuses["ended"]),
         dosed_preventives=dict(section["dosed_preventives"]),
-        every_other_day=_words(every_other_day["words"]),
+        dosed_ids=frozenset(section["dosed_preventives"].values()),
+        rxnorm_codes=frozenset(code for spec in drugs.values() for code in spec["rxnorm"]),
+        every_other_day=Words(every_other_day["words"]),
         interval_days=every_other_day["interval_days"],
-        as_needed=_words(section["as_needed_words"]),
+        as_needed=Words(section["as_needed_words"]),
     )

@@ -729,6 +729,6 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         default_protocol=data["default_protocol"],
         pregnancy_status_protocol_drugs=frozenset(data["pregnancy_status_protocol_drugs"]),
         contraindications=contraindications,
-        medication_records=medication_records(records),
+        medication_records=medication_records(records, drugs),
         code_index=index,
     )

@@ -60,8 +60,8 @@ def is_new_evidence(med: MedicationFact, ids: frozenset[str], records: Medicatio
     return (
         med.kind == REQUEST
         or med.medication_ref is not None
-        or not ids.isdisjoint(records.dosed_preventives.values())
-        or bool(records.brands_in(med.medication))
+        or not ids.isdisjoint(records.dosed_ids)
+        or records.named_by_brand(med.medication)
     )
 
 
