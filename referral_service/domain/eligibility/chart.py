@@ -257,16 +257,20 @@ class Chart:
             return []
         return [a for a, ids in self.allergies if not drugs.ids.isdisjoint(ids)]
 
-    def drug_ids_of(self, med: MedicationFact) -> frozenset[str]:
-        """The drug ids a counted medication names (its dosing included)."""
-        for counted, ids in self.meds:
-            if counted is med:
-                return ids
-        return frozenset()
-
     def active_medications(self, drugs: DrugList) -> list[MedicationFact]:
         statuses = self.policy.medication_active_statuses
         return [m for m in self.medications(drugs) if m.status is None or m.status in statuses]
+
+    def active_records(self, drugs: DrugList) -> list[tuple[MedicationFact, frozenset[str]]]:
+        """The active medications naming one of the drugs, each with the drug ids it names."""
+        if drugs.ids.isdisjoint(self.med_ids):
+            return []
+        statuses = self.policy.medication_active_statuses
+        return [
+            (m, ids)
+            for m, ids in self.meds
+            if not drugs.ids.isdisjoint(ids) and (m.status is None or m.status in statuses)
+        ]
 
 
 def _recency(obs: ObservationFact) -> tuple[float, float, float]:

@@ -147,23 +147,22 @@ def _pregnancy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 
 
 def _medication(chart: Chart, crit: Criterion) -> tuple[str, ...]:
-    return active_records(chart, crit.drugs)[0]
+    return _active(chart, crit.drugs)[0]
 
 
 def _named(chart: Chart, crit: Criterion) -> str:
-    words = active_records(chart, crit.drugs)[1]
+    words = _active(chart, crit.drugs)[1]
     return f"{crit.label}: {'; '.join(words)}" if words else crit.label
 
 
-def active_records(chart: Chart, drugs: DrugList) -> tuple[tuple[str, ...], list[str]]:
+def _active(chart: Chart, drugs: DrugList) -> tuple[tuple[str, ...], list[str]]:
     """The references of the active medications naming one of the drugs, and the plain words
     for those only revision 2026-12 reads (a prescription, a Medication, a brand name)."""
     records = chart.policy.medication_records
     refs: list[str] = []
     words: list[str] = []
-    for med in chart.active_medications(drugs):
+    for med, ids in chart.active_records(drugs):
         refs.append(med.ref)
-        ids = chart.drug_ids_of(med)
         if is_new_evidence(med, ids, records):
             words.append(describe(med, ids & drugs.ids, records, course=False))
             refs += [med.medication_ref] if med.medication_ref else []
@@ -239,7 +238,7 @@ def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> F
             (obs.ref,) if obs else (),
         )
     failed = failed_at_least(chart, int(limits["eptinezumab_failed_classes"]))
-    active, words = active_records(chart, chart.policy.cgrp_preventives)
+    active, words = _active(chart, chart.policy.cgrp_preventives)
     note = "; ".join(["active CGRP antibody or gepant preventive", *words]) if active else ""
     no_cgrp = known(not active, note, active)
     allergy = tuple(a.ref for a in chart.allergies_to(chart.policy.drugs["eptinezumab"]))
