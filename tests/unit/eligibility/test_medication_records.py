@@ -3,10 +3,13 @@ MedicationRequest, a Medication and a Dosage, and the plain words the reasons us
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from referral_service.domain.policy import DEFAULT_POLICY, PolicyError, load_policy
 from referral_service.fhir.facts import extract_facts
 
 from .builders import RECEIVED, SCT, Referral, cc, reason
@@ -158,3 +161,29 @@ def test_statements_read_before_revision_2026_12_keep_their_words() -> None:
         "3 failed preventive classes (beta-blocker, anticonvulsant, tricyclic)"
     )
     assert "Medication" not in detail and "stopped" not in detail
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "key"),
+    [
+        ("brand_names", {"Sumaxol": ["sumatriptanol"]}, "medication_records.brand_names.Sumaxol"),
+        ("dosed_preventives", {"rimegepant": "nowhere"}, "medication_records.dosed_preventives"),
+    ],
+)
+def test_a_policy_naming_an_unknown_drug_is_refused_with_its_key(
+    tmp_path: Path, section: str, value: object, key: str
+) -> None:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    data["medication_records"][section] = value
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(PolicyError, match=f": {key}"):
+        load_policy(str(path))
+
+
+def test_the_default_policy_reads_brands_and_dose_forms_from_the_file() -> None:
+    records = load_policy(None).medication_records
+    assert records.brand_names["paxlovid"] == ("ritonavir", "nirmatrelvir")
+    assert records.not_systemic.in_text("Timolol Eye  Drops")
+    assert not records.not_systemic.in_text("azithromycin (macrolide antibiotic)")
+    assert records.dosed_preventives == {"rimegepant": "rimegepant-every-other-day"}
