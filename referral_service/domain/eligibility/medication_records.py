@@ -85,12 +85,17 @@ def describe(
 
 def _course(med: MedicationFact) -> str:
     if med.kind != REQUEST:
-        return ", ".join(f"stopped for {r}" for r in med.status_reasons)
-    days = covered_days(med)
+        days = None
+        if med.period_start is not None and med.period_end is not None:
+            days = (med.period_end - med.period_start) / _DAY
+    else:
+        days = covered_days(med)
     span = f" after {_span(days)}" if days is not None else ""
     if med.status_reasons:
         return f"stopped for {', '.join(med.status_reasons)}{span}"
-    return f"{med.status}{span} covered" if span else (med.status or "")
+    if span and med.kind == REQUEST:
+        span += " of supply"
+    return f"{med.status or 'recorded'}{span}"
 
 
 def _span(days: float) -> str:

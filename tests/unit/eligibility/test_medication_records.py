@@ -136,7 +136,7 @@ def test_the_reason_names_a_failed_prescription_in_plain_words() -> None:
     referral.prescription("amitriptyline", status="completed", supply=(30, "d"), repeats=2)
     detail = reason(referral.evaluate(), "category.refractory-migraine").detail
     assert "stopped for side effects after 3 months: topiramate (MedicationRequest)" in detail
-    assert "completed after 3 months covered: amitriptyline (MedicationRequest)" in detail
+    assert "completed after 3 months of supply: amitriptyline (MedicationRequest)" in detail
 
 
 def test_the_reason_names_a_brand_and_its_medication_and_cites_both() -> None:
@@ -153,6 +153,14 @@ def test_the_reason_names_an_every_other_day_rimegepant() -> None:
     decision = eptinezumab().medication("Nurtec ODT", dosage=EVERY_OTHER_DAY).evaluate()
     detail = reason(decision, "eptinezumab.criteria").detail
     assert "rimegepant every other day (nurtec, MedicationStatement)" in detail
+
+
+def test_the_reason_names_a_stopped_every_other_day_rimegepant_and_how_long() -> None:
+    referral = eptinezumab(classes=1).medication(
+        "rimegepant", status="stopped", start_days=200, end_days=100, dosage=EVERY_OTHER_DAY
+    )
+    detail = reason(referral.evaluate(), "eptinezumab.criteria").detail
+    assert "stopped after 100 days: rimegepant every other day (MedicationStatement)" in detail
 
 
 def test_statements_read_before_revision_2026_12_keep_their_words() -> None:
