@@ -234,6 +234,37 @@ def demo(url: str, token: str | None) -> None:
 
 
 @main.group()
+def policy() -> None:
+    """The eligibility policy (REFERRAL_POLICY_FILE)."""
+
+
+@policy.command("reevaluate")
+@click.option("--dry-run", is_flag=True, help="list the decisions that would change; write nothing")
+def policy_reevaluate(dry_run: bool) -> None:
+    """Re-evaluate open referrals under the current policy version, once after a new version.
+
+    Prints one JSON line per changed decision (referral id, from -> to: decision, category,
+    protocol, excluded drugs, policy version), one per referral skipped, then a summary line.
+    Each change is recorded in the referral's history as a `re-evaluated` event and its Task
+    follows; unchanged referrals are left alone."""
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from referral_service.services.policy_reevaluation import reevaluate_open_referrals
+
+    runtime = _runtime(settings)
+    try:
+        runtime.migrate_if_sqlite()
+        report = reevaluate_open_referrals(runtime, dry_run=dry_run)
+    finally:
+        runtime.engine.dispose()
+    for change in report.changes:
+        click.echo(json.dumps(change.to_dict()))
+    for referral_id, why in report.skipped:
+        click.echo(json.dumps({"referral": referral_id, "skipped": why}))
+    click.echo(json.dumps(report.summary()))
+
+
+@main.group()
 def ehr() -> None:
     """The clinic EHR: demo seeding, webhook subscription."""
 

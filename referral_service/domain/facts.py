@@ -108,15 +108,35 @@ class ObservationFact:
 
 
 @dataclass(frozen=True, slots=True)
+class DosageFact:
+    """One Dosage (MedicationStatement.dosage, MedicationRequest.dosageInstruction)."""
+
+    texts: tuple[str, ...] = ()  # text, patientInstruction, timing.code's text and codes
+    period_days: float | None = None  # timing.repeat.period in days
+    frequency: float | None = None  # timing.repeat.frequency (absent: once a period)
+    as_needed: bool = False  # asNeededBoolean true, or an asNeeded reason
+    route: Concept | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MedicationFact:
     ref: str
     kind: str  # MedicationStatement | MedicationRequest | MedicationAdministration
-    medication: Concept
+    medication: Concept  # the code, or a referenced Medication's code and ingredient items
     status: str | None = None
     effective: datetime | None = None  # effectiveDateTime (or authoredOn for a request)
     period_start: datetime | None = None
     period_end: datetime | None = None
     status_reasons: tuple[str, ...] = ()
+    medication_ref: str | None = None  # the Medication resource that named it, if any
+    form: Concept | None = None  # that Medication's dose form
+    dosages: tuple[DosageFact, ...] = ()
+    # A MedicationRequest's dispenseRequest: validityPeriod, and expectedSupplyDuration in days
+    # with numberOfRepeatsAllowed
+    validity_start: datetime | None = None
+    validity_end: datetime | None = None
+    supply_days: float | None = None
+    repeats: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,13 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from referral_service.domain.facts import ICD10_CM, RXNORM, SNOMED, Code, Concept, normalize_code
+from referral_service.domain.medication_policy import (
+    MedicationRecords,
+    MedicationRecordsSchema,
+    check_drug_names,
+    medication_records,
+    with_brand_names,
+)
 
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
 
@@ -321,6 +328,7 @@ class Policy:
     default_protocol: str
     pregnancy_status_protocol_drugs: frozenset[str]
     contraindications: dict[str, Contraindications]
+    medication_records: MedicationRecords
     code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
 
 
@@ -474,6 +482,7 @@ class _PolicySchema(Schema):
     contraindications = fields.Dict(
         keys=fields.String(), values=fields.Nested(_ContraSchema), required=True
     )
+    medication_records = fields.Nested(MedicationRecordsSchema, required=True)
 
     @validates_schema
     def _names_resolve(self, data: dict[str, Any], **_: Any) -> None:
@@ -611,6 +620,7 @@ def _check_references(data: dict[str, Any]) -> None:
     for name, spec in data["acute_classes"].items():
         _check_drug_names(f"acute_classes.{name}.drugs", spec["drugs"], drugs)
     _check_drug_names("cgrp_preventives", data["cgrp_preventives"], drugs)
+    check_drug_names(data["medication_records"], drugs)
     for i, name in enumerate(data["washout_classes"]):
         if name not in data["acute_classes"]:
             _fail(f"washout_classes.{i}", f"Unknown acute class {name!r}.")
@@ -667,6 +677,8 @@ def _contraindications(data: dict[str, Any], index: CodeIndex) -> dict[str, Cont
 
 
 def _build_policy(data: dict[str, Any]) -> Policy:
+    records = data["medication_records"]
+    data = {**data, "drugs": with_brand_names(data["drugs"], records)}
     drugs = data["drugs"]
     acute = data["acute_classes"]
     every_drug = {name: _drug_list([name], drugs) for name in drugs}
@@ -717,5 +729,6 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         default_protocol=data["default_protocol"],
         pregnancy_status_protocol_drugs=frozenset(data["pregnancy_status_protocol_drugs"]),
         contraindications=contraindications,
+        medication_records=medication_records(records, drugs),
         code_index=index,
     )

@@ -18,6 +18,7 @@ SUPPORTING_TYPES = frozenset(
         "Encounter",
         "Condition",
         "Observation",
+        "Medication",  # named by a MedicationStatement/Request's medicationReference (cc §8.2)
         "MedicationStatement",
         "MedicationRequest",
         "MedicationAdministration",

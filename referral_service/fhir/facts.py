@@ -14,18 +14,23 @@ from typing import Any
 
 from referral_service.domain.facts import (
     AllergyFact,
-    Code,
     Concept,
     ConditionFact,
     DiagnosticReportFact,
     EncounterFact,
     FreeText,
-    MedicationFact,
     ObservationComponent,
     ObservationFact,
     PatientFacts,
     ReferralFacts,
 )
+from referral_service.fhir.json_read import as_date as _date
+from referral_service.fhir.json_read import as_dict as _dict
+from referral_service.fhir.json_read import as_list as _list
+from referral_service.fhir.json_read import as_number as _number
+from referral_service.fhir.json_read import as_str as _str
+from referral_service.fhir.json_read import concept, parse_datetime
+from referral_service.fhir.medication_facts import medication_fact
 
 log = logging.getLogger(__name__)
 
@@ -33,72 +38,6 @@ Resolver = Callable[[str], dict | None]
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
 _CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
 _MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
-
-
-# --- small, total readers of JSON ---------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        if value:
-            return value
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """FHIR date or dateTime (partial dates allowed) as an aware UTC datetime."""
-    if value is None:  # most optional times are absent
-        return None
-    text = _str(value)
-    if text is None:
-        return None
-    try:
-        if len(text) == 4:
-            parsed = datetime(int(text), 1, 1)
-        elif len(text) == 7:
-            parsed = datetime(int(text[:4]), int(text[5:7]), 1)
-        else:
-            parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _date(value: Any) -> date | None:
-    parsed = parse_datetime(value)
-    return parsed.date() if parsed else None
-
-
-def concept(value: Any) -> Concept:
-    """A CodeableConcept (or an R5 CodeableReference's concept) as a Concept."""
-    value = _dict(value)
-    if "concept" in value and "coding" not in value:
-        value = _dict(value["concept"])
-    codes = []
-    for coding in _list(value.get("coding")):
-        if not isinstance(coding, dict):
-            continue
-        code, display = _str(coding.get("code")), _str(coding.get("display")) or ""
-        if code is not None or display:
-            codes.append(Code.of(_str(coding.get("system")) or "", code or "", display))
-    return Concept(tuple(codes), _str(value.get("text")) or "")
 
 
 def _status(value: Any) -> str | None:
@@ -325,41 +264,6 @@ def _observation(res: dict[str, Any], ref: str) -> ObservationFact:
     )
 
 
-def _medication_concept(res: dict[str, Any], library: _Library) -> Concept:
-    if "medicationCodeableConcept" in res:
-        return concept(res["medicationCodeableConcept"])
-    med = _dict(res.get("medication"))
-    if "concept" in med:
-        return concept(med["concept"])
-    ref = _reference(res.get("medicationReference")) or _reference(med)
-    found = library.resolve(ref)
-    if found is not None and found.get("resourceType") == "Medication":
-        return concept(found.get("code"))
-    display = _str(_dict(res.get("medicationReference")).get("display"))
-    return Concept((), display or "")
-
-
-def _medication(res: dict[str, Any], ref: str, library: _Library) -> MedicationFact:
-    period = _dict(res.get("effectivePeriod"))
-    reasons = [concept(r) for r in _list(res.get("statusReason"))]
-    if isinstance(res.get("statusReason"), dict):
-        reasons.append(concept(res["statusReason"]))
-    effective = res.get("effectiveDateTime") or res.get("occurenceDateTime")
-    return MedicationFact(
-        ref=ref,
-        kind=res["resourceType"],
-        medication=_medication_concept(res, library),
-        status=_str(res.get("status")),
-        effective=parse_datetime(effective),
-        period_start=parse_datetime(period.get("start")),
-        period_end=parse_datetime(period.get("end")),
-        status_reasons=tuple(
-            r.text or (r.codes[0].display or r.codes[0].code if r.codes else "") or "stated"
-            for r in reasons
-        ),
-    )
-
-
 def _allergy(res: dict[str, Any], ref: str) -> AllergyFact:
     substance = concept(res.get("code"))
     extra = [concept(_dict(r).get("substance")) for r in _list(res.get("reaction"))]
@@ -475,7 +379,7 @@ def _sort_one(
     elif rtype == "Observation":
         out["observations"].append(_observation(res, ref))
     elif rtype in _MEDICATIONS:
-        out["medications"].append(_medication(res, ref, library))
+        out["medications"].append(medication_fact(res, ref, library))
     elif rtype == "AllergyIntolerance":
         out["allergies"].append(_allergy(res, ref))
     elif rtype == "Encounter":

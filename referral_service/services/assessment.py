@@ -73,7 +73,7 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
         return "skipped"
     if referral.status != "active":
         return "skipped (not active)"
-    decision = _decide(runtime, referral)
+    decision = decide_stored(runtime, referral)
     now = runtime.now()
     with engine.begin() as conn:
         current = repo.get_referral_head(conn, referral_id, for_update=True)
@@ -87,7 +87,8 @@ def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
     return decision.decision
 
 
-def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
+def decide_stored(runtime: Any, referral: repo.ReferralRow) -> Decision:
+    """The decision the current policy gives a stored referral; nothing is written."""
     # Resources the sender pushed one by one count as if they had come in its Bundle.
     supporting = own_resources.supporting_for(
         runtime.engine, referral.sender, referral.patient_ref, referral.supporting

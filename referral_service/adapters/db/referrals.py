@@ -252,6 +252,17 @@ def search_referrals(
     return [_referral(row) for row in rows], int(total or 0)
 
 
+def referral_ids_in(conn: Connection, business_statuses: Iterable[str]) -> list[str]:
+    """The referrals whose Task has one of these business statuses, oldest first."""
+    rows = conn.execute(
+        select(tasks.c.referral_id)
+        .join(referrals, referrals.c.id == tasks.c.referral_id)
+        .where(tasks.c.business_status.in_(list(business_statuses)))
+        .order_by(referrals.c.received_at, referrals.c.id)
+    )
+    return [str(row[0]) for row in rows]
+
+
 def insert_task(conn: Connection, **values: Any) -> None:
     conn.execute(insert(tasks), values)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from referral_service.domain.eligibility.medication_records import as_record
 from referral_service.domain.facts import (
     LOINC,
     AllergyFact,
@@ -109,13 +110,17 @@ class Chart:
 
     def _index_drugs(self, facts: ReferralFacts, policy: Policy) -> None:
         drug_ids = policy.drug_index.drug_ids
+        records = policy.medication_records
         self.meds = meds = []
         med_ids: set[str] = set()
         self.med_ids = med_ids
         for med in facts.medications:
             ids = drug_ids(med.medication)
-            meds.append((med, ids))
-            med_ids |= ids
+            if ids:  # (a record naming no drug of the policy counts for nothing anyway)
+                record = as_record(med, ids, records, self.now)
+                if record is not None:
+                    meds.append(record)
+                    med_ids |= record[1]
         refuted = policy.refuted_statuses
         self.allergies = allergies = []
         allergy_ids: set[str] = set()
@@ -123,8 +128,9 @@ class Chart:
         for allergy in facts.allergies:
             if allergy.verification_status not in refuted:
                 ids = drug_ids(allergy.substance)
-                allergies.append((allergy, ids))
-                allergy_ids |= ids
+                if ids and not records.substance_counts_for_nothing(allergy.substance):
+                    allergies.append((allergy, ids))
+                    allergy_ids |= ids
 
     def _index_observations(self, facts: ReferralFacts, metric_system: str) -> None:
         readings: dict[str, list[Reading]] = {}
@@ -254,6 +260,17 @@ class Chart:
     def active_medications(self, drugs: DrugList) -> list[MedicationFact]:
         statuses = self.policy.medication_active_statuses
         return [m for m in self.medications(drugs) if m.status is None or m.status in statuses]
+
+    def active_records(self, drugs: DrugList) -> list[tuple[MedicationFact, frozenset[str]]]:
+        """The active medications naming one of the drugs, each with the drug ids it names."""
+        if drugs.ids.isdisjoint(self.med_ids):
+            return []
+        statuses = self.policy.medication_active_statuses
+        return [
+            (m, ids)
+            for m, ids in self.meds
+            if not drugs.ids.isdisjoint(ids) and (m.status is None or m.status in statuses)
+        ]
 
 
 def _recency(obs: ObservationFact) -> tuple[float, float, float]:

@@ -15,6 +15,12 @@ from referral_service.domain.eligibility.logic import (
     new_finding,
     unknown,
 )
+from referral_service.domain.eligibility.medication_records import (
+    REQUEST,
+    describe,
+    is_new_evidence,
+    request_trial_failed,
+)
 from referral_service.domain.facts import MedicationFact
 
 _ENDED = frozenset({"stopped", "completed"})
@@ -27,9 +33,11 @@ def failed_preventive_classes(chart: Chart) -> tuple[int | None, Finding]:
 
 def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
     policy = chart.policy
+    records = policy.medication_records
     class_of = policy.preventive_class_of
     trial_days = policy.thresholds["preventive_trial_days"]
     failed: dict[str, list[str]] = {}
+    new_evidence: list[str] = []  # the trials only revision 2026-12 reads, in plain words
     recorded = False
     for med, ids in chart.meds:
         classes = []
@@ -38,9 +46,13 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
                 classes.append(class_of[drug])
         if classes:
             recorded = True
-            if _trial_failed(med, trial_days):
+            if _trial_failed(med, trial_days, records.request_ended):
+                refs = [med.ref]
+                if is_new_evidence(med, ids, records):
+                    new_evidence.append(describe(med, ids & class_of.keys(), records))
+                    refs += [med.medication_ref] if med.medication_ref else []
                 for name in classes:
-                    failed.setdefault(name, []).append(med.ref)
+                    failed.setdefault(name, []).extend(refs)
     for allergy, ids in chart.allergies:  # an allergy to a preventive is a failed trial
         for drug in ids:
             if drug in class_of:
@@ -52,9 +64,8 @@ def _failed_classes(chart: Chart) -> tuple[int | None, Finding]:
     evidence: list[str] = []
     for refs in failed.values():
         evidence += refs
-    return len(failed), new_finding(
-        (MET, f"{len(failed)} failed preventive classes ({named})", _unique(evidence), ())
-    )
+    note = "; ".join([f"{len(failed)} failed preventive classes ({named})", *new_evidence])
+    return len(failed), new_finding((MET, note, _unique(evidence), ()))
 
 
 _NO_PREVENTIVES = unknown("no record of any preventive", missing.PREVENTIVES)
@@ -65,7 +76,9 @@ def _unique(refs: list[str]) -> tuple[str, ...]:
     return tuple(refs) if len(refs) < 2 else tuple(dict.fromkeys(refs))
 
 
-def _trial_failed(med: MedicationFact, trial_days: float) -> bool:
+def _trial_failed(med: MedicationFact, trial_days: float, request_ended: frozenset[str]) -> bool:
+    if med.kind == REQUEST:
+        return request_trial_failed(med, trial_days, request_ended)
     if med.kind != "MedicationStatement" or med.status not in _ENDED:
         return False
     if med.status_reasons:
@@ -164,7 +177,7 @@ def washout_until(chart: Chart) -> tuple[datetime | None, tuple[str, ...]]:
 
 
 def _dose_time(med: MedicationFact) -> datetime | None:
-    if med.kind == "MedicationRequest" or med.status in (
+    if med.kind == REQUEST or med.status in (
         "entered-in-error",
         "not-done",
         "not-taken",

@@ -15,9 +15,10 @@ from referral_service.domain.eligibility.logic import (
     at_least,
     known,
 )
+from referral_service.domain.eligibility.medication_records import describe, is_new_evidence
 from referral_service.domain.eligibility.medications import failed_at_least
 from referral_service.domain.eligibility.pregnancy import pregnant
-from referral_service.domain.policy import Criterion
+from referral_service.domain.policy import Criterion, DrugList
 
 
 class ProtocolPlan:
@@ -114,7 +115,7 @@ def _criteria(chart: Chart, criteria: tuple[Criterion, ...]) -> Finding:
             continue  # the common case: no counted Condition or reasonCode in the set at all
         refs = _CHECKS[crit.kind](chart, crit)
         if refs:
-            labels.append(crit.label)
+            labels.append(_named(chart, crit) if crit.kind == "medication" else crit.label)
             evidence += refs
     if labels:
         return Finding(MET, "; ".join(labels), tuple(dict.fromkeys(evidence)))
@@ -146,7 +147,26 @@ def _pregnancy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
 
 
 def _medication(chart: Chart, crit: Criterion) -> tuple[str, ...]:
-    return tuple(m.ref for m in chart.active_medications(crit.drugs))
+    return _active(chart, crit.drugs)[0]
+
+
+def _named(chart: Chart, crit: Criterion) -> str:
+    words = _active(chart, crit.drugs)[1]
+    return f"{crit.label}: {'; '.join(words)}" if words else crit.label
+
+
+def _active(chart: Chart, drugs: DrugList) -> tuple[tuple[str, ...], list[str]]:
+    """The references of the active medications naming one of the drugs, and the plain words
+    for those only revision 2026-12 reads (a prescription, a Medication, a brand name)."""
+    records = chart.policy.medication_records
+    refs: list[str] = []
+    words: list[str] = []
+    for med, ids in chart.active_records(drugs):
+        refs.append(med.ref)
+        if is_new_evidence(med, ids, records):
+            words.append(describe(med, ids & drugs.ids, records, course=False))
+            refs += [med.medication_ref] if med.medication_ref else []
+    return tuple(refs), words
 
 
 def _allergy(chart: Chart, crit: Criterion) -> tuple[str, ...]:
@@ -218,10 +238,9 @@ def eptinezumab_criteria(chart: Chart, category_met: Callable[[str], bool]) -> F
             (obs.ref,) if obs else (),
         )
     failed = failed_at_least(chart, int(limits["eptinezumab_failed_classes"]))
-    active = tuple(m.ref for m in chart.active_medications(chart.policy.cgrp_preventives))
-    no_cgrp = known(
-        not active, "active CGRP antibody or gepant preventive" if active else "", active
-    )
+    active, words = _active(chart, chart.policy.cgrp_preventives)
+    note = "; ".join(["active CGRP antibody or gepant preventive", *words]) if active else ""
+    no_cgrp = known(not active, note, active)
     allergy = tuple(a.ref for a in chart.allergies_to(chart.policy.drugs["eptinezumab"]))
     no_allergy = known(not allergy, "allergy to eptinezumab" if allergy else "", allergy)
     return all_of(adult, days, failed, no_cgrp, no_allergy)

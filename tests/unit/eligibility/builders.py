@@ -267,13 +267,17 @@ class Referral:
         reason: str | None = None,
         taken_hours: float | None = None,
         via: str = "bundle",
+        dosage: dict[str, Any] | None = None,
+        named_by: str | None = None,
     ) -> Referral:
         codings = [coding(rxnorm, RXNORM, name)] if rxnorm else []
-        res: dict[str, Any] = {
-            "resourceType": kind,
-            "status": status,
-            "medicationCodeableConcept": cc(*codings, text=name),
-        }
+        res: dict[str, Any] = {"resourceType": kind, "status": status}
+        if named_by is None:
+            res["medicationCodeableConcept"] = cc(*codings, text=name)
+        else:
+            self.name_medication(res, name, named_by)
+        if dosage is not None:
+            res["dosage"] = [dosage]
         if start_days is not None:
             period = {"start": ago(start_days)}
             if end_days is not None:
@@ -284,6 +288,58 @@ class Referral:
         if taken_hours is not None:
             res["effectiveDateTime"] = ago(hours=taken_hours)
         return self.place(res, via)
+
+    def prescription(
+        self,
+        name: str,
+        *,
+        status: str = "stopped",
+        validity_days: float | None = None,
+        validity_end_days: float = 10,
+        supply: tuple[float, str] | None = None,
+        repeats: int | None = None,
+        reason: str | None = None,
+        dosage: dict[str, Any] | None = None,
+        named_by: str | None = None,
+    ) -> Referral:
+        """A MedicationRequest: validityPeriod of `validity_days` ending `validity_end_days`
+        ago, expectedSupplyDuration `supply` (value, UCUM unit), numberOfRepeatsAllowed."""
+        res: dict[str, Any] = {"resourceType": "MedicationRequest", "status": status}
+        self.name_medication(res, name, named_by)
+        dispense: dict[str, Any] = {}
+        if validity_days is not None:
+            end = validity_end_days
+            dispense["validityPeriod"] = {"start": ago(end + validity_days), "end": ago(end)}
+        if supply is not None:
+            dispense["expectedSupplyDuration"] = {"value": supply[0], "code": supply[1]}
+        if repeats is not None:
+            dispense["numberOfRepeatsAllowed"] = repeats
+        res |= {"dispenseRequest": dispense} if dispense else {}
+        res |= {"statusReason": {"text": reason}} if reason else {}
+        res |= {"dosageInstruction": [dosage]} if dosage else {}
+        return self.place(res)
+
+    def name_medication(self, res: dict[str, Any], name: str, named_by: str | None) -> None:
+        """named_by None: medicationCodeableConcept; "contained" / "bundle": a Medication coded
+        `name` in the record / the Bundle; "ingredient": a contained Medication with no name of
+        its own and `name` as its ingredient item."""
+        if named_by is None:
+            res["medicationCodeableConcept"] = cc(text=name)
+            return
+        med: dict[str, Any] = {"resourceType": "Medication", "id": f"m{next(_ids)}"}
+        if named_by == "ingredient":
+            med |= {
+                "code": cc(text="tablet"),
+                "ingredient": [{"itemCodeableConcept": cc(text=name)}],
+            }
+        else:
+            med["code"] = cc(text=name)
+        if named_by == "bundle":
+            self.entries.append({"fullUrl": f"urn:uuid:{med['id']}", "resource": med})
+            res["medicationReference"] = {"reference": f"urn:uuid:{med['id']}"}
+        else:
+            res["contained"] = [med]
+            res["medicationReference"] = {"reference": f"#{med['id']}"}
 
     def failed_preventive(
         self, name: str, rxnorm: str | None = None, trial_days: float = 90

@@ -72,6 +72,20 @@ def eptinezumab(classes: int = 2, migraine_days: int | None = 6) -> Referral:
     return r
 
 
+def every(period: float, unit: str = "d", **extra: object) -> dict[str, object]:
+    """A Dosage taken once every `period` `unit`."""
+    return {"timing": {"repeat": {"frequency": 1, "period": period, "periodUnit": unit}}, **extra}
+
+
+def words(text: str, **extra: object) -> dict[str, object]:
+    return {"text": text, **extra}
+
+
+EVERY_OTHER_DAY = every(2)
+AS_NEEDED = words("75 mg as needed for migraine, at most once a day", asNeededBoolean=True)
+OPHTHALMIC = {"coding": [{"system": SCT, "code": "54485002", "display": "Ophthalmic route"}]}
+
+
 CASES = [
     Case(
         "baseline chronic migraine",
@@ -525,6 +539,308 @@ CASES = [
         lambda: R().acute(triptan=4, opioid=5),
         "eligible",
         "chronic-migraine",
+    ),
+    # --- 8.1 MedicationRequest as a medication record -------------------------------------------
+    Case(
+        "8.1 prescription stopped after 60 days of supply is a failure",
+        lambda: refractory_by_metrics(2).prescription("amitriptyline 25 mg", supply=(60, "d")),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.1 prescription stopped after 59 days of supply is no failure",
+        lambda: refractory_by_metrics(2).prescription("amitriptyline 25 mg", supply=(59, "d")),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.1 validityPeriod of 60 days is a failure",
+        lambda: refractory_by_metrics(2).prescription("amitriptyline", validity_days=60),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.1 validityPeriod of 59 days is no failure",
+        lambda: refractory_by_metrics(2).prescription("amitriptyline", validity_days=59),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.1 30 days x (1 + 1 repeat) is 60 days",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", status="completed", supply=(30, "d"), repeats=1
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.1 29 days x (1 + 1 repeat) is 58 days",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", status="completed", supply=(29, "d"), repeats=1
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.1 supply in weeks and months",
+        lambda: refractory_by_metrics(2).prescription("amitriptyline", supply=(2, "mo")),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "14g validity 40 days vs supply 30 x 2: the longer counts",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", validity_days=40, supply=(30, "d"), repeats=1
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "14g validity 70 days vs supply 30 x 1: the longer counts",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", validity_days=70, supply=(30, "d"), repeats=0
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.1 prescription stopped for side effects after 3 weeks",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", supply=(3, "wk"), reason="side effects"
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.1 active prescription is no failure",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", status="active", validity_days=90, validity_end_days=-30
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "14g active prescription whose validity ended before now is completed",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", status="active", validity_days=90, validity_end_days=5
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "14g entered-in-error prescription is no failure",
+        lambda: refractory_by_metrics(2).prescription(
+            "amitriptyline", status="entered-in-error", supply=(90, "d")
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.1 a prescription is a record of preventives: 0 failed classes, not unknown",
+        lambda: eptinezumab(classes=0).prescription("topiramate", status="active"),
+        "ineligible",
+        rule=("eptinezumab.criteria", "not-met"),
+    ),
+    Case(
+        "14g a cancelled prescription is no record of preventives",
+        lambda: eptinezumab(classes=0).prescription("topiramate", status="cancelled"),
+        "needs-information",
+        rule=("eptinezumab.criteria", "unknown"),
+    ),
+    Case(
+        "14g on-hold erenumab prescription is active: no eptinezumab",
+        lambda: eptinezumab().prescription("erenumab", status="on-hold"),
+        "ineligible",
+        rule=("eptinezumab.criteria", "not-met"),
+    ),
+    Case(
+        "14g cancelled erenumab prescription is ignored",
+        lambda: eptinezumab().prescription("erenumab", status="cancelled"),
+        "eligible",
+        protocol="eptinezumab",
+    ),
+    Case(
+        "8.1 active ritonavir prescription: DHE falls back",
+        lambda: dhe().prescription("ritonavir 100 mg", status="active"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "14g draft ritonavir prescription is ignored",
+        lambda: dhe().prescription("ritonavir 100 mg", status="draft"),
+        "eligible",
+        protocol="dhe",
+    ),
+    # --- 8.2 Medication references, brand names, products that count for nothing ---------------
+    Case(
+        "8.2 brand name through a contained Medication: Aimovig is erenumab",
+        lambda: refractory_by_metrics(2).medication(
+            "Aimovig 70 mg/mL autoinjector",
+            status="stopped",
+            start_days=200,
+            end_days=100,
+            named_by="contained",
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.2 Medication in the Bundle, named by its ingredient item",
+        lambda: refractory_by_metrics(2).prescription(
+            "Amitriptyline hydrochloride", supply=(90, "d"), named_by="ingredient"
+        ),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.2 Bundle Medication named Topamax: a second anticonvulsant, same class",
+        lambda: refractory_by_metrics(2).prescription(
+            "TOPAMAX 50 MG TABLET", supply=(90, "d"), named_by="bundle"
+        ),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.2 Eliquis is apixaban: ketorolac excluded",
+        lambda: R().medication("Eliquis 5 mg tablet"),
+        "eligible",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "8.2 Paxlovid is ritonavir: DHE falls back",
+        lambda: dhe().prescription("Paxlovid 300 mg/100 mg", status="active", named_by="bundle"),
+        "eligible",
+        protocol="standard-infusion",
+        rule=("protocol.fallback", "met"),
+    ),
+    Case(
+        "8.2 Vyepti brand: no eptinezumab while it is active",
+        lambda: eptinezumab().medication("Vyepti"),
+        "ineligible",
+    ),
+    Case(
+        "8.2 timolol eye drops are no beta-blocker trial",
+        lambda: refractory_by_metrics(2).failed_preventive("Timolol 0.5% eye drops"),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.2 timolol tablets are a beta-blocker trial",
+        lambda: refractory_by_metrics(2).failed_preventive("Timolol 10 mg tablet"),
+        "eligible",
+        "chronic-migraine",  # (propranolol is a beta-blocker already: same class)
+    ),
+    Case(
+        "8.2 ophthalmic erythromycin is no CYP3A4 inhibitor",
+        lambda: dhe().medication("erythromycin 0.5% ophthalmic ointment"),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.2 oral erythromycin is a CYP3A4 inhibitor",
+        lambda: dhe().medication("erythromycin 500 mg tablet"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "8.2 ophthalmic route in the dosage: no CYP3A4 inhibitor",
+        lambda: dhe().medication("erythromycin", dosage={"route": OPHTHALMIC}),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.2 topical route by its words: no CYP3A4 inhibitor",
+        lambda: dhe().medication("ketoconazole 2%", dosage={"route": {"text": "Topical"}}),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.2 a Medication contained in the record names it",
+        lambda: dhe().medication("ketoconazole", named_by="contained"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "8.2 heparin flush is no anticoagulant",
+        lambda: R().medication("Heparin lock flush 100 units/mL"),
+        "eligible",
+        excluded=(),
+    ),
+    Case(
+        "8.2 an antibiotic is not otic",
+        lambda: dhe().medication("clarithromycin 500 mg (macrolide antibiotic)"),
+        "eligible",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "8.2 an allergy to eye drops is no failed trial",
+        lambda: refractory_by_metrics(2).allergy("timolol ophthalmic solution"),
+        "eligible",
+        "chronic-migraine",
+    ),
+    # --- 8.3 gepants -----------------------------------------------------------------------------
+    Case(
+        "8.3 rimegepant every other day (timing 2 d) blocks eptinezumab",
+        lambda: eptinezumab().medication("rimegepant 75 mg ODT", dosage=EVERY_OTHER_DAY),
+        "ineligible",
+        rule=("eptinezumab.criteria", "not-met"),
+    ),
+    Case(
+        "14d rimegepant every 48 h (timing) blocks eptinezumab",
+        lambda: eptinezumab().prescription("rimegepant", status="active", dosage=every(48, "h")),
+        "ineligible",
+    ),
+    Case(
+        "14d Nurtec QOD (words) blocks eptinezumab",
+        lambda: eptinezumab().medication("Nurtec ODT 75 mg", dosage=words("1 tab PO QOD")),
+        "ineligible",
+    ),
+    Case(
+        "14d rimegepant 'every 48 hours' blocks eptinezumab",
+        lambda: eptinezumab().medication("rimegepant", dosage=words("75 mg every 48 hours")),
+        "ineligible",
+    ),
+    Case(
+        "8.3 rimegepant as needed does not block eptinezumab",
+        lambda: eptinezumab().medication("rimegepant 75 mg ODT", dosage=AS_NEEDED),
+        "eligible",
+        protocol="eptinezumab",
+    ),
+    Case(
+        "8.3 rimegepant daily does not block eptinezumab",
+        lambda: eptinezumab().medication("rimegepant", dosage=every(1)),
+        "eligible",
+    ),
+    Case(
+        "8.3 rimegepant with no dosage is acute",
+        lambda: eptinezumab().medication("rimegepant"),
+        "eligible",
+    ),
+    Case(
+        "8.3 ubrogepant is acute",
+        lambda: eptinezumab().medication("Ubrelvy 100 mg", dosage=words("every other day")),
+        "eligible",
+    ),
+    Case(
+        "8.3 atogepant is always preventive",
+        lambda: eptinezumab().medication("Qulipta 60 mg", dosage=AS_NEEDED),
+        "ineligible",
+    ),
+    Case(
+        "14d stopped every-other-day rimegepant is a gepant-preventive trial",
+        lambda: eptinezumab(classes=1).medication(
+            "rimegepant", status="stopped", start_days=200, end_days=100, dosage=EVERY_OTHER_DAY
+        ),
+        "eligible",
+        protocol="eptinezumab",
+    ),
+    Case(
+        "14d stopped as-needed rimegepant is no preventive trial",
+        lambda: eptinezumab(classes=1).medication(
+            "rimegepant", status="stopped", start_days=200, end_days=100, dosage=AS_NEEDED
+        ),
+        "ineligible",
+        rule=("eptinezumab.criteria", "not-met"),
     ),
     # --- section 5: protocols, exclusions, fallback ----------------------------------------------
     Case("DHE requested and fine", lambda: dhe(), "eligible", "chronic-migraine", "dhe", ()),

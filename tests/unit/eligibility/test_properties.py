@@ -47,6 +47,23 @@ MODIFIERS: list[Modifier] = [
     lambda r: r.allergy("eptinezumab"),
     lambda r: r.note("patient prefers mornings"),
 ]
+# Section 8 items 1-3 (kept apart from MODIFIERS, whose order seeds the golden decisions)
+_EVERY_OTHER_DAY = {"timing": {"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}}
+MEDICATION_RECORDS: list[Modifier] = [
+    lambda r: r.prescription("amitriptyline", supply=(30, "d"), repeats=1),
+    lambda r: r.prescription("venlafaxine", validity_days=90, reason="nausea"),
+    lambda r: r.prescription("topiramate", status="active", validity_days=90, validity_end_days=5),
+    lambda r: r.prescription("erenumab", status="on-hold"),
+    lambda r: r.prescription("Paxlovid", status="active", named_by="bundle"),
+    lambda r: r.prescription("Aimovig", status="cancelled"),
+    lambda r: r.medication("Nurtec ODT", dosage=_EVERY_OTHER_DAY),
+    lambda r: r.medication(
+        "rimegepant", status="stopped", start_days=200, end_days=100, dosage=_EVERY_OTHER_DAY
+    ),
+    lambda r: r.medication("Eliquis 5 mg", named_by="contained"),
+    lambda r: r.medication("timolol 0.5% eye drops", status="stopped", start_days=300, end_days=1),
+    lambda r: r.medication("heparin flush"),
+]
 RED_FLAGS: list[Modifier] = [
     lambda r: r.condition("G44.53"),
     lambda r: r.condition("95660002", "http://snomed.info/sct"),
@@ -73,7 +90,7 @@ HEADACHES = [
 
 
 @st.composite
-def referrals(draw: st.DrawFn) -> Referral:
+def referrals(draw: st.DrawFn, modifiers: list[Modifier] = MODIFIERS) -> Referral:
     referral = Referral(
         age=draw(st.none() | st.integers(10, 90)),
         sex=draw(st.sampled_from(["male", "female"])),
@@ -81,9 +98,12 @@ def referrals(draw: st.DrawFn) -> Referral:
         headache_onset_days=draw(st.none() | st.integers(100, 3000)),
         metrics=draw(st.booleans()),
     )
-    for index in draw(st.lists(st.integers(0, len(MODIFIERS) - 1), max_size=5, unique=True)):
-        MODIFIERS[index](referral)
+    for index in draw(st.lists(st.integers(0, len(modifiers) - 1), max_size=5, unique=True)):
+        modifiers[index](referral)
     return referral
+
+
+WITH_RECORDS = MODIFIERS + MEDICATION_RECORDS
 
 
 _SETTINGS = settings(
@@ -107,6 +127,10 @@ def test_a_red_flag_turns_any_eligible_referral_into_an_emergency_redirect(
 def test_removing_data_never_turns_needs_information_into_eligible(
     referral: Referral, seed: int
 ) -> None:
+    _remove_entries(referral, seed)
+
+
+def _remove_entries(referral: Referral, seed: int) -> None:
     assume(referral.evaluate().decision == "needs-information")
     rng = random.Random(seed)
     for _ in range(3):
@@ -141,3 +165,18 @@ def test_evaluation_is_deterministic_and_ignores_entry_order(referral: Referral,
         sorted(first.excluded_drugs),
         first.earliest_start,
     )
+
+
+@_SETTINGS
+@given(referral=referrals(WITH_RECORDS), flag=st.sampled_from(RED_FLAGS))
+def test_no_medication_record_hides_a_red_flag(referral: Referral, flag: Modifier) -> None:
+    assume(referral.evaluate().decision == "eligible")
+    assert flag(referral).evaluate().decision == "emergency-redirect"
+
+
+@_SETTINGS
+@given(referral=referrals(WITH_RECORDS), seed=st.integers(0, 10_000))
+def test_removing_medication_records_never_turns_needs_information_into_eligible(
+    referral: Referral, seed: int
+) -> None:
+    _remove_entries(referral, seed)
