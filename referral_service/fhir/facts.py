@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from referral_service.domain.facts import (
@@ -33,6 +33,8 @@ Resolver = Callable[[str], dict | None]
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
 _CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
 _MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+# The ED work-up counts when attached: any Bundle entry, whatever its subject says (cc §8 item 6)
+_ATTACHED = frozenset({"DiagnosticReport", "Encounter"})
 
 
 # --- small, total readers of JSON ---------------------------------------------------------
@@ -79,6 +81,12 @@ def parse_datetime(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _date_only(value: Any) -> date | None:
+    """A FHIR date with no time (the day itself, in no zone); None for a dateTime."""
+    text = _str(value)
+    return _date(text) if text is not None and len(text) <= 10 else None
 
 
 def _date(value: Any) -> date | None:
@@ -223,7 +231,12 @@ def _gather(
             found.setdefault(id(res), res)
     for res in library.bundle:
         subject = _subject_of(res)
-        if subject is None or subject in subject_keys or _tail(subject) in subject_keys:
+        if (
+            subject is None
+            or subject in subject_keys
+            or _tail(subject) in subject_keys
+            or res.get("resourceType") in _ATTACHED
+        ):
             found.setdefault(id(res), res)
     return list(found.values())
 
@@ -400,11 +413,13 @@ def extract_facts(
     bundle_resources: Iterable[dict[str, Any]] = (),
     resolver: Resolver | None = None,
     received_at: datetime,
+    time_zone: tzinfo = UTC,
 ) -> ReferralFacts:
     """ReferralFacts from a ServiceRequest and what came with it.
 
     `bundle_resources` holds the other Bundle entries (entries with fullUrl, or bare
-    resources); `resolver` reads a reference not in hand (None or an exception: missing data).
+    resources); `resolver` reads a reference not in hand (None or an exception: missing data);
+    `time_zone` is the clinic's, in which ages are counted.
     """
     request = _dict(service_request)
     library = _Library(request, bundle_resources, resolver)
@@ -419,10 +434,13 @@ def extract_facts(
     sorted_facts = _facts_by_type(_gather(request, library, subject_keys), library, birth)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
+    now = parse_datetime(request.get("authoredOn")) or received_at.astimezone(UTC)
     return ReferralFacts(
         referral=referral_label(request),
         ref=sr_ref,
-        now=parse_datetime(request.get("authoredOn")) or received_at.astimezone(UTC),
+        now=now,
+        time_zone=time_zone,
+        reference_date=_date_only(request.get("authoredOn")) or now.astimezone(time_zone).date(),
         patient=patient,
         requested=concept(request["code"]) if isinstance(request.get("code"), dict) else None,
         priority=_str(request.get("priority")),

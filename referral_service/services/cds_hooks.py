@@ -118,7 +118,12 @@ def evaluate_call(call: HookCall, *, runtime: Any, fetch: Fetcher | None) -> lis
             "entry": [{"resource": order}, *entries],
         }
         decisions.append(
-            evaluate_document(bundle, policy=runtime.policy, received_at=runtime.now())
+            evaluate_document(
+                bundle,
+                policy=runtime.policy,
+                received_at=runtime.now(),
+                time_zone=runtime.clinic.zone,
+            )
         )
     return decisions
 

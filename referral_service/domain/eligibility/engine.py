@@ -78,13 +78,26 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
     adult = at_least(chart.age, adult_age, "age", missing.BIRTH_DATE, patient)
     if adult.outcome == NOT_MET:
         trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
-        return trail.decide("ineligible")
+        return _unless_warning_words(chart, trail, "ineligible")
     trail.add("age.adult", adult)
     if trail.add("headache.coded", headache_coded(chart)).outcome != MET:
-        return trail.decide("ineligible")
+        return _unless_warning_words(chart, trail, "ineligible")
     if adult.outcome == UNKNOWN:
-        return trail.decide("needs-information")
+        return _unless_warning_words(chart, trail, "needs-information")
     return None
+
+
+def _unless_warning_words(
+    chart: Chart, trail: Trail, decision: str, category: str = "none"
+) -> Decision:
+    """A decision before step 5 (steps 2-4) gives way to needs-review when the free text holds
+    a red-flag word: a warning word is never decided silently (section 8 item 5). The category
+    is the one the steps reached (`none` before the category step, 14f)."""
+    words = chart.once("free-text", free_text_words)
+    if not words.met:
+        return trail.decide(decision, category)
+    trail.add("review.free-text", words, f"{words.note}: a clinician reads them ({decision} else)")
+    return trail.decide("needs-review", category)
 
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
@@ -97,7 +110,7 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
             naming = category
             break
     if naming is None:
-        return _no_category(results, trail)
+        return _no_category(chart, results, trail)
     if naming == "status-migrainosus":
         trail.raise_priority("asap")
     requested = requested_protocol(chart)
@@ -141,12 +154,12 @@ def _unless_status_missing(chart: Chart, trail: Trail, plan: ProtocolPlan) -> Pr
     return fallback
 
 
-def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:
+def _no_category(chart: Chart, results: list[CategoryResult], trail: Trail) -> Decision:
     """Step 4: nothing but episodic; unknown rules ask for data, else ineligible."""
     category = "episodic" if results[-1][1].outcome == MET else "none"
     if any(finding.outcome == UNKNOWN for _, finding in results):
-        return trail.decide("needs-information", category)
-    return trail.decide("ineligible", category)
+        return _unless_warning_words(chart, trail, "needs-information", category)
+    return _unless_warning_words(chart, trail, "ineligible", category)
 
 
 def _review_and_finish(

@@ -286,13 +286,20 @@ def test_review_never_reports_an_excluded_protocol() -> None:
     assert reason(decision, "exclusion.eptinezumab").outcome == "met"
 
 
-def test_free_text_is_recorded_at_step_1_and_decides_at_step_5() -> None:
+def test_free_text_is_recorded_at_step_1_and_overrides_every_later_step() -> None:
+    """Section 8 item 5 (was: decides only at step 5, so an under-18 stayed ineligible)."""
     decision = Referral().note("sudden onset last week").evaluate()
     assert reason(decision, "red-flag.free-text").outcome == "met"
     assert reason(decision, "review.free-text").outcome == "met"
     early = Referral(age=17).note("sudden onset").evaluate()
-    assert early.decision == "ineligible"
+    assert (early.decision, early.category, early.protocol) == ("needs-review", "none", None)
     assert reason(early, "red-flag.free-text").outcome == "met"
+    assert reason(early, "age.adult").outcome == "not-met"
+    override = reason(early, "review.free-text")
+    assert override.outcome == "met"
+    assert override.detail == (
+        'red-flag words in free text: "sudden onset": a clinician reads them (ineligible else)'
+    )
 
 
 def test_a_category_protocol_waiting_for_a_pregnancy_status_gives_way_to_the_default() -> None:
