@@ -319,3 +319,68 @@ def test_a_category_protocol_waiting_for_a_pregnancy_status_gives_way_to_the_def
         .evaluate()
     )
     assert (with_status.decision, with_status.protocol) == ("eligible", "dhe")
+
+
+@pytest.mark.parametrize(
+    ("referral", "detail"),
+    [
+        (
+            Referral().condition("R41.82", recorded_days=2),
+            "altered consciousness (altered mental status R41.82 recorded 2 days ago)",
+        ),
+        (
+            Referral().condition("R41.0", onset_days=1, recorded_days=0.5),
+            "altered consciousness (disorientation R41.0 began 1 day ago)",
+        ),
+        (
+            Referral().condition("R41.0", onset_days=0.2),
+            "altered consciousness (disorientation R41.0 began today)",
+        ),
+        (
+            Referral().condition("R41.82"),
+            "altered consciousness (altered mental status R41.82 with no date)",
+        ),
+        (
+            Referral().reason_code("R4182"),
+            "altered consciousness (altered mental status R41.82 in the referral's reasons)",
+        ),
+        (Referral().condition("R40.20", onset_days=3), "altered consciousness"),
+        (
+            Referral().condition("R40.4", onset_days=3).condition("G44.53"),
+            "thunderclap headache, altered consciousness",
+        ),
+    ],
+)
+def test_altered_consciousness_names_the_ed_code_and_its_date(
+    referral: Referral, detail: str
+) -> None:
+    """Criteria section 8 item 4: the reason names R41.82 / R41.0 in plain words."""
+    decision = referral.evaluate()
+    assert decision.decision == "emergency-redirect"
+    assert reason(decision, "red-flag.coded-finding").detail == "red-flag finding: " + detail
+
+
+def test_an_ed_imaging_report_about_the_patient_the_ehrs_way_is_attached() -> None:
+    """Section 8 item 6: any Bundle entry is attached, even one whose subject names the patient
+    by a reference the Bundle's Patient does not carry; the reason cites it."""
+    decision = (
+        Referral()
+        .condition("G44.53")
+        .from_emergency(referenced=False, imaging_subject="Patient/ehr-4711", category="CT")
+        .evaluate()
+    )
+    assert decision.decision == "needs-review"
+    exception = reason(decision, "red-flag.ed-exception")
+    assert exception.outcome == "met"
+    assert any(ref.startswith("urn:uuid:r") for ref in exception.evidence)
+
+
+def test_a_warning_word_after_the_category_step_reports_the_category() -> None:
+    """Clarification 14(f): the category only when the engine reached the category step."""
+    reached = Referral(headache="G43.909", metrics=False).note("confusion").evaluate()
+    assert (reached.decision, reached.category) == ("needs-review", "episodic")
+    assert any("headache days" in item for item in reached.missing)
+    not_reached = Referral(age=None).note("confusion").evaluate()
+    assert (not_reached.decision, not_reached.category) == ("needs-review", "none")
+    assert not [r for r in not_reached.reasons if r.rule.startswith("category.")]
+    assert any("birth date" in item for item in not_reached.missing)
