@@ -142,6 +142,15 @@ class DiagnosticReportFact:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableReference:
+    """A reference the ServiceRequest makes that was neither in hand nor read from the EHR:
+    missing data for the rules that read what it may point to (cc §8 item 13)."""
+
+    ref: str
+    kinds: frozenset[str] = frozenset()  # the resource types it may be; empty: any
+
+
+@dataclass(frozen=True, slots=True)
 class FreeText:
     text: str
     ref: str
@@ -166,3 +175,4 @@ class ReferralFacts:
     allergies: tuple[AllergyFact, ...] = ()
     encounters: tuple[EncounterFact, ...] = ()
     reports: tuple[DiagnosticReportFact, ...] = ()
+    unreadable: tuple[UnreadableReference, ...] = ()

@@ -25,7 +25,9 @@ from referral_service.domain.facts import (
     ObservationFact,
     PatientFacts,
     ReferralFacts,
+    UnreadableReference,
 )
+from referral_service.fhir.references import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,7 @@ class _Library:
         self.evidence: dict[int, str] = {}
         self.resolver = resolver
         self.bundle: list[dict[str, Any]] = []
+        self.unreadable: dict[str, UnreadableReference] = {}  # referenced, never found
         for item in entries:
             self._add_entry(_dict(item))
         for res in _list(request.get("contained")):
@@ -202,15 +205,16 @@ class _Library:
         return f"{rtype}/{rid}" if rid else rtype
 
 
-def _request_references(request: dict[str, Any]) -> Iterator[str]:
+def _request_references(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, reference) of each resource the ServiceRequest points to."""
     for key in ("reasonReference", "supportingInfo", "reason"):
         for item in _list(request.get(key)):
             ref = _reference(item)
             if ref:
-                yield ref
+                yield key, ref
     encounter = _reference(request.get("encounter"))
     if encounter:
-        yield encounter
+        yield "encounter", encounter
 
 
 def _subject_of(res: dict[str, Any]) -> str | None:
@@ -222,10 +226,12 @@ def _gather(
 ) -> list[dict[str, Any]]:
     """Referenced, contained, and Bundle resources about the subject; each once."""
     found: dict[int, dict[str, Any]] = {}
-    for ref in _request_references(request):
+    for field, ref in _request_references(request):
         res = library.resolve(ref)
         if res is not None:
             found.setdefault(id(res), res)
+        elif ref not in library.unreadable:
+            library.unreadable[ref] = unreadable(field, ref)
     for res in _list(request.get("contained")):
         if isinstance(res, dict):
             found.setdefault(id(res), res)
@@ -446,6 +452,7 @@ def extract_facts(
         priority=_str(request.get("priority")),
         reason_codes=_reason_codes(request),
         free_texts=_free_texts(request, sr_ref),
+        unreadable=tuple(library.unreadable.values()),
         **sorted_facts,
     )
 

@@ -37,6 +37,13 @@ from referral_service.domain.eligibility.red_flags import (
     vital_signs,
 )
 from referral_service.domain.eligibility.trail import Trail
+from referral_service.domain.eligibility.unreadable import (
+    CONDITIONS,
+    ED_WORK_UP,
+    VITALS,
+    category_reads,
+    unless_unreadable,
+)
 from referral_service.domain.facts import ReferralFacts
 from referral_service.domain.policy import Policy
 
@@ -58,15 +65,19 @@ def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
 
 def _red_flags(chart: Chart, trail: Trail) -> str | None:
     """Step 1; the free-text scan runs here too so that it is always on record."""
+    coded = unless_unreadable(chart, coded_findings(chart), CONDITIONS)
     flags = (
-        trail.add("red-flag.coded-finding", coded_findings(chart)).outcome,
+        trail.add("red-flag.coded-finding", coded).outcome,
         trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)).outcome,
-        trail.add("red-flag.vital-signs", vital_signs(chart)).outcome,
+        trail.add(
+            "red-flag.vital-signs", unless_unreadable(chart, vital_signs(chart), VITALS)
+        ).outcome,
     )
     trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
     if MET not in flags:
         return None
-    if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
+    exception = unless_unreadable(chart, ed_exception(chart), ED_WORK_UP)
+    if trail.add("red-flag.ed-exception", exception).met:
         return "needs-review"
     return "emergency-redirect"
 
@@ -80,9 +91,10 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
         trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
         return _unless_warning_words(chart, trail, "ineligible")
     trail.add("age.adult", adult)
-    if trail.add("headache.coded", headache_coded(chart)).outcome != MET:
+    coded = trail.add("headache.coded", unless_unreadable(chart, headache_coded(chart), CONDITIONS))
+    if coded.outcome == NOT_MET:
         return _unless_warning_words(chart, trail, "ineligible")
-    if adult.outcome == UNKNOWN:
+    if adult.outcome == UNKNOWN or coded.outcome == UNKNOWN:
         return _unless_warning_words(chart, trail, "needs-information")
     return None
 
@@ -101,7 +113,10 @@ def _unless_warning_words(
 
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
-    results = evaluate_categories(chart)
+    results = [
+        (category, unless_unreadable(chart, finding, category_reads(category)))
+        for category, finding in evaluate_categories(chart)
+    ]
     for category, finding in results:
         trail.add("category." + category, finding)
     naming = None

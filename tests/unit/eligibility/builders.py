@@ -335,6 +335,14 @@ class Referral:
             self.place(report, imaging_via, referenced=referenced)
         return self
 
+    def dangling(self, ref: str, field: str = "supportingInfo") -> Referral:
+        """A reference the ServiceRequest makes to nothing in hand or in the EHR."""
+        if field == "encounter":
+            self.request["encounter"] = {"reference": ref}
+        else:
+            self.request.setdefault(field, []).append({"reference": ref})
+        return self
+
     def authored(self, when: str) -> Referral:
         """authoredOn ("now") as written: a dateTime with its offset, or a date."""
         self.request["authoredOn"] = when

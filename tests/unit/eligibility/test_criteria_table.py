@@ -1027,6 +1027,76 @@ CASES = [
         lambda: _born_on("2008-06-01").authored("2026-06-01").in_zone("America/New_York"),
         "eligible",
     ),
+    # --- section 8 item 13: an unresolvable reference: unknown only what it may have been --------
+    Case(
+        "unresolvable Condition beside a headache code",
+        lambda: R().dangling("Condition/gone", "reasonReference"),
+        "eligible",
+        category="chronic-migraine",
+        rule=("red-flag.coded-finding", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("Condition/gone", "reasonReference"),
+        "needs-information",
+        category="none",
+        rule=("headache.coded", "unknown"),
+    ),
+    Case(
+        "unresolvable Observation and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("Observation/gone"),
+        "ineligible",
+        rule=("headache.coded", "not-met"),
+    ),
+    Case(
+        "unresolvable untyped supportingInfo and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("urn:uuid:gone"),
+        "needs-information",
+        rule=("headache.coded", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition, episodic below thresholds",
+        lambda: episodic().dangling("Condition/gone", "reasonReference"),
+        "needs-information",
+        category="episodic",
+        rule=("category.status-migrainosus", "unknown"),
+    ),
+    Case(
+        "unresolvable Encounter, episodic below thresholds",
+        lambda: episodic().dangling("Encounter/gone", "encounter"),
+        "ineligible",
+        category="episodic",
+    ),
+    Case(
+        "unresolvable Condition never hides a red flag",
+        lambda: R().condition("G44.53").dangling("Condition/gone", "reasonReference"),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
+    Case(
+        "unresolvable Encounter never hides a red flag",
+        lambda: R().condition("G44.53").dangling("Encounter/gone", "encounter"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "unknown"),
+    ),
+    Case(
+        "ED referral, imaging report unresolvable",
+        lambda: R().temperature(39).from_emergency(imaging_via="unresolved"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "unknown"),
+    ),
+    Case(
+        "unresolvable Observation leaves vitals unknown",
+        lambda: R().dangling("Observation/gone"),
+        "eligible",
+        rule=("red-flag.vital-signs", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition leaves vitals settled",
+        lambda: R().dangling("Condition/gone"),
+        "eligible",
+        rule=("red-flag.vital-signs", "not-met"),
+    ),
 ]
 
 

@@ -384,3 +384,21 @@ def test_a_warning_word_after_the_category_step_reports_the_category() -> None:
     assert (not_reached.decision, not_reached.category) == ("needs-review", "none")
     assert not [r for r in not_reached.reasons if r.rule.startswith("category.")]
     assert any("birth date" in item for item in not_reached.missing)
+
+
+def test_an_unresolvable_reference_is_named_in_missing() -> None:
+    """Section 8 item 13: the rules that may have needed it say so, and `missing` asks for it."""
+    decision = (
+        Referral(headache=None)
+        .condition("I10")
+        .dangling("Condition/gone", "reasonReference")
+        .evaluate()
+    )
+    assert decision.decision == "needs-information"
+    assert reason(decision, "headache.coded").detail == (
+        "no headache diagnosis code; Condition/gone could not be read"
+    )
+    assert decision.missing[0] == (
+        "the resource at Condition/gone, referenced but not readable (send it in the referral's"
+        " Bundle)"
+    )

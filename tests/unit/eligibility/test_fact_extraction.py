@@ -317,3 +317,33 @@ def test_imaging_is_attached_whatever_its_subject_but_conditions_are_not() -> No
     facts = _facts(referral)
     assert len(facts.reports) == 1
     assert [c.code.codes[0].code for c in facts.conditions] == ["G43709"]
+
+
+def test_unresolvable_references_are_kept_with_what_they_may_be() -> None:
+    referral = (
+        Referral()
+        .dangling("Condition/gone", "reasonReference")
+        .dangling("urn:uuid:gone", "reasonReference")
+        .dangling("#gone")
+        .dangling("https://ehr.example/fhir/Encounter/9/_history/2", "encounter")
+        .condition("G44.53", via="resolver")
+    )
+    facts = _facts(referral)
+    kinds = {u.ref: u.kinds for u in facts.unreadable}
+    assert kinds == {
+        "Condition/gone": frozenset({"Condition"}),
+        "urn:uuid:gone": frozenset(
+            {"Condition", "Observation", "DiagnosticReport", "DocumentReference"}
+        ),
+        "#gone": frozenset(),
+        "https://ehr.example/fhir/Encounter/9/_history/2": frozenset({"Encounter"}),
+    }
+
+
+def test_a_reference_the_resolver_fails_on_is_unreadable() -> None:
+    def broken(ref: str) -> dict[str, Any]:
+        raise ConnectionError("EHR down")
+
+    facts = _facts(Referral().condition("G44.53", via="unresolved"), resolver=broken)
+    assert [u.kinds for u in facts.unreadable] == [frozenset({"Condition"})]
+    assert facts.unreadable[0].ref.startswith("Condition/r")
