@@ -113,10 +113,9 @@ def _unless_warning_words(
 
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
-    results = [
-        (category, unless_unreadable(chart, finding, category_reads(category)))
-        for category, finding in evaluate_categories(chart)
-    ]
+    results = evaluate_categories(chart)
+    if chart.facts.unreadable:
+        results = [(c, unless_unreadable(chart, f, category_reads(c))) for c, f in results]
     for category, finding in results:
         trail.add("category." + category, finding)
     naming = None

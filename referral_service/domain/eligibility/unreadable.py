@@ -4,11 +4,10 @@ found elsewhere in the referral (a red flag, a category code) still stands."""
 
 from __future__ import annotations
 
+from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.categories import METRIC_CATEGORIES
 from referral_service.domain.eligibility.chart import Chart
 from referral_service.domain.eligibility.logic import NOT_MET, UNKNOWN, Finding, new_finding
-
-UNREADABLE = "the resource at {ref}, referenced but not readable (send it in the referral's Bundle)"
 
 # The resource types each rule reads
 CONDITIONS = frozenset({"Condition"})
@@ -33,5 +32,5 @@ def unless_unreadable(chart: Chart, finding: Finding, reads: frozenset[str]) -> 
     if not refs:
         return finding
     note = f"{finding[1]}; {', '.join(refs)} could not be read".lstrip("; ")
-    wanted = tuple(UNREADABLE.format(ref=ref) for ref in refs)
+    wanted = tuple(missing.UNREADABLE.format(ref=ref) for ref in refs)
     return new_finding((UNKNOWN, note, finding[2], wanted))
