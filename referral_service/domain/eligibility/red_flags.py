@@ -186,19 +186,22 @@ def ed_exception(chart: Chart) -> Finding:
         return known(False, "not referred from an emergency department")
     days = chart.policy.windows["ed_imaging_days"]
     system, categories = rules["imaging_system"], rules["imaging_categories"]
-    imaging = [
-        r.ref
-        for r in chart.facts.reports
-        if r.status in rules["report_statuses"]
-        and any(c.system == system and c.code in categories for c in r.categories)
-        and chart.within_days(r.when, days)
-    ]
+    imaging: list[str] = []
+    kinds: list[str] = []  # each report's category and status, as the reason names them
+    for r in chart.facts.reports:
+        if r.status not in rules["report_statuses"] or not chart.within_days(r.when, days):
+            continue
+        found = [c.code for c in r.categories if c.system == system and c.code in categories]
+        if found:
+            imaging.append(r.ref)
+            kinds.append(f"{found[0]} {r.status}")
     if not imaging:
         return known(
             False, f"ED referral without final imaging report within {days} days", tuple(ed)
         )
+    shown = ", ".join(dict.fromkeys(kinds))
     return Finding(
         MET,
-        f"ED referral with final imaging within {days} days: a neurologist decides",
-        tuple(ed + imaging),
+        f"ED referral with imaging within {days} days ({shown}): a neurologist decides",
+        tuple(dict.fromkeys(ed + imaging)),
     )

@@ -372,6 +372,9 @@ def test_an_ed_imaging_report_about_the_patient_the_ehrs_way_is_attached() -> No
     assert decision.decision == "needs-review"
     exception = reason(decision, "red-flag.ed-exception")
     assert exception.outcome == "met"
+    assert exception.detail == (
+        "ED referral with imaging within 7 days (CT final): a neurologist decides"
+    )
     assert any(ref.startswith("urn:uuid:r") for ref in exception.evidence)
 
 
@@ -402,3 +405,13 @@ def test_an_unresolvable_reference_is_named_in_missing() -> None:
         "the resource at Condition/gone, referenced but not readable (send it in the referral's"
         " Bundle)"
     )
+
+
+def test_the_ed_exception_names_each_reports_category_and_status() -> None:
+    referral = Referral().condition("G44.53").from_emergency(status="amended", category="NMR")
+    referral.from_emergency(imaging_days=3)
+    exception = reason(referral.evaluate(), "red-flag.ed-exception")
+    assert exception.detail == (
+        "ED referral with imaging within 7 days (NMR amended, RAD final): a neurologist decides"
+    )
+    assert len(exception.evidence) == 3  # the Encounter (once) and both reports
