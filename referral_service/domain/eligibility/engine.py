@@ -39,7 +39,8 @@ from referral_service.domain.eligibility.red_flags import (
 from referral_service.domain.eligibility.trail import Trail
 from referral_service.domain.eligibility.unreadable import (
     CONDITIONS,
-    ED_WORK_UP,
+    ED_VISIT,
+    IMAGING,
     VITALS,
     category_reads,
     unless_unreadable,
@@ -76,7 +77,9 @@ def _red_flags(chart: Chart, trail: Trail) -> str | None:
     trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
     if MET not in flags:
         return None
-    exception = unless_unreadable(chart, ed_exception(chart), ED_WORK_UP)
+    exception = ed_exception(chart)
+    # Without an ED Encounter only an unread Encounter could help; with one, only a report
+    exception = unless_unreadable(chart, exception, IMAGING if exception.evidence else ED_VISIT)
     if trail.add("red-flag.ed-exception", exception).met:
         return "needs-review"
     return "emergency-redirect"

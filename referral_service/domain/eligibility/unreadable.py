@@ -12,7 +12,8 @@ from referral_service.domain.eligibility.logic import NOT_MET, UNKNOWN, Finding,
 # The resource types each rule reads
 CONDITIONS = frozenset({"Condition"})
 VITALS = frozenset({"Observation"})
-ED_WORK_UP = frozenset({"Encounter", "DiagnosticReport"})
+ED_VISIT = frozenset({"Encounter"})
+IMAGING = frozenset({"DiagnosticReport"})
 _BY_METRICS = frozenset(
     {"Condition", "Observation", "MedicationStatement", "MedicationRequest", "AllergyIntolerance"}
 )

@@ -1086,6 +1086,12 @@ CASES = [
         rule=("red-flag.ed-exception", "unknown"),
     ),
     Case(
+        "outpatient red flag, a report unresolvable: no ED, exception settled",
+        lambda: R().temperature(39).dangling("DiagnosticReport/gone"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "not-met"),
+    ),
+    Case(
         "unresolvable Observation leaves vitals unknown",
         lambda: R().dangling("Observation/gone"),
         "eligible",
