@@ -111,7 +111,8 @@ def _unless_warning_words(
     words = chart.once("free-text", free_text_words)
     if not words.met:
         return trail.decide(decision, category)
-    trail.add("review.free-text", words, f"{words.note}: a clinician reads them ({decision} else)")
+    note = f"{words.note}: a clinician reads them (it would otherwise be {decision})"
+    trail.add("review.free-text", words, note)
     return trail.decide("needs-review", category)
 
 

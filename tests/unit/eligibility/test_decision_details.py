@@ -298,7 +298,8 @@ def test_free_text_is_recorded_at_step_1_and_overrides_every_later_step() -> Non
     override = reason(early, "review.free-text")
     assert override.outcome == "met"
     assert override.detail == (
-        'red-flag words in free text: "sudden onset": a clinician reads them (ineligible else)'
+        'red-flag words in free text: "sudden onset": a clinician reads them'
+        " (it would otherwise be ineligible)"
     )
 
 
