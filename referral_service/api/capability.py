@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from referral_service import __version__
-from referral_service.api.fhir_io import check_accept, fhir_response
+from referral_service.api.fhir_io import check_accept, fhir_response, runtime
 
 capability_bp = Blueprint("fhir_capability", __name__)
 
@@ -66,10 +66,14 @@ def capability_statement() -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-25",
+        "date": "2026-12-02",
         "kind": "instance",
         "software": {"name": "referral-service", "version": __version__},
-        "implementation": {"description": "Headache infusion referral intake and booking"},
+        "implementation": {
+            # $evaluate decides under this policy; each Decision records the version too
+            "description": "Headache infusion referral intake and booking; eligibility policy "
+            + runtime().policy.version
+        },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [

@@ -8,7 +8,7 @@ Datetimes are timezone-aware; the FHIR edge (``referral_service.fhir.facts``) bu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -162,6 +162,15 @@ class DiagnosticReportFact:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableReference:
+    """A reference the ServiceRequest makes that was neither in hand nor read from the EHR:
+    missing data for the rules that read what it may point to (cc §8 item 13)."""
+
+    ref: str
+    kinds: frozenset[str] = frozenset()  # the resource types it may be; empty: any
+
+
+@dataclass(frozen=True, slots=True)
 class FreeText:
     text: str
     ref: str
@@ -172,6 +181,9 @@ class ReferralFacts:
     referral: str  # "system|value" of the first identifier, else the id
     ref: str  # the ServiceRequest reference, evidence for its own fields
     now: datetime  # authoredOn, else the time of intake
+    # Ages are whole years on the date of `now` in the clinic's time zone (cc §8 item 7)
+    time_zone: tzinfo = UTC
+    reference_date: date | None = None  # that date (a date-only authoredOn: itself); None: derive
     patient: PatientFacts | None = None
     requested: Concept | None = None  # ServiceRequest.code
     priority: str | None = None
@@ -183,3 +195,4 @@ class ReferralFacts:
     allergies: tuple[AllergyFact, ...] = ()
     encounters: tuple[EncounterFact, ...] = ()
     reports: tuple[DiagnosticReportFact, ...] = ()
+    unreadable: tuple[UnreadableReference, ...] = ()

@@ -252,6 +252,8 @@ class RedFlag:
     finding: str
     codes: CodeSet
     acute: bool = False
+    # ICD-10-CM codes the reason names in plain words: (normalized prefix, as written, words)
+    named: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +358,11 @@ class _RedFlagSchema(_CodeSetFields):
     id = fields.String(required=True)
     finding = fields.String(required=True)
     acute = fields.Boolean(load_default=False)
+    named = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(_ICD_ENTRY)),
+        values=fields.String(),
+        load_default=dict,
+    )
 
 
 class _CategorySchema(_CodeSetFields):
@@ -676,6 +683,10 @@ def _contraindications(data: dict[str, Any], index: CodeIndex) -> dict[str, Cont
     }
 
 
+def _named(named: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((normalize_code(ICD10_CM, c), c, words) for c, words in named.items())
+
+
 def _build_policy(data: dict[str, Any]) -> Policy:
     records = data["medication_records"]
     data = {**data, "drugs": with_brand_names(data["drugs"], records)}
@@ -684,7 +695,8 @@ def _build_policy(data: dict[str, Any]) -> Policy:
     every_drug = {name: _drug_list([name], drugs) for name in drugs}
     index = CodeIndex()
     red_flags = tuple(
-        RedFlag(f["id"], f["finding"], code_set(f, index), f["acute"]) for f in data["red_flags"]
+        RedFlag(f["id"], f["finding"], code_set(f, index), f["acute"], _named(f["named"]))
+        for f in data["red_flags"]
     )
     code_sets = {k: code_set(v, index) for k, v in data["code_sets"].items()}
     categories = tuple(Category(c["id"], code_set(c, index)) for c in data["categories"])

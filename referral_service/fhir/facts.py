@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from referral_service.domain.facts import (
@@ -23,6 +23,7 @@ from referral_service.domain.facts import (
     ObservationFact,
     PatientFacts,
     ReferralFacts,
+    UnreadableReference,
 )
 from referral_service.fhir.json_read import as_date as _date
 from referral_service.fhir.json_read import as_dict as _dict
@@ -31,6 +32,7 @@ from referral_service.fhir.json_read import as_number as _number
 from referral_service.fhir.json_read import as_str as _str
 from referral_service.fhir.json_read import concept, parse_datetime
 from referral_service.fhir.medication_facts import medication_fact
+from referral_service.fhir.references import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,14 @@ Resolver = Callable[[str], dict | None]
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
 _CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
 _MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+# The ED work-up counts when attached: any Bundle entry, whatever its subject says (cc §8 item 6)
+_ATTACHED = frozenset({"DiagnosticReport", "Encounter"})
+
+
+def _date_only(value: Any) -> date | None:
+    """A FHIR date with no time (the day itself, in no zone); None for a dateTime."""
+    text = _str(value)
+    return _date(text) if text is not None and len(text) <= 10 else None
 
 
 def _status(value: Any) -> str | None:
@@ -83,6 +93,7 @@ class _Library:
         self.evidence: dict[int, str] = {}
         self.resolver = resolver
         self.bundle: list[dict[str, Any]] = []
+        self.unreadable: dict[str, UnreadableReference] = {}  # referenced, never found
         for item in entries:
             self._add_entry(_dict(item))
         for res in _list(request.get("contained")):
@@ -133,15 +144,16 @@ class _Library:
         return f"{rtype}/{rid}" if rid else rtype
 
 
-def _request_references(request: dict[str, Any]) -> Iterator[str]:
+def _request_references(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, reference) of each resource the ServiceRequest points to."""
     for key in ("reasonReference", "supportingInfo", "reason"):
         for item in _list(request.get(key)):
             ref = _reference(item)
             if ref:
-                yield ref
+                yield key, ref
     encounter = _reference(request.get("encounter"))
     if encounter:
-        yield encounter
+        yield "encounter", encounter
 
 
 def _subject_of(res: dict[str, Any]) -> str | None:
@@ -153,16 +165,23 @@ def _gather(
 ) -> list[dict[str, Any]]:
     """Referenced, contained, and Bundle resources about the subject; each once."""
     found: dict[int, dict[str, Any]] = {}
-    for ref in _request_references(request):
+    for field, ref in _request_references(request):
         res = library.resolve(ref)
         if res is not None:
             found.setdefault(id(res), res)
+        elif ref not in library.unreadable:
+            library.unreadable[ref] = unreadable(field, ref)
     for res in _list(request.get("contained")):
         if isinstance(res, dict):
             found.setdefault(id(res), res)
     for res in library.bundle:
         subject = _subject_of(res)
-        if subject is None or subject in subject_keys or _tail(subject) in subject_keys:
+        if (
+            subject is None
+            or subject in subject_keys
+            or _tail(subject) in subject_keys
+            or res.get("resourceType") in _ATTACHED
+        ):
             found.setdefault(id(res), res)
     return list(found.values())
 
@@ -304,11 +323,13 @@ def extract_facts(
     bundle_resources: Iterable[dict[str, Any]] = (),
     resolver: Resolver | None = None,
     received_at: datetime,
+    time_zone: tzinfo = UTC,
 ) -> ReferralFacts:
     """ReferralFacts from a ServiceRequest and what came with it.
 
     `bundle_resources` holds the other Bundle entries (entries with fullUrl, or bare
-    resources); `resolver` reads a reference not in hand (None or an exception: missing data).
+    resources); `resolver` reads a reference not in hand (None or an exception: missing data);
+    `time_zone` is the clinic's, in which ages are counted.
     """
     request = _dict(service_request)
     library = _Library(request, bundle_resources, resolver)
@@ -323,15 +344,19 @@ def extract_facts(
     sorted_facts = _facts_by_type(_gather(request, library, subject_keys), library, birth)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
+    now = parse_datetime(request.get("authoredOn")) or received_at.astimezone(UTC)
     return ReferralFacts(
         referral=referral_label(request),
         ref=sr_ref,
-        now=parse_datetime(request.get("authoredOn")) or received_at.astimezone(UTC),
+        now=now,
+        time_zone=time_zone,
+        reference_date=_date_only(request.get("authoredOn")) or now.astimezone(time_zone).date(),
         patient=patient,
         requested=concept(request["code"]) if isinstance(request.get("code"), dict) else None,
         priority=_str(request.get("priority")),
         reason_codes=_reason_codes(request),
         free_texts=_free_texts(request, sr_ref),
+        unreadable=tuple(library.unreadable.values()),
         **sorted_facts,
     )
 

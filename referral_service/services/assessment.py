@@ -30,6 +30,7 @@ def dry_run_evaluation(runtime: Any, document: dict[str, Any]) -> Decision:
             policy=runtime.policy,
             resolver=ehr_resolver(runtime),
             received_at=runtime.now(),
+            time_zone=runtime.clinic.zone,
         )
     except UnreadableReferral as exc:
         raise Unprocessable.single("invalid", str(exc)) from None
@@ -107,6 +108,7 @@ def decide_stored(runtime: Any, referral: repo.ReferralRow) -> Decision:
                 runtime.engine, referral.sender, ehr_resolver(runtime)
             ),
             received_at=referral.received_at,
+            time_zone=runtime.clinic.zone,
         )
     except UnreadableReferral as exc:
         raise Unprocessable(Issue("invalid", str(exc))) from None

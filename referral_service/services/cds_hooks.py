@@ -140,7 +140,9 @@ def _evaluate(order: dict[str, Any], chart: ChartReading, runtime: Any) -> Decis
         "type": "collection",
         "entry": [{"resource": order}, *entries],
     }
-    return evaluate_document(bundle, policy=runtime.policy, received_at=runtime.now())
+    return evaluate_document(
+        bundle, policy=runtime.policy, received_at=runtime.now(), time_zone=runtime.clinic.zone
+    )
 
 
 def _full_url(resource: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from referral_service.domain.decision import Decision
@@ -21,14 +21,17 @@ def evaluate_document(
     policy: Policy,
     resolver: Resolver | None = None,
     received_at: datetime | None = None,
+    time_zone: tzinfo = UTC,
 ) -> Decision:
-    """Decide one referral; `received_at` is "now" when the referral has no authoredOn."""
+    """Decide one referral; `received_at` is "now" when the referral has no authoredOn;
+    `time_zone` is the clinic's (ages are whole years on the date there)."""
     request, others = split_referral(document)
     facts = extract_facts(
         request,
         bundle_resources=others,
         resolver=resolver,
         received_at=received_at or datetime.now(UTC),
+        time_zone=time_zone,
     )
     return evaluate(facts, policy)
 

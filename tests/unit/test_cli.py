@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -101,3 +102,23 @@ def test_worker_heartbeat_probe_exit_codes(tmp_path, monkeypatch) -> None:
     assert stale.exit_code == 1
     assert "hung" in stale.output
     assert runner.invoke(main, ["worker-heartbeat", "--max-age", "300"]).exit_code == 0
+
+
+def test_evaluate_counts_ages_in_the_clinics_time_zone(tmp_path, monkeypatch) -> None:
+    """Criteria section 8 item 7: 2026-11-23T03:00Z is still 22 November in New York (the
+    example clinic's zone), so a patient born 2008-11-23 is 17 there, though 18 in UTC."""
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    referral = eligible_referral("cli-zone")
+    referral["authoredOn"] = "2026-11-23T03:00:00Z"
+    referral["contained"][0]["birthDate"] = "2008-11-23"
+    document = tmp_path / "birthday.json"
+    document.write_text(json.dumps(referral))
+    in_new_york = CliRunner().invoke(main, ["evaluate", str(document)])
+    assert in_new_york.exit_code == 0, in_new_york.output
+    assert json.loads(in_new_york.stdout)["decision"] == "ineligible"
+    clinic = Path(__file__).parents[2] / "referral_service/domain/scheduling/clinics/example.yaml"
+    utc_clinic = tmp_path / "clinic.yaml"
+    utc_clinic.write_text(clinic.read_text().replace("America/New_York", "UTC"))
+    monkeypatch.setenv("REFERRAL_CLINIC_FILE", str(utc_clinic))
+    in_utc = CliRunner().invoke(main, ["evaluate", str(document)])
+    assert json.loads(in_utc.stdout)["decision"] == "eligible"

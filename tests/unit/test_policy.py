@@ -21,7 +21,7 @@ def _write(tmp_path: Path, mutate) -> str:  # type: ignore[no-untyped-def]
 
 def test_default_policy_loads_with_a_version() -> None:
     policy = load_policy(None)
-    assert policy.version
+    assert policy.version == "2026.12-default.1"  # criteria revision 2026-12 (section 8)
     assert policy.thresholds["headache_days_chronic"] == 15
     assert "G4453" in policy.red_flags[0].codes.icd10
 
@@ -124,3 +124,21 @@ def test_a_stricter_policy_changes_the_decision(tmp_path: Path) -> None:
     assert Referral().evaluate().decision == "eligible"
     decision = Referral(headache="G43.909").evaluate(load_policy(path))
     assert decision.category != "chronic-migraine"
+
+
+def test_the_revision_2026_12_lists_are_in_the_policy() -> None:
+    """Section 8 items 4 and 6 live in the file, not in code."""
+    policy = load_policy(None)
+    altered = next(f for f in policy.red_flags if f.id == "altered-consciousness")
+    assert {"R40", "R4182", "R410"} <= altered.codes.icd10 and altered.acute
+    assert ("R4182", "R41.82", "altered mental status") in altered.named
+    assert policy.ed_exception["imaging_categories"] == ["RAD", "CT", "NMR"]
+    assert policy.ed_exception["report_statuses"] == ["final", "amended", "corrected"]
+
+
+def test_a_named_red_flag_code_must_look_like_icd10(tmp_path: Path) -> None:
+    def mutate(data: dict) -> None:  # type: ignore[type-arg]
+        data["red_flags"][0]["named"] = {"not a code": "words"}
+
+    with pytest.raises(PolicyError, match="red_flags.0.named"):
+        load_policy(_write(tmp_path, mutate))

@@ -137,3 +137,4 @@ _METRIC_RULES = {
     "medication-overuse": _medication_overuse,
     "chronic-migraine": _chronic_migraine,
 }
+METRIC_CATEGORIES = frozenset(_METRIC_RULES)  # the categories also met by metrics

@@ -59,7 +59,7 @@ class Chart:
     facts: ReferralFacts
     policy: Policy
     now: datetime
-    age: int | None  # whole years on `now`
+    age: int | None  # whole years on the reference date (now's date in the clinic's zone)
     # Conditions and reasonCodes with the mask of the policy's code sets they are in
     counted: list[tuple[ConditionFact, int]]
     history: list[tuple[ConditionFact, int]]
@@ -80,7 +80,8 @@ class Chart:
         self.now = now = facts.now
         patient = facts.patient
         birth = patient.birth_date if patient is not None else None
-        self.age = None if birth is None else whole_years(birth, now.date())
+        today = facts.reference_date or now.astimezone(facts.time_zone).date()
+        self.age = None if birth is None else whole_years(birth, today)
         self.memo = {}
         self._index_conditions(facts, policy)
         self._index_drugs(facts, policy)
@@ -179,7 +180,7 @@ class Chart:
         patient = self.facts.patient
         if patient is None or patient.birth_date is None:
             return None
-        return whole_years(patient.birth_date, when.date())
+        return whole_years(patient.birth_date, when.astimezone(self.facts.time_zone).date())
 
     # --- conditions --------------------------------------------------------------------------
     def conditions_with(self, codes: CodeSet) -> list[ConditionFact]:

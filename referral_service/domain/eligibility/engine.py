@@ -37,6 +37,14 @@ from referral_service.domain.eligibility.red_flags import (
     vital_signs,
 )
 from referral_service.domain.eligibility.trail import Trail
+from referral_service.domain.eligibility.unreadable import (
+    CONDITIONS,
+    ED_VISIT,
+    IMAGING,
+    VITALS,
+    category_reads,
+    unless_unreadable,
+)
 from referral_service.domain.facts import ReferralFacts
 from referral_service.domain.policy import Policy
 
@@ -58,15 +66,21 @@ def evaluate(facts: ReferralFacts, policy: Policy) -> Decision:
 
 def _red_flags(chart: Chart, trail: Trail) -> str | None:
     """Step 1; the free-text scan runs here too so that it is always on record."""
+    coded = unless_unreadable(chart, coded_findings(chart), CONDITIONS)
     flags = (
-        trail.add("red-flag.coded-finding", coded_findings(chart)).outcome,
+        trail.add("red-flag.coded-finding", coded).outcome,
         trail.add("red-flag.new-headache-high-risk", new_headache_high_risk(chart)).outcome,
-        trail.add("red-flag.vital-signs", vital_signs(chart)).outcome,
+        trail.add(
+            "red-flag.vital-signs", unless_unreadable(chart, vital_signs(chart), VITALS)
+        ).outcome,
     )
     trail.add("red-flag.free-text", chart.once("free-text", free_text_words))
     if MET not in flags:
         return None
-    if trail.add("red-flag.ed-exception", ed_exception(chart)).met:
+    exception = ed_exception(chart)
+    # Without an ED Encounter only an unread Encounter could help; with one, only a report
+    exception = unless_unreadable(chart, exception, IMAGING if exception.evidence else ED_VISIT)
+    if trail.add("red-flag.ed-exception", exception).met:
         return "needs-review"
     return "emergency-redirect"
 
@@ -78,17 +92,34 @@ def _basics(chart: Chart, trail: Trail) -> Decision | None:
     adult = at_least(chart.age, adult_age, "age", missing.BIRTH_DATE, patient)
     if adult.outcome == NOT_MET:
         trail.add("age.adult", adult, f"{adult.note}: adult clinic, refer to paediatric neurology")
-        return trail.decide("ineligible")
+        return _unless_warning_words(chart, trail, "ineligible")
     trail.add("age.adult", adult)
-    if trail.add("headache.coded", headache_coded(chart)).outcome != MET:
-        return trail.decide("ineligible")
-    if adult.outcome == UNKNOWN:
-        return trail.decide("needs-information")
+    coded = trail.add("headache.coded", unless_unreadable(chart, headache_coded(chart), CONDITIONS))
+    if coded.outcome == NOT_MET:
+        return _unless_warning_words(chart, trail, "ineligible")
+    if adult.outcome == UNKNOWN or coded.outcome == UNKNOWN:
+        return _unless_warning_words(chart, trail, "needs-information")
     return None
+
+
+def _unless_warning_words(
+    chart: Chart, trail: Trail, decision: str, category: str = "none"
+) -> Decision:
+    """A decision before step 5 (steps 2-4) gives way to needs-review when the free text holds
+    a red-flag word: a warning word is never decided silently (section 8 item 5). The category
+    is the one the steps reached (`none` before the category step, 14f)."""
+    words = chart.once("free-text", free_text_words)
+    if not words.met:
+        return trail.decide(decision, category)
+    note = f"{words.note}: a clinician reads them (it would otherwise be {decision})"
+    trail.add("review.free-text", words, note)
+    return trail.decide("needs-review", category)
 
 
 def _clinical(chart: Chart, trail: Trail) -> Decision:
     results = evaluate_categories(chart)
+    if chart.facts.unreadable:
+        results = [(c, unless_unreadable(chart, f, category_reads(c))) for c, f in results]
     for category, finding in results:
         trail.add("category." + category, finding)
     naming = None
@@ -97,7 +128,7 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
             naming = category
             break
     if naming is None:
-        return _no_category(results, trail)
+        return _no_category(chart, results, trail)
     if naming == "status-migrainosus":
         trail.raise_priority("asap")
     requested = requested_protocol(chart)
@@ -141,12 +172,12 @@ def _unless_status_missing(chart: Chart, trail: Trail, plan: ProtocolPlan) -> Pr
     return fallback
 
 
-def _no_category(results: list[CategoryResult], trail: Trail) -> Decision:
+def _no_category(chart: Chart, results: list[CategoryResult], trail: Trail) -> Decision:
     """Step 4: nothing but episodic; unknown rules ask for data, else ineligible."""
     category = "episodic" if results[-1][1].outcome == MET else "none"
     if any(finding.outcome == UNKNOWN for _, finding in results):
-        return trail.decide("needs-information", category)
-    return trail.decide("ineligible", category)
+        return _unless_warning_words(chart, trail, "needs-information", category)
+    return _unless_warning_words(chart, trail, "ineligible", category)
 
 
 def _review_and_finish(

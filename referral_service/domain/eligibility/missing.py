@@ -26,3 +26,4 @@ PREGNANCY_STATUS = (
     "a pregnancy status observed within the last {days} days (Observation LOINC 82810-3),"
     " required before DHE or valproate"
 )
+UNREADABLE = "the resource at {ref}, referenced but not readable (send it in the referral's Bundle)"

@@ -16,7 +16,7 @@ from referral_service.domain.eligibility.logic import (
     unknown,
 )
 from referral_service.domain.eligibility.pregnancy import pregnant
-from referral_service.domain.facts import ConditionFact
+from referral_service.domain.facts import ICD10_CM, Concept, ConditionFact
 from referral_service.domain.policy import RedFlag
 
 
@@ -28,11 +28,14 @@ def coded_findings(chart: Chart) -> Finding:
     if not chart.policy.red_flag_bits & chart.counted_mask:
         return _NO_RED_FLAG
     for flag in chart.policy.red_flags:
-        refs = [c.ref for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
-        if chart.reason_codes_with(flag.codes):
+        conditions = [c for c in chart.conditions_with(flag.codes) if _current(chart, flag, c)]
+        refs = [c.ref for c in conditions]
+        reasons = chart.reason_codes_with(flag.codes)
+        if reasons:
             refs.append(chart.facts.ref)
         if refs:
-            found.append(flag.finding)
+            named = _named_evidence(chart, flag, conditions, reasons) if flag.named else ""
+            found.append(f"{flag.finding} ({named})" if named else flag.finding)
             evidence.extend(refs)
     if found:
         return known(True, "red-flag finding: " + ", ".join(found), tuple(dict.fromkeys(evidence)))
@@ -40,6 +43,35 @@ def coded_findings(chart: Chart) -> Finding:
 
 
 _NO_RED_FLAG = known(False, "no red-flag diagnosis")
+
+
+def _named_evidence(
+    chart: Chart, flag: RedFlag, conditions: list[ConditionFact], reasons: list[Concept]
+) -> str:
+    """The codes the policy names in plain words, with when: "altered mental status R41.82
+    recorded 2 days ago"."""
+    words = []
+    for concept, when in [(c.code, _when(chart, c)) for c in conditions] + [
+        (r, "in the referral's reasons") for r in reasons
+    ]:
+        for code in concept.codes:
+            if code.system != ICD10_CM:
+                continue
+            for prefix, written, name in flag.named:
+                if code.code.startswith(prefix):
+                    words.append(f"{name} {written} {when}")
+    return "; ".join(dict.fromkeys(words))
+
+
+def _when(chart: Chart, cond: ConditionFact) -> str:
+    verb, when = ("began", cond.onset) if cond.onset is not None else ("recorded", cond.recorded)
+    if when is None:
+        return "with no date"
+    days = int(chart.days_ago(when))
+    if days == 0:
+        return f"{verb} today"
+    shown = f"{abs(days)} day{'s' if abs(days) > 1 else ''}"
+    return f"{verb} {shown} ago" if days > 0 else f"{verb} {shown} after the referral"
 
 
 def _current(chart: Chart, flag: RedFlag, cond: ConditionFact) -> bool:
@@ -146,28 +178,30 @@ _NO_WORDS = known(False, "no red-flag words in free text")
 
 
 def ed_exception(chart: Chart) -> Finding:
-    """2.5: referred from an emergency department that attached final imaging within 7 days."""
+    """2.5: referred from an emergency department that attached final imaging within 7 days
+    (radiology, CT or MR; final, amended or corrected: section 8 item 6)."""
     rules = chart.policy.ed_exception
     ed = [e.ref for e in chart.facts.encounters if e.class_code == rules["encounter_class"]]
     if not ed:
         return known(False, "not referred from an emergency department")
     days = chart.policy.windows["ed_imaging_days"]
-    imaging = [
-        r.ref
-        for r in chart.facts.reports
-        if r.status in rules["report_statuses"]
-        and any(
-            c.system == rules["imaging_system"] and c.code == rules["imaging_category"]
-            for c in r.categories
-        )
-        and chart.within_days(r.when, days)
-    ]
+    system, categories = rules["imaging_system"], rules["imaging_categories"]
+    imaging: list[str] = []
+    kinds: list[str] = []  # each report's category and status, as the reason names them
+    for r in chart.facts.reports:
+        if r.status not in rules["report_statuses"] or not chart.within_days(r.when, days):
+            continue
+        found = [c.code for c in r.categories if c.system == system and c.code in categories]
+        if found:
+            imaging.append(r.ref)
+            kinds.append(f"{found[0]} {r.status}")
     if not imaging:
         return known(
             False, f"ED referral without final imaging report within {days} days", tuple(ed)
         )
+    shown = ", ".join(dict.fromkeys(kinds))
     return Finding(
         MET,
-        f"ED referral with final imaging within {days} days: a neurologist decides",
-        tuple(ed + imaging),
+        f"ED referral with imaging within {days} days ({shown}): a neurologist decides",
+        tuple(dict.fromkeys(ed + imaging)),
     )

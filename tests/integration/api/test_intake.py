@@ -177,3 +177,11 @@ def test_request_ids_are_echoed_only_when_they_look_like_ids(client) -> None:
     replaced = client.get("/fhir/metadata", headers={"X-Request-ID": "Jane Doe 1970-01-01"})
     assert replaced.headers["X-Request-ID"] != "Jane Doe 1970-01-01"
     assert len(replaced.headers["X-Request-ID"]) == 32
+
+
+def test_the_capability_statement_names_the_running_policy(client, runtime) -> None:
+    statement = client.get("/fhir/metadata").get_json()
+    assert statement["implementation"]["description"].endswith(
+        f"eligibility policy {runtime.policy.version}"
+    )
+    assert runtime.policy.version == "2026.12-default.1"

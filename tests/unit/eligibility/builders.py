@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from referral_service.domain.decision import Decision
 from referral_service.domain.policy import Policy, load_policy
@@ -80,6 +81,7 @@ class Referral:
         }
         self.entries: list[dict[str, Any]] = []
         self.remote: dict[str, dict[str, Any]] = {}
+        self.time_zone: tzinfo = UTC
         if headache is not None:
             self.condition(
                 headache, onset_days=headache_onset_days, key="headache", referenced=True
@@ -357,7 +359,14 @@ class Referral:
         imaging_days: float | None = 1,
         status: str = "final",
         encounter_class: str = "EMER",
+        category: str = "RAD",
+        imaging_via: str = "bundle",
+        referenced: bool = True,
+        imaging_subject: str | None = None,
     ) -> Referral:
+        """An ED Encounter and an imaging report: by default a Bundle entry the ServiceRequest
+        references; `referenced=False` leaves it unreferenced, `imaging_subject` names the
+        patient the EHR's way (a reference the Bundle's Patient does not carry)."""
         self.place(
             {
                 "resourceType": "Encounter",
@@ -370,18 +379,34 @@ class Referral:
         )
         self.request["encounter"] = {"reference": "urn:uuid:enc"}
         if imaging_days is not None:
-            self.place(
-                {
-                    "resourceType": "DiagnosticReport",
-                    "status": status,
-                    "category": [
-                        cc(coding("RAD", "http://terminology.hl7.org/CodeSystem/v2-0074"))
-                    ],
-                    "code": cc(coding("24725-4", LOINC)),
-                    "effectiveDateTime": ago(imaging_days),
-                },
-                referenced=True,
-            )
+            report: dict[str, Any] = {
+                "resourceType": "DiagnosticReport",
+                "status": status,
+                "category": [cc(coding(category, "http://terminology.hl7.org/CodeSystem/v2-0074"))],
+                "code": cc(coding("24725-4", LOINC)),
+                "effectiveDateTime": ago(imaging_days),
+            }
+            if imaging_subject is not None:
+                report["subject"] = {"reference": imaging_subject}
+            self.place(report, imaging_via, referenced=referenced)
+        return self
+
+    def dangling(self, ref: str, field: str = "supportingInfo") -> Referral:
+        """A reference the ServiceRequest makes to nothing in hand or in the EHR."""
+        if field == "encounter":
+            self.request["encounter"] = {"reference": ref}
+        else:
+            self.request.setdefault(field, []).append({"reference": ref})
+        return self
+
+    def authored(self, when: str) -> Referral:
+        """authoredOn ("now") as written: a dateTime with its offset, or a date."""
+        self.request["authoredOn"] = when
+        return self
+
+    def in_zone(self, name: str) -> Referral:
+        """The clinic's time zone (the clinic file's `time_zone`) for this evaluation."""
+        self.time_zone = ZoneInfo(name)
         return self
 
     def protocol(self, name: str) -> Referral:
@@ -411,7 +436,11 @@ class Referral:
 
     def evaluate(self, policy: Policy = POLICY) -> Decision:
         return evaluate_document(
-            self.bundle(), policy=policy, resolver=self.remote.get, received_at=RECEIVED
+            self.bundle(),
+            policy=policy,
+            resolver=self.remote.get,
+            received_at=RECEIVED,
+            time_zone=self.time_zone,
         )
 
 

@@ -1110,6 +1110,315 @@ CASES = [
         "ineligible",
         rule=("exclusion.eptinezumab", "met"),
     ),
+    # --- section 8 item 4: R41.82 / R41.0 altered consciousness, 90 days; no clinicalStatus --
+    Case(
+        "R41.82 recorded 2 days ago",
+        lambda: R().condition("R41.82", recorded_days=2),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
+    Case(
+        "R41.82 began 90 days ago",
+        lambda: R().condition("R41.82", onset_days=90),
+        "emergency-redirect",
+    ),
+    Case(
+        "R41.82 began 91 days ago is history",
+        lambda: R().condition("R41.82", onset_days=91),
+        "eligible",
+        rule=("red-flag.coded-finding", "not-met"),
+    ),
+    Case(
+        "R41.0 recorded 90 days ago",
+        lambda: R().condition("R41.0", recorded_days=90),
+        "emergency-redirect",
+    ),
+    Case(
+        "R41.0 recorded 91 days ago is history",
+        lambda: R().condition("R410", recorded_days=91),
+        "eligible",
+    ),
+    Case("R41.82 with no date", lambda: R().condition("r41.82"), "emergency-redirect"),
+    Case("R41.82 as reasonCode", lambda: R().reason_code("R41.82"), "emergency-redirect"),
+    Case(
+        "R41.82 with no clinicalStatus",
+        lambda: R().condition("R41.82", recorded_days=2, status=None),
+        "emergency-redirect",
+    ),
+    Case(
+        "R41.82 resolved",
+        lambda: R().condition("R41.82", recorded_days=2, status="resolved"),
+        "eligible",
+    ),
+    Case(
+        "R41.89 is not altered consciousness",
+        lambda: R().condition("R41.89", recorded_days=2),
+        "eligible",
+    ),
+    Case(
+        "R41.81 (cognitive decline) is not either",
+        lambda: R().condition("R41.81", recorded_days=2),
+        "eligible",
+    ),
+    Case(
+        "thunderclap with no clinicalStatus",
+        lambda: R().condition("G44.53", status=None),
+        "emergency-redirect",
+    ),
+    # --- section 8 item 5 (14f): a warning word overrides every step after the redirect ----------
+    Case(
+        "word overrides step 2: under 18, negated",
+        lambda: R(age=17).note("no neck stiffness"),
+        "needs-review",
+        category="none",
+        protocol=None,
+        rule=("review.free-text", "met"),
+    ),
+    Case(
+        "under 18 without a word stays ineligible",
+        lambda: R(age=17).note("no fever"),
+        "ineligible",
+        rule=("red-flag.free-text", "not-met"),
+    ),
+    Case(
+        "word overrides step 3: no headache code",
+        lambda: R(headache=None).condition("I10", note="new weakness left arm"),
+        "needs-review",
+        category="none",
+        protocol=None,
+        rule=("headache.coded", "not-met"),
+    ),
+    Case(
+        "word overrides step 4: no birth date",
+        lambda: R(age=None).reason_code("G43.709", text="confusion"),
+        "needs-review",
+        category="none",
+        protocol=None,
+        rule=("age.adult", "unknown"),
+    ),
+    Case(
+        "word overrides step 4: episodic below thresholds",
+        lambda: episodic().note("Thunderclap onset?"),
+        "needs-review",
+        category="episodic",
+        protocol=None,
+        rule=("review.free-text", "met"),
+    ),
+    Case(
+        "word overrides step 4: episodic, metrics missing",
+        lambda: R(headache="G43.909", metrics=False).note("papilloedema on fundoscopy"),
+        "needs-review",
+        category="episodic",
+        protocol=None,
+    ),
+    Case(
+        "word overrides step 4: nonspecific headache",
+        lambda: R(headache="R51.9", metrics=False).note("worst headache ever"),
+        "needs-review",
+        category="none",
+    ),
+    Case(
+        "word overrides step 6: DHE waiting for a pregnancy status",
+        lambda: dhe(sex="female", age=30).note("sudden onset"),
+        "needs-review",
+        category="chronic-migraine",
+        protocol="dhe",
+    ),
+    Case(
+        "word overrides step 7: eptinezumab criteria not met",
+        lambda: eptinezumab(classes=1).note("focal deficit"),
+        "needs-review",
+        category="medication-overuse",
+    ),
+    Case(
+        "word overrides step 8: eligible",
+        lambda: R().note("denies neck stiffness"),
+        "needs-review",
+        category="chronic-migraine",
+        protocol="standard-infusion",
+    ),
+    Case(
+        "a word never overrides the emergency redirect",
+        lambda: R(age=17).condition("G44.53").note("confusion"),
+        "emergency-redirect",
+        category="none",
+    ),
+    # --- section 8 item 6: attached imaging, RAD/CT/NMR, final/amended/corrected ----------------
+    Case(
+        "ED with a CT report",
+        lambda: R().condition("G44.53").from_emergency(category="CT"),
+        "needs-review",
+        rule=("red-flag.ed-exception", "met"),
+    ),
+    Case(
+        "ED with an MR report",
+        lambda: R().condition("G44.53").from_emergency(category="NMR"),
+        "needs-review",
+    ),
+    Case(
+        "ED with a lab report is no imaging",
+        lambda: R().condition("G44.53").from_emergency(category="LAB"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "not-met"),
+    ),
+    Case(
+        "ED with amended imaging",
+        lambda: R().condition("G44.53").from_emergency(status="amended"),
+        "needs-review",
+    ),
+    Case(
+        "ED with corrected imaging",
+        lambda: R().condition("G44.53").from_emergency(status="corrected"),
+        "needs-review",
+    ),
+    Case(
+        "ED with cancelled imaging",
+        lambda: R().condition("G44.53").from_emergency(status="cancelled"),
+        "emergency-redirect",
+    ),
+    Case(
+        "ED imaging in the Bundle, unreferenced",
+        lambda: R().condition("G44.53").from_emergency(referenced=False),
+        "needs-review",
+    ),
+    Case(
+        "ED imaging in the Bundle, unreferenced, patient named the EHR's way",
+        lambda: (
+            R()
+            .condition("G44.53")
+            .from_emergency(referenced=False, imaging_subject="Patient/ehr-4711")
+        ),
+        "needs-review",
+    ),
+    Case(
+        "ED imaging referenced, read from the EHR",
+        lambda: R().condition("G44.53").from_emergency(imaging_via="resolver", category="CT"),
+        "needs-review",
+    ),
+    Case(
+        "ED imaging contained",
+        lambda: R().condition("G44.53").from_emergency(imaging_via="contained"),
+        "needs-review",
+    ),
+    Case(
+        "ED CT 8 days old",
+        lambda: R().condition("G44.53").from_emergency(category="CT", imaging_days=8),
+        "emergency-redirect",
+    ),
+    # --- section 8 item 7 (14e): whole years on the date in the clinic's time zone ---------------
+    # 2026-06-01T14:00Z is 2 June 02:00 in Auckland: 18 today there, still 17 in UTC
+    Case(
+        "18th birthday today in the clinic's zone, not yet in UTC",
+        lambda: _born_on("2008-06-02").authored("2026-06-01T14:00:00Z").in_zone("Pacific/Auckland"),
+        "eligible",
+        rule=("age.adult", "met"),
+    ),
+    Case(
+        "the same referral counted in UTC",
+        lambda: _born_on("2008-06-02").authored("2026-06-01T14:00:00Z"),
+        "ineligible",
+        rule=("age.adult", "not-met"),
+    ),
+    # 2026-06-01T02:00Z is 31 May 22:00 in New York: 18 in UTC already, 17 there until tomorrow
+    Case(
+        "18th birthday today in UTC, not yet in the clinic's zone",
+        lambda: _born_on("2008-06-01").authored("2026-06-01T02:00:00Z").in_zone("America/New_York"),
+        "ineligible",
+        rule=("age.adult", "not-met"),
+    ),
+    Case(
+        "an authoredOn offset says the same instant",
+        lambda: (
+            _born_on("2008-06-01").authored("2026-05-31T22:00:00-04:00").in_zone("America/New_York")
+        ),
+        "ineligible",
+    ),
+    Case(
+        "18th birthday the day after, in the clinic's zone",
+        lambda: _born_on("2008-05-31").authored("2026-06-01T02:00:00Z").in_zone("America/New_York"),
+        "eligible",
+    ),
+    Case(
+        "a date-only authoredOn is that date in any zone",
+        lambda: _born_on("2008-06-01").authored("2026-06-01").in_zone("America/New_York"),
+        "eligible",
+    ),
+    # --- section 8 item 13: an unresolvable reference: unknown only what it may have been --------
+    Case(
+        "unresolvable Condition beside a headache code",
+        lambda: R().dangling("Condition/gone", "reasonReference"),
+        "eligible",
+        category="chronic-migraine",
+        rule=("red-flag.coded-finding", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("Condition/gone", "reasonReference"),
+        "needs-information",
+        category="none",
+        rule=("headache.coded", "unknown"),
+    ),
+    Case(
+        "unresolvable Observation and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("Observation/gone"),
+        "ineligible",
+        rule=("headache.coded", "not-met"),
+    ),
+    Case(
+        "unresolvable untyped supportingInfo and no headache code",
+        lambda: R(headache=None).condition("I10").dangling("urn:uuid:gone"),
+        "needs-information",
+        rule=("headache.coded", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition, episodic below thresholds",
+        lambda: episodic().dangling("Condition/gone", "reasonReference"),
+        "needs-information",
+        category="episodic",
+        rule=("category.status-migrainosus", "unknown"),
+    ),
+    Case(
+        "unresolvable Encounter, episodic below thresholds",
+        lambda: episodic().dangling("Encounter/gone", "encounter"),
+        "ineligible",
+        category="episodic",
+    ),
+    Case(
+        "unresolvable Condition never hides a red flag",
+        lambda: R().condition("G44.53").dangling("Condition/gone", "reasonReference"),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
+    Case(
+        "unresolvable Encounter never hides a red flag",
+        lambda: R().condition("G44.53").dangling("Encounter/gone", "encounter"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "unknown"),
+    ),
+    Case(
+        "ED referral, imaging report unresolvable",
+        lambda: R().temperature(39).from_emergency(imaging_via="unresolved"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "unknown"),
+    ),
+    Case(
+        "outpatient red flag, a report unresolvable: no ED, exception settled",
+        lambda: R().temperature(39).dangling("DiagnosticReport/gone"),
+        "emergency-redirect",
+        rule=("red-flag.ed-exception", "not-met"),
+    ),
+    Case(
+        "unresolvable Observation leaves vitals unknown",
+        lambda: R().dangling("Observation/gone"),
+        "eligible",
+        rule=("red-flag.vital-signs", "unknown"),
+    ),
+    Case(
+        "unresolvable Condition leaves vitals settled",
+        lambda: R().dangling("Condition/gone"),
+        "eligible",
+        rule=("red-flag.vital-signs", "not-met"),
+    ),
 ]
 
 
@@ -1117,6 +1426,12 @@ def _birthday_in(age: int, days: int) -> Referral:
     """Turns `age` in `days` days (0: today)."""
     r = R(age=age)
     r.patient["birthDate"] = born(age, days_after_birthday=-days)
+    return r
+
+
+def _born_on(birth_date: str) -> Referral:
+    r = R()
+    r.patient["birthDate"] = birth_date
     return r
 
 

@@ -286,13 +286,21 @@ def test_review_never_reports_an_excluded_protocol() -> None:
     assert reason(decision, "exclusion.eptinezumab").outcome == "met"
 
 
-def test_free_text_is_recorded_at_step_1_and_decides_at_step_5() -> None:
+def test_free_text_is_recorded_at_step_1_and_overrides_every_later_step() -> None:
+    """Section 8 item 5 (was: decides only at step 5, so an under-18 stayed ineligible)."""
     decision = Referral().note("sudden onset last week").evaluate()
     assert reason(decision, "red-flag.free-text").outcome == "met"
     assert reason(decision, "review.free-text").outcome == "met"
     early = Referral(age=17).note("sudden onset").evaluate()
-    assert early.decision == "ineligible"
+    assert (early.decision, early.category, early.protocol) == ("needs-review", "none", None)
     assert reason(early, "red-flag.free-text").outcome == "met"
+    assert reason(early, "age.adult").outcome == "not-met"
+    override = reason(early, "review.free-text")
+    assert override.outcome == "met"
+    assert override.detail == (
+        'red-flag words in free text: "sudden onset": a clinician reads them'
+        " (it would otherwise be ineligible)"
+    )
 
 
 def test_a_category_protocol_waiting_for_a_pregnancy_status_gives_way_to_the_default() -> None:
@@ -312,3 +320,99 @@ def test_a_category_protocol_waiting_for_a_pregnancy_status_gives_way_to_the_def
         .evaluate()
     )
     assert (with_status.decision, with_status.protocol) == ("eligible", "dhe")
+
+
+@pytest.mark.parametrize(
+    ("referral", "detail"),
+    [
+        (
+            Referral().condition("R41.82", recorded_days=2),
+            "altered consciousness (altered mental status R41.82 recorded 2 days ago)",
+        ),
+        (
+            Referral().condition("R41.0", onset_days=1, recorded_days=0.5),
+            "altered consciousness (disorientation R41.0 began 1 day ago)",
+        ),
+        (
+            Referral().condition("R41.0", onset_days=0.2),
+            "altered consciousness (disorientation R41.0 began today)",
+        ),
+        (
+            Referral().condition("R41.82"),
+            "altered consciousness (altered mental status R41.82 with no date)",
+        ),
+        (
+            Referral().reason_code("R4182"),
+            "altered consciousness (altered mental status R41.82 in the referral's reasons)",
+        ),
+        (Referral().condition("R40.20", onset_days=3), "altered consciousness"),
+        (
+            Referral().condition("R40.4", onset_days=3).condition("G44.53"),
+            "thunderclap headache, altered consciousness",
+        ),
+    ],
+)
+def test_altered_consciousness_names_the_ed_code_and_its_date(
+    referral: Referral, detail: str
+) -> None:
+    """Criteria section 8 item 4: the reason names R41.82 / R41.0 in plain words."""
+    decision = referral.evaluate()
+    assert decision.decision == "emergency-redirect"
+    assert reason(decision, "red-flag.coded-finding").detail == "red-flag finding: " + detail
+
+
+def test_an_ed_imaging_report_about_the_patient_the_ehrs_way_is_attached() -> None:
+    """Section 8 item 6: any Bundle entry is attached, even one whose subject names the patient
+    by a reference the Bundle's Patient does not carry; the reason cites it."""
+    decision = (
+        Referral()
+        .condition("G44.53")
+        .from_emergency(referenced=False, imaging_subject="Patient/ehr-4711", category="CT")
+        .evaluate()
+    )
+    assert decision.decision == "needs-review"
+    exception = reason(decision, "red-flag.ed-exception")
+    assert exception.outcome == "met"
+    assert exception.detail == (
+        "ED referral with imaging within 7 days (CT final): a neurologist decides"
+    )
+    assert any(ref.startswith("urn:uuid:r") for ref in exception.evidence)
+
+
+def test_a_warning_word_after_the_category_step_reports_the_category() -> None:
+    """Clarification 14(f): the category only when the engine reached the category step."""
+    reached = Referral(headache="G43.909", metrics=False).note("confusion").evaluate()
+    assert (reached.decision, reached.category) == ("needs-review", "episodic")
+    assert any("headache days" in item for item in reached.missing)
+    not_reached = Referral(age=None).note("confusion").evaluate()
+    assert (not_reached.decision, not_reached.category) == ("needs-review", "none")
+    assert not [r for r in not_reached.reasons if r.rule.startswith("category.")]
+    assert any("birth date" in item for item in not_reached.missing)
+
+
+def test_an_unresolvable_reference_is_named_in_missing() -> None:
+    """Section 8 item 13: the rules that may have needed it say so, and `missing` asks for it."""
+    decision = (
+        Referral(headache=None)
+        .condition("I10")
+        .dangling("Condition/gone", "reasonReference")
+        .evaluate()
+    )
+    assert decision.decision == "needs-information"
+    assert reason(decision, "headache.coded").detail == (
+        "no headache diagnosis code; Condition/gone could not be read"
+    )
+    assert decision.missing[0] == (
+        "the resource at Condition/gone, referenced but not readable (send it in the referral's"
+        " Bundle)"
+    )
+
+
+def test_the_ed_exception_names_each_reports_category_and_status() -> None:
+    referral = Referral().condition("G44.53").from_emergency(status="amended", category="NMR")
+    referral.from_emergency(imaging_days=3)
+    exception = reason(referral.evaluate(), "red-flag.ed-exception")
+    assert exception.detail == (
+        "ED referral with imaging within 7 days (NMR amended, RAD final): a neurologist decides"
+    )
+    assert len(exception.evidence) == 3  # the Encounter (once) and both reports

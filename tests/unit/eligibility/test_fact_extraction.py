@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -270,3 +271,79 @@ def test_any_json_document_is_a_decision_or_unreadable(document: dict[str, Any])
         "needs-review",
         "eligible",
     )
+
+
+def _facts_in(referral: Referral, zone: str):  # type: ignore[no-untyped-def]
+    bundle = referral.bundle()
+    request, *others = bundle["entry"]
+    return extract_facts(
+        request["resource"], bundle_resources=others, received_at=RECEIVED, time_zone=ZoneInfo(zone)
+    )
+
+
+def test_the_reference_date_is_nows_date_in_the_clinics_zone() -> None:
+    """Section 8 item 7: 2026-06-01T02:00Z is 31 May in New York, 1 June in London."""
+    referral = Referral().authored("2026-06-01T02:00:00Z")
+    assert _facts_in(referral, "America/New_York").reference_date == date(2026, 5, 31)
+    assert _facts_in(referral, "Europe/London").reference_date == date(2026, 6, 1)
+    assert _facts_in(referral, "America/New_York").now == datetime(2026, 6, 1, 2, tzinfo=UTC)
+
+
+def test_a_date_only_authored_on_is_that_date_in_every_zone() -> None:
+    referral = Referral().authored("2026-06-01")
+    assert _facts_in(referral, "America/New_York").reference_date == date(2026, 6, 1)
+    assert _facts_in(referral, "Pacific/Auckland").reference_date == date(2026, 6, 1)
+
+
+def test_without_authored_on_the_reference_date_is_the_receipt_date_in_the_zone() -> None:
+    referral = Referral()
+    del referral.request["authoredOn"]
+    received = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)  # RECEIVED: 3 June, 05:00 in New York
+    assert _facts_in(referral, "America/New_York").reference_date == received.date()
+    assert _facts_in(referral, "Pacific/Kiritimati").reference_date == date(2026, 6, 3)
+
+
+def test_imaging_is_attached_whatever_its_subject_but_conditions_are_not() -> None:
+    """Section 8 item 6: every DiagnosticReport and Encounter entry of the Bundle is attached;
+    a Condition about another patient is still left out."""
+    referral = Referral().from_emergency(referenced=False, imaging_subject="Patient/ehr-4711")
+    referral.place(
+        {
+            "resourceType": "Condition",
+            "code": cc(coding("G44.53")),
+            "subject": {"reference": "Patient/ehr-4711"},
+        }
+    )
+    facts = _facts(referral)
+    assert len(facts.reports) == 1
+    assert [c.code.codes[0].code for c in facts.conditions] == ["G43709"]
+
+
+def test_unresolvable_references_are_kept_with_what_they_may_be() -> None:
+    referral = (
+        Referral()
+        .dangling("Condition/gone", "reasonReference")
+        .dangling("urn:uuid:gone", "reasonReference")
+        .dangling("#gone")
+        .dangling("https://ehr.example/fhir/Encounter/9/_history/2", "encounter")
+        .condition("G44.53", via="resolver")
+    )
+    facts = _facts(referral)
+    kinds = {u.ref: u.kinds for u in facts.unreadable}
+    assert kinds == {
+        "Condition/gone": frozenset({"Condition"}),
+        "urn:uuid:gone": frozenset(
+            {"Condition", "Observation", "DiagnosticReport", "DocumentReference"}
+        ),
+        "#gone": frozenset(),
+        "https://ehr.example/fhir/Encounter/9/_history/2": frozenset({"Encounter"}),
+    }
+
+
+def test_a_reference_the_resolver_fails_on_is_unreadable() -> None:
+    def broken(ref: str) -> dict[str, Any]:
+        raise ConnectionError("EHR down")
+
+    facts = _facts(Referral().condition("G44.53", via="unresolved"), resolver=broken)
+    assert [u.kinds for u in facts.unreadable] == [frozenset({"Condition"})]
+    assert facts.unreadable[0].ref.startswith("Condition/r")

@@ -140,6 +140,48 @@ def _remove_entries(referral: Referral, seed: int) -> None:
         assert referral.evaluate().decision != "eligible"
 
 
+# References the ServiceRequest makes to nothing in hand (criteria section 8 item 13)
+UNREADABLE: list[Modifier] = [
+    lambda r: r.dangling("Condition/gone", "reasonReference"),
+    lambda r: r.dangling("urn:uuid:gone", "reasonReference"),
+    lambda r: r.dangling("urn:uuid:gone"),
+    lambda r: r.dangling("#gone"),
+    lambda r: r.dangling("Observation/gone"),
+    lambda r: r.dangling("MedicationStatement/gone"),
+    lambda r: r.dangling("Encounter/gone", "encounter"),
+    lambda r: r.dangling("DiagnosticReport/gone"),
+]
+
+
+@_SETTINGS
+@given(
+    referral=referrals(),
+    dangling=st.lists(st.sampled_from(UNREADABLE), min_size=1, max_size=3),
+    flag=st.sampled_from(RED_FLAGS),
+)
+def test_an_unresolvable_reference_never_hides_a_red_flag(
+    referral: Referral, dangling: list[Modifier], flag: Modifier
+) -> None:
+    for modifier in dangling:
+        modifier(referral)
+    assert flag(referral).evaluate().decision == "emergency-redirect"
+
+
+@_SETTINGS
+@given(referral=referrals(), dangling=st.sampled_from(UNREADABLE))
+def test_an_unresolvable_reference_never_makes_a_referral_eligible(
+    referral: Referral, dangling: Modifier
+) -> None:
+    """It is missing data: a referral that is not eligible stays so, and what it settles only
+    becomes unknown (needs-information may take the place of ineligible, never the reverse)."""
+    before = referral.evaluate().decision
+    after = dangling(referral).evaluate().decision
+    if before != "eligible":
+        assert after != "eligible"
+    if before == "needs-information":
+        assert after == "needs-information"
+
+
 @_SETTINGS
 @given(referral=referrals(), seed=st.integers(0, 10_000))
 def test_evaluation_is_deterministic_and_ignores_entry_order(referral: Referral, seed: int) -> None:
