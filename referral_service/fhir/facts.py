@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from referral_service.domain.facts import (
+    ICD10_CM,
     AllergyFact,
     Code,
     Concept,
@@ -33,6 +34,8 @@ Resolver = Callable[[str], dict | None]
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
 _CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
 _MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+# Other names of the code systems the engine reads (cc §8 item 9: ICD-10-CM's OID)
+_SYSTEM_ALIASES = {"urn:oid:2.16.840.1.113883.6.90": ICD10_CM}
 
 
 # --- small, total readers of JSON ---------------------------------------------------------
@@ -97,7 +100,9 @@ def concept(value: Any) -> Concept:
             continue
         code, display = _str(coding.get("code")), _str(coding.get("display")) or ""
         if code is not None or display:
-            codes.append(Code.of(_str(coding.get("system")) or "", code or "", display))
+            system = _str(coding.get("system")) or ""
+            system = _SYSTEM_ALIASES.get(system, system)
+            codes.append(Code.of(system, code or "", display))
     return Concept(tuple(codes), _str(value.get("text")) or "")
 
 
@@ -317,6 +322,8 @@ def _observation(res: dict[str, Any], ref: str) -> ObservationFact:
         value=value,
         unit=unit,
         value_code=concept(code) if code else None,
+        value_text=_str(res.get("valueString")) or "",
+        interpretation=tuple(c for i in _list(res.get("interpretation")) for c in concept(i).codes),
         components=_components(res),
         effective=parse_datetime(res.get("effectiveDateTime")) or end,
         period_start=start,
