@@ -144,7 +144,7 @@ class Chart:
                 elif system == LOINC:
                     if obs.value is not None:
                         readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
-                    if obs.value_code is not None or obs.value_text or obs.interpretation:
+                    elif obs.value_code is not None or obs.value_text or obs.interpretation:
                         coded.setdefault(code.code, []).append(obs)
             for comp in obs.components:
                 if comp.value is None:
@@ -229,7 +229,7 @@ class Chart:
 
     def coded_observations_of(self, codes: frozenset[str]) -> list[ObservationFact]:
         """Observations with a qualitative answer (valueCodeableConcept, valueString or an
-        interpretation), by LOINC code."""
+        interpretation) and no number, by LOINC code."""
         coded = self.coded_observations
         found: list[ObservationFact] = []
         for code in codes:

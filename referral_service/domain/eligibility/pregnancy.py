@@ -45,6 +45,18 @@ def latest_status(chart: Chart, days: float) -> Evidence | None:
 
 
 def _every_evidence(chart: Chart) -> list[Evidence]:
+    found = []
+    if chart.coded_observations:
+        found += _observed(chart)
+    for cond in chart.conditions_with(chart.policy.code_sets["pregnancy_status_conditions"]):
+        when = _dated(cond)
+        words = f"Condition {_code_words(cond)}{_age(chart, when)}"
+        found.append(Evidence(PREGNANT, when, cond.ref, words))
+    return found
+
+
+def _observed(chart: Chart) -> list[Evidence]:
+    """Pregnancy-status Observations and qualitative hCG results."""
     obs_codes = chart.policy.observations
     found = []
     for obs in chart.coded_observations_of(obs_codes["pregnancy_status"]):
@@ -58,10 +70,6 @@ def _every_evidence(chart: Chart) -> list[Evidence]:
                 result = "positive" if answer == PREGNANT else "negative"
                 words = f"{result} {specimen} hCG{_age(chart, obs.when)}"
                 found.append(Evidence(answer, obs.when, obs.ref, words))
-    for cond in chart.conditions_with(chart.policy.code_sets["pregnancy_status_conditions"]):
-        when = _dated(cond)
-        words = f"Condition {_code_words(cond)}{_age(chart, when)}"
-        found.append(Evidence(PREGNANT, when, cond.ref, words))
     return found
 
 
