@@ -149,11 +149,12 @@ def _pregnant(chart: Chart) -> Finding:
     coded = chart.coded(codes["pregnancy"])
     if coded:
         return known(True, "a pregnancy Condition is recorded", coded)
-    # An undated weeks-of-gestation or pregnant Condition cannot be placed in a window: like a
-    # pregnancy Condition, it counts (the safer reading, docs/clinical-decisions.md)
-    undated = [
-        c.ref for c in chart.conditions_with(codes["pregnancy_status_conditions"]) if not _dated(c)
-    ]
+    # An undated weeks-of-gestation or pregnant Condition (or reasonCode) cannot be placed in
+    # a window: like a pregnancy Condition, it counts (the safer reading, clinical-decisions.md)
+    evidence = codes["pregnancy_status_conditions"]
+    undated = [c.ref for c in chart.conditions_with(evidence) if not _dated(c)]
+    if chart.reasons and chart.reason_codes_with(evidence):
+        undated.append(chart.facts.ref)
     if undated:
         return known(True, "an undated pregnancy Condition is recorded", tuple(undated))
     return _NOT_KNOWN_PREGNANT

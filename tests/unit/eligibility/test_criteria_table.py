@@ -1059,6 +1059,12 @@ CASES = [
         "needs-review",
     ),
     Case(
+        "8.10 Z3A.30 as a reasonCode counts",
+        lambda: R(sex="female", age=30).reason_code("Z3A.30"),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
         "8.10 SNOMED 77386006 pregnant Condition",
         lambda: R(sex="female", age=30).condition("77386006", SCT, onset_days=30),
         "needs-review",
