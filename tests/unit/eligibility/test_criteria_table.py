@@ -610,6 +610,13 @@ CASES = [
         rule=("caution.metoclopramide", "met"),
     ),
     Case(
+        "8.9 WHO G45.9 TIA history with DHE needs review",
+        lambda: dhe().condition("G45.9", WHO, onset_days=200),
+        "needs-review",
+        protocol="dhe",
+        rule=("caution.dhe", "met"),
+    ),
+    Case(
         "8.9 WHO I21 ischaemic heart disease: DHE falls back",
         lambda: dhe().condition("I21.9", WHO),
         "eligible",
