@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 
 ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+WHO_ICD10 = "http://hl7.org/fhir/sid/icd-10"  # WHO ICD-10: its own codes, not ICD-10-CM's
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 
 
 def normalize_code(system: str, code: str) -> str:
-    """ICD-10-CM codes compare without the dot and in upper case; other systems exactly."""
+    """ICD-10 codes (CM and WHO) compare without the dot and in upper case; others exactly."""
     code = code.strip()
-    if system == ICD10_CM:
+    if system in (ICD10_CM, WHO_ICD10):
         return code.replace(".", "").upper()
     return code
 
@@ -101,6 +102,8 @@ class ObservationFact:
     period_start: datetime | None = None
     period_end: datetime | None = None
     issued: datetime | None = None
+    value_text: str = ""  # valueString
+    interpretation: tuple[Code, ...] = ()
 
     @property
     def when(self) -> datetime | None:

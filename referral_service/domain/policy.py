@@ -15,7 +15,15 @@ from typing import Any
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from referral_service.domain.facts import ICD10_CM, RXNORM, SNOMED, Code, Concept, normalize_code
+from referral_service.domain.facts import (
+    ICD10_CM,
+    RXNORM,
+    SNOMED,
+    WHO_ICD10,
+    Code,
+    Concept,
+    normalize_code,
+)
 from referral_service.domain.medication_policy import (
     MedicationRecords,
     MedicationRecordsSchema,
@@ -36,6 +44,7 @@ class CodeSet:
     icd10: frozenset[str] = frozenset()  # normalized family prefixes
     snomed: frozenset[str] = frozenset()
     characters: tuple[tuple[str, int, str], ...] = ()  # (category, 1-based position, character)
+    who_icd10: frozenset[str] = frozenset()  # WHO categories (3 characters) or codes (4)
     bit: int = 0  # its bit in the policy's CodeIndex masks (0: no code, matches nothing)
 
 
@@ -43,12 +52,14 @@ class CodeIndex:
     """Every code set of a policy by its codes, so that one pass over a concept's codes gives
     the mask of the sets it matches: `codes.bit & mask(concept)` is true exactly when one of
     the concept's codes is in the set: an ICD-10-CM code under one of its family prefixes or
-    with one of its (category, position, character) triples, or one of its SNOMED codes."""
+    with one of its (category, position, character) triples, one of its SNOMED codes, or a
+    WHO ICD-10 code in one of its WHO categories or four-character codes."""
 
     def __init__(self) -> None:
         self.icd: dict[str, int] = {}  # family prefix -> bits of the sets holding it
         self.characters: dict[str, dict[tuple[int, str], int]] = {}  # category -> (pos, char)
         self.snomed: dict[str, int] = {}
+        self.who: dict[str, int] = {}  # WHO category or four-character code -> bits
         self.bits: dict[frozenset[Any], int] = {}  # keys -> bit (equal sets share one)
         # Every start of a family prefix -> the bits of all prefixes that start it, so that a
         # code's ICD bits are those of its longest start found here (see mask)
@@ -57,10 +68,19 @@ class CodeIndex:
         self.positions: dict[str, tuple[tuple[int, dict[str, int]], ...]] = {}
 
     def add(
-        self, icd: frozenset[str], snomed: frozenset[str], chars: tuple[tuple[str, int, str], ...]
+        self,
+        icd: frozenset[str],
+        snomed: frozenset[str],
+        chars: tuple[tuple[str, int, str], ...],
+        who: frozenset[str] = frozenset(),
     ) -> int:
         """Index one code set; its bit."""
-        keys = frozenset({("i", p) for p in icd} | {("s", c) for c in snomed} | set(chars))
+        keys = frozenset(
+            {("i", p) for p in icd}
+            | {("s", c) for c in snomed}
+            | {("w", c) for c in who}
+            | set(chars)
+        )
         if not keys:
             return 0
         if keys in self.bits:
@@ -70,6 +90,8 @@ class CodeIndex:
             self.icd[prefix] = self.icd.get(prefix, 0) | bit
         for code in snomed:
             self.snomed[code] = self.snomed.get(code, 0) | bit
+        for code in who:
+            self.who[code] = self.who.get(code, 0) | bit
         for category, position, char in chars:
             at = self.characters.setdefault(category, {})
             at[position, char] = at.get((position, char), 0) | bit
@@ -115,6 +137,8 @@ class CodeIndex:
                             mask |= chars.get(value[position - 1], 0)
             elif system == SNOMED:
                 mask |= self.snomed.get(code.code, 0)
+            elif system == WHO_ICD10:  # (WHO subcodes mean other things: no longer prefixes)
+                mask |= self.who.get(code.code[:3], 0) | self.who.get(code.code[:4], 0)
         return mask
 
 
@@ -337,11 +361,14 @@ class Policy:
 # --- schemas ---------------------------------------------------------------------------
 
 _ICD_ENTRY = re.compile(r"^[A-Za-z][0-9A-Za-z.]*(-[A-Za-z][0-9A-Za-z.]*)?$")
+# A WHO ICD-10 category (or a range of them), or a four-character code (cc §8 item 14(b))
+_WHO_ENTRY = re.compile(r"^[A-Za-z][0-9]{2}(-[A-Za-z][0-9]{2}|\.?[0-9A-Za-z])?$")
 
 
 class _CodeSetFields(Schema):
     icd10 = fields.List(fields.String(validate=validate.Regexp(_ICD_ENTRY)), load_default=list)
     snomed = fields.List(fields.String(validate=validate.Regexp(r"^[0-9]+$")), load_default=list)
+    who_icd10 = fields.List(fields.String(validate=validate.Regexp(_WHO_ENTRY)), load_default=list)
     icd10_characters = fields.List(
         fields.Tuple(
             (
@@ -540,7 +567,9 @@ def code_set(data: dict[str, Any], index: CodeIndex) -> CodeSet:
         for fam, pos, ch in data.get("icd10_characters", ())
     )
     snomed = frozenset(data.get("snomed", ()))
-    return CodeSet(icd10=icd, snomed=snomed, characters=chars, bit=index.add(icd, snomed, chars))
+    who = frozenset(p for entry in data.get("who_icd10", ()) for p in expand_icd_range(entry))
+    bit = index.add(icd, snomed, chars, who)
+    return CodeSet(icd10=icd, snomed=snomed, characters=chars, who_icd10=who, bit=bit)
 
 
 def expand_icd_range(entry: str) -> list[str]:
@@ -562,6 +591,8 @@ _REQUIRED_CODE_SETS = (
     "migraine",
     "never_new",
     "pregnancy",
+    "pregnancy_status_conditions",
+    "periodic_syndromes",
     "postpartum",
     "malignancy",
     "immunosuppression",
@@ -576,6 +607,14 @@ _REQUIRED_OBSERVATIONS = (
     "pregnant",
     "not_pregnant",
     "pregnancy_unknown",
+    "hcg_urine",
+    "hcg_serum",
+    "test_positive",
+    "test_negative",
+    "test_positive_words",
+    "test_negative_words",
+    "test_positive_interpretation",
+    "test_negative_interpretation",
 )
 _REQUIRED_METRICS = (
     "system",
@@ -601,12 +640,14 @@ def _check_required(data: dict[str, Any]) -> None:
                 _fail(f"{section}.{name}", "Missing data for required field.")
 
 
-def _check_ranges(key: str, entries: list[str]) -> None:
-    for i, entry in enumerate(entries):
-        try:
-            expand_icd_range(entry)
-        except (PolicyError, ValueError) as exc:
-            _fail(f"{key}.icd10.{i}", f"Not a valid ICD-10-CM range: {exc}")
+def _check_ranges(key: str, spec: dict[str, Any]) -> None:
+    for field_name in ("icd10", "who_icd10"):
+        for i, entry in enumerate(spec.get(field_name, ())):
+            try:
+                expand_icd_range(entry)
+            except (PolicyError, ValueError) as exc:
+                system = "ICD-10-CM" if field_name == "icd10" else "WHO ICD-10"
+                _fail(f"{key}.{field_name}.{i}", f"Not a valid {system} range: {exc}")
 
 
 def _check_drug_names(key: str, names: list[str], drugs: dict[str, Any]) -> None:
@@ -618,9 +659,9 @@ def _check_drug_names(key: str, names: list[str], drugs: dict[str, Any]) -> None
 def _check_references(data: dict[str, Any]) -> None:
     _check_required(data)
     for name, spec in data["code_sets"].items():
-        _check_ranges(f"code_sets.{name}", spec["icd10"])
+        _check_ranges(f"code_sets.{name}", spec)
     for i, spec in enumerate(data["red_flags"]):
-        _check_ranges(f"red_flags.{i}", spec["icd10"])
+        _check_ranges(f"red_flags.{i}", spec)
     drugs = data["drugs"]
     for name, members in data["preventive_classes"].items():
         _check_drug_names(f"preventive_classes.{name}", members, drugs)
@@ -635,7 +676,7 @@ def _check_references(data: dict[str, Any]) -> None:
         for kind in ("excluded", "relative"):
             for i, crit in enumerate(spec[kind]):
                 key = f"contraindications.{drug}.{kind}.{i}"
-                _check_ranges(key, crit["icd10"])
+                _check_ranges(key, crit)
                 _check_drug_names(f"{key}.drugs", crit["drugs"], drugs)
     _check_protocols(data)
 

@@ -275,6 +275,8 @@ def _observation(res: dict[str, Any], ref: str) -> ObservationFact:
         value=value,
         unit=unit,
         value_code=concept(code) if code else None,
+        value_text=_str(res.get("valueString")) or "",
+        interpretation=tuple(c for i in _list(res.get("interpretation")) for c in concept(i).codes),
         components=_components(res),
         effective=parse_datetime(res.get("effectiveDateTime")) or end,
         period_start=start,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from referral_service.domain.facts import Code, Concept
+from referral_service.domain.facts import ICD10_CM, Code, Concept
+
+# Other names of the code systems the engine reads (cc §8 item 9: ICD-10-CM's OID)
+_SYSTEM_ALIASES = {"urn:oid:2.16.840.1.113883.6.90": ICD10_CM}
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -67,5 +70,7 @@ def concept(value: Any) -> Concept:
             continue
         code, display = as_str(coding.get("code")), as_str(coding.get("display")) or ""
         if code is not None or display:
-            codes.append(Code.of(as_str(coding.get("system")) or "", code or "", display))
+            system = as_str(coding.get("system")) or ""
+            system = _SYSTEM_ALIASES.get(system, system)
+            codes.append(Code.of(system, code or "", display))
     return Concept(tuple(codes), as_str(value.get("text")) or "")

@@ -37,6 +37,19 @@ def test_every_default_value_cites_a_source() -> None:
     assert uncited == []
 
 
+def test_who_icd10_mapping_is_compiled_apart_from_icd10_cm() -> None:
+    policy = load_policy(None)
+    haemorrhage = next(f for f in policy.red_flags if f.id == "haemorrhage-stroke")
+    assert haemorrhage.codes.who_icd10 == {"I60", "I61", "I62", "I63"}
+    heart_block = policy.contraindications["magnesium-sulfate"].excluded[0].codes
+    assert (heart_block.icd10, heart_block.who_icd10) == (
+        {"I441", "I442", "I4430", "I4439"},
+        {"I441", "I442"},
+    )
+    thunderclap = next(f for f in policy.red_flags if f.id == "thunderclap")
+    assert thunderclap.codes.who_icd10 == frozenset()
+
+
 def test_ranges_expand() -> None:
     policy = load_policy(None)
     assert {"I20", "I21", "I25"} <= policy.contraindications["dhe"].excluded[1].codes.icd10
@@ -83,6 +96,17 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
             "ICD-10-CM",
         ),
         (lambda d: d["code_sets"].pop("pregnancy"), "code_sets.pregnancy", "Missing data"),
+        (
+            _set("red_flags.1.who_icd10", ["I60.12"]),  # WHO: categories or 4 characters
+            "red_flags.1.who_icd10.0",
+            "String does not match",
+        ),
+        (
+            _set("code_sets.migraine.who_icd10", ["G43-H45"]),
+            "code_sets.migraine.who_icd10.0",
+            "WHO ICD-10",
+        ),
+        (lambda d: d["observations"].pop("hcg_urine"), "observations.hcg_urine", "Missing data"),
         (
             _set("acute_classes.triptan.days", 0),
             "acute_classes.triptan.days",

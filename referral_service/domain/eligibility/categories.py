@@ -18,6 +18,7 @@ from referral_service.domain.eligibility.logic import (
 )
 from referral_service.domain.eligibility.medications import acute_overuse, failed_at_least
 from referral_service.domain.facts import ObservationFact
+from referral_service.domain.policy import CodeSet
 
 MISSING = {
     "headache_days": missing.HEADACHE_DAYS,
@@ -60,15 +61,18 @@ def evaluate_categories(chart: Chart) -> list[CategoryResult]:
 
 def _episodic(chart: Chart) -> Finding:
     codes = chart.policy.code_sets
-    family, nonspecific = codes["headache_family"], codes["nonspecific_headache"]
-    refs = [c.ref for c in chart.conditions_outside(family, nonspecific)]
-    if chart.reasons and chart.reason_codes_outside(family, nonspecific):
-        refs.append(chart.facts.ref)
+    refs = _coded_outside(chart, codes["headache_family"], codes["nonspecific_headache"])
     return known(
-        bool(refs),
-        "migraine or headache code" if refs else "only nonspecific headache",
-        tuple(dict.fromkeys(refs)),
+        bool(refs), "migraine or headache code" if refs else "only nonspecific headache", refs
     )
+
+
+def _coded_outside(chart: Chart, within: CodeSet, outside: CodeSet) -> tuple[str, ...]:
+    """Evidence refs of counted Conditions and reasonCodes in `within` with no code `outside`."""
+    refs = [c.ref for c in chart.conditions_outside(within, outside)]
+    if chart.reasons and chart.reason_codes_outside(within, outside):
+        refs.append(chart.facts.ref)
+    return tuple(dict.fromkeys(refs))
 
 
 def _metric(chart: Chart, name: str, limit_key: str) -> tuple[Finding, ObservationFact | None]:
@@ -110,7 +114,9 @@ _DAY = timedelta(days=1)
 
 
 def _migraine_coded(chart: Chart) -> Finding:
-    refs = chart.coded(chart.policy.code_sets["migraine"])
+    """Any migraine code but the periodic syndromes, which name only `episodic` (cc §8 item 8)."""
+    codes = chart.policy.code_sets
+    refs = _coded_outside(chart, codes["migraine"], codes["periodic_syndromes"])
     return known(bool(refs), "" if refs else "no migraine code", refs)
 
 

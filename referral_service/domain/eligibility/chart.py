@@ -151,7 +151,7 @@ class Chart:
                 elif system == LOINC:
                     if obs.value is not None:
                         readings.setdefault(code.code, []).append((obs.value, when, obs.ref))
-                    elif obs.value_code is not None:
+                    elif obs.value_code is not None or obs.value_text or obs.interpretation:
                         coded.setdefault(code.code, []).append(obs)
             for comp in obs.components:
                 if comp.value is None:
@@ -235,7 +235,8 @@ class Chart:
         return found
 
     def coded_observations_of(self, codes: frozenset[str]) -> list[ObservationFact]:
-        """Observations with a coded answer (valueCodeableConcept), by LOINC code."""
+        """Observations with a qualitative answer (valueCodeableConcept, valueString or an
+        interpretation) and no number, by LOINC code."""
         coded = self.coded_observations
         found: list[ObservationFact] = []
         for code in codes:

@@ -21,7 +21,7 @@ from referral_service.domain.eligibility.logic import (
     known,
 )
 from referral_service.domain.eligibility.medications import washout_until
-from referral_service.domain.eligibility.pregnancy import latest_status, pregnant
+from referral_service.domain.eligibility.pregnancy import describe, latest_status, pregnant
 from referral_service.domain.eligibility.protocols import (
     ProtocolPlan,
     choose_protocol,
@@ -135,17 +135,23 @@ def _clinical(chart: Chart, trail: Trail) -> Decision:
     protocol, reason = choose_protocol(chart, naming, requested)
     trail.reasons.append(reason)
     plan = plan_protocol(chart, protocol)
-    if requested is None and _named_twice(results, naming):
+    if requested is None and _named_twice(chart, results, naming):
         plan = _unless_status_missing(chart, trail, plan)
     trail.reasons.extend(plan.reasons)
     return _review_and_finish(chart, trail, naming, results, plan)
 
 
-def _named_twice(results: list[CategoryResult], naming: str) -> bool:
-    """Another category below the naming one (episodic aside) is met as well."""
+def _named_twice(chart: Chart, results: list[CategoryResult], naming: str) -> bool:
+    """A category below the naming one that would itself get the clinic's default protocol is
+    met as well: one that would be eligible or needs-review on its own (cc §8 item 12), never
+    `episodic` nor another category whose protocol waits for a pregnancy status."""
     names = [category for category, _ in results[:-1]]
     below = results[names.index(naming) + 1 : -1]
-    return any(finding.outcome == MET for _, finding in below)
+    by_category, default = chart.policy.protocol_by_category, chart.policy.default_protocol
+    return any(
+        finding.outcome == MET and by_category.get(category, default) == default
+        for category, finding in below
+    )
 
 
 def _unless_status_missing(chart: Chart, trail: Trail, plan: ProtocolPlan) -> ProtocolPlan:
@@ -273,7 +279,7 @@ def _pregnancy_status(chart: Chart) -> Finding:
             (),
             (missing.PREGNANCY_STATUS.format(days=days),),
         )
-    return known(True, f"pregnancy status within {days} days: {status[0]}", (status[1].ref,))
+    return known(True, f"pregnancy status within {days} days: {describe(status)}", (status.ref,))
 
 
 _STATUS_NOT_NEEDED = known(True, "no pregnancy status needed (not a female aged 12-55)")

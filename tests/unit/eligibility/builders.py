@@ -21,6 +21,8 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RECEIVED = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)  # later than NOW: authoredOn must win
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
+WHO = "http://hl7.org/fhir/sid/icd-10"  # WHO ICD-10, not ICD-10-CM
+ICD_OID = "urn:oid:2.16.840.1.113883.6.90"  # ICD-10-CM by its OID
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 METRICS = "https://referral-service.dev/headache-metrics"
@@ -256,6 +258,29 @@ class Referral:
                 "effectiveDateTime": ago(days),
             }
         )
+
+    def hcg(
+        self, result: str, days: float = 1, *, specimen: str = "urine", by: str = "code"
+    ) -> Referral:
+        """A qualitative hCG result (cc §8 item 10): `result` positive, negative or any other
+        word, given `by` a SNOMED answer (code), a valueString (string) or an interpretation."""
+        loinc = {"urine": "2106-3", "serum": "2118-8"}[specimen]
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": cc(coding(loinc, LOINC)),
+            "effectiveDateTime": ago(days),
+        }
+        if by == "code":
+            snomed = {"positive": "10828004", "negative": "260385009"}.get(result.lower(), "0")
+            res["valueCodeableConcept"] = cc(coding(snomed, SCT))
+        elif by == "string":
+            res["valueString"] = result
+        else:
+            flag = {"positive": "POS", "negative": "NEG"}.get(result.lower(), "IND")
+            system = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+            res["interpretation"] = [cc(coding(flag, system))]
+        return self.place(res)
 
     def medication(
         self,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from .builders import NOW, SCT, Referral, ago, born
+from .builders import ICD_OID, NOW, SCT, WHO, Referral, ago, born
 
 R = Referral
 ANY = object()
@@ -442,6 +442,201 @@ CASES = [
     Case("NDPH needs review", lambda: R(headache="G44.52"), "needs-review", "ndph"),
     Case("code without dot", lambda: R(headache="G43709"), "eligible", "chronic-migraine"),
     Case("code in lower case", lambda: R(headache="g43.709"), "eligible", "chronic-migraine"),
+    # --- 8.8 refractory by code: the intractable families; periodic syndromes are episodic -------
+    Case(
+        "8.8 G43.839 intractable menstrual migraine is refractory",
+        lambda: R(headache="G43.839"),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+        rule=("category.refractory-migraine", "met"),
+    ),
+    Case(
+        "8.8 G43.831 intractable menstrual with status migrainosus",
+        lambda: R(headache="G43.831"),
+        "eligible",
+        "status-migrainosus",
+        priority="asap",
+    ),
+    Case(
+        "8.8 G43.A1 intractable cyclical vomiting names only episodic",
+        lambda: R(headache="G43.A1").acute(triptan=3),
+        "ineligible",
+        "episodic",
+        rule=("category.refractory-migraine", "not-met"),
+    ),
+    Case(
+        "8.8 G43.C1 periodic headache syndrome is no migraine code for chronic migraine",
+        lambda: R(headache="G43.C1").acute(triptan=3),
+        "ineligible",
+        "episodic",
+        rule=("category.chronic-migraine", "not-met"),
+    ),
+    Case(
+        "8.8 G43.D0 abdominal migraine without metrics asks for them",
+        lambda: R(headache="G43.D0", metrics=False),
+        "needs-information",
+        "episodic",
+    ),
+    Case(
+        "8.8 G43.B1 ophthalmoplegic still overuses medication by metrics",
+        lambda: R(headache="G43.B1").acute(triptan=12),
+        "eligible",
+        "medication-overuse",
+    ),
+    Case(
+        "8.8 G43.819 other migraine, intractable, is not refractory",
+        lambda: R(headache="G43.819"),
+        "eligible",
+        "chronic-migraine",
+        "standard-infusion",
+        rule=("category.refractory-migraine", "unknown"),  # by metrics only, which are absent
+    ),
+    Case(
+        "8.8 G43.519 persistent aura, intractable, is refractory",
+        lambda: R(headache="G43.519"),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+    ),
+    Case(
+        "8.8 G43.E19 chronic with aura, intractable, is refractory",
+        lambda: R(headache="G43.E19"),
+        "eligible",
+        "refractory-migraine",
+        "dhe",
+    ),
+    # --- 8.9 ICD-10-CM by its OID; WHO ICD-10 only where the policy maps it ----------------------
+    Case(
+        "8.9 OID: thunderclap G44.53",
+        lambda: R().condition("G44.53", ICD_OID),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
+    Case(
+        "8.9 OID: chronic migraine G43.709 alone",
+        lambda: R(headache=None).condition("G43.709", ICD_OID, onset_days=700),
+        "eligible",
+        "chronic-migraine",
+    ),
+    Case(
+        "8.9 OID: intractable G43.719 in a reasonCode",
+        lambda: R(headache=None).reason_code("G43.719", ICD_OID),
+        "eligible",
+        "refractory-migraine",
+    ),
+    Case(
+        "8.9 URL icd-10 (WHO): G44.53 is no thunderclap",
+        lambda: R().condition("G44.53", WHO),
+        "eligible",
+        rule=("red-flag.coded-finding", "not-met"),
+    ),
+    Case(
+        "8.9 WHO I60 subarachnoid haemorrhage at the category",
+        lambda: R().condition("I60.9", WHO, onset_days=5),
+        "emergency-redirect",
+        rule=("red-flag.coded-finding", "met"),
+    ),
+    Case("8.9 WHO I63 with unknown date", lambda: R().condition("I63", WHO), "emergency-redirect"),
+    Case(
+        "8.9 WHO I63 91 days is history",
+        lambda: R().condition("I63.9", WHO, onset_days=91),
+        "eligible",
+        rule=("red-flag.coded-finding", "not-met"),
+    ),
+    Case(
+        "8.9 WHO G43.3 alone: chronic migraine by metrics",
+        lambda: R(headache=None).condition("G43.3", WHO, onset_days=700),
+        "eligible",
+        "chronic-migraine",
+        rule=("red-flag.coded-finding", "not-met"),
+    ),
+    Case(
+        "8.9 WHO G43.3 without metrics names only episodic",
+        lambda: R(headache=None, metrics=False).condition("G43.3", WHO, onset_days=700),
+        "needs-information",
+        "episodic",
+    ),
+    Case(
+        "8.9 WHO G43.2 (status migrainosus in WHO) is no status-migrainosus",
+        lambda: R(headache=None).condition("G43.2", WHO, onset_days=700),
+        "eligible",
+        "chronic-migraine",
+        priority="routine",
+    ),
+    Case(
+        "8.9 WHO G44.2 tension-type is episodic, no review",
+        lambda: R(headache=None).condition("G44.2", WHO, onset_days=700).acute(triptan=3),
+        "ineligible",
+        "episodic",
+    ),
+    Case(
+        "8.9 WHO R51 is episodic, not none",
+        lambda: R(headache=None, metrics=False).condition("R51", WHO, onset_days=700),
+        "needs-information",
+        "episodic",
+    ),
+    Case(
+        "8.9 SNOMED 398057008 tension-type headache is a headache code",
+        lambda: R(headache=None, metrics=False).condition("398057008", SCT, onset_days=700),
+        "needs-information",
+        "episodic",
+        rule=("headache.coded", "met"),
+    ),
+    Case(
+        "8.9 WHO H47.1 papilloedema as written",
+        lambda: R().condition("H47.1", WHO),
+        "emergency-redirect",
+    ),
+    Case("8.9 WHO H47.0 is not papilloedema", lambda: R().condition("H47.0", WHO), "eligible"),
+    Case(
+        "8.9 WHO M31.6 arteritis as written",
+        lambda: R().reason_code("M316", WHO),
+        "emergency-redirect",
+    ),
+    Case(
+        "8.9 WHO R29.1 (four characters, not listed) counts for nothing",
+        lambda: R().condition("R29.1", WHO),
+        "eligible",
+    ),
+    Case(
+        "8.9 WHO G40.9 drops metoclopramide",
+        lambda: R().condition("G40.9", WHO),
+        "eligible",
+        excluded=("metoclopramide",),
+    ),
+    Case(
+        "8.9 WHO K25.9 drops ketorolac",
+        lambda: R().condition("K25.9", WHO),
+        "eligible",
+        excluded=("ketorolac",),
+    ),
+    Case(
+        "8.9 WHO K92.2 does not drop ketorolac",
+        lambda: R().condition("K92.2", WHO),
+        "eligible",
+        excluded=(),
+    ),
+    Case(
+        "8.9 WHO G20 Parkinson disease needs review",
+        lambda: R().condition("G20", WHO),
+        "needs-review",
+        rule=("caution.metoclopramide", "met"),
+    ),
+    Case(
+        "8.9 WHO G45.9 TIA history with DHE needs review",
+        lambda: dhe().condition("G45.9", WHO, onset_days=200),
+        "needs-review",
+        protocol="dhe",
+        rule=("caution.dhe", "met"),
+    ),
+    Case(
+        "8.9 WHO I21 ischaemic heart disease: DHE falls back",
+        lambda: dhe().condition("I21.9", WHO),
+        "eligible",
+        protocol="standard-infusion",
+        rule=("protocol.fallback", "met"),
+    ),
     # --- categories by metrics -------------------------------------------------------------------
     Case(
         "3 failed classes: refractory",
@@ -947,6 +1142,57 @@ CASES = [
         "eligible",
         excluded=("magnesium-sulfate",),
     ),
+    # --- 8.11 heart block for magnesium: AV block I44.1, I44.2, I44.30, I44.39 only ------------
+    Case(
+        "8.11 I44.1 second-degree AV block drops magnesium",
+        lambda: R().condition("I44.1"),
+        "eligible",
+        excluded=("magnesium-sulfate",),
+    ),
+    Case(
+        "8.11 I44.30 AV block unspecified drops magnesium",
+        lambda: R().condition("I44.30"),
+        "eligible",
+        excluded=("magnesium-sulfate",),
+    ),
+    Case(
+        "8.11 I44.39 other AV block drops magnesium",
+        lambda: R().condition("I44.39"),
+        "eligible",
+        excluded=("magnesium-sulfate",),
+    ),
+    Case(
+        "8.11 I44.7 left bundle-branch block keeps magnesium",
+        lambda: R().condition("I44.7"),
+        "eligible",
+        protocol="standard-infusion",
+        excluded=(),
+        rule=("exclusion.magnesium-sulfate", "not-met"),
+    ),
+    Case(
+        "8.11 I44.4 fascicular block keeps magnesium",
+        lambda: R().condition("I44.4"),
+        "eligible",
+        excluded=(),
+    ),
+    Case(
+        "8.11 I44.0 first-degree AV block keeps magnesium",
+        lambda: R().condition("I44.0"),
+        "eligible",
+        excluded=(),
+    ),
+    Case(
+        "8.11 WHO I44.2 drops magnesium",
+        lambda: R().condition("I44.2", WHO),
+        "eligible",
+        excluded=("magnesium-sulfate",),
+    ),
+    Case(
+        "8.11 WHO I44.3 (not listed) keeps magnesium",
+        lambda: R().condition("I44.3", WHO),
+        "eligible",
+        excluded=(),
+    ),
     Case(
         "stroke history with DHE needs review",
         lambda: dhe().condition("Z86.73"),
@@ -1049,6 +1295,152 @@ CASES = [
         "pregnancy status older than 294 days",
         lambda: R(sex="female", age=30).pregnancy_status("pregnant", 300),
         "eligible",
+    ),
+    # --- 8.10 hCG results and pregnancy Conditions as pregnancy status; the latest wins --------
+    Case(
+        "8.10 woman 30, DHE, negative urine hCG 2 days ago",
+        lambda: dhe(sex="female", age=30).hcg("negative", 2),
+        "eligible",
+        protocol="dhe",
+        rule=("pregnancy-status.recent", "met"),
+    ),
+    Case(
+        "8.10 woman 30, DHE, positive urine hCG 2 days ago",
+        lambda: dhe(sex="female", age=30).hcg("positive", 2),
+        "needs-review",
+        protocol="standard-infusion",
+        excluded=("ketorolac",),
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 serum hCG NEGATIVE as a string",
+        lambda: dhe(sex="female", age=30).hcg("NEGATIVE", specimen="serum", by="string"),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.10 serum hCG Positive as a string",
+        lambda: R(sex="female", age=30).hcg("Positive", specimen="serum", by="string"),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 hCG interpreted NEG",
+        lambda: dhe(sex="female", age=30).hcg("negative", by="interpretation"),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.10 hCG interpreted POS",
+        lambda: R(sex="female", age=30).hcg("positive", by="interpretation"),
+        "needs-review",
+    ),
+    Case(
+        "8.10 equivocal hCG is no status",
+        lambda: dhe(sex="female", age=30).hcg("equivocal", by="string"),
+        "needs-information",
+        rule=("pregnancy-status.recent", "unknown"),
+    ),
+    Case(
+        "8.10 negative hCG 8 days old is not recent",
+        lambda: dhe(sex="female", age=30).hcg("negative", 8),
+        "needs-information",
+    ),
+    Case(
+        "8.10 negative hCG after a positive one: the latest wins",
+        lambda: dhe(sex="female", age=30).hcg("positive", 20).hcg("negative", 1),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.10 positive hCG after a negative status: the latest wins",
+        lambda: dhe(sex="female", age=30).pregnancy_status("not-pregnant", 3).hcg("positive", 1),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 negative hCG after a pregnant status",
+        lambda: dhe(sex="female", age=30).pregnancy_status("pregnant", 40).hcg("negative", 1),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.10 Z3A.20 weeks of gestation recorded 10 days ago",
+        lambda: R(sex="female", age=30).condition("Z3A.20", recorded_days=10),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 Z3A.20 recorded 300 days ago is out of the window",
+        lambda: R(sex="female", age=30).condition("Z3A.20", recorded_days=300),
+        "eligible",
+        rule=("review.pregnancy", "not-met"),
+    ),
+    Case(
+        "8.10 Z3A.20 with no date counts",
+        lambda: R(sex="female", age=30).condition("Z3A.20"),
+        "needs-review",
+    ),
+    Case(
+        "8.10 Z3A.30 as a reasonCode counts",
+        lambda: R(sex="female", age=30).reason_code("Z3A.30"),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 SNOMED 77386006 pregnant Condition",
+        lambda: R(sex="female", age=30).condition("77386006", SCT, onset_days=30),
+        "needs-review",
+        rule=("review.pregnancy", "met"),
+    ),
+    Case(
+        "8.10 resolved Z3A Condition is no evidence",
+        lambda: R(sex="female", age=30).condition("Z3A.12", recorded_days=10, status="resolved"),
+        "eligible",
+    ),
+    Case(
+        "8.10 negative hCG after a Z3A Condition: the latest wins",
+        lambda: dhe(sex="female", age=30).condition("Z3A.08", recorded_days=30).hcg("negative", 1),
+        "eligible",
+        protocol="dhe",
+    ),
+    Case(
+        "8.10 positive hCG makes a new headache high-risk",
+        lambda: new_headache().hcg("positive", 5),
+        "emergency-redirect",
+        rule=("red-flag.new-headache-high-risk", "met"),
+    ),
+    # --- 8.12 the standard-infusion fallback needs a lower category on the default protocol -----
+    Case(
+        "8.12 intractable G43.919 and overuse code, no chronic metrics: DHE waits",
+        lambda: R(sex="female", age=30, headache="G43.919", metrics=False).condition("G44.41"),
+        "needs-information",
+        "refractory-migraine",
+        "dhe",
+        rule=("pregnancy-status.recent", "unknown"),
+    ),
+    Case(
+        "8.12 intractable G43.919 and overuse code, chronic metrics: standard infusion",
+        lambda: R(sex="female", age=30, headache="G43.919").condition("G44.41"),
+        "eligible",
+        "refractory-migraine",
+        "standard-infusion",
+        rule=("protocol.fallback", "met"),
+    ),
+    Case(
+        "8.12 intractable G43.919 with only episodic below: DHE waits",
+        lambda: episodic(sex="female", age=30).condition("G43.919"),
+        "needs-information",
+        "refractory-migraine",
+        "dhe",
+    ),
+    Case(
+        "8.12 intractable G43.919 and chronic tension-type: standard infusion",
+        lambda: R(sex="female", age=30, headache="G43.919", metrics=False).condition("G44.221"),
+        "eligible",
+        "refractory-migraine",
+        "standard-infusion",
+        rule=("protocol.fallback", "met"),
     ),
     # --- 4.3 eptinezumab -------------------------------------------------------------------------
     Case(

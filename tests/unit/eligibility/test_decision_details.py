@@ -416,3 +416,44 @@ def test_the_ed_exception_names_each_reports_category_and_status() -> None:
         "ED referral with imaging within 7 days (NMR amended, RAD final): a neurologist decides"
     )
     assert len(exception.evidence) == 3  # the Encounter (once) and both reports
+
+
+def test_pregnancy_evidence_is_named_in_plain_words() -> None:
+    """cc §8 item 10: an hCG result or a pregnancy Condition says what it is and when."""
+    tested = Referral(sex="female", age=30).protocol("dhe").hcg("negative", 2).evaluate()
+    status = reason(tested, "pregnancy-status.recent")
+    assert status.detail == (
+        "pregnancy status within 7 days: not-pregnant (negative urine hCG 2 days ago)"
+    )
+    assert len(status.evidence) == 1 and status.evidence[0].startswith("urn:uuid:")
+    coded = Referral(sex="female", age=30).condition("Z3A.20", recorded_days=10).evaluate()
+    assert reason(coded, "review.pregnancy").detail == (
+        "pregnancy status: pregnant (Condition Z3A.20 10 days ago)"
+    )
+    serum = Referral(sex="female", age=30).hcg("POSITIVE", specimen="serum", by="string")
+    assert reason(serum.evaluate(), "review.pregnancy").detail == (
+        "pregnancy status: pregnant (positive serum hCG 1 day ago)"
+    )
+
+
+def test_a_pregnancy_status_observation_keeps_its_plain_wording() -> None:
+    decision = Referral(sex="female", age=30).protocol("dhe").pregnancy_status("not-pregnant")
+    assert reason(decision.evaluate(), "pregnancy-status.recent").detail == (
+        "pregnancy status within 7 days: not-pregnant"
+    )
+
+
+def test_simultaneous_hcg_results_take_positive_whatever_the_order() -> None:
+    for results in (("positive", "negative"), ("negative", "positive")):
+        referral = Referral(sex="female", age=30)
+        for result in results:
+            referral.hcg(result, 2)
+        assert referral.evaluate().decision == "needs-review"
+
+
+def test_an_hcg_result_whose_parts_disagree_is_positive() -> None:
+    referral = Referral(sex="female", age=30).protocol("dhe").hcg("negative", 1)
+    referral.entries[-1]["resource"]["interpretation"] = [
+        {"coding": [{"code": "POS"}]}  # the coded answer says negative, the flag positive
+    ]
+    assert reason(referral.evaluate(), "review.pregnancy").outcome == "met"

@@ -20,6 +20,7 @@ from referral_service.domain.eligibility.logic import (
 from referral_service.domain.facts import (
     ICD10_CM,
     SNOMED,
+    WHO_ICD10,
     Code,
     Concept,
     ConditionFact,
@@ -100,12 +101,16 @@ def test_three_valued_or() -> None:
     assert any_of(Finding(NOT_MET), Finding(NOT_MET)).outcome == NOT_MET
 
 
-def test_refractory_family_by_fifth_character() -> None:
+def test_refractory_by_the_intractable_families_status_by_sixth_character() -> None:
     matches = POLICY.code_index.matches
     refractory = POLICY.categories[1].codes
     assert matches(refractory, Code.of(ICD10_CM, "G43.719"))
     assert matches(refractory, Code.of(ICD10_CM, "G43.E19"))
+    assert matches(refractory, Code.of(ICD10_CM, "G43.839"))  # menstrual, intractable (cc §8.8)
     assert not matches(refractory, Code.of(ICD10_CM, "G43.709"))
+    assert not matches(refractory, Code.of(ICD10_CM, "G43.A1"))  # a periodic syndrome
+    assert not matches(refractory, Code.of(ICD10_CM, "G43.819"))  # other migraine
+    assert not matches(refractory, Code.of(WHO_ICD10, "G43.1"))
     status = POLICY.categories[0].codes
     assert matches(status, Code.of(ICD10_CM, "G43.011"))
     assert not matches(status, Code.of(ICD10_CM, "G43.019"))

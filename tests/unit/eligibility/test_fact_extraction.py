@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from referral_service.fhir.facts import extract_facts, parse_datetime
 
-from .builders import ICD, NOW, RECEIVED, Referral, cc, coding
+from .builders import ICD, ICD_OID, LOINC, NOW, RECEIVED, WHO, Referral, cc, coding
 
 
 def _facts(referral: Referral, resolver: Any = None):  # type: ignore[no-untyped-def]
@@ -162,6 +162,8 @@ _FIELDS = [
     "effectiveDateTime",
     "issued",
     "valueCodeableConcept",
+    "valueString",
+    "interpretation",
     "status",
     "medicationCodeableConcept",
     "medicationReference",
@@ -229,6 +231,27 @@ def test_icd_system_code_with_dot_is_normalized() -> None:
     facts = _facts(Referral(headache="g43.709"))
     codes = [c.code for cond in facts.conditions for c in cond.code.codes if c.system == ICD]
     assert codes == ["G43709"]
+
+
+def test_icd_10_cm_under_its_oid_is_icd_10_cm() -> None:
+    facts = _facts(Referral(headache=None).condition("g43.709", ICD_OID))
+    codes = [(c.system, c.code) for cond in facts.conditions for c in cond.code.codes]
+    assert codes == [(ICD, "G43709")]
+
+
+def test_who_icd_10_keeps_its_own_system_normalized_like_icd_10_cm() -> None:
+    facts = _facts(Referral(headache=None).condition("i60.9", WHO).reason_code("G43.3", WHO))
+    conditions = [(c.system, c.code) for cond in facts.conditions for c in cond.code.codes]
+    reasons = [(c.system, c.code) for r in facts.reason_codes for c in r.codes]
+    assert (conditions, reasons) == ([(WHO, "I609")], [(WHO, "G433")])
+
+
+def test_qualitative_results_keep_their_string_and_interpretation() -> None:
+    referral = Referral().hcg("Negative", by="string").hcg("positive", by="interpretation")
+    results = [o for o in _facts(referral).observations if o.code.code_in(LOINC) == "2106-3"]
+    assert [o.value_text for o in results] == ["Negative", ""]
+    assert [[c.code for c in o.interpretation] for o in results] == [[], ["POS"]]
+    assert all(o.value is None and o.value_code is None for o in results)
 
 
 @settings(max_examples=150, deadline=None)

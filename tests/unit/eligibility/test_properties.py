@@ -12,7 +12,7 @@ from referral_service.domain.eligibility import evaluate
 from referral_service.fhir.facts import extract_facts
 from referral_service.services.evaluation import evaluate_document
 
-from .builders import POLICY, RECEIVED, Referral
+from .builders import ICD_OID, POLICY, RECEIVED, SCT, WHO, Referral
 
 Modifier = Callable[[Referral], Referral]
 
@@ -88,13 +88,41 @@ HEADACHES = [
     None,
 ]
 
+# Criteria revision 2026-12 (cc §8 items 8-11). Kept apart from the lists above, which also
+# seed the golden decisions' random referrals: extending those would reshuffle every one.
+REVISION_MODIFIERS: list[Modifier] = [
+    lambda r: r.hcg("positive", 2),
+    lambda r: r.hcg("negative", 2),
+    lambda r: r.hcg("Negative", 3, specimen="serum", by="string"),
+    lambda r: r.hcg("positive", 1, by="interpretation"),
+    lambda r: r.condition("Z3A.20", recorded_days=20),
+    lambda r: r.condition("77386006", SCT),
+    lambda r: r.condition("I44.7"),
+    lambda r: r.condition("I44.30"),
+    lambda r: r.condition("G40.9", WHO),
+    lambda r: r.condition("K26", WHO),
+    lambda r: r.condition("I25.1", WHO),
+    lambda r: r.condition("G43.3", WHO),
+    lambda r: r.condition("G43.839"),
+    lambda r: r.condition("G43.A1"),
+    lambda r: r.condition("398057008", SCT),
+]
+REVISION_RED_FLAGS: list[Modifier] = [
+    lambda r: r.condition("I60.9", WHO),
+    lambda r: r.condition("H47.1", WHO),
+    lambda r: r.reason_code("R56.9", WHO),
+    lambda r: r.condition("G44.53", ICD_OID),
+]
+REVISION_HEADACHES = ["G43.839", "G43.A1", "G43.919", "G43.819"]
+
 
 @st.composite
-def referrals(draw: st.DrawFn, modifiers: list[Modifier] = MODIFIERS) -> Referral:
+def referrals(draw: st.DrawFn, modifiers: list[Modifier] | None = None) -> Referral:
+    modifiers = MODIFIERS + REVISION_MODIFIERS if modifiers is None else modifiers
     referral = Referral(
         age=draw(st.none() | st.integers(10, 90)),
         sex=draw(st.sampled_from(["male", "female"])),
-        headache=draw(st.sampled_from(HEADACHES)),
+        headache=draw(st.sampled_from(HEADACHES + REVISION_HEADACHES)),
         headache_onset_days=draw(st.none() | st.integers(100, 3000)),
         metrics=draw(st.booleans()),
     )
@@ -114,7 +142,7 @@ _SETTINGS = settings(
 
 
 @_SETTINGS
-@given(referral=referrals(), flag=st.sampled_from(RED_FLAGS))
+@given(referral=referrals(), flag=st.sampled_from(RED_FLAGS + REVISION_RED_FLAGS))
 def test_a_red_flag_turns_any_eligible_referral_into_an_emergency_redirect(
     referral: Referral, flag: Modifier
 ) -> None:
