@@ -98,6 +98,7 @@ def _staff_only() -> None:
 
 
 @audit_bp.get("/fhir/AuditEvent")
+@audit_bp.post("/fhir/AuditEvent/_search")
 def search_audit_events() -> Response:
     check_accept()
     _staff_only()

@@ -301,3 +301,34 @@ def test_bad_values_are_400_never_500(client) -> None:
         response = client.get(f"/fhir/{query}")
         assert response.status_code == 400, query
         assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+SAMPLE = {"token": "x", "reference": "Patient/x", "date": "2026-12", "number": "1"}
+
+
+def test_the_capability_statement_lists_exactly_what_strict_search_accepts(client) -> None:
+    statement = client.get("/fhir/metadata").get_json()
+    assert fhirkit.validate(statement) == []
+    for entry in statement["rest"][0]["resource"]:
+        if {"code": "search-type"} not in entry["interaction"]:
+            continue
+        kind = entry["type"]
+        for parameter in entry["searchParam"]:
+            name, notes = parameter["name"], parameter.get("documentation", "")
+            query = {name: SAMPLE[parameter["type"]]}
+            assert client.get(f"/fhir/{kind}", query_string=query, headers=STRICT).status_code == (
+                200
+            ), (kind, name)
+            modifiers = (
+                notes.split("modifiers: ")[1].split(";")[0] if "modifiers: " in notes else ""
+            )
+            for modifier in filter(None, modifiers.split(", ")):
+                key = f"{name}{modifier}"
+                answer = client.get(f"/fhir/{kind}", query_string={key: "x"}, headers=STRICT)
+                assert answer.status_code == 200, (kind, key)
+            unlisted = client.get(
+                f"/fhir/{kind}", query_string={f"{name}:exact": "x"}, headers=STRICT
+            )
+            assert unlisted.status_code == 400, (kind, name)
+        posted = client.post(f"/fhir/{kind}/_search", data={}, headers=STRICT)
+        assert posted.status_code == 200, kind
