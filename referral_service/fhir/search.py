@@ -13,6 +13,7 @@ from referral_service.fhir.outcome import Issue, Unreadable
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
+MAX_OFFSET = 1_000_000  # as api/limits.py holds the query string to; a _search body too
 DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
 # Paging is ours to read; `_format` is honoured by content negotiation before any search.
 PAGING = ("_count", "_offset")
@@ -102,6 +103,8 @@ def _non_negative(name: str, raw: str, default: int) -> int:
         return default
     if not raw.isdigit():
         raise Unreadable.single("value", f"{name} must be a non-negative integer", name)
+    if len(raw) > 9 or int(raw) > MAX_OFFSET:
+        raise Unreadable.single("value", f"{name} must be at most {MAX_OFFSET}", name)
     return int(raw)
 
 

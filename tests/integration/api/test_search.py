@@ -290,6 +290,13 @@ def test_referral_history_and_refused_history(client) -> None:
         assert response.get_json()["issue"][0]["code"] == "not-supported", path
 
 
+def test_absurd_paging_in_a_search_body_is_400(client) -> None:
+    for form in ({"_offset": "9" * 30}, {"_count": "9" * 5000}, {"_offset": "1000001"}):
+        response = client.post("/fhir/ServiceRequest/_search", data=form)
+        assert response.status_code == 400, form
+        assert response.get_json()["issue"][0]["code"] == "value"
+
+
 def test_bad_values_are_400_never_500(client) -> None:
     for query in (
         "ServiceRequest?_lastUpdated=ge-soon",
