@@ -210,7 +210,13 @@ def test_searchsets_of_every_type_are_valid_r4_when_empty_and_full(client, runti
     referral_id = created.get_json()["id"]
     Worker(runtime).run_until_idle()
     client.post("/fhir/Patient", json={"resourceType": "Patient", "id": "x"}, headers=HEADERS)
-    types = ["ServiceRequest", "Task", "Appointment", "AuditEvent", "Patient", "Condition"]
+    statement = client.get("/fhir/metadata").get_json()
+    types = [
+        entry["type"]
+        for entry in statement["rest"][0]["resource"]
+        if {"code": "search-type"} in entry["interaction"]
+    ]
+    assert len(types) == 16  # ServiceRequest, Task, Appointment, AuditEvent, 12 pushed types
     for resource_type in types:
         nothing = "date=1990" if resource_type == "AuditEvent" else "_id=none-such"
         empty = found(client, f"{resource_type}?{nothing}")
@@ -222,6 +228,11 @@ def test_searchsets_of_every_type_are_valid_r4_when_empty_and_full(client, runti
             assert full["total"] >= 1, resource_type
     history = found(client, f"ServiceRequest/{referral_id}/_history")
     assert fhirkit.validate(history) == []
+    for refused in (
+        client.get("/fhir/Task?owner=x", headers=STRICT),
+        client.get("/fhir/_history"),
+    ):
+        assert fhirkit.validate(refused.get_json()) == []
 
 
 def test_appointment_by_patient_date_and_referral(client, runtime) -> None:
