@@ -7,12 +7,14 @@ import logging
 
 from flask import Blueprint, Flask, Response, g, request
 
+from referral_service.adapters.db import search as search_sql
 from referral_service.adapters.db.audit import AuditQuery
 from referral_service.api.auth import Forbidden
 from referral_service.api.fhir_io import check_accept, fhir_response, runtime
 from referral_service.api.identity import sees_everything
-from referral_service.api.search_params import date_filters, page_args, searchset
+from referral_service.api.search_params import read_search, search_bundle
 from referral_service.config import Settings
+from referral_service.fhir import search_parameters
 from referral_service.services import audit
 
 log = logging.getLogger(__name__)
@@ -84,23 +86,9 @@ def _advertise(resources: list[dict]) -> None:
         {
             "type": "AuditEvent",
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [
-                {"name": "date", "type": "date"},
-                {"name": "entity", "type": "reference"},
-                {"name": "agent", "type": "reference"},
-                {"name": "_count", "type": "number"},
-                {"name": "_offset", "type": "number"},
-            ],
+            "searchParam": search_parameters.capability_params(search_parameters.AUDIT_EVENT),
         }
     )
-
-
-def _token_value(raw: str | None) -> str | None:
-    """`agent` as `system|value` or a bare value; `entity` as `Type/id` or a full URL."""
-    if not raw:
-        return None
-    value = raw.split("|", 1)[-1]
-    return value.split("/fhir/", 1)[-1]
 
 
 def _staff_only() -> None:
@@ -110,19 +98,15 @@ def _staff_only() -> None:
 
 
 @audit_bp.get("/fhir/AuditEvent")
+@audit_bp.post("/fhir/AuditEvent/_search")
 def search_audit_events() -> Response:
     check_accept()
     _staff_only()
-    count, offset = page_args()
-    query = AuditQuery(
-        dates=tuple(date_filters("date")),
-        entity=_token_value(request.args.get("entity")),
-        agent=_token_value(request.args.get("agent")),
-        count=count,
-        offset=offset,
-    )
+    criteria = read_search(search_parameters.AUDIT_EVENT)
+    filters = search_sql.conditions(search_sql.AUDIT_EVENT, criteria, None, runtime().now())
+    query = AuditQuery(tuple(filters), criteria.count, criteria.offset)
     events, total = audit.search_events(runtime().engine, query)
-    return fhir_response(searchset(events, total, count, offset))
+    return fhir_response(search_bundle("AuditEvent", events, total, criteria))
 
 
 @audit_bp.get("/fhir/AuditEvent/<audit_id>")

@@ -138,6 +138,8 @@ def required_permission(method: str, path: str) -> tuple[str, str] | None:
         return None
     if method in ("GET", "HEAD"):
         return (resource_type, "r" if len(parts) > 1 else "s")
+    if parts[1:] == ["_search"]:
+        return (resource_type, "s")  # a search by POST reads, as its GET does
     if len(parts) > 1 and parts[1] == "$evaluate":
         return (resource_type, "c")
     return (resource_type, "u" if method == "PUT" else "c")

@@ -8,19 +8,28 @@ from flask import Blueprint, Response, current_app
 
 from referral_service import __version__
 from referral_service.api.fhir_io import check_accept, fhir_response, runtime
+from referral_service.fhir import search_parameters
+from referral_service.fhir.search import SearchParameter
+from referral_service.fhir.search_parameters import capability_params
 
 capability_bp = Blueprint("fhir_capability", __name__)
 
-_COMMON_SEARCH = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}]
+SEARCH_DOCUMENTATION = (
+    "Search by GET or by POST [type]/_search with a form-encoded body. Repeated parameters "
+    "AND, comma lists OR; dates match the range their precision implies (a value without an "
+    "offset is UTC). Lenient handling (the default) leaves unsupported parameters and "
+    "modifiers out of the search and of the self link; Prefer: handling=strict refuses them "
+    "with 400. Absolute URLs start with REFERRAL_PUBLIC_URL when set, else the request's."
+)
 
 
 def _resource(
-    kind: str, interactions: list[str], params: list[tuple[str, str]], **extra: Any
+    kind: str, interactions: list[str], params: dict[str, SearchParameter], **extra: Any
 ) -> dict[str, Any]:
     return {
         "type": kind,
         "interaction": [{"code": code} for code in interactions],
-        "searchParam": [{"name": n, "type": t} for n, t in params] + _COMMON_SEARCH,
+        "searchParam": capability_params(params),
         **extra,
     }
 
@@ -29,16 +38,10 @@ def capability_statement() -> dict[str, Any]:
     resources = [
         _resource(
             "ServiceRequest",
-            ["create", "update", "read", "vread", "search-type"],
-            [
-                ("identifier", "token"),
-                ("patient", "reference"),
-                ("subject", "reference"),
-                ("status", "token"),
-                ("_lastUpdated", "date"),
-            ],
+            ["create", "update", "read", "vread", "history-instance", "search-type"],
+            search_parameters.SERVICE_REQUEST,
             versioning="versioned-update",
-            readHistory=False,
+            readHistory=True,
             updateCreate=False,
             conditionalCreate=True,
             conditionalUpdate=False,
@@ -52,14 +55,9 @@ def capability_statement() -> dict[str, Any]:
         _resource(
             "Task",
             ["read", "search-type"],
-            [
-                ("_id", "token"),
-                ("focus", "reference"),
-                ("based-on", "reference"),
-                ("status", "token"),
-            ],
+            search_parameters.TASK,
         ),
-        _resource("Appointment", ["read", "search-type"], [("based-on", "reference")]),
+        _resource("Appointment", ["read", "search-type"], search_parameters.APPOINTMENT),
     ]
     for extension in current_app.config.get("CAPABILITY_EXTENSIONS", []):
         extension(resources)
@@ -79,6 +77,7 @@ def capability_statement() -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "documentation": SEARCH_DOCUMENTATION,
                 "security": current_app.config.get(
                     "CAPABILITY_SECURITY",
                     {"description": "No authentication: loopback only (REFERRAL_AUTH=none)"},

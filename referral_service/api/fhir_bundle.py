@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from referral_service.api.fhir_io import check_accept, fhir_response, read_resource, runtime
+from referral_service.api.fhir_io import (
+    check_accept,
+    fhir_response,
+    public_base,
+    read_resource,
+    runtime,
+)
 from referral_service.api.identity import current_sender
 from referral_service.fhir.outcome import operation_outcome
 from referral_service.fhir.validation import expect_resource_type
@@ -45,7 +51,7 @@ def post_bundle() -> Response:
 def _entry(result: bundles.EntryResult) -> dict:
     response: dict = {"status": result.status}
     if result.location:
-        response["location"] = f"{request.url_root.rstrip('/')}/fhir/{result.location}"
+        response["location"] = f"{public_base()}/fhir/{result.location}"
     if result.etag:
         response["etag"] = result.etag
     if result.outcome:

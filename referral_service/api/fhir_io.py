@@ -24,6 +24,13 @@ def runtime() -> Any:
     return current_app.extensions["referral_service"]
 
 
+def public_base() -> str:
+    """The service's base URL for absolute links: REFERRAL_PUBLIC_URL when set (it must be,
+    behind a proxy that rewrites Host), else the URL this request reached."""
+    configured = runtime().settings.public_url
+    return str(configured or request.url_root).rstrip("/")
+
+
 def read_resource() -> dict[str, Any]:
     limit = runtime().settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:

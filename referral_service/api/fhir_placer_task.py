@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from flask.blueprints import BlueprintSetupState
 
 from referral_service.api.fhir_io import (
     check_accept,
     etag,
+    public_base,
     read_resource,
     runtime,
     written_response,
@@ -43,7 +44,7 @@ def post_placer_task() -> Response:
         runtime().engine, push(), _focused_referral(document), placer_identifiers(document)
     )
     version = int(task["meta"]["versionId"])
-    root = request.url_root.rstrip("/")
+    root = public_base()
     headers = {
         "Location": f"{root}/fhir/Task/{task['id']}/_history/{version}",
         "ETag": etag(version),
@@ -88,7 +89,6 @@ def _advertise(entries: list[dict[str, Any]]) -> None:
     for entry in entries:
         if entry["type"] == "Task":
             entry["interaction"].append({"code": "create"})
-            entry["searchParam"].append({"name": "identifier", "type": "token"})
             entry["documentation"] = (
                 "create: a referrer's Task whose focus is one of its ServiceRequests returns "
                 "that referral's Task (200) with the referrer's identifiers added as PLAC"

@@ -10,15 +10,18 @@ from referral_service.api.fhir_io import (
     etag,
     fhir_response,
     parse_if_match,
+    public_base,
     read_resource,
     runtime,
     written_response,
 )
 from referral_service.api.identity import current_sender, scope_sender
-from referral_service.api.search_params import date_filters, page_args, searchset, token_list
+from referral_service.api.search_params import read_search, search_bundle
+from referral_service.fhir import search_parameters
+from referral_service.fhir.history import history_bundle
 from referral_service.fhir.outcome import MethodNotAllowed, NotFound, Unreadable
 from referral_service.fhir.parameters import decision_parameters
-from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
+from referral_service.fhir.referral import require_identifier_query
 from referral_service.observability import metrics
 from referral_service.services import intake, queries, revisions
 from referral_service.services.assessment import dry_run_evaluation
@@ -31,7 +34,7 @@ def _options(source: str = "direct") -> intake.IntakeOptions:
 
 
 def _location(referral_id: str, version_id: int) -> dict[str, str]:
-    root = request.url_root.rstrip("/")
+    root = public_base()
     return {
         "Location": f"{root}/fhir/ServiceRequest/{referral_id}/_history/{version_id}",
         "ETag": etag(version_id),
@@ -119,21 +122,22 @@ def read_referral_version(referral_id: str, version_id: str) -> Response:
 
 
 @referrals_bp.get("/fhir/ServiceRequest")
+@referrals_bp.post("/fhir/ServiceRequest/_search")
 def search_referrals() -> Response:
     check_accept()
-    count, offset = page_args()
-    identifier = request.args.get("identifier")
-    page = queries.search_referrals(
-        runtime().engine,
-        scope_sender(),
-        identifier=parse_identifier_query(identifier) if identifier else None,
-        patient=request.args.get("patient") or request.args.get("subject"),
-        status=token_list("status"),
-        last_updated=date_filters("_lastUpdated"),
-        count=count,
-        offset=offset,
+    criteria = read_search(search_parameters.SERVICE_REQUEST)
+    page = queries.search_referrals(runtime().engine, scope_sender(), criteria, runtime().now())
+    return fhir_response(search_bundle("ServiceRequest", page.resources, page.total, criteria))
+
+
+@referrals_bp.get("/fhir/ServiceRequest/<referral_id>/_history")
+def referral_history(referral_id: str) -> Response:
+    """Every version is kept (vread reads them): the instance history is all of them."""
+    check_accept()
+    versions = queries.referral_history(runtime().engine, scope_sender(), referral_id)
+    return fhir_response(
+        history_bundle(versions, public_base(), f"ServiceRequest/{referral_id}/_history")
     )
-    return fhir_response(searchset(page.resources, page.total, count, offset))
 
 
 @referrals_bp.post("/fhir/ServiceRequest/$evaluate")

@@ -13,14 +13,17 @@ from referral_service.api.fhir_io import (
     etag,
     fhir_response,
     parse_if_match,
+    public_base,
     read_resource,
     runtime,
     written_response,
 )
 from referral_service.api.identity import current_sender, scope_sender
-from referral_service.api.search_params import page_args, searchset, token_list
+from referral_service.api.search_params import read_search, search_bundle
+from referral_service.fhir import search_parameters
 from referral_service.fhir.outcome import NotFound, Unreadable
-from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
+from referral_service.fhir.referral import require_identifier_query
+from referral_service.fhir.search import SearchParameter
 from referral_service.services import resources
 from referral_service.services.resources import PATIENT_ELEMENT, PUSHED_TYPES
 
@@ -36,7 +39,7 @@ def push() -> resources.Push:
 
 def _written(written: resources.Written, status: int) -> Response:
     stored = written.stored
-    root = request.url_root.rstrip("/")
+    root = public_base()
     path = f"{stored.resource_type}/{stored.id}/_history/{stored.version_id}"
     headers = {"Location": f"{root}/fhir/{path}", "ETag": etag(stored.version_id)}
     return written_response(resources.render(stored), status, headers)
@@ -98,12 +101,14 @@ def read_stored_version(resource_type: str, resource_id: str, version_id: str) -
 
 
 @resources_bp.get(f"/fhir/{_TYPE}")
+@resources_bp.post(f"/fhir/{_TYPE}/_search")
 def search_stored(resource_type: str) -> Response:
     check_accept()
-    count, offset = page_args()
-    query = _query(resource_type)
-    page = resources.search(runtime().engine, scope_sender(), resource_type, query, (count, offset))
-    return fhir_response(searchset(page.resources, page.total, count, offset))
+    criteria = read_search(parameters_of(resource_type))
+    page = resources.search(
+        runtime().engine, scope_sender(), resource_type, criteria, runtime().now()
+    )
+    return fhir_response(search_bundle(resource_type, page.resources, page.total, criteria))
 
 
 def _patient_parameters(resource_type: str) -> tuple[str, ...]:
@@ -111,20 +116,8 @@ def _patient_parameters(resource_type: str) -> tuple[str, ...]:
     return ("patient", "subject") if element == "subject" else ("patient",) if element else ()
 
 
-def _query(resource_type: str) -> resources.ResourceQuery:
-    for name in ("patient", "subject"):
-        if name in request.args and name not in _patient_parameters(resource_type):
-            # Ignoring it would answer with every resource of the type: refuse instead.
-            raise Unreadable.single(
-                "not-supported", f"{resource_type} has no {name} search parameter", name
-            )
-    patient = request.args.get("patient") or request.args.get("subject")
-    identifier = request.args.get("identifier")
-    return resources.ResourceQuery(
-        ids=token_list("_id"),
-        identifier=parse_identifier_query(identifier) if identifier else None,
-        patient=patient,
-    )
+def parameters_of(resource_type: str) -> dict[str, SearchParameter]:
+    return search_parameters.pushed(_patient_parameters(resource_type))
 
 
 # --- the CapabilityStatement -------------------------------------------------------------------
@@ -132,16 +125,13 @@ def _query(resource_type: str) -> resources.ResourceQuery:
 
 def _advertise(entries: list[dict[str, Any]]) -> None:
     for resource_type in PUSHED_TYPES:
-        params = [("_id", "token"), ("identifier", "token")]
-        params += [(name, "reference") for name in _patient_parameters(resource_type)]
         entries.append(
             {
                 "type": resource_type,
                 "interaction": [
                     {"code": code} for code in ("create", "read", "update", "search-type")
                 ],
-                "searchParam": [{"name": n, "type": t} for n, t in params]
-                + [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}],
+                "searchParam": search_parameters.capability_params(parameters_of(resource_type)),
                 "versioning": "versioned-update",
                 "readHistory": False,
                 "updateCreate": False,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from referral_service.api.fhir_io import check_accept, etag, fhir_response, runtime
 from referral_service.api.identity import scope_sender
-from referral_service.api.search_params import page_args, searchset, token_list
-from referral_service.fhir.referral import parse_identifier_query
+from referral_service.api.search_params import read_search, search_bundle
+from referral_service.fhir import search_parameters
 from referral_service.services import queries
 
 tracking_bp = Blueprint("fhir_tracking", __name__)
@@ -21,21 +21,12 @@ def read_task(task_id: str) -> Response:
 
 
 @tracking_bp.get("/fhir/Task")
+@tracking_bp.post("/fhir/Task/_search")
 def search_tasks() -> Response:
     check_accept()
-    count, offset = page_args()
-    identifier = request.args.get("identifier")
-    page = queries.search_tasks(
-        runtime().engine,
-        scope_sender(),
-        focus=request.args.get("focus") or request.args.get("based-on"),
-        status=token_list("status"),
-        task_id=request.args.get("_id"),
-        count=count,
-        offset=offset,
-        identifier=parse_identifier_query(identifier) if identifier else None,
-    )
-    return fhir_response(searchset(page.resources, page.total, count, offset))
+    criteria = read_search(search_parameters.TASK)
+    page = queries.search_tasks(runtime().engine, scope_sender(), criteria, runtime().now())
+    return fhir_response(search_bundle("Task", page.resources, page.total, criteria))
 
 
 @tracking_bp.get("/fhir/Appointment/<appointment_id>")
@@ -47,14 +38,9 @@ def read_appointment(appointment_id: str) -> Response:
 
 
 @tracking_bp.get("/fhir/Appointment")
+@tracking_bp.post("/fhir/Appointment/_search")
 def search_appointments() -> Response:
     check_accept()
-    count, offset = page_args()
-    page = queries.search_appointments(
-        runtime().engine,
-        scope_sender(),
-        based_on=request.args.get("based-on"),
-        count=count,
-        offset=offset,
-    )
-    return fhir_response(searchset(page.resources, page.total, count, offset))
+    criteria = read_search(search_parameters.APPOINTMENT)
+    page = queries.search_appointments(runtime().engine, scope_sender(), criteria, runtime().now())
+    return fhir_response(search_bundle("Appointment", page.resources, page.total, criteria))

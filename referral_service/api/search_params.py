@@ -1,71 +1,85 @@
-"""FHIR search parameters common to every search: _count, _offset, dates with prefixes."""
+"""FHIR search over HTTP: the query of a GET or of a form-encoded `POST [type]/_search`, the
+`Prefer: handling` the client asked for, and the searchset Bundle with its paging links."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import request
 
-from referral_service.fhir.outcome import Unreadable
-from referral_service.fhir.referral import parse_datetime
+from referral_service.api.fhir_io import public_base
+from referral_service.fhir.outcome import UnsupportedMediaType
+from referral_service.fhir.search import Criteria, SearchParameter, read_criteria
 
-DEFAULT_COUNT = 20
-MAX_COUNT = 100
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
-
-
-def page_args() -> tuple[int, int]:
-    return (
-        min(_non_negative("_count", DEFAULT_COUNT), MAX_COUNT),
-        _non_negative("_offset", 0),
-    )
+FORM = "application/x-www-form-urlencoded"
 
 
-def _non_negative(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise Unreadable.single("value", f"{name} must be a non-negative integer", name)
-    return int(raw)
+def search_pairs() -> list[tuple[str, str]]:
+    """The parameters of the search: a `_search` POST may carry them in the URL and the body."""
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        kind = (request.mimetype or "").lower()
+        if request.content_length and kind != FORM:
+            raise UnsupportedMediaType.single(
+                "not-supported", f"POST _search takes a {FORM} body", "Content-Type"
+            )
+        pairs += list(request.form.items(multi=True))
+    return pairs
 
 
-def date_filters(name: str) -> list[tuple[str, datetime]]:
-    filters = []
-    for raw in request.args.getlist(name):
-        prefix, text = (raw[:2], raw[2:]) if raw[:2] in PREFIXES else ("eq", raw)
-        moment = parse_datetime(text)
-        if moment is None:
-            raise Unreadable.single("value", f"{name} must be a FHIR date or dateTime", name)
-        filters.append((prefix, moment))
-    return filters
+def strict_handling() -> bool:
+    """`Prefer: handling=strict` (FHIR http.html#prefer); lenient is the default."""
+    for header in request.headers.getlist("Prefer"):
+        for part in header.split(","):
+            for preference in part.split(";"):
+                name, _, value = preference.strip().partition("=")
+                if name.strip().lower() == "handling" and value.strip().strip('"') == "strict":
+                    return True
+    return False
 
 
-def token_list(name: str) -> list[str] | None:
-    values = [v for raw in request.args.getlist(name) for v in raw.split(",") if v]
-    return values or None
+def read_search(parameters: Mapping[str, SearchParameter]) -> Criteria:
+    return read_criteria(search_pairs(), parameters, strict=strict_handling())
 
 
-def searchset(resources: list[dict[str, Any]], total: int, count: int, offset: int) -> dict:
-    base = request.base_url
-    query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_offset",)]
-    links = [{"relation": "self", "url": request.url}]
-    if offset + count < total:
-        params = "&".join(f"{k}={v}" for k, v in query + [("_offset", str(offset + count))])
-        links.append({"relation": "next", "url": f"{base}?{params}"})
-    root = request.url_root.rstrip("/")
-    return {
+def search_bundle(
+    resource_type: str, resources: list[dict[str, Any]], total: int, criteria: Criteria
+) -> dict[str, Any]:
+    """A searchset: links self, first, previous, next and last as they apply, built only from
+    what the search applied; `entry` only when something matched (R4: no empty arrays)."""
+    base = public_base()
+    link = _linker(f"{base}/fhir/{resource_type}", criteria)
+    count, offset = criteria.count, criteria.offset
+    links = [link("self", offset), link("first", 0)]
+    if count:
+        if offset > 0:
+            links.append(link("previous", max(offset - count, 0)))
+        if offset + count < total:
+            links.append(link("next", offset + count))
+        links.append(link("last", max((total - 1) // count * count, 0)))
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": links,
-        "entry": [
+    }
+    if resources:
+        bundle["entry"] = [
             {
-                "fullUrl": f"{root}/fhir/{r['resourceType']}/{r['id']}",
+                "fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "search": {"mode": "match"},
             }
             for r in resources
-        ],
-    }
+        ]
+    return bundle
+
+
+def _linker(url: str, criteria: Criteria) -> Any:
+    def link(relation: str, offset: int) -> dict[str, str]:
+        paging = [("_count", str(criteria.count)), ("_offset", str(offset))]
+        return {"relation": relation, "url": f"{url}?{urlencode(list(criteria.applied) + paging)}"}
+
+    return link

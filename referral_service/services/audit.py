@@ -18,7 +18,17 @@ from referral_service.fhir.outcome import NotFound
 
 WORKER_AGENT = "referral-service-worker"
 REST_SUBTYPES = frozenset(
-    {"read", "vread", "update", "create", "search-type", "transaction", "batch", "operation"}
+    {
+        "read",
+        "vread",
+        "history-instance",
+        "update",
+        "create",
+        "search-type",
+        "transaction",
+        "batch",
+        "operation",
+    }
 )
 REST_SUBTYPE_SYSTEM = "http://hl7.org/fhir/restful-interaction"
 SERVICE_SUBTYPE_SYSTEM = "https://referral-service.dev/audit-subtype"
@@ -58,10 +68,14 @@ def fhir_action(method: str, parts: list[str], created: str | None) -> AuditedAc
     if method == "GET":
         if not rest:
             return AuditedAction("E", "search-type", _entity(kind))
+        if rest[-1:] == ["_history"]:
+            return AuditedAction("R", "history-instance", _entity(kind, rest[0]))
         subtype = "vread" if "_history" in rest else "read"
         return AuditedAction("R", subtype, _entity(kind, rest[0]))
     if method == "PUT" and rest:
         return AuditedAction("U", "update", _entity(kind, rest[0]))
+    if method == "POST" and rest == ["_search"]:
+        return AuditedAction("E", "search-type", _entity(kind))
     if method == "POST" and rest[:1] == ["$evaluate"]:
         return AuditedAction("E", "operation", _entity(kind))
     if method == "POST" and not rest:

@@ -64,9 +64,12 @@ def _find_patient(resources: list[dict[str, Any]], patient_id: str) -> dict[str,
 
 
 def service_request_reference(runtime: Any, referral_id: str) -> str:
-    """Appointment.basedOn: our ServiceRequest, absolute, as the EHR cannot resolve it locally."""
-    base = (runtime.settings.public_url or "http://127.0.0.1:8080").rstrip("/")
-    return f"{base}/fhir/ServiceRequest/{referral_id}"
+    """Appointment.basedOn: our ServiceRequest, absolute under REFERRAL_PUBLIC_URL (an EHR
+    cannot resolve it otherwise). Unset, it is relative: right on our own Appointments; the
+    worker has no request to learn its address from, and a guessed host would be wrong."""
+    if not runtime.settings.public_url:
+        return f"ServiceRequest/{referral_id}"
+    return f"{runtime.settings.public_url.rstrip('/')}/fhir/ServiceRequest/{referral_id}"
 
 
 def _mark_retrying(runtime: Any, referral_id: str, error: str) -> None:

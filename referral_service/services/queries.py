@@ -9,14 +9,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from referral_service.adapters.db import referrals as repo
-from referral_service.adapters.db import resources as stored_identifiers
-from referral_service.adapters.db.tables import (
-    appointments,
-    referral_identifiers,
-    referrals,
-    tasks,
-)
+from referral_service.adapters.db import search as search_sql
+from referral_service.adapters.db.tables import appointments
 from referral_service.fhir.outcome import NotFound
+from referral_service.fhir.search import Criteria
 
 MAX_PAGE = 100
 
@@ -69,54 +65,26 @@ def referral_version(
     return render_referral(version["resource"], referral_id, version_id, version["recorded_at"])
 
 
-def search_referrals(
-    engine: Engine,
-    sender: str | None,
-    *,
-    identifier: tuple[str | None, str] | None,
-    patient: str | None,
-    status: list[str] | None,
-    last_updated: list[tuple[str, datetime]],
-    count: int,
-    offset: int,
-) -> Page:
-    filters: list[Any] = [_compare(referrals.c.last_updated, p, v) for p, v in last_updated]
-    if identifier is not None:
-        system, value = identifier
-        matching = select(referral_identifiers.c.referral_id).where(
-            referral_identifiers.c.value == value
-        )
-        if system:
-            matching = matching.where(referral_identifiers.c.system == system)
-        filters.append(referrals.c.id.in_(matching))
-    if patient:
-        filters.append(referrals.c.patient_ref.in_(_patient_forms(patient)))
-    if status:
-        filters.append(referrals.c.status.in_(status))
+def search_referrals(engine: Engine, sender: str | None, criteria: Criteria, now: datetime) -> Page:
+    filters = search_sql.conditions(search_sql.SERVICE_REQUEST, criteria, sender, now)
     with engine.connect() as conn:
         rows, total = repo.search_referrals(
-            conn, sender=sender, filters=filters, count=count, offset=offset
+            conn, sender=sender, filters=filters, count=criteria.count, offset=criteria.offset
         )
     return Page(
         [render_referral(r.resource, r.id, r.version_id, r.last_updated) for r in rows], total
     )
 
 
-def _compare(column: Any, prefix: str, value: datetime) -> Any:
-    operations = {
-        "eq": column == value,
-        "ge": column >= value,
-        "gt": column > value,
-        "le": column <= value,
-        "lt": column < value,
-        "ne": column != value,
-    }
-    return operations[prefix]
-
-
-def _patient_forms(patient: str) -> list[str]:
-    plain = patient.split("/")[-1]
-    return [patient, f"Patient/{plain}", plain]
+def referral_history(engine: Engine, sender: str | None, referral_id: str) -> list[dict]:
+    """Every version of one referral, newest first (the instance `_history`)."""
+    read_referral(engine, sender, referral_id)
+    with engine.connect() as conn:
+        versions = repo.list_versions(conn, referral_id)
+    return [
+        render_referral(v["resource"], referral_id, v["version_id"], v["recorded_at"])
+        for v in versions
+    ]
 
 
 def task_resource(engine: Engine, sender: str | None, task_id: str) -> dict[str, Any]:
@@ -127,30 +95,11 @@ def task_resource(engine: Engine, sender: str | None, task_id: str) -> dict[str,
     return task.resource
 
 
-def search_tasks(
-    engine: Engine,
-    sender: str | None,
-    *,
-    focus: str | None,
-    status: list[str] | None,
-    task_id: str | None,
-    count: int,
-    offset: int,
-    identifier: tuple[str | None, str] | None = None,
-) -> Page:
-    filters: list[Any] = []
-    if identifier is not None:
-        # Placer identifiers a referrer's Task POST added (services/resources.py).
-        filters.append(tasks.c.id.in_(stored_identifiers.holding("Task", identifier, sender)))
-    if focus:
-        filters.append(tasks.c.referral_id == focus.split("/")[-1])
-    if status:
-        filters.append(tasks.c.status.in_(status))
-    if task_id:
-        filters.append(tasks.c.id == task_id)
+def search_tasks(engine: Engine, sender: str | None, criteria: Criteria, now: datetime) -> Page:
+    filters = search_sql.conditions(search_sql.TASK, criteria, sender, now)
     with engine.connect() as conn:
         rows, total = repo.search_tasks(
-            conn, sender=sender, filters=filters, count=count, offset=offset
+            conn, sender=sender, filters=filters, count=criteria.count, offset=criteria.offset
         )
     return Page([row.resource for row in rows], total)
 
@@ -168,20 +117,18 @@ def appointment_resource(engine: Engine, sender: str | None, appointment_id: str
 
 
 def search_appointments(
-    engine: Engine, sender: str | None, *, based_on: str | None, count: int, offset: int
+    engine: Engine, sender: str | None, criteria: Criteria, now: datetime
 ) -> Page:
-    filters: list[Any] = []
+    filters = search_sql.conditions(search_sql.APPOINTMENT, criteria, sender, now)
     if sender is not None:
         filters.append(appointments.c.sender == sender)
-    if based_on:
-        filters.append(appointments.c.referral_id == based_on.split("/")[-1])
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(appointments).where(*filters))
         rows = conn.execute(
             select(appointments.c.resource)
             .where(*filters)
             .order_by(appointments.c.start, appointments.c.id)
-            .limit(count)
-            .offset(offset)
+            .limit(criteria.count)
+            .offset(criteria.offset)
         ).scalars()
         return Page(list(rows), int(total.scalar() or 0))

@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db import referrals as referral_rows
 from referral_service.adapters.db import resources as repo
-from referral_service.adapters.db.resources import ResourceQuery, StoredResource
+from referral_service.adapters.db import search as search_sql
+from referral_service.adapters.db.resources import StoredResource
 from referral_service.fhir.facts import Resolver
 from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
+from referral_service.fhir.search import Criteria
 from referral_service.fhir.validation import expect_resource_type, require_valid
 from referral_service.services.queries import Page, render_referral
 
@@ -217,11 +219,12 @@ def read(engine: Engine, scope: str | None, resource_type: str, resource_id: str
 
 
 def search(
-    engine: Engine, scope: str | None, resource_type: str, query: ResourceQuery, page: tuple
+    engine: Engine, scope: str | None, resource_type: str, criteria: Criteria, now: datetime
 ) -> Page:
-    """`page` is (count, offset)."""
+    filters = search_sql.conditions(search_sql.stored(resource_type), criteria, scope, now)
+    page = (criteria.count, criteria.offset)
     with engine.connect() as conn:
-        rows, total = repo.search(conn, resource_type, scope, query, page)
+        rows, total = repo.search(conn, resource_type, scope, filters, page)
     return Page([render(row) for row in rows], total)
 
 

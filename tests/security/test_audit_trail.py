@@ -48,6 +48,8 @@ def flow(auth_client: Any, auth_app: Any, as_client: Any) -> dict[str, Any]:
         "/fhir/ServiceRequest?identifier=https://er.example.org/referrals|audit-1", headers=north
     )
     auth_client.get("/fhir/ServiceRequest/not-mine", headers=as_client("er-south"))
+    auth_client.post("/fhir/Task/_search", data={"status": "ready"}, headers=north)
+    auth_client.get(f"/fhir/ServiceRequest/{referral_id}/_history", headers=north)
     referral.update(id=referral_id, status="revoked")
     auth_client.put(
         f"/fhir/ServiceRequest/{referral_id}", json=referral, headers={**north, "If-Match": 'W/"1"'}
@@ -66,6 +68,8 @@ def test_each_step_is_recorded(auth_client: Any, flow: dict[str, Any]) -> None:
         ("R", "read", ref, "er-north"),
         ("E", "search-type", "ServiceRequest", "er-north"),
         ("R", "read", "ServiceRequest/not-mine", "er-south"),
+        ("E", "search-type", "Task", "er-north"),
+        ("R", "history-instance", ref, "er-north"),
         ("U", "update", ref, "er-north"),
         ("U", "cancellation", ref, "referral-service-worker"),
     ]:

@@ -26,9 +26,9 @@ class AuditRow:
 
 @dataclass(frozen=True)
 class AuditQuery:
-    dates: tuple[tuple[str, datetime], ...] = ()
-    entity: str | None = None
-    agent: str | None = None
+    """`filters`: the search's conditions (adapters/db/search.py AUDIT_EVENT), all to hold."""
+
+    filters: tuple[ColumnElement[bool], ...] = ()
     count: int = 20
     offset: int = 0
 
@@ -42,28 +42,9 @@ def get(conn: Connection, audit_id: str) -> AuditRow | None:
     return AuditRow(**found._mapping) if found else None
 
 
-_COMPARISONS = {
-    "eq": lambda column, moment: column == moment,
-    "ne": lambda column, moment: column != moment,
-    "gt": lambda column, moment: column > moment,
-    "lt": lambda column, moment: column < moment,
-    "ge": lambda column, moment: column >= moment,
-    "le": lambda column, moment: column <= moment,
-}
-
-
-def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
-    conditions = [_COMPARISONS[prefix](audit_events.c.recorded, m) for prefix, m in query.dates]
-    if query.entity:
-        conditions.append(audit_events.c.entity == query.entity)
-    if query.agent:
-        conditions.append(audit_events.c.agent == query.agent)
-    return conditions
-
-
 def search(conn: Connection, query: AuditQuery) -> tuple[list[AuditRow], int]:
     """Newest first, a page at a time, with the total count of matches."""
-    conditions = _conditions(query)
+    conditions = list(query.filters)
     total = conn.execute(
         select(func.count()).select_from(audit_events).where(*conditions)
     ).scalar_one()

@@ -210,6 +210,16 @@ def get_version(conn: Connection, referral_id: str, version_id: int) -> dict[str
     return dict(row) if row else None
 
 
+def list_versions(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
+    """Every stored version of a referral, newest first."""
+    rows = conn.execute(
+        select(referral_versions)
+        .where(referral_versions.c.referral_id == referral_id)
+        .order_by(referral_versions.c.version_id.desc())
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
 def save_new_version(conn: Connection, referral_id: str, version_id: int, **values: Any) -> None:
     conn.execute(
         update(referrals)

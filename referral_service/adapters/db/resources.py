@@ -29,15 +29,6 @@ class StoredResource:
     last_updated: datetime
 
 
-@dataclass(frozen=True)
-class ResourceQuery:
-    """A search: each given part narrows it."""
-
-    ids: list[str] | None = None
-    identifier: tuple[str | None, str] | None = None  # (system or None, value)
-    patient: str | None = None  # `Patient/x` or `x`
-
-
 def _row(row: Any) -> StoredResource:
     return StoredResource(
         row["resource_type"],
@@ -147,20 +138,14 @@ def search(
     conn: Connection,
     resource_type: str,
     sender: str | None,
-    query: ResourceQuery,
+    filters: list[Any],
     page: tuple[int, int],
 ) -> tuple[list[StoredResource], int]:
     """One page (count, offset) of matches, newest first, and the number of all matches."""
     column = stored_resources.c
-    conditions: list[Any] = [column.resource_type == resource_type]
+    conditions: list[Any] = [column.resource_type == resource_type, *filters]
     if sender is not None:
         conditions.append(column.sender == sender)
-    if query.ids is not None:
-        conditions.append(column.id.in_(query.ids))
-    if query.identifier is not None:
-        conditions.append(column.id.in_(holding(resource_type, query.identifier, sender)))
-    if query.patient:
-        conditions.append(column.patient_ref == f"Patient/{query.patient.split('/')[-1]}")
     total = conn.execute(
         select(func.count()).select_from(stored_resources).where(*conditions)
     ).scalar()

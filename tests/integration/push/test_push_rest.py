@@ -128,7 +128,8 @@ def test_search_by_id_identifier_patient_and_subject(placer: Placer) -> None:
     assert ids(f"Condition?subject=Patient/{patient_id}") == [condition]
     assert len(ids("Condition")) == 2
     assert len(ids("Condition?_count=1")) == 1
-    status, outcome = placer.send("GET", f"/fhir/Patient?patient={patient_id}", None, {})
+    strict = {"Prefer": "handling=strict"}
+    status, outcome = placer.send("GET", f"/fhir/Patient?patient={patient_id}", None, strict)
     assert status == 400 and outcome["resourceType"] == "OperationOutcome"
 
 
