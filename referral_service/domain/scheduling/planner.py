@@ -3,8 +3,10 @@
 The priority window bounds the first visit (days to treatment is what patients feel); later
 visits follow the series' spacing. A referrer's occurrence period bounds every visit; an
 occurrence date fixes the first visit's day. Among the days whose whole series fits, the earliest
-wins; within a day, the start that keeps nurse phases apart and the census flattest (stat and
-asap: the earliest start). Same inputs, same plan.
+wins; within a day, the start that keeps nurse phases apart and the census flattest. Stat and
+asap take the earliest start, and so does every first visit on its window's first day: referrals
+arriving later that day can only use later times (bench/scheduling.py: fewer days to treatment,
+as many in the window). Same inputs, same plan.
 """
 
 from __future__ import annotations
@@ -166,7 +168,9 @@ class _Search:
             course.nurse_start_minutes // load.tick,
             course.nurse_end_minutes // load.tick,
         )
-        earliest = self.request.priority in EARLIEST_FIRST
+        # On the window's first day, later referrals can only use later times: leave them free.
+        opening_day = self.request.window.opens.astimezone(self.zone).date() == day
+        earliest = self.request.priority in EARLIEST_FIRST or (first and opening_day)
         stage, best = -1, None
         for chair, start in self.starts(load, day):
             end = start + self.protocol.duration

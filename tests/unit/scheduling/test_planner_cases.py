@@ -175,13 +175,21 @@ def test_equal_candidates_are_broken_the_same_way_whatever_the_input_order() -> 
 def test_stat_takes_the_earliest_start_and_routine_spreads_starts() -> None:
     booked = [Visit.of(EXAMPLE, "standard-infusion", "chair-1", ny(3, 2, 8))]
     stat = plan_series(
-        EXAMPLE, request("standard-infusion", ny(3, 2, 7), ny(3, 3), priority="stat"), booked
+        EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 3), priority="stat"), booked
     )
-    routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 2, 7), ny(3, 16)), booked)
+    routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 16)), booked)
     assert isinstance(stat, Plan) and isinstance(routine, Plan)
     assert local(stat)[0][1] == "Mon 03-02 08:00"  # two nurses: a second start at 08:00 is allowed
-    phases_apart = routine.visits[0].start - booked[0].start
-    assert phases_apart >= timedelta(minutes=30)
+    assert local(routine)[0][1][:9] == "Mon 03-02"
+    # Away from the 08:00 start and the 09:45 end of the booked visit, on an empty chair day.
+    assert routine.visits[0].start - booked[0].start >= timedelta(hours=2)
+
+
+def test_on_the_windows_first_day_routine_also_takes_the_earliest_start() -> None:
+    """Referrals arriving later that day can only use later times, so those are left free."""
+    booked = [Visit.of(EXAMPLE, "standard-infusion", "chair-1", ny(3, 2, 8))]
+    routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 2, 9), ny(3, 16)), booked)
+    assert isinstance(routine, Plan) and local(routine) == [("chair-2", "Mon 03-02 09:00")]
 
 
 def test_ehr_candidates_limit_the_choice_to_what_is_on_offer() -> None:
