@@ -148,7 +148,7 @@ def verdicts(figs: dict[str, dict[str, float]]) -> list[str]:
         )
         ratio = on["mean_days_to_first"] / opt["mean_days_to_first"] - 1
         lines.append(
-            f"target: mean days to first infusion within 15 % of the optimum: {100 * ratio:+.0f} %"
+            f"target: mean days to first infusion within 15 % of the optimum: {100 * ratio:+.1f} %"
             f" ({_met(ratio <= 0.15)})"
         )
     for key, higher in (
