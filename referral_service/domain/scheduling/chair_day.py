@@ -21,6 +21,7 @@ class Placement:
     key: tuple[int, ...]
     chair_id: str
     start: datetime
+    slot_ids: tuple[str, ...] = ()
 
 
 def _minutes(delta: timedelta) -> int:

@@ -70,6 +70,7 @@ class RepeatDue:
 class Plan:
     visits: tuple[Visit, ...]
     repeat_due: RepeatDue | None = None
+    slot_ids: tuple[tuple[str, ...], ...] = ()  # per visit, the EHR Slots of its candidate
 
 
 @dataclass(frozen=True)
@@ -140,16 +141,18 @@ class _Search:
             )
         return self.days[day]
 
-    def starts(self, load: ChairDay, day: date) -> Iterator[tuple[str | None, datetime]]:
-        """(chair or None for any chair, start) the candidates allow on that day."""
+    def starts(
+        self, load: ChairDay, day: date
+    ) -> Iterator[tuple[str | None, datetime, tuple[str, ...]]]:
+        """(chair or None for any chair, start, EHR Slot ids) the candidates allow that day."""
         if self.given is None:
             start = load.opens
             while start + self.protocol.duration <= load.closes:
-                yield None, start
+                yield None, start, ()
                 start += self.clinic.cell
         else:
             for cand in self.given.get(day, ()):
-                yield cand.chair_id, cand.start
+                yield cand.chair_id, cand.start, cand.slot_ids
 
     def best(self, day: date, first: bool) -> Placement | int:
         """The day's best placement, or the furthest stage (-1 outside window/occurrence)."""
@@ -172,7 +175,7 @@ class _Search:
         opening_day = self.request.window.opens.astimezone(self.zone).date() == day
         earliest = self.request.priority in EARLIEST_FIRST or (first and opening_day)
         stage, best = -1, None
-        for chair, start in self.starts(load, day):
+        for chair, start, slot_ids in self.starts(load, day):
             end = start + self.protocol.duration
             s = load.index_of(start)
             if s is None or s + length > load.size or not self._allowed(start, end, first):
@@ -188,7 +191,7 @@ class _Search:
             snug, rank, chair_id = chosen
             level = (0, 0, 0) if earliest else load.level_key(s, length, start_len, end_len)
             key = (*level[:2], 0 if snug or earliest else 1, level[2], s, rank)
-            placement = Placement(key, chair_id, start)
+            placement = Placement(key, chair_id, start, slot_ids)
             if best is None or placement < best:
                 best = placement
         return best if best is not None else stage
@@ -306,6 +309,7 @@ def plan_series(
     for day in _candidate_days(search, beyond=False):
         found = _series_at(search, day)
         if isinstance(found, list):
-            return Plan(_visits(search, found), _repeat_due(search, day))
+            slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
+            return Plan(_visits(search, found), _repeat_due(search, day), slots)
         stages.append(found)
     return _no_room(search, stages)

@@ -199,6 +199,7 @@ def test_ehr_candidates_limit_the_choice_to_what_is_on_offer() -> None:
     ]  # too short
     plan = plan_series(EXAMPLE, request("standard-infusion", ny(3, 2, 7), ny(3, 16)), [], offered)
     assert isinstance(plan, Plan) and local(plan) == [("sched-7", "Tue 03-03 13:00")]
+    assert plan.slot_ids == (("slot-1",),)
 
 
 def test_decision_time_for_a_full_twenty_chair_clinic_stays_small() -> None:
@@ -256,3 +257,16 @@ def test_plans_obey_every_hard_rule_on_a_busy_example_week(priority: str) -> Non
             booked.extend(plan.visits)
     assert len(booked) > 50
     assert hard_rule_violations(EXAMPLE, booked) == []
+
+
+def test_a_series_on_ehr_slots_needs_an_offer_on_every_visit_day() -> None:
+    def offer(day: int, slot: str) -> Candidate:
+        return Candidate("sched-1", ny(3, day, 9), ny(3, day, 11), (slot,))
+
+    req = request("dhe", ny(3, 2, 7), ny(3, 3))
+    refused = plan_series(EXAMPLE, req, [], [offer(2, "a"), offer(3, "b")])
+    assert isinstance(refused, NoRoom) and refused.first_fit is None
+    plan = plan_series(EXAMPLE, req, [], [offer(2, "a"), offer(3, "b"), offer(4, "c")])
+    assert isinstance(plan, Plan)
+    assert [d[1] for d in local(plan)] == ["Mon 03-02 09:00", "Tue 03-03 09:00", "Wed 03-04 09:00"]
+    assert plan.slot_ids == (("a",), ("b",), ("c",))
