@@ -7,6 +7,7 @@ the window, one is returned, starting on the earliest day a brute-force search f
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from referral_service.domain.scheduling.planner import (
     series_days,
 )
 from referral_service.domain.scheduling.rules import Visit, hard_rule_violations
+from referral_service.domain.scheduling.slots import Candidate
 from referral_service.domain.scheduling.window import BookingWindow
 
 NY = ZoneInfo("America/New_York")
@@ -122,8 +124,14 @@ def fits(clinic: Clinic, booked: list[Visit], visit: Visit) -> bool:
     return not hard_rule_violations(clinic, [*booked, visit])
 
 
-def brute_force_first_day(clinic: Clinic, req: SeriesRequest, booked: list[Visit]) -> date | None:
-    """The earliest first day from which every visit of the series has some legal chair time."""
+def brute_force_first_day(
+    clinic: Clinic,
+    req: SeriesRequest,
+    booked: list[Visit],
+    offered: set[tuple[str, datetime]] | None = None,
+) -> date | None:
+    """The earliest first day from which every visit of the series has some legal chair time
+    (among `offered` (chair, start) pairs when given)."""
     protocol = clinic.protocol("p")
     for offset in range(10):
         first = MONDAY + timedelta(offset)
@@ -137,6 +145,7 @@ def brute_force_first_day(clinic: Clinic, req: SeriesRequest, booked: list[Visit
                 and req.occurrence.holds(start, start + protocol.duration, index == 0)
                 for start in day_starts(clinic, day)
                 for chair in clinic.chairs
+                if offered is None or (chair.id, start) in offered
             )
             for index, day in enumerate(days)
         ):
@@ -195,3 +204,33 @@ def test_the_same_inputs_give_the_same_plan(case: tuple) -> None:
     opens = at(MONDAY + timedelta(open_day), -60)
     req = SeriesRequest("p", priority, BookingWindow(opens, opens + timedelta(days=length)))
     assert plan_series(clinic, req, booked) == plan_series(clinic, req, list(reversed(booked)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario, st.randoms(use_true_random=False))
+def test_on_offered_chair_times_only_offers_are_used_and_none_is_missed(
+    case: tuple, rng: random.Random
+) -> None:
+    """As with an EHR's free Slots: the planner may use only the chair times on offer."""
+    clinic, draws, open_day, length, priority, _ = case
+    booked = bookings(clinic, draws)
+    duration = clinic.protocol("p").duration
+    offers = [
+        Candidate(chair.id, start, start + duration, (f"{chair.id}@{start:%d%H%M}",))
+        for offset in range(10)
+        for start in day_starts(clinic, MONDAY + timedelta(offset))
+        for chair in clinic.chairs
+        if rng.random() < 0.5
+    ]
+    opens = at(MONDAY + timedelta(open_day), -60)
+    req = SeriesRequest("p", priority, BookingWindow(opens, opens + timedelta(days=length)))
+    result = plan_series(clinic, req, booked, offers)
+    offered = {(c.chair_id, c.start) for c in offers}
+    first_day = brute_force_first_day(clinic, req, booked, offered)
+    if first_day is None:
+        assert isinstance(result, NoRoom)
+        return
+    assert isinstance(result, Plan), result
+    assert all((v.chair_id, v.start) in offered for v in result.visits)
+    assert hard_rule_violations(clinic, booked + list(result.visits)) == []
+    assert result.visits[0].start.astimezone(NY).date() == first_day
