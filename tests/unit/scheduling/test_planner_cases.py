@@ -202,9 +202,8 @@ def test_ehr_candidates_limit_the_choice_to_what_is_on_offer() -> None:
     assert plan.slot_ids == (("slot-1",),)
 
 
-def test_decision_time_for_a_full_twenty_chair_clinic_stays_small() -> None:
-    import time
-
+def test_a_loaded_twenty_chair_clinic_keeps_every_rule_and_books_dhe_series() -> None:
+    """Decision time is a bench figure (bench/scheduling.py), not a timed test."""
     data = {
         "time_zone": "America/New_York",
         "chairs": [{"id": f"c{i}", "name": f"Chair {i}"} for i in range(20)],
@@ -234,13 +233,12 @@ def test_decision_time_for_a_full_twenty_chair_clinic_stays_small() -> None:
         )
         if isinstance(plan, Plan):
             booked.extend(plan.visits)
-    took = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        plan_series(clinic, request("dhe", ny(3, 2, 7), ny(3, 16)), booked)
-        took.append(time.perf_counter() - t0)
+    assert len(booked) > 150
+    for _ in range(10):
+        plan = plan_series(clinic, request("dhe", ny(3, 2, 7), ny(3, 16)), booked)
+        assert isinstance(plan, Plan) and len(plan.visits) == 3
+        booked.extend(plan.visits)
     assert hard_rule_violations(clinic, booked) == []
-    assert sorted(took)[10] < 0.25  # median; generous for a loaded CI box (bench: p99 < 50 ms)
 
 
 @pytest.mark.parametrize("priority", ["routine", "stat"])
