@@ -1,8 +1,7 @@
-"""The clinic model: chairs, opening hours, closures, protocols and booking windows, from YAML."""
+"""The clinic model: chairs, hours, closures, nurses, protocols and booking windows, from YAML."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -11,9 +10,26 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from .nursing import (
+    WEEKDAYS,
+    ClockTime,
+    Course,
+    CourseFields,
+    Staffing,
+    StaffingSchema,
+    course_of,
+)
+
 PRIORITIES = ("routine", "urgent", "asap", "stat")
 DEFAULT_PROTOCOLS: dict[str, dict[str, Any]] = {
     "standard-infusion": {
@@ -27,11 +43,22 @@ DEFAULT_PROTOCOLS: dict[str, dict[str, Any]] = {
             "dexamethasone",
         ],
     },
-    "dhe": {"minutes": 120, "drugs": ["dhe", "metoclopramide"]},
-    "eptinezumab": {"minutes": 60, "drugs": ["eptinezumab"]},
+    # Outpatient repetitive IV DHE: commonly 3 consecutive days; the label allows no more than
+    # 6 mg IV a week.
+    "dhe": {
+        "minutes": 120,
+        "drugs": ["dhe", "metoclopramide"],
+        "series": {"visits": 3, "spacing": "consecutive-open-days"},
+        "dosing": {"mg_per_visit": 1, "max_mg_per_week": 6},
+    },
+    # Eptinezumab (Vyepti) is given every 12 weeks.
+    "eptinezumab": {
+        "minutes": 60,
+        "drugs": ["eptinezumab"],
+        "repeat": {"every_days": 84, "tolerance_days": 7},
+    },
 }
 DEFAULT_WINDOW_DAYS = {"stat": 1, "asap": 1, "urgent": 3, "routine": 14}
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class ClinicError(ValueError):
@@ -55,6 +82,7 @@ class Protocol:
     name: str
     minutes: int
     drugs: tuple[str, ...]
+    course: Course = Course()
 
     @property
     def duration(self) -> timedelta:
@@ -72,6 +100,7 @@ class Clinic:
     min_lead_time: timedelta
     protocols: dict[str, Protocol]
     window_days: dict[str, int]
+    staffing: Staffing | None = None  # None: nurses are not modelled (chairs alone limit)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -101,15 +130,6 @@ class Clinic:
         return opens.astimezone(UTC), closes.astimezone(UTC)
 
 
-class _ClockTime(fields.Field):
-    """ "HH:MM" (quoted in YAML: unquoted 9:00 would be read as a base-60 integer)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
-        if not isinstance(value, str) or not _CLOCK.match(value):
-            raise ValidationError(f'must be a quoted "HH:MM" time, got {value!r}')
-        return time.fromisoformat(value)
-
-
 class _Day(fields.Field):
     """A calendar date, as YAML gives it (a date) or as an ISO string."""
 
@@ -135,11 +155,11 @@ class _ChairSchema(Schema):
 
 
 class _HoursSchema(Schema):
-    open = _ClockTime(required=True)
-    close = _ClockTime(required=True)
+    open = ClockTime(required=True)
+    close = ClockTime(required=True)
 
 
-class _ProtocolSchema(Schema):
+class _ProtocolSchema(CourseFields):
     minutes = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=24 * 60)
     )
@@ -162,14 +182,20 @@ class _ClinicSchema(Schema):
         required=True,
     )
     closures = fields.List(_Day(), load_default=list)
-    protocols = fields.Dict(
-        keys=fields.String(), values=fields.Nested(_ProtocolSchema), load_default=DEFAULT_PROTOCOLS
-    )
+    protocols = fields.Dict(keys=fields.String(), values=fields.Nested(_ProtocolSchema))
     window_days = fields.Dict(
         keys=fields.String(validate=validate.OneOf(PRIORITIES)),
         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=365)),
         load_default=DEFAULT_WINDOW_DAYS,
     )
+    nurses = fields.Nested(StaffingSchema, load_default=None)
+
+    @pre_load
+    def _default_protocols(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # Through the schema (not load_default) so the built-in protocols get their courses.
+        if isinstance(data, dict) and "protocols" not in data:
+            return {**data, "protocols": DEFAULT_PROTOCOLS}
+        return data
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -203,10 +229,11 @@ class _ClinicSchema(Schema):
             cell_minutes=data["cell_minutes"],
             min_lead_time=timedelta(minutes=data["min_lead_minutes"]),
             protocols={
-                name: Protocol(name, p["minutes"], tuple(p["drugs"]))
+                name: Protocol(name, p["minutes"], tuple(p["drugs"]), course_of(p))
                 for name, p in data["protocols"].items()
             },
             window_days=dict(data["window_days"]),
+            staffing=data["nurses"],
         )
 
 

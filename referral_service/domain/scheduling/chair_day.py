@@ -1,0 +1,136 @@
+"""One open day's load on a tick grid: chairs, census and nurse phases, and where a visit fits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from math import gcd
+
+from .clinic import Clinic
+from .rules import Visit, nurses_on_duty
+
+UNLIMITED = 10**6
+NO_ROOM_STAGES = ("chairs", "nurse ratio", "nurse starts")
+
+
+@dataclass(frozen=True, order=True)
+class Placement:
+    """A feasible start, ranked: lower `key` is better."""
+
+    key: tuple[int, ...]
+    chair_id: str
+    start: datetime
+    slot_ids: tuple[str, ...] = ()
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def tick_minutes(clinic: Clinic, day_opens: datetime, times: Iterable[datetime]) -> int:
+    """The coarsest grid (minutes) on which every boundary of the day falls exactly."""
+    step = clinic.cell_minutes
+    for protocol in clinic.protocols.values():
+        course = protocol.course
+        step = gcd(step, protocol.minutes, course.nurse_start_minutes, course.nurse_end_minutes)
+    day = day_opens.astimezone(clinic.zone).date()
+    edges = [t for t in times]
+    if clinic.staffing is not None:
+        for band in clinic.staffing.bands.get(day.weekday(), ()):
+            for clock in (band.starts, band.ends):
+                edges.append(datetime.combine(day, clock, tzinfo=clinic.zone))
+    for edge in edges:
+        step = gcd(step, _minutes(edge - day_opens))
+    return max(step, 1)
+
+
+class ChairDay:
+    """Chairs, patients in chairs and nurse phases per tick of one open day."""
+
+    def __init__(
+        self,
+        clinic: Clinic,
+        opens: datetime,
+        closes: datetime,
+        booked: Sequence[Visit],
+        chair_ids: Sequence[str],
+        extra_times: Iterable[datetime] = (),
+    ) -> None:
+        self.opens, self.closes = opens, closes
+        times = [t for v in booked for t in (v.start, v.end)] + list(extra_times)
+        self.tick = tick_minutes(clinic, opens, times)
+        self.size = _minutes(closes - opens) // self.tick
+        self.nurses = [self._nurses(clinic, i) for i in range(self.size)]
+        ratio = clinic.staffing.patients_per_nurse if clinic.staffing else 1
+        self.census_cap = [n * ratio if n < UNLIMITED else UNLIMITED for n in self.nurses]
+        self.census = [0] * self.size
+        self.phases = [0] * self.size
+        self.busy = {cid: bytearray(self.size) for cid in chair_ids}
+        for visit in booked:
+            self._add(visit)
+        self.free_run = {cid: self._free_runs(b) for cid, b in self.busy.items()}
+        self.load = {cid: sum(b) for cid, b in self.busy.items()}
+
+    def _nurses(self, clinic: Clinic, index: int) -> int:
+        nurses = nurses_on_duty(clinic, self.opens + timedelta(minutes=index * self.tick))
+        return UNLIMITED if nurses is None else nurses
+
+    def _span(self, start: datetime, end: datetime) -> range:
+        """Ticks covered by [start, end), clipped to the day and widened to whole ticks."""
+        first = max(0, _minutes(start - self.opens) // self.tick)
+        last = min(self.size, -(-_minutes(end - self.opens) // self.tick))
+        return range(first, last)
+
+    def _add(self, visit: Visit) -> None:
+        for i in self._span(visit.start, visit.end):
+            self.census[i] += 1
+            if visit.chair_id in self.busy:
+                self.busy[visit.chair_id][i] = 1
+        for start, end in visit.nurse_phases():
+            for i in self._span(start, end):
+                self.phases[i] += 1
+
+    @staticmethod
+    def _free_runs(busy: bytearray) -> list[int]:
+        runs = [0] * (len(busy) + 1)
+        for i in range(len(busy) - 1, -1, -1):
+            runs[i] = 0 if busy[i] else runs[i + 1] + 1
+        return runs
+
+    def index_of(self, start: datetime) -> int | None:
+        minutes = (start - self.opens).total_seconds() / 60
+        if minutes < 0 or minutes % self.tick:
+            return None
+        return int(minutes) // self.tick
+
+    def stage_passed(self, s: int, length: int, start_len: int, end_len: int) -> int:
+        """How far a visit at tick s gets without the chair: 3 = nurse ratio and phases hold."""
+        census, cap, phases, nurses = self.census, self.census_cap, self.phases, self.nurses
+        for i in range(s, s + length):
+            if census[i] >= cap[i]:
+                return 1
+        for i in (*range(s, s + start_len), *range(s + length - end_len, s + length)):
+            if phases[i] >= nurses[i]:
+                return 2
+        return 3
+
+    def level_key(self, s: int, length: int, start_len: int, end_len: int) -> tuple[int, int, int]:
+        """Phase clashes nearby, peak census and census total: lower keeps the day flatter."""
+        phases = self.phases
+        window = range(max(0, s - start_len), min(self.size, s + 2 * start_len))
+        near_starts = sum(phases[i] for i in window)
+        near_ends = sum(phases[i] for i in range(s + length - end_len, s + length))
+        covered = self.census[s : s + length]
+        return near_starts + near_ends, max(covered), sum(covered)
+
+    def snug(self, chair_id: str, s: int, length: int) -> bool:
+        """The visit would sit against the day's edge or another visit in that chair."""
+        runs = self.free_run[chair_id]
+        before = s == 0 or runs[s - 1] == 0
+        after = s + length == self.size or runs[s + length] == 0
+        return before or after
+
+    def chair_free(self, chair_id: str, s: int, length: int) -> bool:
+        runs = self.free_run.get(chair_id)
+        return runs is not None and runs[s] >= length

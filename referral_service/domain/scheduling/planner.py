@@ -1,0 +1,315 @@
+"""The series planner: a referral's whole course of visits under chair and nurse rules (pure).
+
+The priority window bounds the first visit (days to treatment is what patients feel); later
+visits follow the series' spacing. A referrer's occurrence period bounds every visit; an
+occurrence date fixes the first visit's day. Among the days whose whole series fits, the earliest
+wins; within a day, the start that keeps nurse phases apart and the census flattest. Stat and
+asap take the earliest start, and so does every first visit on its window's first day: referrals
+arriving later that day can only use later times (bench/scheduling.py: fewer days to treatment,
+as many in the window). Same inputs, same plan.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from .chair_day import NO_ROOM_STAGES, ChairDay, Placement
+from .clinic import Clinic, Protocol
+from .nursing import CONSECUTIVE_OPEN_DAYS
+from .rules import Visit
+from .slots import Candidate
+from .window import BookingWindow, require_aware
+
+EARLIEST_FIRST = ("stat", "asap")
+LOOK_BEYOND_DAYS = 56  # how far past the window "the first date it would fit" is sought
+_MAX_GAP_DAYS = 14  # consecutive open days further apart than this are not a series
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """ServiceRequest.occurrence[x]: a period bounding every visit, or a date for the first."""
+
+    opens: datetime | None = None
+    closes: datetime | None = None
+    first_visit_only: bool = False
+
+    @classmethod
+    def on_day(cls, day: date, zone: tzinfo) -> Occurrence:
+        opens = datetime.combine(day, time(), tzinfo=zone)
+        return cls(opens, datetime.combine(day + timedelta(days=1), time(), tzinfo=zone), True)
+
+    def holds(self, start: datetime, end: datetime, first: bool) -> bool:
+        if self.first_visit_only and not first:
+            return True
+        return (self.opens is None or self.opens <= start) and (
+            self.closes is None or end <= self.closes
+        )
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    protocol: str
+    priority: str
+    window: BookingWindow
+    occurrence: Occurrence = Occurrence()
+
+
+@dataclass(frozen=True)
+class RepeatDue:
+    """The next course falls due in [earliest, latest] (local days)."""
+
+    earliest: date
+    latest: date
+
+
+@dataclass(frozen=True)
+class Plan:
+    visits: tuple[Visit, ...]
+    repeat_due: RepeatDue | None = None
+    slot_ids: tuple[tuple[str, ...], ...] = ()  # per visit, the EHR Slots of its candidate
+
+
+@dataclass(frozen=True)
+class NoRoom:
+    """Why no series fits: the constraint that had no room and the first day it would fit."""
+
+    constraint: str  # "window", "occurrence", "hours", "chairs", "nurse ratio", "nurse starts"
+    detail: str
+    first_fit: date | None
+
+
+def series_days(clinic: Clinic, first: date, protocol: Protocol) -> list[date] | None:
+    """The course's visit days from `first`, or None when the spacing cannot be kept."""
+    series = protocol.course.series
+    days = [first]
+    while len(days) < series.visits:
+        if series.spacing == CONSECUTIVE_OPEN_DAYS:
+            day = days[-1] + timedelta(days=1)
+            while clinic.opening_on(day) is None and day - days[-1] <= timedelta(_MAX_GAP_DAYS):
+                day += timedelta(days=1)
+        else:
+            day = days[-1] + timedelta(days=series.every_days)
+        if clinic.opening_on(day) is None:
+            return None
+        days.append(day)
+    return days
+
+
+class _Search:
+    """One planning call: candidate starts by day, each day's load built once and reused."""
+
+    def __init__(
+        self,
+        clinic: Clinic,
+        request: SeriesRequest,
+        booked: Sequence[Visit],
+        candidates: Sequence[Candidate] | None,
+    ) -> None:
+        self.clinic, self.request = clinic, request
+        self.protocol = clinic.protocol(request.protocol)
+        self.zone = clinic.zone
+        self.booked: dict[date, list[Visit]] = defaultdict(list)
+        for visit in booked:
+            self.booked[visit.start.astimezone(self.zone).date()].append(visit)
+        self.given: dict[date, list[Candidate]] | None = None
+        if candidates is not None:
+            self.given = defaultdict(list)
+            for cand in candidates:
+                require_aware(cand.start, "candidate start")
+                if cand.end - cand.start == self.protocol.duration:
+                    self.given[cand.start.astimezone(self.zone).date()].append(cand)
+        self.chairs = self._chair_order(candidates)
+        self.days: dict[date, ChairDay | None] = {}
+        self.found: dict[tuple[date, bool, SeriesRequest], Placement | int] = {}
+
+    def _chair_order(self, candidates: Sequence[Candidate] | None) -> list[str]:
+        chairs = [c.id for c in self.clinic.chairs]
+        if candidates is not None:  # EHR Schedules: the clinic's order, then by id
+            chairs += sorted({c.chair_id for c in candidates} - set(chairs))
+        return chairs
+
+    def chair_day(self, day: date) -> ChairDay | None:
+        if day not in self.days:
+            opening = self.clinic.opening_on(day)
+            extra = [c.start for c in (self.given or {}).get(day, ())]
+            self.days[day] = opening and ChairDay(
+                self.clinic, *opening, self.booked.get(day, []), self.chairs, extra
+            )
+        return self.days[day]
+
+    def starts(
+        self, load: ChairDay, day: date
+    ) -> Iterator[tuple[str | None, datetime, tuple[str, ...]]]:
+        """(chair or None for any chair, start, EHR Slot ids) the candidates allow that day."""
+        if self.given is None:
+            start = load.opens
+            while start + self.protocol.duration <= load.closes:
+                yield None, start, ()
+                start += self.clinic.cell
+        else:
+            for cand in self.given.get(day, ()):
+                yield cand.chair_id, cand.start, cand.slot_ids
+
+    def best(self, day: date, first: bool) -> Placement | int:
+        """The day's best placement, or the furthest stage (-1 outside window/occurrence)."""
+        key = (day, first, self.request)
+        if key not in self.found:
+            self.found[key] = self._best(day, first)
+        return self.found[key]
+
+    def _best(self, day: date, first: bool) -> Placement | int:
+        load = self.chair_day(day)
+        if load is None:
+            return -2
+        course = self.protocol.course
+        length = self.protocol.minutes // load.tick
+        start_len, end_len = (
+            course.nurse_start_minutes // load.tick,
+            course.nurse_end_minutes // load.tick,
+        )
+        # On the window's first day, later referrals can only use later times: leave them free.
+        opening_day = self.request.window.opens.astimezone(self.zone).date() == day
+        earliest = self.request.priority in EARLIEST_FIRST or (first and opening_day)
+        stage, best = -1, None
+        for chair, start, slot_ids in self.starts(load, day):
+            end = start + self.protocol.duration
+            s = load.index_of(start)
+            if s is None or s + length > load.size or not self._allowed(start, end, first):
+                continue
+            passed = load.stage_passed(s, length, start_len, end_len)
+            if passed < 3:
+                stage = max(stage, passed if self._any_chair(load, chair, s, length) else 0)
+                continue
+            chosen = self._pick_chair(load, chair, s, length)
+            if chosen is None:
+                stage = max(stage, 0)
+                continue
+            snug, rank, chair_id = chosen
+            level = (0, 0, 0) if earliest else load.level_key(s, length, start_len, end_len)
+            key = (*level[:2], 0 if snug or earliest else 1, level[2], s, rank)
+            placement = Placement(key, chair_id, start, slot_ids)
+            if best is None or placement < best:
+                best = placement
+        return best if best is not None else stage
+
+    def _allowed(self, start: datetime, end: datetime, first: bool) -> bool:
+        if first and not self.request.window.holds(start, end):
+            return False
+        return self.request.occurrence.holds(start, end, first)
+
+    def _any_chair(self, load: ChairDay, chair: str | None, s: int, length: int) -> bool:
+        chairs = self.chairs if chair is None else [chair]
+        return any(load.chair_free(c, s, length) for c in chairs)
+
+    def _pick_chair(
+        self, load: ChairDay, chair: str | None, s: int, length: int
+    ) -> tuple[bool, int, str] | None:
+        """(snug, rank, chair): a chair that fits against a neighbour, then the least booked."""
+        options = []
+        for rank, cid in enumerate(self.chairs if chair is None else [chair]):
+            if load.chair_free(cid, s, length):
+                order = (0 if load.snug(cid, s, length) else 1, load.load[cid], rank)
+                options.append((order, cid))
+        if not options:
+            return None
+        order, cid = min(options)
+        return order[0] == 0, order[1] * len(self.chairs) + order[2], cid
+
+
+def _candidate_days(search: _Search, beyond: bool) -> Iterator[date]:
+    window = search.request.window
+    day = window.opens.astimezone(search.zone).date()
+    last = window.closes.astimezone(search.zone).date()
+    if beyond:
+        day, last = last + timedelta(days=1), last + timedelta(days=LOOK_BEYOND_DAYS)
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _series_at(search: _Search, first: date) -> list[Placement] | int:
+    days = series_days(search.clinic, first, search.protocol)
+    if days is None:
+        return -2
+    placements = []
+    for index, day in enumerate(days):
+        found = search.best(day, first=index == 0)
+        if not isinstance(found, Placement):
+            return found
+        placements.append(found)
+    return placements
+
+
+def _visits(search: _Search, placements: list[Placement]) -> tuple[Visit, ...]:
+    return tuple(
+        Visit.of(search.clinic, search.request.protocol, p.chair_id, p.start) for p in placements
+    )
+
+
+def _repeat_due(search: _Search, first: date) -> RepeatDue | None:
+    repeat = search.protocol.course.repeat
+    if repeat is None:
+        return None
+    due = first + timedelta(days=repeat.every_days)
+    return RepeatDue(due - timedelta(repeat.tolerance_days), due + timedelta(repeat.tolerance_days))
+
+
+def _first_fit_beyond(search: _Search) -> date | None:
+    """The first day past the window on which the series would fit (ignoring the occurrence)."""
+    relaxed = copy.copy(search)  # shares the day loads already built
+    relaxed.request = SeriesRequest(
+        search.request.protocol,
+        search.request.priority,
+        BookingWindow(
+            search.request.window.opens,
+            search.request.window.closes + timedelta(days=LOOK_BEYOND_DAYS + 1),
+        ),
+    )
+    window_days = list(_candidate_days(search, beyond=False))
+    for day in [*window_days, *_candidate_days(search, beyond=True)]:
+        if isinstance(_series_at(relaxed, day), list):
+            return day
+    return None
+
+
+def _no_room(search: _Search, stages: list[int]) -> NoRoom:
+    first_fit = _first_fit_beyond(search)
+    window = search.request.window
+    if window.is_empty:
+        return NoRoom("window", "the booking window is empty", first_fit)
+    if not stages or max(stages) == -2:
+        return NoRoom("hours", "no open day in the window starts the series", first_fit)
+    if max(stages) == -1 and search.request.occurrence != Occurrence():
+        return NoRoom("occurrence", "no start in the window meets the occurrence", first_fit)
+    if max(stages) == -1:
+        return NoRoom("window", "no start in the window's opening hours", first_fit)
+    worst = max(stages)
+    counts = {NO_ROOM_STAGES[s]: stages.count(s) for s in range(3) if s in stages}
+    detail = ", ".join(f"{name} on {n} day(s)" for name, n in counts.items())
+    return NoRoom(NO_ROOM_STAGES[worst], f"no room in the window: {detail}", first_fit)
+
+
+def plan_series(
+    clinic: Clinic,
+    request: SeriesRequest,
+    booked: Sequence[Visit],
+    candidates: Sequence[Candidate] | None = None,
+) -> Plan | NoRoom:
+    """The course's visits (the earliest day the whole series fits), or why none fits.
+
+    `booked` holds the booked and held visits; `candidates` the chair times on offer (an EHR's
+    free Slots as Candidates), or None for every cell of the clinic's own chairs.
+    """
+    search = _Search(clinic, request, booked, candidates)
+    stages: list[int] = []
+    for day in _candidate_days(search, beyond=False):
+        found = _series_at(search, day)
+        if isinstance(found, list):
+            slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
+            return Plan(_visits(search, found), _repeat_due(search, day), slots)
+        stages.append(found)
+    return _no_room(search, stages)
