@@ -56,6 +56,27 @@ WEBHOOK_EVENTS = Counter(
     "Subscription notifications received from the EHR, by kind.",
     ["kind"],
 )
+JOB_RETRIES = Counter(
+    "referral_job_retries_total",
+    "Job attempts that failed and will be tried again, by job kind and cause (an exception "
+    "type: EhrUnavailable rising is the EHR being down, seen from the worker).",
+    ["kind", "cause"],
+)
+JOBS_DEAD_LETTERED = Counter(
+    "referral_jobs_dead_lettered_total",
+    "Jobs given up for good, by job kind and cause (attempts-exhausted or an exception type).",
+    ["kind", "cause"],
+)
+LEASES_LOST = Counter(
+    "referral_job_leases_lost_total",
+    "Jobs whose worker lost its lease (another worker took the job over); their outcome was "
+    "refused.",
+    ["kind"],
+)
+EHR_HOLDS_FREED = Counter(
+    "referral_ehr_holds_freed_total",
+    "EHR Slots held for an Appointment that no longer lists them, freed by the hold sweep.",
+)
 # Queue figures come from the shared database, so every process that measures them sees the
 # same truth: the most recent measurement wins rather than a sum over processes.
 QUEUE_DEPTH = Gauge(
@@ -100,6 +121,22 @@ def webhook_event(kind: str) -> None:
     WEBHOOK_EVENTS.labels(kind=safe_label(kind)).inc()
 
 
+def job_retried(kind: str, cause: str) -> None:
+    JOB_RETRIES.labels(kind=safe_label(kind), cause=safe_label(cause)).inc()
+
+
+def job_dead_lettered(kind: str, cause: str) -> None:
+    JOBS_DEAD_LETTERED.labels(kind=safe_label(kind), cause=safe_label(cause)).inc()
+
+
+def job_lease_lost(kind: str) -> None:
+    LEASES_LOST.labels(kind=safe_label(kind)).inc()
+
+
+def ehr_holds_freed(count: int) -> None:
+    EHR_HOLDS_FREED.inc(max(0, count))
+
+
 def set_queue_stats(depth: int, oldest_age_seconds: float | None) -> None:
     QUEUE_DEPTH.set(max(0, int(depth)))
     QUEUE_OLDEST_AGE.set(max(0.0, float(oldest_age_seconds or 0.0)))
@@ -132,6 +169,10 @@ def serve_metrics(port: int, addr: str = "0.0.0.0") -> threading.Thread:
 __all__ = [
     "booking_finished",
     "decision_made",
+    "ehr_holds_freed",
+    "job_dead_lettered",
+    "job_lease_lost",
+    "job_retried",
     "multiprocess_enabled",
     "observe_ehr_request",
     "referral_received",
