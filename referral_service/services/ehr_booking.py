@@ -179,10 +179,21 @@ def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> R
             return created
         appointment = created  # an earlier attempt's Appointment: move it instead
 
+    replaced: list[str] = []
+
     def moved(current: Resource) -> Resource:
+        replaced[:] = fs.appointment_slot_ids(current)
         return {**content, "id": current["id"], "meta": current.get("meta", {})}
 
-    return _update_fresh(ehr, appointment, moved, lambda a: False)
+    placed = _update_fresh(ehr, appointment, moved, lambda a: False)
+    # Holds of the run it left are not the booked position: free them now, not never.
+    left = [sid for sid in replaced if sid not in fs.appointment_slot_ids(placed)]
+    release(
+        ehr,
+        read_slots(ehr, {"slot": [{"reference": f"Slot/{sid}"} for sid in left]}),
+        f"Appointment/{placed['id']}",
+    )
+    return placed
 
 
 def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) -> set[str]:

@@ -103,4 +103,9 @@ def gave_up(runtime: Any, job: Job, error: str, *, permanent: bool = False) -> N
 
 
 # Job kinds of the EHR webhooks and Task write-back (issue 5) register themselves on import.
-from referral_service.services import ehr_writeback, reconciliation, webhooks  # noqa: E402, F401
+from referral_service.services import (  # noqa: E402, F401
+    ehr_hold_sweep,
+    ehr_writeback,
+    reconciliation,
+    webhooks,
+)

@@ -26,7 +26,7 @@ from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.lease import LeaseLost
 from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
-from referral_service.services import audit, job_failures, processing
+from referral_service.services import audit, ehr_hold_sweep, job_failures, processing
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_SECONDS = 2.0
@@ -57,6 +57,7 @@ class Worker:
         heartbeat_file = self.runtime.settings.worker_heartbeat_file
         heartbeat = Heartbeat(heartbeat_file) if heartbeat_file else None
         busy = False
+        self._schedule_hold_sweep()
         try:
             while not self.stopping.is_set():
                 if heartbeat is not None:
@@ -80,6 +81,18 @@ class Worker:
             if wake is not None:
                 wake.close()
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _schedule_hold_sweep(self) -> None:
+        """The first periodic EHR hold sweep (each sweep queues the next; one per period)."""
+        if not self.runtime.settings.uses_ehr:
+            return
+        try:
+            with self.runtime.engine.begin() as conn:
+                ehr_hold_sweep.schedule_next(
+                    conn, self.runtime.now(), self.runtime.settings.job_max_attempts
+                )
+        except OperationalError as exc:
+            log.warning("could not queue the hold sweep: %s", type(exc.orig).__name__)
 
     def _open_wake_up(self) -> WakeListener | JobNotifyListener | None:
         """PostgreSQL NOTIFY (any host) when available, else the API's loopback UDP nudge."""
