@@ -180,3 +180,31 @@ def test_a_booking_that_cannot_succeed_fails_its_task_at_once_with_the_reason(
     assert "retrying cannot fix it: NotBookable" in str(resource)
     detail = client.get(f"/api/referrals/{referral_id}").get_json()
     assert any(e.get("kind") == "gave-up" for e in detail.get("events", []))
+
+
+def test_each_retry_logs_one_warning_and_counts_by_kind_and_cause(
+    client, runtime, monkeypatch, caplog
+) -> None:
+    from referral_service.adapters.ehr.errors import EhrUnavailable
+
+    def ehr_down(runtime: Any, job: Any) -> str:
+        try:
+            raise EhrUnavailable("EHR unreachable (read): ConnectionError")
+        except EhrUnavailable as exc:
+            raise processing.RetryLater(type(exc).__name__) from exc
+
+    monkeypatch.setitem(processing.HANDLERS, "evaluate", ehr_down)
+    retries = metrics.JOB_RETRIES.labels(kind="evaluate", cause="ehrunavailable")
+    before = retries._value.get()
+    client.post(
+        "/fhir/ServiceRequest",
+        json=eligible_referral("visible"),
+        headers={"Content-Type": FHIR_JSON},
+    )
+    caplog.set_level("WARNING", logger="referral_service.services.worker")
+    assert Worker(runtime).run_once() is True
+    warnings = [r for r in caplog.records if r.name == "referral_service.services.worker"]
+    assert [r.levelname for r in warnings] == ["WARNING"]
+    assert "EhrUnavailable" in warnings[0].getMessage()
+    assert "Testperson" not in warnings[0].getMessage()  # ids and causes only
+    assert retries._value.get() == before + 1
