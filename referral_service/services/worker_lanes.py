@@ -29,6 +29,9 @@ class WorkerLanes:
     is not shared between threads); the database engine is shared."""
 
     def __init__(self, runtime: Any, lanes: tuple[Lane, ...] = LANES) -> None:
+        # Policy and clinic loaded now, once: a restarted worker's first decision must not pay
+        # for reading them (and a malformed file stops it at start, not at the first job).
+        runtime.check_configuration()
         self.workers = [Worker(_lane_runtime(runtime), lane=lane) for lane in lanes]
         for worker in self.workers:
             worker.worker_id = f"{worker.worker_id}:{worker.lane.name}"
