@@ -61,9 +61,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    init_input_guard(app)
     _install_request_hooks(app, settings, runtime)
     init_security(app, settings)
+    # After auth and limits: a stranger gets 401, and a form is read under the body deadline.
+    init_input_guard(app)
     return app
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.datastructures import MultiDict
 
-from referral_service.fhir.control_characters import url_control_character
+from referral_service.fhir.control_characters import (
+    string_control_character,
+    url_control_character,
+)
 from referral_service.fhir.outcome import Issue, Unreadable
 
 
@@ -21,13 +24,17 @@ def refuse_control_characters() -> None:
     code_point = url_control_character(request.path)
     if code_point:
         raise _refuse("the URL path", code_point)
-    for source, fields in (("parameter", request.args), ("form field", _form_fields())):
-        for name, values in fields.lists():
-            for text in (name, *values):
-                code_point = url_control_character(text)
-                if code_point:
-                    shown = _printable(name)
-                    raise _refuse(f"{source} {shown}", code_point, shown)
+    for name, values in request.args.lists():
+        for text in (name, *values):
+            code_point = url_control_character(text)
+            if code_point:
+                raise _refuse(f"parameter {_printable(name)}", code_point, _printable(name))
+    # Form fields are text a person typed (a review note spans lines): FHIR's string rule.
+    for name, values in _form_fields().lists():
+        for text in values:
+            code_point = url_control_character(name) or string_control_character(text)
+            if code_point:
+                raise _refuse(f"form field {_printable(name)}", code_point, _printable(name))
 
 
 def _form_fields() -> MultiDict[str, str]:

@@ -164,6 +164,8 @@ class Worker:
             owned = outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
             if owned:
                 self._record_attempt(conn, job, result)
+        if not owned:
+            self._lost(job)
         log.info(
             "job done",
             extra={

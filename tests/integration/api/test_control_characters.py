@@ -320,6 +320,15 @@ def test_the_corpus_covers_every_edge() -> None:
     assert {"fhir", "api", "webhooks", "cds-services"} <= prefixes
 
 
+def test_console_form_fields_follow_the_fhir_string_rule(client: Any) -> None:
+    url = "/console/referrals/abc/review"
+    refused = client.post(url, data={"action": "approve", "note": "ok\u0000"})
+    assert refused.status_code == 400
+    assert "form field note holds the control character U+0000" in refused.get_data(as_text=True)
+    lines = client.post(url, data={"action": "approve", "note": "line one\r\nline two"})
+    assert "control character" not in lines.get_data(as_text=True)  # a note may span lines
+
+
 def test_tab_line_feed_and_carriage_return_stay_allowed(client: Any) -> None:
     body = _sr(_set("note", [{"text": "line one\r\n\tline two"}]))
     response = client.post("/fhir/ServiceRequest", data=body, content_type=FHIR_JSON)
