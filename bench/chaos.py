@@ -13,7 +13,8 @@ everything on 127.0.0.1. The referrals (one in ten a red flag) arrive in three w
    drain.
 Prints referrals accepted, booked, redirected, stuck (not in a final state), appointments per
 referral on the EHR, double-booked Slots, leaked holds (busy Slots held for an Appointment that
-does not list them), and decision latency p50/p95 for the referrals received during the outage.
+does not list them), and decision latency p50/p95 for the referrals received during the outage
+(and, to compare, for the other two waves).
 """
 
 from __future__ import annotations
@@ -255,8 +256,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 latencies = decision_latencies(engine, during)
                 ehr.start()
                 # Wave 3: the EHR is back.
-                accepted += send(service.base_url, session, waves[2])
+                after = send(service.base_url, session, waves[2])
+                accepted += after
                 settle(engine, accepted, args.settle_seconds)
+                before = [rid for rid in accepted if rid not in set(during) | set(after)]
+                compare = {
+                    "wave 1 (kills)": decision_latencies(engine, before),
+                    "wave 3 (EHR back)": decision_latencies(engine, after),
+                }
         finally:
             workers.stop()
         states = task_states(engine)
@@ -276,6 +283,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "decisions_during_outage": len(latencies),
         "decision_latency_p50_s": statistics.median(latencies) if latencies else float("nan"),
         "decision_latency_p95_s": pct(latencies, 95),
+        **{
+            f"decision p50/p95 {wave}": f"{statistics.median(v):.3f} / {pct(v, 95):.3f} s"
+            for wave, v in compare.items()
+            if v
+        },
     }
 
 
