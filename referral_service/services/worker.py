@@ -209,13 +209,11 @@ class Worker:
                     error=error,
                     backoff_base=self.runtime.settings.job_backoff_base_seconds,
                 )
-        self._report_failure(job, exc, cause, permanent, final)
+        self._report_failure(job, cause, permanent, final)
         if final:
             processing.gave_up(self.runtime, job, error, permanent=permanent)
 
-    def _report_failure(
-        self, job: Job, exc: Exception, cause: str, permanent: bool, final: bool
-    ) -> None:
+    def _report_failure(self, job: Job, cause: str, permanent: bool, final: bool) -> None:
         """One line per failed attempt, ids and exception types only (never patient data)."""
         context = {"job": job.id, "kind": job.kind, "attempt": job.attempts, "cause": cause}
         if permanent:
