@@ -73,9 +73,13 @@ LEASES_LOST = Counter(
     "refused.",
     ["kind"],
 )
+# Labelled like every other metric here: an unlabelled one would create its multiprocess file at
+# import, which a later process preparing the shared directory would delete under it.
 EHR_HOLDS_FREED = Counter(
     "referral_ehr_holds_freed_total",
-    "EHR Slots held for an Appointment that no longer lists them, freed by the hold sweep.",
+    "EHR Slots held for an Appointment that no longer lists them (or is gone), freed by the "
+    "hold sweep, by reason.",
+    ["reason"],
 )
 # Queue figures come from the shared database, so every process that measures them sees the
 # same truth: the most recent measurement wins rather than a sum over processes.
@@ -133,8 +137,8 @@ def job_lease_lost(kind: str) -> None:
     LEASES_LOST.labels(kind=safe_label(kind)).inc()
 
 
-def ehr_holds_freed(count: int) -> None:
-    EHR_HOLDS_FREED.inc(max(0, count))
+def ehr_holds_freed(reason: str, count: int = 1) -> None:
+    EHR_HOLDS_FREED.labels(reason=safe_label(reason)).inc(max(0, count))
 
 
 def set_queue_stats(depth: int, oldest_age_seconds: float | None) -> None:

@@ -30,7 +30,7 @@ _LIVE = ("proposed", "pending", "booked", "arrived", "fulfilled", "checked-in", 
 
 def sweep_holds(ehr: FhirClient, schedule_ids: list[str]) -> int:
     """Free every busy Slot of the schedules held for an Appointment that does not list it;
-    the number freed."""
+    the number freed (also counted by reason in referral_ehr_holds_freed_total)."""
     if not schedule_ids:
         return 0
     schedules = ",".join(f"Schedule/{sid}" for sid in schedule_ids)
@@ -40,19 +40,26 @@ def sweep_holds(ehr: FhirClient, schedule_ids: list[str]) -> int:
         holder = fs.slot_holder(slot)
         if slot.get("status") != "busy" or not holder or not holder.startswith("Appointment/"):
             continue  # not ours: another system's booking
-        if _still_listed(ehr, holder, str(slot["id"])):
+        reason = _why_stale(ehr, holder, str(slot["id"]))
+        if reason is None:
             continue
         eb.release(ehr, [slot], holder)
+        metrics.ehr_holds_freed(reason)
         freed += 1
     return freed
 
 
-def _still_listed(ehr: FhirClient, holder: str, slot_id: str) -> bool:
+def _why_stale(ehr: FhirClient, holder: str, slot_id: str) -> str | None:
+    """Why the hold is stale ("appointment-gone", "not-listed"), or None when it is not."""
     try:
         appointment = ehr.read("Appointment", holder.split("/", 1)[1])
     except EhrNotFound:
-        return False
-    return appointment.get("status") in _LIVE and slot_id in fs.appointment_slot_ids(appointment)
+        return "appointment-gone"
+    if appointment.get("status") not in _LIVE or slot_id not in fs.appointment_slot_ids(
+        appointment
+    ):
+        return "not-listed"
+    return None
 
 
 def schedule_next(conn: Connection, now: datetime, attempts: int) -> None:
@@ -79,7 +86,6 @@ def run_sweep(runtime: Any, job: Job) -> str:
         freed = sweep_holds(ehr, schedules)
     except EhrUnavailable as exc:
         raise processing.RetryLater(type(exc).__name__) from exc
-    metrics.ehr_holds_freed(freed)
     if freed:
         log.warning("hold sweep freed %d EHR Slots no Appointment listed", freed)
     with runtime.engine.begin() as conn:

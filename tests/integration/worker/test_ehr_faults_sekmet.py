@@ -179,7 +179,7 @@ def test_the_hold_sweep_frees_holds_no_appointment_lists(clinic: Clinic) -> None
         leaked = [eb.hold_slot(client, slot, holder) for slot in free[:2]]  # abandoned holds
         gone = eb.hold_slot(client, free[2], "Appointment/no-such-appointment")
         assert all(leaked) and gone is not None
-        freed_before = metrics.EHR_HOLDS_FREED._value.get()
+        freed_before = _freed()
 
         with clinic.engine.begin() as conn:
             outbox.enqueue(conn, ehr_hold_sweep.SWEEP_JOB, now=runtime.now(), max_attempts=3)
@@ -188,7 +188,9 @@ def test_the_hold_sweep_frees_holds_no_appointment_lists(clinic: Clinic) -> None
         held = clinic.held_slots(client)
         assert {sid for sid, h in held.items() if h == holder} == booked
         assert str(free[2]["id"]) not in held
-        assert metrics.EHR_HOLDS_FREED._value.get() == freed_before + 3
+        freed = _freed()
+        assert freed["not-listed"] == freed_before["not-listed"] + 2
+        assert freed["appointment-gone"] == freed_before["appointment-gone"] + 1
     with clinic.engine.connect() as conn:
         sweeps = (
             conn.execute(select(jobs).where(jobs.c.kind == ehr_hold_sweep.SWEEP_JOB))
@@ -196,6 +198,11 @@ def test_the_hold_sweep_frees_holds_no_appointment_lists(clinic: Clinic) -> None
             .all()
         )
     assert sorted(job["status"] for job in sweeps) == ["done", "pending"]  # the next is queued
+
+
+def _freed() -> dict[str, float]:
+    labels = ("not-listed", "appointment-gone")
+    return {r: metrics.EHR_HOLDS_FREED.labels(reason=r)._value.get() for r in labels}
 
 
 def red_flag(identifier: str) -> dict[str, Any]:
