@@ -133,13 +133,14 @@ def worker(once: bool) -> None:
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
     from referral_service.services.worker import Worker
+    from referral_service.services.worker_lanes import WorkerLanes
 
     runtime = _runtime(settings)
     _prepare_database(runtime)
-    background = Worker(runtime)
     if once:
-        click.echo(json.dumps({"jobs": background.run_until_idle()}))
+        click.echo(json.dumps({"jobs": Worker(runtime).run_until_idle()}))
         return
+    background = WorkerLanes(runtime)
     signal.signal(signal.SIGTERM, lambda *_: background.stop())
     signal.signal(signal.SIGINT, lambda *_: background.stop())
     background.run_forever()

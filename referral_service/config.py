@@ -42,6 +42,16 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_float(env: dict[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def _env_choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.get(name) or default
     if value not in choices:
@@ -128,6 +138,8 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     job_max_attempts: int = 8
     job_lease_seconds: int = 120
+    # A running job renews its lease this often (None: a third of the lease; 0: never).
+    job_lease_renew_seconds: float | None = None
     job_backoff_base_seconds: float = 2.0
     worker_poll_seconds: float = 0.025
     # Loopback UDP address on which the API nudges an idle worker (set by `serve`).
@@ -149,6 +161,13 @@ class Settings:
     @property
     def uses_ehr(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def lease_renewal_seconds(self) -> float | None:
+        """How often a running job renews its lease; None: never (the setting at 0)."""
+        if self.job_lease_renew_seconds is None:
+            return max(self.job_lease_seconds / 3, 0.05)
+        return self.job_lease_renew_seconds or None
 
     @property
     def writes_back_to_ehr(self) -> bool:
@@ -206,6 +225,7 @@ class Settings:
             max_body_bytes=_env_int(env, "REFERRAL_MAX_BODY_BYTES", 2 * 1024 * 1024),
             job_max_attempts=_env_int(env, "REFERRAL_JOB_MAX_ATTEMPTS", 8),
             job_lease_seconds=_env_int(env, "REFERRAL_JOB_LEASE_SECONDS", 120),
+            job_lease_renew_seconds=_env_float(env, "REFERRAL_JOB_LEASE_RENEW_SECONDS"),
             worker_poll_seconds=_env_int(env, "REFERRAL_WORKER_POLL_MS", 25) / 1000,
             worker_wake=_env_address(env, "REFERRAL_WORKER_WAKE"),
             worker_heartbeat_file=env.get("REFERRAL_WORKER_HEARTBEAT_FILE") or None,

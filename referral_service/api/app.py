@@ -20,6 +20,7 @@ from referral_service.api.fhir_placer_task import placer_task_bp
 from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
+from referral_service.api.input_guard import init_input_guard
 from referral_service.api.operations import operations_bp
 from referral_service.api.staff import staff_bp
 from referral_service.api.webhooks import webhooks_bp
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     register_error_handlers(app)
     _install_request_hooks(app, settings, runtime)
     init_security(app, settings)
+    # After auth and limits: a stranger gets 401, and a form is read under the body deadline.
+    init_input_guard(app)
     return app
 
 

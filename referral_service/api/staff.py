@@ -11,22 +11,47 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from referral_service import __version__
 from referral_service.api.fhir_io import runtime
+from referral_service.api.limits import MAX_PAGE_OFFSET
 from referral_service.fhir.outcome import Issue, Unprocessable
 from referral_service.services import staff
 
 staff_bp = Blueprint("staff", __name__)
 
 
+# The staff API's one rule for query values: a parameter is either absent or one of the values
+# its schema lists; an empty value (`?status=`) is refused with 422 like any other unknown one.
+TASK_STATES = (
+    "received",
+    "accepted",
+    "rejected",
+    "on-hold",
+    "failed",
+    "cancelled",
+    "needs-review",
+    "needs-information",
+    "eligible",
+    "ineligible",
+    "emergency-redirect",
+    "booked",
+    "no-slot",
+    "ehr-retrying",
+    "ehr-failed",
+)
+DECISIONS = ("eligible", "ineligible", "needs-information", "needs-review", "emergency-redirect")
+REFERRAL_ID = r"^[A-Za-z0-9-]{1,64}$"
+# FHIR strings: no control character but tab, line feed and carriage return (the input guard
+# refuses the others with 400 before the schema is read).
+FHIR_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+
+
 class ReferralListQuery(Schema):
-    status = fields.String(load_default=None)
-    decision = fields.String(
-        load_default=None,
-        validate=validate.OneOf(
-            ["eligible", "ineligible", "needs-information", "needs-review", "emergency-redirect"]
-        ),
+    status = fields.String(
+        validate=validate.OneOf(TASK_STATES),
+        metadata={"description": "Task status or businessStatus"},
     )
+    decision = fields.String(validate=validate.OneOf(DECISIONS))
     count = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_PAGE_OFFSET))
 
 
 class ReferralSummary(Schema):
@@ -53,9 +78,23 @@ class ReferralDetail(Schema):
     events = fields.List(fields.Dict())
 
 
+class ReferralList(Schema):
+    items = fields.List(fields.Nested(ReferralSummary))
+
+
 class ReviewRequest(Schema):
     action = fields.String(required=True, validate=validate.OneOf(["approve", "decline"]))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    note = fields.String(
+        load_default="", validate=[validate.Length(max=2000), validate.Regexp(FHIR_TEXT)]
+    )
+
+
+class Problem(Schema):
+    """Every error of the staff API."""
+
+    error = fields.String(required=True)
+    status = fields.Integer(required=True)
+    issues = fields.List(fields.Dict(), required=True)
 
 
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
@@ -84,8 +123,8 @@ def list_referrals() -> Response:
     query = _load(ReferralListQuery(), request.args.to_dict())
     items = staff.list_referrals(
         runtime(),
-        status=query["status"],
-        decision=query["decision"],
+        status=query.get("status"),
+        decision=query.get("decision"),
         count=query["count"],
         offset=query["offset"],
     )
@@ -122,32 +161,31 @@ def retry_referral(referral_id: str) -> Response:
 
 
 def openapi_document() -> dict[str, Any]:
+    """Every status each route can answer, every bound of every parameter (issue 18)."""
     spec = APISpec(
         title="referral-service staff API",
         version=__version__,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
     )
-    for schema in (ReferralSummary, ReferralDetail, ReviewRequest):
+    for schema in (ReferralSummary, ReferralList, ReferralDetail, ReviewRequest, Problem):
         spec.components.schema(schema.__name__, schema=schema)
-    ok = {
-        "description": "the referral",
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ReferralDetail"}}
-        },
-    }
     referral_id = {
         "name": "referral_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": REFERRAL_ID, "maxLength": 64},
     }
+    detail = _json("the referral", "ReferralDetail")
     spec.path(
         path="/api/referrals",
         operations={
             "get": {
                 "parameters": [{"in": "query", "schema": ReferralListQuery}],
-                "responses": {"200": {"description": "referrals, newest first"}},
+                "responses": _answers(
+                    {"200": _json("referrals, newest first", "ReferralList")},
+                    {"422": "a query parameter is empty, unknown or out of its bounds"},
+                ),
             }
         },
     )
@@ -156,7 +194,7 @@ def openapi_document() -> dict[str, Any]:
         operations={
             "get": {
                 "parameters": [referral_id],
-                "responses": {"200": ok, "404": {"description": "unknown"}},
+                "responses": _answers({"200": detail}, {"404": "no such referral"}),
             }
         },
     )
@@ -173,11 +211,15 @@ def openapi_document() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {
-                    "200": ok,
-                    "409": {"description": "not waiting for review"},
-                    "422": {"description": "invalid body"},
-                },
+                "responses": _answers(
+                    {"200": detail},
+                    {
+                        "404": "no such referral",
+                        "409": "not waiting for review",
+                        "413": "the body is over the size limit",
+                        "422": "invalid body",
+                    },
+                ),
             }
         },
     )
@@ -186,11 +228,38 @@ def openapi_document() -> dict[str, Any]:
         operations={
             "post": {
                 "parameters": [referral_id],
-                "responses": {"202": ok, "409": {"description": "not a failed booking"}},
+                "responses": _answers(
+                    {"202": detail},
+                    {"404": "no such referral", "409": "not a failed booking"},
+                ),
             }
         },
     )
     return spec.to_dict()
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+# What any route may answer: bad characters or paging (400), missing or insufficient
+# credentials (401, 403), the rate limit (429), the database away (503).
+_EVERY_ROUTE = {
+    "400": "a control character in the URL or body, or absurd paging",
+    "401": "no valid credentials",
+    "403": "not staff",
+    "429": "over the rate limit",
+    "503": "the database is unavailable",
+}
+
+
+def _answers(success: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    problems = {**_EVERY_ROUTE, **errors}
+    return {
+        **success,
+        **{status: _json(text, "Problem") for status, text in sorted(problems.items())},
+    }
 
 
 @staff_bp.get("/api/openapi.json")

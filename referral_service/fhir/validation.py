@@ -9,6 +9,7 @@ from typing import Any
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
+from referral_service.fhir.control_characters import forbid_in_json
 from referral_service.fhir.outcome import (
     Issue,
     TooLarge,
@@ -137,7 +138,8 @@ def _too_costly(diagnostics: str) -> TooLarge:
 
 def check_json_sizes(document: Any) -> None:
     """Refuse deep nesting, over-long arrays (a Bundle's entries among them), long strings and
-    too many values, in one pass over the parsed document that stops at the first excess."""
+    too many values, in one pass over the parsed document that stops at the first excess; then
+    control characters FHIR strings may not hold (every JSON body passes here)."""
     pending: list[tuple[Any, int]] = [(document, 1)]
     seen = 0
     while pending:
@@ -154,6 +156,7 @@ def check_json_sizes(document: Any) -> None:
             pending.extend((child, depth + 1) for child in children)
         elif isinstance(value, str) and len(value) > MAX_JSON_STRING_CHARS:
             raise _too_costly(f"a JSON string is longer than {MAX_JSON_STRING_CHARS} characters")
+    forbid_in_json(document)
 
 
 def _json_error(exc: Exception) -> str:

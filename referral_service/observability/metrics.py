@@ -66,6 +66,31 @@ CDS_CHART_UNREAD = Counter(
     "Parts of a chart a CDS Hooks call could not read (its card then says so), by part.",
     ["part"],
 )
+JOB_RETRIES = Counter(
+    "referral_job_retries_total",
+    "Job attempts that failed and will be tried again, by job kind and cause (an exception "
+    "type: EhrUnavailable rising is the EHR being down, seen from the worker).",
+    ["kind", "cause"],
+)
+JOBS_DEAD_LETTERED = Counter(
+    "referral_jobs_dead_lettered_total",
+    "Jobs given up for good, by job kind and cause (attempts-exhausted or an exception type).",
+    ["kind", "cause"],
+)
+LEASES_LOST = Counter(
+    "referral_job_leases_lost_total",
+    "Jobs whose worker lost its lease (another worker took the job over); their outcome was "
+    "refused.",
+    ["kind"],
+)
+# Labelled like every other metric here: an unlabelled one would create its multiprocess file at
+# import, which a later process preparing the shared directory would delete under it.
+EHR_HOLDS_FREED = Counter(
+    "referral_ehr_holds_freed_total",
+    "EHR Slots held for an Appointment that no longer lists them (or is gone), freed by the "
+    "hold sweep, by reason.",
+    ["reason"],
+)
 # Queue figures come from the shared database, so every process that measures them sees the
 # same truth: the most recent measurement wins rather than a sum over processes.
 QUEUE_DEPTH = Gauge(
@@ -118,6 +143,22 @@ def cds_chart_unread(part: str) -> None:
     CDS_CHART_UNREAD.labels(part=safe_label(part)).inc()
 
 
+def job_retried(kind: str, cause: str) -> None:
+    JOB_RETRIES.labels(kind=safe_label(kind), cause=safe_label(cause)).inc()
+
+
+def job_dead_lettered(kind: str, cause: str) -> None:
+    JOBS_DEAD_LETTERED.labels(kind=safe_label(kind), cause=safe_label(cause)).inc()
+
+
+def job_lease_lost(kind: str) -> None:
+    LEASES_LOST.labels(kind=safe_label(kind)).inc()
+
+
+def ehr_holds_freed(reason: str, count: int = 1) -> None:
+    EHR_HOLDS_FREED.labels(reason=safe_label(reason)).inc(max(0, count))
+
+
 def set_queue_stats(depth: int, oldest_age_seconds: float | None) -> None:
     QUEUE_DEPTH.set(max(0, int(depth)))
     QUEUE_OLDEST_AGE.set(max(0.0, float(oldest_age_seconds or 0.0)))
@@ -152,6 +193,10 @@ __all__ = [
     "cds_chart_unread",
     "cds_feedback_received",
     "decision_made",
+    "ehr_holds_freed",
+    "job_dead_lettered",
+    "job_lease_lost",
+    "job_retried",
     "multiprocess_enabled",
     "observe_ehr_request",
     "referral_received",

@@ -9,7 +9,7 @@ Slot is held does the Appointment become `booked`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta, tzinfo
 from typing import Any
 
@@ -155,8 +155,12 @@ def release(ehr: FhirClient, slots: list[Resource], holder: str) -> None:
 
 
 def read_slots(ehr: FhirClient, appointment: Resource) -> list[Resource]:
+    return _read_slot_ids(ehr, fs.appointment_slot_ids(appointment))
+
+
+def _read_slot_ids(ehr: FhirClient, slot_ids: Iterable[str]) -> list[Resource]:
     slots = []
-    for sid in fs.appointment_slot_ids(appointment):
+    for sid in slot_ids:
         try:
             slots.append(ehr.read("Slot", sid))
         except EhrNotFound:
@@ -179,10 +183,17 @@ def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> R
             return created
         appointment = created  # an earlier attempt's Appointment: move it instead
 
+    replaced: list[str] = []
+
     def moved(current: Resource) -> Resource:
+        replaced[:] = fs.appointment_slot_ids(current)
         return {**content, "id": current["id"], "meta": current.get("meta", {})}
 
-    return _update_fresh(ehr, appointment, moved, lambda a: False)
+    placed = _update_fresh(ehr, appointment, moved, lambda a: False)
+    # Holds of the run it left are not the booked position: free them now, not never.
+    left = set(replaced) - set(fs.appointment_slot_ids(placed))
+    release(ehr, _read_slot_ids(ehr, sorted(left)), f"Appointment/{placed['id']}")
+    return placed
 
 
 def booked_by_others(ehr: FhirClient, slot_ids: tuple[str, ...], holder: str) -> set[str]:

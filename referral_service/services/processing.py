@@ -70,8 +70,9 @@ def handle(runtime: Any, job: Job) -> str:
     return handler(runtime, job)
 
 
-def gave_up(runtime: Any, job: Job, error: str) -> None:
-    """The job failed for good: the referral's Task says so, so staff can act (and retry)."""
+def gave_up(runtime: Any, job: Job, error: str, *, permanent: bool = False) -> None:
+    """The job failed for good: the referral's Task says so, so staff can act (and retry).
+    `permanent`: dead-lettered at once, `error` being why retrying cannot fix it."""
     if job.referral_id is None:
         return
     now = runtime.now()
@@ -85,6 +86,7 @@ def gave_up(runtime: Any, job: Job, error: str) -> None:
             job=job.kind,
             attempts=job.attempts,
             error=error[:200],
+            **({"dead_letter": True} if permanent else {}),
         )
         if task is not None and not task.state.is_final:
             write_task(
@@ -92,11 +94,18 @@ def gave_up(runtime: Any, job: Job, error: str) -> None:
                 job.referral_id,
                 lifecycle.EHR_FAILED,
                 now,
-                status_note=f"{job.kind} failed after {job.attempts} attempts",
+                status_note=f"{job.kind} failed and retrying cannot fix it: {error[:300]}"
+                if permanent
+                else f"{job.kind} failed after {job.attempts} attempts",
             )
     if job.kind == "book":
         metrics.booking_finished("ehr-failed")
 
 
 # Job kinds of the EHR webhooks and Task write-back (issue 5) register themselves on import.
-from referral_service.services import ehr_writeback, reconciliation, webhooks  # noqa: E402, F401
+from referral_service.services import (  # noqa: E402, F401
+    ehr_hold_sweep,
+    ehr_writeback,
+    reconciliation,
+    webhooks,
+)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.db.tables import webhook_events
+from referral_service.fhir.control_characters import forbid_in_json
 from referral_service.fhir.notifications import (
     Notification,
     digest,
@@ -135,6 +136,9 @@ def process_event(runtime: Any, job: Job) -> str:
         )
     if row is None:
         return "skipped (event gone)"
+    # Recorded before the edge refused control characters: refused here (dead-lettered), not
+    # retried for ever against a database that cannot store them.
+    forbid_in_json(row["body"])
     try:
         if row["kind"] == PING:
             return reconciliation.sync_changes(runtime, reason="ping")

@@ -1,6 +1,11 @@
 """The background worker: claims outbox jobs, runs them, retries with backoff, gives up after
 the configured attempts. SIGTERM lets the current job finish; kill -9 loses nothing, because a
-claimed job's lease expires and another worker takes it over."""
+claimed job's lease expires and another worker takes it over.
+
+While a job runs its lease is renewed (adapters/db/job_lease.py); a job whose lease was lost
+anyway (a stalled process) can neither call the EHR nor commit again. A failure retrying cannot
+fix (services/job_failures.py) is dead-lettered at once. Each Worker serves one lane of job
+kinds; `services/worker_lanes.py` runs decisions and EHR work side by side."""
 
 from __future__ import annotations
 
@@ -13,14 +18,15 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from referral_service.adapters.db import outbox
+from referral_service.adapters.db import job_lease, outbox
 from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
-from referral_service.adapters.db.outbox import Job
+from referral_service.adapters.db.outbox import EVERY_KIND, Job, Lane
 from referral_service.adapters.heartbeat import Heartbeat
+from referral_service.adapters.lease import LeaseLost
 from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
-from referral_service.services import audit, processing
+from referral_service.services import audit, ehr_hold_sweep, job_failures, processing
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_SECONDS = 2.0
@@ -30,11 +36,13 @@ LISTENING_POLL_SECONDS = 1.0
 
 
 class Worker:
-    def __init__(self, runtime: Any, worker_id: str | None = None) -> None:
+    def __init__(self, runtime: Any, worker_id: str | None = None, lane: Lane = EVERY_KIND) -> None:
         self.runtime = runtime
+        self.lane = lane
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stopping = threading.Event()
         self._wake: WakeListener | JobNotifyListener | None = None
+        job_lease.install_fence(runtime.engine)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -49,12 +57,14 @@ class Worker:
         heartbeat_file = self.runtime.settings.worker_heartbeat_file
         heartbeat = Heartbeat(heartbeat_file) if heartbeat_file else None
         busy = False
+        self._schedule_hold_sweep()
         try:
             while not self.stopping.is_set():
                 if heartbeat is not None:
                     heartbeat.beat()
                 if time.monotonic() - last_stats > 5:
                     self._publish_queue_stats()
+                    self.reap_exhausted()
                     last_stats = time.monotonic()
                 # Right after a job (often one that queued the next, evaluate -> book) go
                 # straight to the claim; the lock-free look first is for the idle poll.
@@ -71,6 +81,18 @@ class Worker:
             if wake is not None:
                 wake.close()
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _schedule_hold_sweep(self) -> None:
+        """The first periodic EHR hold sweep (each sweep queues the next; one per period)."""
+        if not self.runtime.settings.uses_ehr:
+            return
+        try:
+            with self.runtime.engine.begin() as conn:
+                ehr_hold_sweep.schedule_next(
+                    conn, self.runtime.now(), self.runtime.settings.job_max_attempts
+                )
+        except OperationalError as exc:
+            log.warning("could not queue the hold sweep: %s", type(exc.orig).__name__)
 
     def _open_wake_up(self) -> WakeListener | JobNotifyListener | None:
         """PostgreSQL NOTIFY (any host) when available, else the API's loopback UDP nudge."""
@@ -104,7 +126,7 @@ class Worker:
         settings = self.runtime.settings
         if look_first:
             with self.runtime.engine.connect().execution_options(read_only=True) as conn:
-                if not outbox.has_due(conn, now=self.runtime.now()):
+                if not outbox.has_due(conn, now=self.runtime.now(), lane=self.lane):
                     return False
         with self.runtime.engine.begin() as conn:
             job = outbox.claim(
@@ -112,6 +134,7 @@ class Worker:
                 worker_id=self.worker_id,
                 now=self.runtime.now(),
                 lease_seconds=settings.job_lease_seconds,
+                lane=self.lane,
             )
         if job is None:
             return False
@@ -120,14 +143,29 @@ class Worker:
 
     def _execute(self, job: Job) -> None:
         started = time.monotonic()
+        settings = self.runtime.settings
         try:
-            result = processing.handle(self.runtime, job)
+            with job_lease.kept(
+                self.runtime.engine,
+                job,
+                self.worker_id,
+                now=self.runtime.now,
+                lease_seconds=settings.job_lease_seconds,
+                renew_every=settings.lease_renewal_seconds,
+            ):
+                result = processing.handle(self.runtime, job)
+        except LeaseLost:
+            self._lost(job)
+            return
         except Exception as exc:  # every failure is retried or recorded, never dropped
             self._failed(job, exc)
             return
         with self.runtime.engine.begin() as conn:
             owned = outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
-            self._record_attempt(conn, job, result)
+            if owned:
+                self._record_attempt(conn, job, result)
+        if not owned:
+            self._lost(job)
         log.info(
             "job done",
             extra={
@@ -140,15 +178,27 @@ class Worker:
             },
         )
 
+    def _lost(self, job: Job) -> None:
+        """Another worker owns the job now: this one's outcome was refused; it writes nothing."""
+        metrics.job_lease_lost(job.kind)
+        log.warning(
+            "job lease lost; outcome refused",
+            extra={"job": job.id, "kind": job.kind, "attempt": job.attempts},
+        )
+
     def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        retryable = isinstance(exc, processing.RetryLater)
-        if not retryable:
-            log.error("job raised %s", type(exc).__name__, extra={"job": job.id, "kind": job.kind})
+        cause = type(exc.__cause__ or exc).__name__
+        permanent = job_failures.is_permanent(exc)
+        final = permanent or job.attempts >= job.max_attempts
         now = self.runtime.now()
         with self.runtime.engine.begin() as conn:
+            if not outbox.holds_lease(conn, job, worker_id=self.worker_id):
+                self._lost(job)
+                return
             self._record_attempt(conn, job, f"failed: {type(exc).__name__}")
-            if job.attempts >= job.max_attempts:
+            if final:
+                error = job_failures.reason(exc) if permanent else error
                 outbox.give_up(conn, job, worker_id=self.worker_id, now=now, error=error)
             else:
                 outbox.retry_later(
@@ -159,8 +209,41 @@ class Worker:
                     error=error,
                     backoff_base=self.runtime.settings.job_backoff_base_seconds,
                 )
-        if job.attempts >= job.max_attempts:
-            processing.gave_up(self.runtime, job, error)
+        self._report_failure(job, cause, permanent, final)
+        if final:
+            processing.gave_up(self.runtime, job, error, permanent=permanent)
+
+    def _report_failure(self, job: Job, cause: str, permanent: bool, final: bool) -> None:
+        """One line per failed attempt, ids and exception types only (never patient data)."""
+        context = {"job": job.id, "kind": job.kind, "attempt": job.attempts, "cause": cause}
+        if permanent:
+            metrics.job_dead_lettered(job.kind, cause)
+            log.error("job dead-lettered: retrying cannot fix %s", cause, extra=context)
+        elif final:
+            metrics.job_dead_lettered(job.kind, "attempts-exhausted")
+            log.error("job gave up after %d attempts (%s)", job.attempts, cause, extra=context)
+        else:
+            metrics.job_retried(job.kind, cause)
+            log.warning(
+                "job attempt %d/%d failed (%s); will retry",
+                job.attempts,
+                job.max_attempts,
+                cause,
+                extra=context,
+            )
+
+    def reap_exhausted(self) -> int:
+        """Give up the jobs whose last attempt's worker vanished; their referrals are told."""
+        try:
+            with self.runtime.engine.begin() as conn:
+                reaped = outbox.reap_exhausted(conn, now=self.runtime.now())
+        except Exception as exc:  # housekeeping must never stop the worker
+            log.warning("reaping exhausted jobs failed: %s", type(exc).__name__)
+            return 0
+        for job in reaped:
+            metrics.job_dead_lettered(job.kind, "attempts-exhausted")
+            processing.gave_up(self.runtime, job, "attempts exhausted: the worker stopped")
+        return len(reaped)
 
     def _record_attempt(self, conn: Any, job: Job, result: str) -> None:
         audit.record_job(conn, job, result, self.runtime.now())  # worker-side audit trail

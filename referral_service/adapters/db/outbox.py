@@ -2,6 +2,11 @@
 
 PostgreSQL claims with FOR UPDATE SKIP LOCKED, so any number of workers share the queue.
 SQLite has one writer at a time (BEGIN IMMEDIATE, see engine.py), which serializes claims.
+
+Each claim raises `attempts`, which doubles as the lease's fencing token: every later write of
+the worker about the job (renewal, done, retry, give up) names the attempt it claimed, so a
+worker whose lease expired and was taken over cannot change the job any more. A job is never
+claimed beyond its maximum attempts; one whose last attempt's worker vanished is reaped.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +33,23 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The job kinds one worker loop takes: `kinds`, or every kind but them (`others`)."""
+
+    name: str
+    kinds: tuple[str, ...] = ()
+    others: bool = False
+
+    def condition(self) -> Any:
+        if not self.kinds:
+            return true()
+        return jobs.c.kind.not_in(self.kinds) if self.others else jobs.c.kind.in_(self.kinds)
+
+
+EVERY_KIND = Lane("all")
 
 
 # Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING).
@@ -72,20 +94,43 @@ def enqueue(
         conn.execute(insert(jobs), values)
 
 
-def _ready(now: datetime) -> Any:
-    return or_(
-        and_(jobs.c.status == "pending", jobs.c.run_after <= now),
-        and_(jobs.c.status == "running", jobs.c.lease_expires_at < now),
+def _ready(now: datetime, lane: Lane = EVERY_KIND) -> Any:
+    return and_(
+        or_(
+            and_(jobs.c.status == "pending", jobs.c.run_after <= now),
+            and_(jobs.c.status == "running", jobs.c.lease_expires_at < now),
+        ),
+        jobs.c.attempts < jobs.c.max_attempts,
+        lane.condition(),
     )
 
 
-def has_due(conn: Connection, *, now: datetime) -> bool:
+def _held(job: Job, worker_id: str) -> Any:
+    """The job row as this worker claimed it: still running, at the attempt it claimed."""
+    return and_(
+        jobs.c.id == job.id,
+        jobs.c.attempts == job.attempts,
+        jobs.c.locked_by == worker_id,
+        jobs.c.status == "running",
+    )
+
+
+def has_due(conn: Connection, *, now: datetime, lane: Lane = EVERY_KIND) -> bool:
     """A cheap read: is any job due? (Lets an idle worker poll often without taking locks.)"""
-    return conn.execute(select(jobs.c.id).where(_ready(now)).limit(1)).first() is not None
+    query = select(jobs.c.id).where(_ready(now, lane)).limit(1)
+    return conn.execute(query).first() is not None
 
 
-def claim(conn: Connection, *, worker_id: str, now: datetime, lease_seconds: int) -> Job | None:
-    query = select(jobs).where(_ready(now)).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+def claim(
+    conn: Connection,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_seconds: int,
+    lane: Lane = EVERY_KIND,
+) -> Job | None:
+    """The next due job of the lane, leased to `worker_id`."""
+    query = select(jobs).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id).limit(1)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = conn.execute(query).mappings().first()
@@ -116,10 +161,29 @@ def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bo
     """Mark done; False when the lease was lost and another worker owns the job now."""
     result = conn.execute(
         update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id, jobs.c.status == "running")
+        .where(_held(job, worker_id))
         .values(status="done", lease_expires_at=None, updated_at=now, last_error=None)
     )
     return result.rowcount == 1
+
+
+def renew(conn: Connection, job: Job, *, worker_id: str, now: datetime, lease_seconds: int) -> bool:
+    """Extend the lease of a job still being worked on; False when it was lost."""
+    result = conn.execute(
+        update(jobs)
+        .where(_held(job, worker_id))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def holds_lease(conn: Connection, job: Job, *, worker_id: str) -> bool:
+    """Does this worker still hold the job? On PostgreSQL the row stays locked until the
+    caller's transaction ends, so no other worker can take the job over before it commits."""
+    query = select(jobs.c.id).where(_held(job, worker_id))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).first() is not None
 
 
 def retry_later(
@@ -129,7 +193,7 @@ def retry_later(
     run_after = now + timedelta(seconds=min(delay, 3600))
     conn.execute(
         update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+        .where(_held(job, worker_id))
         .values(
             status="pending",
             run_after=run_after,
@@ -145,8 +209,44 @@ def retry_later(
 def give_up(conn: Connection, job: Job, *, worker_id: str, now: datetime, error: str) -> None:
     conn.execute(
         update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+        .where(_held(job, worker_id))
         .values(status="failed", lease_expires_at=None, last_error=error[:2000], updated_at=now)
+    )
+
+
+def reap_exhausted(conn: Connection, *, now: datetime) -> list[Job]:
+    """Fail the jobs whose last allowed attempt's worker vanished (lease expired): claiming them
+    again would exceed their maximum attempts. The caller tells their referrals."""
+    query = select(jobs).where(
+        jobs.c.status == "running",
+        jobs.c.lease_expires_at < now,
+        jobs.c.attempts >= jobs.c.max_attempts,
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    reaped = [_job(row) for row in conn.execute(query).mappings()]
+    for job in reaped:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.attempts == job.attempts)
+            .values(
+                status="failed",
+                lease_expires_at=None,
+                last_error="attempts exhausted: the last attempt's worker stopped",
+                updated_at=now,
+            )
+        )
+    return reaped
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        row["id"],
+        row["kind"],
+        row["referral_id"],
+        row["payload"],
+        row["attempts"],
+        row["max_attempts"],
     )
 
 

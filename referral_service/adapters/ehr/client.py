@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import requests
 
+from referral_service.adapters.lease import check_held
+
 from .auth import EhrAuth, NoAuth, RequestHook, auth_from_settings
 from .errors import (
     EhrAuthError,
@@ -205,6 +207,7 @@ class FhirClient:
         data: bytes | None,
         extra: dict[str, str] | None,
     ) -> requests.Response:
+        check_held()  # a job that lost its lease must not touch the EHR again
         headers = {"Accept": FHIR_JSON, **(extra or {})}
         if data is not None:
             headers["Content-Type"] = FHIR_JSON
