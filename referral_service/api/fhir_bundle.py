@@ -20,11 +20,9 @@ def post_bundle() -> Response:
     check_accept()
     document = read_resource()
     expect_resource_type(document, "Bundle")
-    options = intake.IntakeOptions(
-        max_attempts=runtime().settings.job_max_attempts, source="bundle"
-    )
+    options = intake.IntakeOptions(source="bundle")
     kind, results = bundles.process_bundle(
-        runtime().engine,
+        runtime(),
         sender=current_sender(),
         bundle=document,
         now=runtime().now(),

@@ -40,7 +40,7 @@ def post_placer_task() -> Response:
     expect_resource_type(document, "Task")
     require_valid(document)
     task = resources.adopt_placer_task(
-        runtime().engine, push(), _focused_referral(document), placer_identifiers(document)
+        runtime(), push(), _focused_referral(document), placer_identifiers(document)
     )
     version = int(task["meta"]["versionId"])
     root = request.url_root.rstrip("/")

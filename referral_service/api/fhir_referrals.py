@@ -27,7 +27,7 @@ referrals_bp = Blueprint("fhir_referrals", __name__)
 
 
 def _options(source: str = "direct") -> intake.IntakeOptions:
-    return intake.IntakeOptions(max_attempts=runtime().settings.job_max_attempts, source=source)
+    return intake.IntakeOptions(source=source)
 
 
 def _location(referral_id: str, version_id: int) -> dict[str, str]:
@@ -54,7 +54,7 @@ def create_referral() -> Response:
         if existing is not None:
             return _stored(existing, 200)
     result = intake.receive_referral(
-        runtime().engine,
+        runtime(),
         sender=sender,
         document=document,
         now=runtime().now(),
@@ -76,7 +76,7 @@ def _conditional_match(sender: str, header: str) -> str | None:
             "not-supported", "If-None-Exist supports identifier=system|value", "If-None-Exist"
         )
     identifier = require_identifier_query(value.strip())
-    return intake.find_existing(runtime().engine, sender, [identifier])
+    return intake.find_existing(runtime(), sender, [identifier])
 
 
 @referrals_bp.put("/fhir/ServiceRequest/<referral_id>")
@@ -84,7 +84,7 @@ def update_referral(referral_id: str) -> Response:
     check_accept()
     document = read_resource()
     result = revisions.update_referral(
-        runtime().engine,
+        runtime(),
         sender=current_sender(),
         referral_id=referral_id,
         document=document,

@@ -31,7 +31,7 @@ _TYPE = f"<any({', '.join(PUSHED_TYPES)}):resource_type>"
 
 
 def push() -> resources.Push:
-    return resources.Push(current_sender(), runtime().now(), runtime().settings.job_max_attempts)
+    return resources.Push(current_sender(), runtime().now())
 
 
 def _written(written: resources.Written, status: int) -> Response:
@@ -59,7 +59,7 @@ def create_resource(resource_type: str) -> Response:
     check_accept()
     document = read_resource()
     written = resources.create(
-        runtime().engine, push(), resource_type, document, _wanted_identifier()
+        runtime(), push(), resource_type, document, _wanted_identifier()
     )
     return _written(written, 201 if written.created else 200)
 
@@ -70,7 +70,7 @@ def update_resource(resource_type: str, resource_id: str) -> Response:
     document = read_resource()
     if_match = parse_if_match(request.headers.get("If-Match"))
     written = resources.update(
-        runtime().engine, push(), resource_type, resource_id, document, if_match
+        runtime(), push(), resource_type, resource_id, document, if_match
     )
     return _written(written, 200)
 
@@ -78,7 +78,7 @@ def update_resource(resource_type: str, resource_id: str) -> Response:
 @resources_bp.get(f"/fhir/{_TYPE}/<resource_id>")
 def read_stored(resource_type: str, resource_id: str) -> Response:
     check_accept()
-    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    resource = resources.read(runtime(), scope_sender(), resource_type, resource_id)
     version = int(resource["meta"]["versionId"])
     return fhir_response(
         resource, 200, {"ETag": etag(version), "Last-Modified": resource["meta"]["lastUpdated"]}
@@ -89,7 +89,7 @@ def read_stored(resource_type: str, resource_id: str) -> Response:
 def read_stored_version(resource_type: str, resource_id: str, version_id: str) -> Response:
     """Only the current version is kept: an older one is "not found"."""
     check_accept()
-    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    resource = resources.read(runtime(), scope_sender(), resource_type, resource_id)
     if version_id != resource["meta"]["versionId"]:
         raise NotFound.single(
             "not-found", f"{resource_type}/{resource_id} keeps only its current version"
@@ -102,7 +102,7 @@ def search_stored(resource_type: str) -> Response:
     check_accept()
     count, offset = page_args()
     query = _query(resource_type)
-    page = resources.search(runtime().engine, scope_sender(), resource_type, query, (count, offset))
+    page = resources.search(runtime(), scope_sender(), resource_type, query, (count, offset))
     return fhir_response(searchset(page.resources, page.total, count, offset))
 
 

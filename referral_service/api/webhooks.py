@@ -82,13 +82,13 @@ def notification() -> Response:
     body = _body()
     if body is None:
         return _accepted(
-            webhooks.record_ping(service.engine, service.now(), service.settings), "ping"
+            webhooks.record_ping(service, service.now(), service.settings), "ping"
         )
     if body.get("resourceType") == "ServiceRequest":  # rest-hook posting the resource itself
         return _resource(body, None)
     parsed = parse_notification(body)
     recorded = webhooks.record_notification(
-        service.engine, parsed, _stored_body(body, parsed.content), service.now(), service.settings
+        service, parsed, _stored_body(body, parsed.content), service.now(), service.settings
     )
     return _accepted(recorded, parsed.kind)
 
@@ -112,7 +112,7 @@ def _resource(body: dict[str, Any], url_id: str | None) -> Response:
         return fhir_response(information_outcome("not a referral; acknowledged and ignored"), 202)
     service = runtime()
     return _accepted(
-        webhooks.record_resource(service.engine, body, service.now(), service.settings), "resource"
+        webhooks.record_resource(service, body, service.now(), service.settings), "resource"
     )
 
 

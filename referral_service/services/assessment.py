@@ -8,16 +8,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.referrals import ReferralHead, ReferralRow
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
+from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError, EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.domain.decision import Decision
 from referral_service.fhir.outcome import Issue, Unprocessable
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.observability import metrics
+from referral_service.services import jobs
 from referral_service.services import resources as own_resources
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+from referral_service.services.jobs import Job, RetryLater
 from referral_service.services.tasks import write_task
 
 
@@ -49,7 +53,6 @@ def ehr_resolver(runtime: Any) -> Callable[[str], dict[str, Any] | None] | None:
     client = runtime.ehr_client
     if client is None:
         return None
-    from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError
 
     def resolve(reference: str) -> dict[str, Any] | None:
         parts = reference.split("/")
@@ -63,34 +66,42 @@ def ehr_resolver(runtime: Any) -> Callable[[str], dict[str, Any] | None] | None:
     return resolve
 
 
-def evaluate_stored_referral(runtime: Any, referral_id: str) -> str:
-    """The worker's `evaluate` job. Returns what happened (for the job log)."""
-    engine = runtime.engine
-    with engine.connect() as conn:
-        referral = repo.get_referral(conn, referral_id)
-        task = repo.get_task_for_referral(conn, referral_id)
+def evaluate_job(runtime: Dependencies, job: Job) -> str:
+    """The worker's `evaluate` job."""
+    assert job.referral_id is not None
+    try:
+        return evaluate_stored_referral(runtime, job.referral_id)
+    except EhrUnavailable as exc:
+        raise RetryLater(type(exc).__name__) from exc
+
+
+def evaluate_stored_referral(runtime: Dependencies, referral_id: str) -> str:
+    """Evaluate a stored referral and move its Task. Returns what happened (for the job log)."""
+    with runtime.unit_of_work(read_only=True) as uow:
+        referral = uow.referrals.get(referral_id)
+        task = uow.tasks.for_referral(referral_id)
     if referral is None or task is None or not lifecycle.may_reevaluate(task.state):
         return "skipped"
     if referral.status != "active":
         return "skipped (not active)"
     decision = _decide(runtime, referral)
     now = runtime.now()
-    with engine.begin() as conn:
-        current = repo.get_referral_head(conn, referral_id, for_update=True)
-        task = repo.get_task_for_referral(conn, referral_id)
+    with runtime.unit_of_work() as uow:
+        current = uow.referrals.head(referral_id, for_update=True)
+        task = uow.tasks.for_referral(referral_id)
         if current is None or task is None or current.version_id != referral.version_id:
             return "superseded"  # a newer version has its own evaluation job
         if not lifecycle.may_reevaluate(task.state):
             return "skipped"
-        apply_decision(conn, runtime, current, decision, now)
+        apply_decision(uow, current, decision, now)
     metrics.decision_made(decision.decision)
     return decision.decision
 
 
-def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
+def _decide(runtime: Dependencies, referral: ReferralRow) -> Decision:
     # Resources the sender pushed one by one count as if they had come in its Bundle.
     supporting = own_resources.supporting_for(
-        runtime.engine, referral.sender, referral.patient_ref, referral.supporting
+        runtime, referral.sender, referral.patient_ref, referral.supporting
     )
     bundle = {
         "resourceType": "Bundle",
@@ -102,9 +113,7 @@ def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
         return evaluate_document(
             bundle,
             policy=runtime.policy,
-            resolver=own_resources.own_resolver(
-                runtime.engine, referral.sender, ehr_resolver(runtime)
-            ),
+            resolver=own_resources.own_resolver(runtime, referral.sender, ehr_resolver(runtime)),
             received_at=referral.received_at,
         )
     except UnreadableReferral as exc:
@@ -112,15 +121,14 @@ def _decide(runtime: Any, referral: repo.ReferralRow) -> Decision:
 
 
 def apply_decision(
-    conn: Any, runtime: Any, referral: repo.ReferralHead, decision: Decision, now: datetime
+    uow: SqlUnitOfWork, referral: ReferralHead, decision: Decision, now: datetime
 ) -> None:
     """Record a decision on the referral whose head (row locked) the caller holds."""
     referral_id = referral.id
-    repo.record_decision(conn, referral_id, decision)
+    uow.referrals.record_decision(referral_id, decision)
     state = lifecycle.state_for_decision(decision.decision)
-    write_task(conn, referral_id, state, now, referral=replace(referral, decision=decision))
-    repo.add_event(
-        conn,
+    write_task(uow, referral_id, state, now, referral=replace(referral, decision=decision))
+    uow.events.add(
         referral_id,
         "evaluated",
         now,
@@ -130,18 +138,4 @@ def apply_decision(
         policy_version=decision.policy_version,
     )
     if state == lifecycle.ELIGIBLE:
-        queue_booking(conn, runtime, referral_id, now, attempt_key=f"v{referral.version_id}")
-
-
-def queue_booking(
-    conn: Any, runtime: Any, referral_id: str, now: datetime, attempt_key: str
-) -> None:
-    """One booking job per referral version (or staff action); booking itself is idempotent."""
-    outbox.enqueue(
-        conn,
-        "book",
-        now=now,
-        max_attempts=runtime.settings.job_max_attempts,
-        referral_id=referral_id,
-        dedupe_key=f"book:{referral_id}:{attempt_key}",
-    )
+        jobs.book(uow, referral_id, now, attempt_key=f"v{referral.version_id}")

@@ -1,21 +1,34 @@
-"""The worker's `book` job: book an eligible referral and move its Task to booked or no-slot."""
+"""The worker's `book` and `cancel` jobs: book an eligible referral and move its Task to booked
+or no-slot; cancel a referral's appointment. Each ends in one transaction: the appointment row,
+the Task, the history and the job's completion commit together."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.referrals import ReferralRow
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.observability import metrics
-from referral_service.services.booking import BookingRequest, book_referral
+from referral_service.services.booking import (
+    BookingOutcome,
+    BookingRequest,
+    book_in,
+    cancel_in,
+    find_time,
+)
+from referral_service.services.dependencies import Dependencies
+from referral_service.services.jobs import Finish, Job, RetryLater
 from referral_service.services.tasks import write_task
 
 
-def book_stored_referral(runtime: Any, referral_id: str, retry_later: type[Exception]) -> str:
-    with runtime.engine.connect() as conn:
-        referral = repo.get_referral(conn, referral_id)
-        task = repo.get_task_for_referral(conn, referral_id)
+def book_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
+    assert job.referral_id is not None
+    referral_id = job.referral_id
+    with runtime.unit_of_work(read_only=True) as uow:
+        referral = uow.referrals.get(referral_id)
+        task = uow.tasks.for_referral(referral_id)
     if referral is None or task is None or referral.decision is None:
         return "skipped"
     if not lifecycle.may_book(task.state):
@@ -30,21 +43,20 @@ def book_stored_referral(runtime: Any, referral_id: str, retry_later: type[Excep
         patient=patient_to_contain(referral, on_ehr=runtime.ehr_client is not None),
     )
     try:
-        outcome = book_referral(
-            request,
-            clinic=runtime.clinic,
-            engine=runtime.engine,
-            ehr=runtime.ehr_client,
-            settings=runtime.settings,
-            now=runtime.now(),
-        )
+        held = find_time(runtime.schedule, request, runtime.clinic, runtime.now())
     except EhrUnavailable as exc:
         _mark_retrying(runtime, referral_id, type(exc).__name__)
-        raise retry_later(type(exc).__name__) from exc
-    return _record_outcome(runtime, referral_id, outcome)
+        raise RetryLater(type(exc).__name__) from exc
+    now = runtime.now()
+    with runtime.unit_of_work() as uow:
+        outcome = book_in(uow, runtime.schedule, held, now)
+        result = _record_outcome(uow, referral_id, outcome, now)
+        finish(uow, result)
+    metrics.booking_finished(result)
+    return result
 
 
-def patient_to_contain(referral: Any, *, on_ehr: bool) -> dict[str, Any] | None:
+def patient_to_contain(referral: ReferralRow, *, on_ehr: bool) -> dict[str, Any] | None:
     """The referral's Patient when its reference would dangle in the Appointment: a contained
     `#id` anywhere, or, on the clinic EHR, a Patient only this service holds (referrals that came
     from the EHR itself name the EHR's own Patient and need nothing)."""
@@ -63,44 +75,86 @@ def _find_patient(resources: list[dict[str, Any]], patient_id: str) -> dict[str,
     return None
 
 
-def service_request_reference(runtime: Any, referral_id: str) -> str:
+def service_request_reference(runtime: Dependencies, referral_id: str) -> str:
     """Appointment.basedOn: our ServiceRequest, absolute, as the EHR cannot resolve it locally."""
     base = (runtime.settings.public_url or "http://127.0.0.1:8080").rstrip("/")
     return f"{base}/fhir/ServiceRequest/{referral_id}"
 
 
-def _mark_retrying(runtime: Any, referral_id: str, error: str) -> None:
+def _mark_retrying(runtime: Dependencies, referral_id: str, error: str) -> None:
     now = runtime.now()
-    with runtime.engine.begin() as conn:
-        task = repo.get_task_for_referral(conn, referral_id)
-        repo.add_event(conn, referral_id, "booking-attempt-failed", now, error=error)
+    with runtime.unit_of_work() as uow:
+        task = uow.tasks.for_referral(referral_id)
+        uow.events.add(referral_id, "booking-attempt-failed", now, error=error)
         if task is not None and task.state.business_status != "ehr-retrying":
-            write_task(conn, referral_id, lifecycle.ehr_retrying(task.state), now)
+            write_task(uow, referral_id, lifecycle.ehr_retrying(task.state), now)
 
 
-def _record_outcome(runtime: Any, referral_id: str, outcome: Any) -> str:
+def _record_outcome(uow: SqlUnitOfWork, referral_id: str, outcome: BookingOutcome, now: Any) -> str:
+    if outcome.booked:
+        assert outcome.start is not None
+        uow.events.add(
+            referral_id,
+            "booked",
+            now,
+            appointment=outcome.appointment_id,
+            chair=outcome.chair_id,
+            start=outcome.start.isoformat(),
+        )
+        write_task(uow, referral_id, lifecycle.BOOKED, now)
+        return "booked"
+    uow.events.add(referral_id, "no-slot", now)
+    write_task(
+        uow,
+        referral_id,
+        lifecycle.NO_SLOT,
+        now,
+        status_note="no infusion chair is free inside the booking window; "
+        "clinic staff have been told",
+    )
+    return "no-slot"
+
+
+def cancel_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
+    assert job.referral_id is not None
+    referral_id = job.referral_id
+    with runtime.unit_of_work(read_only=True) as uow:
+        row = uow.appointments.for_referral(referral_id)
+    try:
+        released = runtime.schedule.release(referral_id, row)
+    except EhrUnavailable as exc:
+        raise RetryLater(type(exc).__name__) from exc
     now = runtime.now()
-    with runtime.engine.begin() as conn:
-        if outcome.booked:
-            repo.add_event(
-                conn,
-                referral_id,
-                "booked",
-                now,
-                appointment=outcome.appointment_id,
-                chair=outcome.chair_id,
-                start=outcome.start.isoformat(),
-            )
-            write_task(conn, referral_id, lifecycle.BOOKED, now)
-        else:
-            repo.add_event(conn, referral_id, "no-slot", now)
-            write_task(
-                conn,
-                referral_id,
-                lifecycle.NO_SLOT,
-                now,
-                status_note="no infusion chair is free inside the booking window; "
-                "clinic staff have been told",
-            )
-    metrics.booking_finished("booked" if outcome.booked else "no-slot")
-    return "booked" if outcome.booked else "no-slot"
+    with runtime.unit_of_work() as uow:
+        cancel_in(uow, row, released, now)
+        uow.events.add(referral_id, "appointment-cancelled", now)
+        write_task(uow, referral_id, lifecycle.CANCELLED, now)
+        finish(uow, "cancelled")
+    metrics.booking_finished("cancelled")
+    return "cancelled"
+
+
+def gave_up(uow: SqlUnitOfWork, job: Job, error: str, now: Any) -> None:
+    """The job failed for good (in the transaction that fails it): the referral's Task says
+    so, so staff can act (and retry)."""
+    if job.referral_id is None:
+        return
+    task = uow.tasks.for_referral(job.referral_id)
+    uow.events.add(
+        job.referral_id,
+        "gave-up",
+        now,
+        job=job.kind,
+        attempts=job.attempts,
+        error=error[:200],
+    )
+    if task is not None and not task.state.is_final:
+        write_task(
+            uow,
+            job.referral_id,
+            lifecycle.EHR_FAILED,
+            now,
+            status_note=f"{job.kind} failed after {job.attempts} attempts",
+        )
+    if job.kind == "book":
+        metrics.booking_finished("ehr-failed")

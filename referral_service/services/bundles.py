@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db.tables import stored_resources
+from referral_service.adapters.db.resources import StoredResource
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.fhir.bundle import (
     BundleEntry,
     assign_ids,
@@ -22,6 +20,7 @@ from referral_service.fhir.outcome import Conflict, FhirError, Issue, Unprocessa
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.services import intake, revisions
+from referral_service.services.dependencies import Dependencies
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class EntryResult:
 
 
 def process_bundle(
-    engine: Engine,
+    runtime: Dependencies,
     *,
     sender: str,
     bundle: dict[str, Any],
@@ -52,8 +51,8 @@ def process_bundle(
         if not entry.issues:
             entry.issues = _validate(entry, supporting)
     if kind == "transaction":
-        return kind, _transaction(engine, entries, supporting, sender, now, options)
-    return kind, [_batch_entry(engine, e, supporting, sender, now, options) for e in entries]
+        return kind, _transaction(runtime, entries, supporting, sender, now, options)
+    return kind, [_batch_entry(runtime, e, supporting, sender, now, options) for e in entries]
 
 
 def _as_stored(entry: BundleEntry) -> dict[str, Any]:
@@ -73,7 +72,7 @@ def _validate(entry: BundleEntry, supporting: list[dict[str, Any]]) -> list[Issu
 
 
 def _transaction(
-    engine: Engine,
+    runtime: Dependencies,
     entries: list[BundleEntry],
     supporting: list[dict[str, Any]],
     sender: str,
@@ -85,9 +84,9 @@ def _transaction(
         raise Unprocessable(*issues)
     for attempt in range(2):
         try:
-            with engine.begin() as conn:
-                return [_apply(conn, e, supporting, sender, now, options) for e in entries]
-        except IntegrityError as exc:
+            with runtime.unit_of_work() as uow:
+                return [_apply(uow, e, supporting, sender, now, options) for e in entries]
+        except KeyTaken as exc:
             # A concurrent twin of this transaction won the identifier: run again, and the
             # second pass finds the referral it made instead of colliding.
             if attempt == 1:
@@ -96,7 +95,7 @@ def _transaction(
 
 
 def _batch_entry(
-    engine: Engine,
+    runtime: Dependencies,
     entry: BundleEntry,
     supporting: list[dict[str, Any]],
     sender: str,
@@ -106,11 +105,11 @@ def _batch_entry(
     if entry.issues:
         return EntryResult("422 Unprocessable Entity", outcome=tuple(entry.issues))
     try:
-        with engine.begin() as conn:
-            return _apply(conn, entry, supporting, sender, now, options)
+        with runtime.unit_of_work() as uow:
+            return _apply(uow, entry, supporting, sender, now, options)
     except FhirError as exc:
         return EntryResult(f"{exc.status} {_reason(exc.status)}", outcome=exc.issues)
-    except IntegrityError:
+    except KeyTaken:
         return EntryResult("409 Conflict", outcome=(Issue("conflict", "retry this entry"),))
 
 
@@ -124,7 +123,7 @@ def _reason(status: int) -> str:
 
 
 def _apply(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     entry: BundleEntry,
     supporting: list[dict[str, Any]],
     sender: str,
@@ -132,13 +131,13 @@ def _apply(
     options: intake.IntakeOptions,
 ) -> EntryResult:
     if entry.resource_type != "ServiceRequest":
-        _store_supporting(conn, entry, sender, now)
+        _store_supporting(uow, entry, sender, now)
         location = f"{entry.resource_type}/{entry.assigned_id}/_history/1"
         return EntryResult("201 Created", location, 'W/"1"')
     if entry.method == "PUT":
         referral_id = entry.url.rstrip("/").split("/")[-1]
         updated = revisions.update_in(
-            conn,
+            uow,
             sender=sender,
             referral_id=referral_id,
             document=entry.resource,
@@ -149,7 +148,7 @@ def _apply(
         )
         return _referral_result("200 OK", referral_id, updated.version_id)
     result = intake.create_in(
-        conn,
+        uow,
         sender=sender,
         document=entry.resource,
         now=now,
@@ -170,23 +169,15 @@ def _referral_result(status: str, referral_id: str, version: int) -> EntryResult
     )
 
 
-def _store_supporting(conn: Connection, entry: BundleEntry, sender: str, now: datetime) -> None:
-    known = select(stored_resources.c.id).where(
-        stored_resources.c.resource_type == entry.resource_type,
-        stored_resources.c.id == entry.assigned_id,
-    )
-    if conn.execute(known).first() is not None:
+def _store_supporting(uow: SqlUnitOfWork, entry: BundleEntry, sender: str, now: datetime) -> None:
+    assert entry.assigned_id is not None  # assign_ids gave every entry one
+    if uow.resources.exists(entry.resource_type, entry.assigned_id):
         return  # the same Bundle again: same content, same id
     resource = _as_stored(entry)
     subject = resource.get("subject") or resource.get("patient") or {}
-    conn.execute(
-        insert(stored_resources).values(
-            resource_type=entry.resource_type,
-            id=entry.assigned_id,
-            sender=sender,
-            version_id=1,
-            resource=resource,
-            patient_ref=subject.get("reference") if isinstance(subject, dict) else None,
-            last_updated=now,
+    patient_ref = subject.get("reference") if isinstance(subject, dict) else None
+    uow.resources.insert_resource(
+        StoredResource(
+            entry.resource_type, entry.assigned_id, sender, 1, resource, patient_ref, now
         )
     )

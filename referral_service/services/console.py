@@ -12,14 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
-from referral_service.adapters.db.tables import appointments, referrals, tasks
 from referral_service.domain.facts import Concept
 from referral_service.fhir.facts import extract_facts
 from referral_service.fhir.outcome import Conflict, NotFound
+from referral_service.services import jobs
 
 # The queue's lanes, in the order a nurse works them, and the Task businessStatus each holds.
 LANES: dict[str, tuple[str, ...]] = {
@@ -75,19 +71,8 @@ def urgency_order(item: QueueItem) -> tuple[int, float]:
 def work_queue(runtime: Any, *, lane: str | None, priority: str | None) -> WorkQueue:
     wanted = [lane] if lane in LANES else list(LANES)
     statuses = [status for name in LANES for status in LANES[name]]
-    query = (
-        select(
-            referrals.c.id,
-            referrals.c.priority,
-            referrals.c.decision,
-            referrals.c.received_at,
-            tasks.c.business_status,
-        )
-        .join(tasks, tasks.c.referral_id == referrals.c.id)
-        .where(tasks.c.business_status.in_(statuses))
-    )
-    with runtime.engine.connect() as conn:
-        rows = list(conn.execute(query).mappings())
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.views.waiting(statuses)
     items = [_queue_item(row) for row in rows]
     counts = {name: sum(i.business_status in LANES[name] for i in items) for name in LANES}
     if priority:
@@ -129,14 +114,8 @@ def day_bounds(runtime: Any, day: date) -> tuple[datetime, datetime]:
 def infusions_on(runtime: Any, day: date) -> dict[str, list[Infusion]]:
     """Live appointments of one clinic day, per chair (every clinic chair listed, even empty)."""
     start, end = day_bounds(runtime, day)
-    query = (
-        select(appointments)
-        .where(appointments.c.start >= start, appointments.c.start < end)
-        .where(appointments.c.status.not_in(("cancelled", "entered-in-error")))
-        .order_by(appointments.c.start)
-    )
-    with runtime.engine.connect() as conn:
-        rows = list(conn.execute(query).mappings())
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.views.live_appointments(start, end)
     zone = runtime.clinic.zone
     chairs: dict[str, list[Infusion]] = {chair.id: [] for chair in runtime.clinic.chairs}
     for row in rows:
@@ -164,11 +143,8 @@ def decisions_per_day(runtime: Any, days: int = 30) -> list[tuple[date, Counter[
     today = local_today(runtime)
     first = today - timedelta(days=days - 1)
     since, _ = day_bounds(runtime, first)
-    query = select(referrals.c.received_at, referrals.c.decision_outcome).where(
-        referrals.c.received_at >= since
-    )
-    with runtime.engine.connect() as conn:
-        rows = list(conn.execute(query))
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.views.decisions_since(since)
     zone = runtime.clinic.zone
     per_day: dict[date, Counter[str]] = {first + timedelta(days=n): Counter() for n in range(days)}
     for received_at, outcome in rows:
@@ -207,8 +183,8 @@ def concept_name(concept: Concept | None) -> str:
 
 
 def referral_story(runtime: Any, referral_id: str) -> ReferralStory:
-    with runtime.engine.connect() as conn:
-        row = repo.get_referral(conn, referral_id)
+    with runtime.unit_of_work(read_only=True) as uow:
+        row = uow.referrals.get(referral_id)
     if row is None:
         raise NotFound.single("not-found", f"referral {referral_id} is not known")
     facts = extract_facts(
@@ -268,18 +244,11 @@ def cancel_appointment(runtime: Any, referral_id: str, *, staff_member: str) -> 
     """Staff cancel a booked infusion: the worker's cancel job frees the chair (and the EHR
     slots) and closes the Task, exactly as when the referrer revokes the referral."""
     now = runtime.now()
-    with runtime.engine.begin() as conn:
-        appointment = repo.get_appointment_for_referral(conn, referral_id)
+    with runtime.unit_of_work() as uow:
+        appointment = uow.appointments.for_referral(referral_id)
         if appointment is None:
             raise NotFound.single("not-found", f"referral {referral_id} has no appointment")
         if appointment["status"] in ("cancelled", "entered-in-error"):
             raise Conflict.single("conflict", "the appointment is already cancelled")
-        repo.add_event(conn, referral_id, "cancel-requested", now, by=staff_member)
-        outbox.enqueue(
-            conn,
-            "cancel",
-            now=now,
-            max_attempts=runtime.settings.job_max_attempts,
-            referral_id=referral_id,
-            dedupe_key=f"cancel:{referral_id}",
-        )
+        uow.events.add(referral_id, "cancel-requested", now, by=staff_member)
+        jobs.cancel(uow, referral_id, now)

@@ -10,22 +10,18 @@ Created with If-None-Exist on our Task identifier, updated with If-Match.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
-from referral_service.adapters.db.outbox import Job
-from referral_service.adapters.db.tables import referral_identifiers
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
+from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
+from referral_service.adapters.ehr.headers import etag
 from referral_service.fhir.notifications import ehr_identifier_system
-from referral_service.services import processing
+from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
+from referral_service.services.jobs import Job, RetryLater
+from referral_service.services.tasks import TaskChanged
 
-WRITEBACK_JOB = "ehr-task-writeback"
 TASK_SYSTEM = "https://referral-service.dev/task"
-# write_task has no settings in hand; the job itself checks REFERRAL_EHR_WRITEBACK.
-DEFAULT_ATTEMPTS = 8
 _COPIED = (
     "status",
     "businessStatus",
@@ -40,35 +36,22 @@ _COPIED = (
 )
 
 
-def task_changed(
-    conn: Connection, referral_id: str, source: str, version: int, now: datetime
-) -> None:
-    """Called by write_task: queue the write-back for referrals that came from the EHR."""
-    if source != "webhook" and not _linked_to_ehr(conn, referral_id):
+def task_changed(uow: SqlUnitOfWork, event: TaskChanged) -> None:
+    """A Task changed: queue its write-back for referrals that came from the EHR (the job
+    itself checks REFERRAL_EHR_WRITEBACK)."""
+    if event.source != "webhook" and not _linked_to_ehr(uow, event.referral_id):
         return
-    outbox.enqueue(
-        conn,
-        WRITEBACK_JOB,
-        now=now,
-        max_attempts=DEFAULT_ATTEMPTS,
-        referral_id=referral_id,
-        dedupe_key=f"{WRITEBACK_JOB}:{referral_id}:{version}",
+    jobs.write_back_task(uow, event.referral_id, event.version, event.at)
+
+
+def _linked_to_ehr(uow: SqlUnitOfWork, referral_id: str) -> bool:
+    return any(
+        system.endswith("/ServiceRequest") for system in uow.identifiers.systems_of(referral_id)
     )
 
 
-def _linked_to_ehr(conn: Connection, referral_id: str) -> bool:
-    rows = conn.execute(
-        select(referral_identifiers.c.system).where(
-            referral_identifiers.c.referral_id == referral_id
-        )
-    ).scalars()
-    return any(system.endswith("/ServiceRequest") for system in rows)
-
-
-def write_back(runtime: Any, job: Job) -> str:
+def write_back(runtime: Dependencies, job: Job) -> str:
     """The `ehr-task-writeback` job."""
-    from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
-
     if not runtime.settings.writes_back_to_ehr or runtime.ehr_client is None:
         return "skipped (write-back off)"
     assert job.referral_id is not None
@@ -82,21 +65,16 @@ def write_back(runtime: Any, job: Job) -> str:
             except EhrConflict:
                 continue  # someone (another job) wrote in between: read both sides again
     except EhrUnavailable as exc:
-        raise processing.RetryLater(type(exc).__name__) from exc
-    raise processing.RetryLater("the EHR Task kept changing")
+        raise RetryLater(type(exc).__name__) from exc
+    raise RetryLater("the EHR Task kept changing")
 
 
-def _desired_task(runtime: Any, referral_id: str) -> dict[str, Any] | None:
+def _desired_task(runtime: Dependencies, referral_id: str) -> dict[str, Any] | None:
     system = ehr_identifier_system(str(runtime.settings.ehr_base_url))
-    with runtime.engine.connect() as conn:
-        order_id = conn.execute(
-            select(referral_identifiers.c.value).where(
-                referral_identifiers.c.referral_id == referral_id,
-                referral_identifiers.c.system == system,
-            )
-        ).scalar()
-        task = repo.get_task_for_referral(conn, referral_id)
-        appointment = repo.get_appointment_for_referral(conn, referral_id)
+    with runtime.unit_of_work(read_only=True) as uow:
+        order_id = uow.identifiers.value_of(referral_id, system)
+        task = uow.tasks.for_referral(referral_id)
+        appointment = uow.appointments.for_referral(referral_id)
     if order_id is None or task is None or not task.resource:
         return None
     booked = appointment and appointment["status"] != "cancelled" and appointment["ehr_reference"]
@@ -121,8 +99,6 @@ def ehr_task(local: dict[str, Any], order_id: str, appointment_ref: str | None) 
 
 
 def _put(ehr: Any, desired: dict[str, Any]) -> str:
-    from referral_service.adapters.ehr.headers import etag
-
     identifier = desired["identifier"][0]
     current = ehr.create(
         desired, if_none_exist=f"identifier={identifier['system']}|{identifier['value']}"
@@ -139,10 +115,3 @@ def _same(current: dict[str, Any], desired: dict[str, Any]) -> bool:
         return json.dumps(body, sort_keys=True)
 
     return canonical(current) == canonical(desired)
-
-
-def register_jobs() -> None:
-    processing.register(WRITEBACK_JOB, write_back)
-
-
-register_jobs()

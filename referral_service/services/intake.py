@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain import lifecycle
 from referral_service.fhir.referral import (
     ReferralFields,
@@ -25,6 +21,8 @@ from referral_service.fhir.referral import (
     validate_referral,
 )
 from referral_service.fhir.task import TaskView, build_task
+from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake_options import IntakeOptions
 from referral_service.services.revisions import (
     CANCELLING_STATUSES,
@@ -42,7 +40,7 @@ class IntakeResult:
 
 
 def receive_referral(
-    engine: Engine,
+    runtime: Dependencies,
     *,
     sender: str,
     document: dict[str, Any],
@@ -58,20 +56,20 @@ def receive_referral(
     identifiers = business_identifiers(document)
     new_id = referral_id or str(uuid.uuid4())
     try:
-        with engine.begin() as conn:
-            _insert_new(conn, new_id, sender, document, fields, supporting or [], now, options)
-            repo.claim_new_identifiers(conn, sender, new_id, identifiers)
-    except IntegrityError:
-        with engine.begin() as conn:
-            existing = repo.find_by_identifiers(conn, sender, identifiers)
+        with runtime.unit_of_work() as uow:
+            _insert_new(uow, new_id, sender, document, fields, supporting or [], now, options)
+            uow.identifiers.claim_new(sender, new_id, identifiers)
+    except KeyTaken:
+        with runtime.unit_of_work() as uow:
+            existing = uow.identifiers.find_referral(sender, identifiers)
         if existing is None:
             raise
-        return _resubmission(engine, existing, sender, document, supporting, now, options)
+        return _resubmission(runtime, existing, sender, document, supporting, now, options)
     return IntakeResult(new_id, 1, True, now)
 
 
 def create_in(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     *,
     sender: str,
     document: dict[str, Any],
@@ -82,18 +80,18 @@ def create_in(
     """Create, or resubmit under a known identifier, in the caller's transaction (a Bundle
     transaction is all or nothing). The document is already validated."""
     identifiers = business_identifiers(document)
-    existing = repo.find_by_identifiers(conn, sender, identifiers)
+    existing = uow.identifiers.find_referral(sender, identifiers)
     if existing is None:
         new_id = str(uuid.uuid4())
-        _insert_new(conn, new_id, sender, document, read_fields(document), supporting, now, options)
-        repo.claim_new_identifiers(conn, sender, new_id, identifiers)
+        _insert_new(uow, new_id, sender, document, read_fields(document), supporting, now, options)
+        uow.identifiers.claim_new(sender, new_id, identifiers)
         return IntakeResult(new_id, 1, True, now)
-    current = repo.get_referral(conn, existing)
+    current = uow.referrals.get(existing)
     assert current is not None
     if _same_content(current.resource, document) and _same_content(current.supporting, supporting):
         return IntakeResult(existing, current.version_id, False, current.last_updated)
     result = update_in(
-        conn,
+        uow,
         sender=sender,
         referral_id=existing,
         document=document,
@@ -105,13 +103,15 @@ def create_in(
     return IntakeResult(existing, result.version_id, False, now)
 
 
-def find_existing(engine: Engine, sender: str, identifiers: list[tuple[str, str]]) -> str | None:
-    with engine.begin() as conn:
-        return repo.find_by_identifiers(conn, sender, identifiers)
+def find_existing(
+    runtime: Dependencies, sender: str, identifiers: list[tuple[str, str]]
+) -> str | None:
+    with runtime.unit_of_work() as uow:
+        return uow.identifiers.find_referral(sender, identifiers)
 
 
 def _resubmission(
-    engine: Engine,
+    runtime: Dependencies,
     referral_id: str,
     sender: str,
     document: dict[str, Any],
@@ -119,15 +119,15 @@ def _resubmission(
     now: datetime,
     options: IntakeOptions,
 ) -> IntakeResult:
-    with engine.begin() as conn:
-        current = repo.get_referral(conn, referral_id)
+    with runtime.unit_of_work() as uow:
+        current = uow.referrals.get(referral_id)
     assert current is not None  # identifiers are only claimed together with their referral
     if _same_content(current.resource, document) and (
         supporting is None or _same_content(current.supporting, supporting)
     ):
         return IntakeResult(referral_id, current.version_id, False, current.last_updated)
     result = update_referral(
-        engine,
+        runtime,
         sender=sender,
         referral_id=referral_id,
         document=document,
@@ -150,7 +150,7 @@ def _canonical(value: Any) -> str:
 
 
 def _insert_new(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     referral_id: str,
     sender: str,
     document: dict[str, Any],
@@ -159,8 +159,7 @@ def _insert_new(
     now: datetime,
     options: IntakeOptions,
 ) -> None:
-    repo.insert_referral(
-        conn,
+    uow.referrals.add(
         id=referral_id,
         sender=sender,
         version_id=1,
@@ -189,8 +188,7 @@ def _insert_new(
             patient_ref=fields.patient_ref,
         )
     )
-    repo.insert_task(
-        conn,
+    uow.tasks.add(
         id=task_id,
         referral_id=referral_id,
         sender=sender,
@@ -200,14 +198,6 @@ def _insert_new(
         resource=task,
         last_updated=now,
     )
-    repo.add_event(conn, referral_id, "received", now, source=options.source, version=1)
+    uow.events.add(referral_id, "received", now, source=options.source, version=1)
     if fields.status == "active":
-        # A new referral cannot have a queued job yet: no dedupe savepoint needed.
-        outbox.enqueue(
-            conn,
-            "evaluate",
-            now=now,
-            max_attempts=options.max_attempts,
-            referral_id=referral_id,
-            payload={"version": 1},
-        )
+        jobs.evaluate_new(uow, referral_id, now)

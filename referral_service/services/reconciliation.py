@@ -14,13 +14,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
-from referral_service.adapters.db.outbox import Job
-from referral_service.adapters.db.tables import referral_identifiers, service_state
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError, EhrUnavailable
 from referral_service.fhir.notifications import (
     IntakeFilter,
     is_newer,
@@ -31,39 +26,16 @@ from referral_service.fhir.notifications import (
 from referral_service.fhir.outcome import FhirError
 from referral_service.fhir.referral import business_identifiers, validate_referral
 from referral_service.observability import metrics
-from referral_service.services import processing
+from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import IntakeOptions, create_in
+from referral_service.services.jobs import Job, RetryLater
 
 log = logging.getLogger(__name__)
-RECONCILE_JOB = "ehr-reconcile"
 CURSOR_KEY = "ehr-reconcile:cursor"
 FIRST_LOOK_BACK = timedelta(days=1)
 MAX_SUPPORTING_READS = 50
 SEARCH_PAGE = "100"
-
-
-# --- small durable state (service_state) -------------------------------------------------------
-
-
-def read_state(conn: Connection, key: str, *, for_update: bool = False) -> dict[str, Any] | None:
-    query = select(service_state.c.value).where(service_state.c.key == key)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    value = conn.execute(query).scalar()
-    return value if isinstance(value, dict) else None
-
-
-def write_state(conn: Connection, key: str, value: dict[str, Any], now: datetime) -> None:
-    change = (
-        update(service_state).where(service_state.c.key == key).values(value=value, updated_at=now)
-    )
-    if conn.execute(change).rowcount:
-        return
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(service_state).values(key=key, value=value, updated_at=now))
-    except IntegrityError:
-        conn.execute(change)  # another transaction created the row first: it is ours to update
 
 
 # --- taking one EHR order ----------------------------------------------------------------------
@@ -78,8 +50,6 @@ def intake_filter(settings: Any) -> IntakeFilter:
 
 
 def read_and_take(runtime: Any, service_request_id: str, in_hand: tuple[dict, ...] = ()) -> str:
-    from referral_service.adapters.ehr.errors import EhrNotFound
-
     try:
         resource = runtime.ehr_client.read("ServiceRequest", service_request_id)
     except EhrNotFound:
@@ -98,8 +68,8 @@ def take_service_request(
         return "ignored (not for this clinic)"
     seen_key = f"ehr-sr:{resource['id']}"[:128]
     stamp = version_stamp(resource)
-    with runtime.engine.connect() as conn:
-        if not is_newer(stamp, read_state(conn, seen_key)):
+    with runtime.unit_of_work(read_only=True) as uow:
+        if not is_newer(stamp, uow.state.read(seen_key)):
             metrics.webhook_event("duplicate")
             return "duplicate"
     document = with_ehr_identifier(resource, runtime.settings.ehr_base_url or "urn:ehr")
@@ -118,37 +88,39 @@ def _take_once(
 ) -> str:
     """The version check and the intake in one transaction: a version is taken once."""
     try:
-        with runtime.engine.begin() as conn:
-            if not is_newer(stamp, read_state(conn, seen_key, for_update=True)):
+        with runtime.unit_of_work() as uow:
+            if not is_newer(stamp, uow.state.read(seen_key, for_update=True)):
                 return "duplicate"
-            write_state(conn, seen_key, stamp, runtime.now())
-            return _receive(conn, runtime, document, supporting)
-    except IntegrityError as exc:
+            uow.state.write(seen_key, stamp, runtime.now())
+            return _receive(uow, runtime, document, supporting)
+    except KeyTaken as exc:
         # Another worker took the same order at the same moment: its transaction won.
-        raise processing.RetryLater("concurrent intake of the same EHR order") from exc
+        raise RetryLater("concurrent intake of the same EHR order") from exc
 
 
 def _unusable(runtime: Any, seen_key: str, stamp: dict[str, str], exc: FhirError) -> str:
     """An EHR order that is not a valid referral: remembered so sweeps do not retry it; the
     issue codes only are logged (diagnostics may quote the order)."""
-    with runtime.engine.begin() as conn:
-        write_state(conn, seen_key, stamp, runtime.now())
+    with runtime.unit_of_work() as uow:
+        uow.state.write(seen_key, stamp, runtime.now())
     metrics.webhook_event("invalid")
     log.warning("EHR order is not a valid referral", extra={"issues": [i.code for i in exc.issues]})
     return "invalid referral"
 
 
-def _receive(conn: Connection, runtime: Any, document: dict, supporting: list[dict]) -> str:
+def _receive(
+    uow: SqlUnitOfWork, runtime: Dependencies, document: dict, supporting: list[dict]
+) -> str:
     settings = runtime.settings
     identifiers = business_identifiers(document)
-    holder = _holder(conn, identifiers, settings.ehr_sender)
+    holder = _holder(uow, identifiers, settings.ehr_sender)
     if holder is not None and holder[1] != settings.ehr_sender:
-        repo.claim_identifiers(conn, settings.ehr_sender, holder[0], identifiers)
-        repo.add_event(conn, holder[0], "linked-ehr-order", runtime.now(), source="webhook")
+        uow.identifiers.claim(settings.ehr_sender, holder[0], identifiers)
+        uow.events.add(holder[0], "linked-ehr-order", runtime.now(), source="webhook")
         return "linked"
-    options = IntakeOptions(max_attempts=settings.job_max_attempts, source="webhook")
+    options = IntakeOptions(source="webhook")
     result = create_in(
-        conn,
+        uow,
         sender=settings.ehr_sender,
         document=document,
         now=runtime.now(),
@@ -159,30 +131,24 @@ def _receive(conn: Connection, runtime: Any, document: dict, supporting: list[di
 
 
 def _holder(
-    conn: Connection, identifiers: list[tuple[str, str]], ehr_sender: str
+    uow: SqlUnitOfWork, identifiers: list[tuple[str, str]], ehr_sender: str
 ) -> tuple[str, str] | None:
     """(referral id, sender) of any sender's referral with one of these identifiers; the EHR
     sender's own claim wins, so a linked order stays linked."""
-    found: list[Any] = []
+    found: list[tuple[str, str]] = []
     for system, value in identifiers:
-        found += conn.execute(
-            select(referral_identifiers.c.referral_id, referral_identifiers.c.sender).where(
-                referral_identifiers.c.system == system, referral_identifiers.c.value == value
-            )
-        ).all()
+        found += uow.identifiers.holders(system, value)
     if not found:
         return None
     found.sort(key=lambda row: row[1] != ehr_sender)
     referral_id = found[0][0]
-    owner = repo.get_referral(conn, referral_id)
+    owner = uow.referrals.get(referral_id)
     return (referral_id, owner.sender) if owner else None
 
 
 def gather_supporting(runtime: Any, document: dict, in_hand: tuple[dict, ...]) -> list[dict]:
     """What the order references (patient, reasons, supporting info, encounter): taken from the
     notification when it came along, read from the EHR otherwise. Missing ones stay missing."""
-    from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError
-
     by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in in_hand if r.get("id")}
     found: dict[str, dict] = {}
     for parts in _referenced(document)[:MAX_SUPPORTING_READS]:
@@ -215,8 +181,8 @@ def sync_changes(runtime: Any, *, reason: str) -> str:
     """Take every EHR ServiceRequest changed since the last one seen (by its _lastUpdated)."""
     if runtime.ehr_client is None:
         return f"{reason}: skipped (no EHR configured)"
-    with runtime.engine.connect() as conn:
-        cursor = (read_state(conn, CURSOR_KEY) or {}).get("since")
+    with runtime.unit_of_work(read_only=True) as uow:
+        cursor = (uow.state.read(CURSOR_KEY) or {}).get("since")
     since = cursor or _instant(runtime.now() - FIRST_LOOK_BACK)
     params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": SEARCH_PAGE}
     newest, taken = _parse_instant(since), 0
@@ -226,49 +192,28 @@ def sync_changes(runtime: Any, *, reason: str) -> str:
         updated = _parse_instant(version_stamp(resource).get("lastUpdated"))
         newest = max(newest, updated) if updated and newest else (newest or updated)
     if newest is not None and _instant(newest) != cursor:
-        with runtime.engine.begin() as conn:
-            write_state(conn, CURSOR_KEY, {"since": _instant(newest)}, runtime.now())
+        with runtime.unit_of_work() as uow:
+            uow.state.write(CURSOR_KEY, {"since": _instant(newest)}, runtime.now())
     metrics.webhook_event(f"reconcile-{reason}")
     return f"{reason}: {taken} taken"
 
 
-def start_cursor(conn: Connection, now: datetime) -> None:
+def start_cursor(uow: SqlUnitOfWork, now: datetime) -> None:
     """The subscription starts now: later sweeps look from here, not a day back."""
-    if read_state(conn, CURSOR_KEY) is None:
-        write_state(conn, CURSOR_KEY, {"since": _instant(now)}, now)
-
-
-def schedule_periodic(conn: Connection, now: datetime, attempts: int, *, minutes: int = 10) -> None:
-    """Queue the sweep of the next period (one job per period, whoever asks first)."""
-    period = timedelta(minutes=max(1, minutes))
-    index = int(now.timestamp() // period.total_seconds()) + 1
-    run_after = datetime.fromtimestamp(index * period.total_seconds(), tz=now.tzinfo)
-    outbox.enqueue(
-        conn,
-        RECONCILE_JOB,
-        now=now,
-        max_attempts=attempts,
-        payload={"reason": "periodic", "minutes": int(period.total_seconds() // 60)},
-        dedupe_key=f"{RECONCILE_JOB}:{int(period.total_seconds())}:{index}",
-        run_after=run_after,
-    )
+    if uow.state.read(CURSOR_KEY) is None:
+        uow.state.write(CURSOR_KEY, {"since": _instant(now)}, now)
 
 
 def run_reconciliation(runtime: Any, job: Job) -> str:
     """The `ehr-reconcile` job; a periodic one queues the next period's before it ends."""
-    from referral_service.adapters.ehr.errors import EhrUnavailable
-
     try:
         outcome = sync_changes(runtime, reason=str(job.payload.get("reason", "periodic")))
     except EhrUnavailable as exc:
-        raise processing.RetryLater(type(exc).__name__) from exc
+        raise RetryLater(type(exc).__name__) from exc
     if job.payload.get("reason") == "periodic" and runtime.ehr_client is not None:
-        with runtime.engine.begin() as conn:
-            schedule_periodic(
-                conn,
-                runtime.now(),
-                runtime.settings.job_max_attempts,
-                minutes=runtime.settings.reconcile_minutes,
+        with runtime.unit_of_work() as uow:
+            jobs.reconcile_periodically(
+                uow, runtime.now(), minutes=runtime.settings.reconcile_minutes
             )
     return outcome
 
@@ -287,10 +232,3 @@ def _parse_instant(value: str | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return None
     return moment
-
-
-def register_jobs() -> None:
-    processing.register(RECONCILE_JOB, run_reconciliation)
-
-
-register_jobs()

@@ -10,16 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as referral_rows
-from referral_service.adapters.db import resources as repo
 from referral_service.adapters.db.resources import ResourceQuery, StoredResource
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.fhir.facts import Resolver
 from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
 from referral_service.fhir.validation import expect_resource_type, require_valid
+from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.queries import Page, render_referral
 
 # The element naming the patient, for the types that have `patient`/`subject` search (FHIR R4).
@@ -36,10 +33,9 @@ _RELATIVE = re.compile(r"^([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$"
 
 
 @dataclass(frozen=True)
-class Push:  # who writes, and when; `max_attempts` bounds the evaluations a write may queue
+class Push:  # who writes, and when
     sender: str
     now: datetime
-    max_attempts: int
 
 
 @dataclass(frozen=True)
@@ -99,34 +95,38 @@ def _new_version(
 
 
 def create(
-    engine: Engine, push: Push, resource_type: str, document: dict, wanted: tuple | None
+    runtime: Dependencies, push: Push, resource_type: str, document: dict, wanted: tuple | None
 ) -> Written:
     """Store a new resource; `wanted` (If-None-Exist) or an identifier the sender already
     used returns the resource it made (a different body under a used one: a new version)."""
     _validated(resource_type, document)
-    if wanted is not None and (found := _find(engine, push.sender, resource_type, [wanted])):
+    if wanted is not None and (found := _find(runtime, push.sender, resource_type, [wanted])):
         return Written(found, False)
     stored = _new_version(resource_type, str(uuid.uuid4()), push, 1, document)
     body = stored.resource
     try:
-        with engine.begin() as conn:
-            repo.insert_resource(conn, stored)
-            repo.claim_identifiers(conn, push.sender, resource_type, stored.id, identifiers(body))
-            _resume_waiting(conn, stored, push)
-    except IntegrityError:
-        existing = _find(engine, push.sender, resource_type, identifiers(document))
+        with runtime.unit_of_work() as uow:
+            uow.resources.insert_resource(stored)
+            uow.resources.claim_identifiers(
+                push.sender, resource_type, stored.id, identifiers(body)
+            )
+            _resume_waiting(uow, stored)
+    except KeyTaken:
+        existing = _find(runtime, push.sender, resource_type, identifiers(document))
         if existing is None:
             raise
         if wanted is not None or _canonical(existing.resource) == _canonical(document):
             return Written(existing, False)
         draft = _new_version(resource_type, existing.id, push, 0, document)
-        return Written(_update(engine, draft, None, push), False)
+        return Written(_update(runtime, draft, None, push), False)
     return Written(stored, True)
 
 
-def _find(engine: Engine, sender: str, resource_type: str, wanted: list) -> StoredResource | None:
-    with engine.connect() as conn:
-        return repo.find_by_identifiers(conn, sender, resource_type, wanted)
+def _find(
+    runtime: Dependencies, sender: str, resource_type: str, wanted: list
+) -> StoredResource | None:
+    with runtime.unit_of_work(read_only=True) as uow:
+        return uow.resources.find_by_identifiers(sender, resource_type, wanted)
 
 
 def _canonical(value: dict[str, Any]) -> str:
@@ -135,7 +135,7 @@ def _canonical(value: dict[str, Any]) -> str:
 
 
 def update(
-    engine: Engine,
+    runtime: Dependencies,
     push: Push,
     resource_type: str,
     resource_id: str,
@@ -149,25 +149,25 @@ def update(
             "invalid", "the resource id does not match the URL", f"{resource_type}.id"
         )
     draft = _new_version(resource_type, resource_id, push, 0, document)
-    return Written(_update(engine, draft, if_match, push), False)
+    return Written(_update(runtime, draft, if_match, push), False)
 
 
 def _update(
-    engine: Engine, draft: StoredResource, if_match: int | None, push: Push
+    runtime: Dependencies, draft: StoredResource, if_match: int | None, push: Push
 ) -> StoredResource:
     """Save `draft` (its version number is decided here) over the stored resource."""
     try:
-        with engine.begin() as conn:
-            current = repo.get(conn, draft.resource_type, draft.id, for_update=True)
+        with runtime.unit_of_work() as uow:
+            current = uow.resources.get(draft.resource_type, draft.id, for_update=True)
             version = _check_writable(current, draft, if_match) + 1
             stored = replace(draft, version_id=version)
-            repo.save_version(conn, stored)
-            repo.claim_identifiers(
-                conn, stored.sender, stored.resource_type, stored.id, identifiers(stored.resource)
+            uow.resources.save_version(stored)
+            uow.resources.claim_identifiers(
+                stored.sender, stored.resource_type, stored.id, identifiers(stored.resource)
             )
-            _resume_waiting(conn, stored, push)
+            _resume_waiting(uow, stored)
             return stored
-    except IntegrityError as exc:
+    except KeyTaken as exc:
         raise Conflict.single(
             "conflict",
             f"an identifier of this resource already belongs to another {draft.resource_type}",
@@ -189,50 +189,42 @@ def _check_writable(
     return current.version_id
 
 
-def _resume_waiting(conn: Connection, stored: StoredResource, push: Push) -> None:
+def _resume_waiting(uow: SqlUnitOfWork, stored: StoredResource) -> None:
     """New data about a patient: re-evaluate the sender's referrals on hold for that patient.
     The dedupe key names this version, so each change queues one evaluation per referral."""
     if stored.patient_ref is None:
         return
     change = f"{stored.resource_type}/{stored.id}/_history/{stored.version_id}"
-    for referral_id in repo.referrals_waiting_on(conn, stored.sender, stored.patient_ref):
-        outbox.enqueue(
-            conn,
-            "evaluate",
-            now=stored.last_updated,
-            max_attempts=push.max_attempts,
-            referral_id=referral_id,
-            payload={"after": change},
-            dedupe_key=f"evaluate:{referral_id}:{change}",
-        )
+    for referral_id in uow.resources.referrals_waiting_on(stored.sender, stored.patient_ref):
+        jobs.evaluate_after_change(uow, referral_id, change, stored.last_updated)
 
 
-def read(engine: Engine, scope: str | None, resource_type: str, resource_id: str) -> dict:
+def read(runtime: Dependencies, scope: str | None, resource_type: str, resource_id: str) -> dict:
     """One resource; another sender's is "not found", never "forbidden": ids must not leak."""
-    with engine.connect() as conn:
-        stored = repo.get(conn, resource_type, resource_id)
+    with runtime.unit_of_work(read_only=True) as uow:
+        stored = uow.resources.get(resource_type, resource_id)
     if stored is None or (scope is not None and stored.sender != scope):
         raise NotFound.single("not-found", f"{resource_type}/{resource_id} is not known")
     return render(stored)
 
 
 def search(
-    engine: Engine, scope: str | None, resource_type: str, query: ResourceQuery, page: tuple
+    runtime: Dependencies, scope: str | None, resource_type: str, query: ResourceQuery, page: tuple
 ) -> Page:
     """`page` is (count, offset)."""
-    with engine.connect() as conn:
-        rows, total = repo.search(conn, resource_type, scope, query, page)
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows, total = uow.resources.search(resource_type, scope, query, page)
     return Page([render(row) for row in rows], total)
 
 
-def adopt_placer_task(engine: Engine, push: Push, referral_id: str, placer: list) -> dict:
+def adopt_placer_task(runtime: Dependencies, push: Push, referral_id: str, placer: list) -> dict:
     """The referrer's Task for its referral is the referral's Task: the referrer's
     identifiers join it (once), so it finds the clinic's answer under its own identifiers."""
     try:
-        with engine.begin() as conn:
+        with runtime.unit_of_work() as uow:
             # Locking the referral serializes this with the worker's writes of the Task.
-            referral = referral_rows.get_referral(conn, referral_id, for_update=True)
-            task = referral_rows.get_task_for_referral(conn, referral_id)
+            referral = uow.referrals.get(referral_id, for_update=True)
+            task = uow.tasks.for_referral(referral_id)
             if referral is None or referral.sender != push.sender or task is None:
                 raise Unprocessable.single(
                     "invalid", "Task.focus must be one of your ServiceRequests", "Task.focus"
@@ -244,10 +236,10 @@ def adopt_placer_task(engine: Engine, push: Push, referral_id: str, placer: list
             resource = render_referral(
                 {**task.resource, "identifier": joined}, task.id, version, push.now
             )
-            referral_rows.save_task(conn, task.id, task.state, resource, version, push.now)
-            repo.claim_identifiers(conn, push.sender, "Task", task.id, identifiers(resource))
+            uow.tasks.save(task.id, task.state, resource, version, push.now)
+            uow.resources.claim_identifiers(push.sender, "Task", task.id, identifiers(resource))
             return resource
-    except IntegrityError as exc:
+    except KeyTaken as exc:
         raise Conflict.single(
             "conflict", "an identifier of this Task already names another Task", "Task.identifier"
         ) from exc
@@ -264,7 +256,7 @@ def _joined(held: list[dict], placer: list[dict]) -> list[dict] | None:
 
 
 def supporting_for(
-    engine: Engine, sender: str, patient_ref: str | None, sent: list[dict[str, Any]]
+    runtime: Dependencies, sender: str, patient_ref: str | None, sent: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """What came with a referral plus the sender's stored resources about its patient, each
     once (the stored, current version wins), as the Bundle path gathers them."""
@@ -276,21 +268,21 @@ def supporting_for(
         if isinstance(r, dict)
     }
     if found and found[0] == "Patient":
-        with engine.connect() as conn:
-            rows = repo.about_patient(conn, sender, f"Patient/{found[1]}")
+        with runtime.unit_of_work(read_only=True) as uow:
+            rows = uow.resources.about_patient(sender, f"Patient/{found[1]}")
         merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
     return list(merged.values())
 
 
-def own_resolver(engine: Engine, sender: str, fallback: Resolver | None) -> Resolver:
+def own_resolver(runtime: Dependencies, sender: str, fallback: Resolver | None) -> Resolver:
     """Resolves `Type/id` to the sender's own stored resource first; another sender's is
     unresolvable here (missing data, not a leak), so it falls through to `fallback`."""
 
     def resolve(reference: str) -> dict[str, Any] | None:
         found = relative_reference(reference)
         if found is not None:
-            with engine.connect() as conn:
-                stored = repo.get(conn, found[0], found[1])
+            with runtime.unit_of_work(read_only=True) as uow:
+                stored = uow.resources.get(found[0], found[1])
             if stored is not None and stored.sender == sender:
                 return render(stored)
         return fallback(reference) if fallback is not None else None

@@ -6,15 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.referrals import ReferralRow
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain import lifecycle
 from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
 from referral_service.fhir.referral import business_identifiers, read_fields, validate_referral
-from referral_service.services.intake_options import IntakeOptions, enqueue_evaluation
+from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
+from referral_service.services.intake_options import IntakeOptions
 from referral_service.services.tasks import write_task
 
 CANCELLING_STATUSES = frozenset({"revoked", "entered-in-error"})
@@ -27,7 +26,7 @@ class UpdateResult:
 
 
 def update_referral(
-    engine: Engine,
+    runtime: Dependencies,
     *,
     sender: str,
     referral_id: str,
@@ -44,9 +43,9 @@ def update_referral(
         )
     validate_referral(document, supporting or [])
     try:
-        with engine.begin() as conn:
+        with runtime.unit_of_work() as uow:
             return update_in(
-                conn,
+                uow,
                 sender=sender,
                 referral_id=referral_id,
                 document=document,
@@ -55,7 +54,7 @@ def update_referral(
                 options=options,
                 supporting=supporting,
             )
-    except IntegrityError as exc:
+    except KeyTaken as exc:
         raise Conflict.single(
             "conflict",
             "an identifier of this referral already belongs to another referral",
@@ -64,7 +63,7 @@ def update_referral(
 
 
 def update_in(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     *,
     sender: str,
     referral_id: str,
@@ -76,10 +75,9 @@ def update_in(
 ) -> UpdateResult:
     """The update, in the caller's transaction (the document is already validated)."""
     fields = read_fields(document)
-    current = _current_for_update(conn, referral_id, sender, if_match)
+    current = _current_for_update(uow, referral_id, sender, if_match)
     version = current.version_id + 1
-    repo.save_new_version(
-        conn,
+    uow.referrals.save_new_version(
         referral_id,
         version,
         status=fields.status,
@@ -91,16 +89,16 @@ def update_in(
         authored_on=fields.authored_on,
         last_updated=now,
     )
-    repo.claim_identifiers(conn, sender, referral_id, business_identifiers(document))
-    repo.add_event(conn, referral_id, "updated", now, version=version, status=fields.status)
-    _after_update(conn, referral_id, fields.status, version, now, options)
+    uow.identifiers.claim(sender, referral_id, business_identifiers(document))
+    uow.events.add(referral_id, "updated", now, version=version, status=fields.status)
+    _after_update(uow, referral_id, fields.status, version, now, options)
     return UpdateResult(version, now)
 
 
 def _current_for_update(
-    conn: Connection, referral_id: str, sender: str, if_match: int | None
-) -> repo.ReferralRow:
-    current = repo.get_referral(conn, referral_id, for_update=True)
+    uow: SqlUnitOfWork, referral_id: str, sender: str, if_match: int | None
+) -> ReferralRow:
+    current = uow.referrals.get(referral_id, for_update=True)
     if current is None or current.sender != sender:
         raise NotFound.single("not-found", f"ServiceRequest/{referral_id} is not known")
     if if_match is not None and if_match != current.version_id:
@@ -112,27 +110,20 @@ def _current_for_update(
 
 
 def _after_update(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     referral_id: str,
     status: str,
     version: int,
     now: datetime,
     options: IntakeOptions,
 ) -> None:
-    task = repo.get_task_for_referral(conn, referral_id)
+    task = uow.tasks.for_referral(referral_id)
     assert task is not None
     if task.state == lifecycle.CANCELLED:
         return
     if status in CANCELLING_STATUSES:
-        write_task(conn, referral_id, lifecycle.CANCELLED, now)
-        repo.add_event(conn, referral_id, "cancelled", now, by="referrer", status=status)
-        outbox.enqueue(
-            conn,
-            "cancel",
-            now=now,
-            max_attempts=options.max_attempts,
-            referral_id=referral_id,
-            dedupe_key=f"cancel:{referral_id}",
-        )
+        write_task(uow, referral_id, lifecycle.CANCELLED, now)
+        uow.events.add(referral_id, "cancelled", now, by="referrer", status=status)
+        jobs.cancel(uow, referral_id, now)
     elif status == "active" and lifecycle.may_reevaluate(task.state):
-        enqueue_evaluation(conn, referral_id, version, now, options)
+        jobs.evaluate_version(uow, referral_id, version, now)

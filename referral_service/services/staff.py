@@ -6,14 +6,10 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from referral_service.adapters.db import referrals as repo
-from referral_service.adapters.db.tables import referrals, tasks
 from referral_service.domain import lifecycle
 from referral_service.domain.decision import Reason
 from referral_service.fhir.outcome import Conflict, NotFound
-from referral_service.services.assessment import queue_booking
+from referral_service.services import jobs
 from referral_service.services.tasks import write_task
 
 DEFAULT_PROTOCOL = "standard-infusion"
@@ -22,33 +18,18 @@ DEFAULT_PROTOCOL = "standard-infusion"
 def list_referrals(
     runtime: Any, *, status: str | None, decision: str | None, count: int, offset: int
 ) -> list[dict[str, Any]]:
-    query = select(
-        referrals.c.id,
-        referrals.c.sender,
-        referrals.c.priority,
-        referrals.c.decision_outcome,
-        referrals.c.received_at,
-        tasks.c.status,
-        tasks.c.business_status,
-        tasks.c.id.label("task_id"),
-    ).join(tasks, tasks.c.referral_id == referrals.c.id)
-    if status:
-        query = query.where((tasks.c.business_status == status) | (tasks.c.status == status))
-    if decision:
-        query = query.where(referrals.c.decision_outcome == decision)
-    query = query.order_by(referrals.c.received_at.desc()).limit(count).offset(offset)
-    with runtime.engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+    with runtime.unit_of_work(read_only=True) as uow:
+        return uow.views.referrals(status=status, decision=decision, count=count, offset=offset)
 
 
 def referral_detail(runtime: Any, referral_id: str) -> dict[str, Any]:
-    with runtime.engine.connect() as conn:
-        referral = repo.get_referral(conn, referral_id)
+    with runtime.unit_of_work(read_only=True) as uow:
+        referral = uow.referrals.get(referral_id)
         if referral is None:
             raise NotFound.single("not-found", f"referral {referral_id} is not known")
-        task = repo.get_task_for_referral(conn, referral_id)
-        appointment = repo.get_appointment_for_referral(conn, referral_id)
-        events = repo.list_events(conn, referral_id)
+        task = uow.tasks.for_referral(referral_id)
+        appointment = uow.appointments.for_referral(referral_id)
+        events = uow.events.list(referral_id)
     return {
         "id": referral.id,
         "sender": referral.sender,
@@ -65,9 +46,9 @@ def referral_detail(runtime: Any, referral_id: str) -> dict[str, Any]:
 
 def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: str) -> None:
     now = runtime.now()
-    with runtime.engine.begin() as conn:
-        referral = repo.get_referral(conn, referral_id, for_update=True)
-        task = repo.get_task_for_referral(conn, referral_id)
+    with runtime.unit_of_work() as uow:
+        referral = uow.referrals.get(referral_id, for_update=True)
+        task = uow.tasks.for_referral(referral_id)
         if referral is None or task is None:
             raise NotFound.single("not-found", f"referral {referral_id} is not known")
         if not lifecycle.may_review(task.state) or referral.decision is None:
@@ -88,9 +69,8 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
             else referral.decision.protocol,
             reasons=(*referral.decision.reasons, reason),
         )
-        repo.record_decision(conn, referral_id, decided)
-        repo.add_event(
-            conn,
+        uow.referrals.record_decision(referral_id, decided)
+        uow.events.add(
             referral_id,
             "reviewed",
             now,
@@ -100,20 +80,20 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
         )
         state = lifecycle.ELIGIBLE if action == "approve" else lifecycle.INELIGIBLE
         write_task(
-            conn,
+            uow,
             referral_id,
             state,
             now,
             status_note=f"review: {outcome} by {reviewer}" + (f": {note}" if note else ""),
         )
         if action == "approve":
-            queue_booking(conn, runtime, referral_id, now, attempt_key="review")
+            jobs.book(uow, referral_id, now, attempt_key="review")
 
 
 def retry(runtime: Any, referral_id: str) -> None:
     now: datetime = runtime.now()
-    with runtime.engine.begin() as conn:
-        task = repo.get_task_for_referral(conn, referral_id)
+    with runtime.unit_of_work() as uow:
+        task = uow.tasks.for_referral(referral_id)
         if task is None:
             raise NotFound.single("not-found", f"referral {referral_id} is not known")
         if not lifecycle.may_retry_booking(task.state):
@@ -121,6 +101,6 @@ def retry(runtime: Any, referral_id: str) -> None:
                 "conflict",
                 f"the referral is {task.state.business_status}; only failed bookings are retried",
             )
-        write_task(conn, referral_id, lifecycle.ELIGIBLE, now, status_note="booking retried")
-        repo.add_event(conn, referral_id, "retry-requested", now)
-        queue_booking(conn, runtime, referral_id, now, attempt_key=f"retry-{now.timestamp()}")
+        write_task(uow, referral_id, lifecycle.ELIGIBLE, now, status_note="booking retried")
+        uow.events.add(referral_id, "retry-requested", now)
+        jobs.book(uow, referral_id, now, attempt_key=f"retry-{now.timestamp()}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from referral_service.adapters.ehr.headers import etag
+from referral_service.services import jobs, reconciliation
 
 BP = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 BACKPORT_PROFILE = f"{BP}/backport-subscription"
@@ -141,13 +142,8 @@ def webhook_endpoint(settings: Any, given: str | None) -> str:
 def subscribe_service(runtime: Any, endpoint: str) -> dict[str, Any]:
     """Subscribe, then start the reconciliation: its cursor at the subscription's start and the
     periodic sweep that catches what the EHR never sends."""
-    from referral_service.services import reconciliation
-
     report = subscribe(runtime.ehr_client, runtime.settings, endpoint)
-    settings = runtime.settings
-    with runtime.engine.begin() as conn:
-        reconciliation.start_cursor(conn, runtime.now())
-        reconciliation.schedule_periodic(
-            conn, runtime.now(), settings.job_max_attempts, minutes=settings.reconcile_minutes
-        )
+    with runtime.unit_of_work() as uow:
+        reconciliation.start_cursor(uow, runtime.now())
+        jobs.reconcile_periodically(uow, runtime.now(), minutes=runtime.settings.reconcile_minutes)
     return report

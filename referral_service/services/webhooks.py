@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
-
-from referral_service.adapters.db import outbox
-from referral_service.adapters.db.outbox import Job
-from referral_service.adapters.db.tables import webhook_events
+from referral_service.adapters.db.unit_of_work import KeyTaken
+from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.fhir.notifications import (
     Notification,
     digest,
@@ -28,10 +24,11 @@ from referral_service.fhir.notifications import (
     version_stamp,
 )
 from referral_service.observability import metrics
-from referral_service.services import processing, reconciliation
+from referral_service.services import jobs, reconciliation
+from referral_service.services.dependencies import Dependencies
+from referral_service.services.jobs import Job, RetryLater
 
 log = logging.getLogger(__name__)
-EVENT_JOB = "webhook-event"
 PING = "rest-hook-ping"
 RESOURCE = "rest-hook-resource"
 
@@ -43,11 +40,15 @@ class Recorded:
 
 
 def record_notification(
-    engine: Engine, notification: Notification, body: dict[str, Any], now: datetime, settings: Any
+    runtime: Dependencies,
+    notification: Notification,
+    body: dict[str, Any],
+    now: datetime,
+    settings: Any,
 ) -> Recorded:
     """A Backport notification. Heartbeats with the same count collapse into one row."""
     return _record(
-        engine,
+        runtime,
         kind=notification.kind,
         dedupe_key=notification.dedupe_key(),
         subscription=notification.subscription,
@@ -59,7 +60,7 @@ def record_notification(
 
 
 def record_resource(
-    engine: Engine, resource: dict[str, Any], now: datetime, settings: Any
+    runtime: Dependencies, resource: dict[str, Any], now: datetime, settings: Any
 ) -> Recorded:
     """A classic rest-hook delivery of the resource itself: one row per resource version."""
     stamp = version_stamp(resource)
@@ -70,7 +71,7 @@ def record_resource(
     )
     reference = f"{resource['resourceType']}/{resource.get('id')}"
     return _record(
-        engine,
+        runtime,
         kind=RESOURCE,
         dedupe_key=f"{RESOURCE}:{digest(reference)}:{digest(version)}",
         subscription=None,
@@ -81,10 +82,10 @@ def record_resource(
     )
 
 
-def record_ping(engine: Engine, now: datetime, settings: Any) -> Recorded:
+def record_ping(runtime: Dependencies, now: datetime, settings: Any) -> Recorded:
     """A classic rest-hook ping without content: the worker searches what changed."""
     return _record(
-        engine,
+        runtime,
         kind=PING,
         dedupe_key=None,
         subscription=None,
@@ -96,28 +97,15 @@ def record_ping(engine: Engine, now: datetime, settings: Any) -> Recorded:
 
 
 def _record(
-    engine: Engine, *, dedupe_key: str | None, now: datetime, settings: Any, **row: Any
+    runtime: Dependencies, *, dedupe_key: str | None, now: datetime, settings: Any, **row: Any
 ) -> Recorded:
     try:
-        with engine.begin() as conn:
-            event_id = conn.execute(
-                insert(webhook_events)
-                .values(dedupe_key=dedupe_key, received_at=now, **row)
-                .returning(webhook_events.c.id)
-            ).scalar_one()
-            outbox.enqueue(
-                conn,
-                EVENT_JOB,
-                now=now,
-                max_attempts=settings.job_max_attempts,
-                payload={"event": event_id},
-                dedupe_key=f"{EVENT_JOB}:{event_id}",
-            )
+        with runtime.unit_of_work() as uow:
+            event_id = uow.notifications.add(dedupe_key=dedupe_key, received_at=now, **row)
+            jobs.take_webhook_event(uow, event_id, now)
             if settings.uses_ehr:
-                reconciliation.schedule_periodic(
-                    conn, now, settings.job_max_attempts, minutes=settings.reconcile_minutes
-                )
-    except IntegrityError:
+                jobs.reconcile_periodically(uow, now, minutes=settings.reconcile_minutes)
+    except KeyTaken:
         return Recorded(None, duplicate=True)  # the same notification, already recorded
     return Recorded(event_id, duplicate=False)
 
@@ -127,12 +115,8 @@ def _record(
 
 def process_event(runtime: Any, job: Job) -> str:
     """The `webhook-event` job: what one recorded notification asks of the EHR."""
-    with runtime.engine.connect() as conn:
-        row = (
-            conn.execute(select(webhook_events).where(webhook_events.c.id == job.payload["event"]))
-            .mappings()
-            .first()
-        )
+    with runtime.unit_of_work(read_only=True) as uow:
+        row = uow.notifications.get(job.payload["event"])
     if row is None:
         return "skipped (event gone)"
     try:
@@ -141,8 +125,8 @@ def process_event(runtime: Any, job: Job) -> str:
         if row["kind"] == RESOURCE:
             return _take_delivered(runtime, row["body"])
         return _process_notification(runtime, parse_notification(row["body"]))
-    except _ehr_unavailable() as exc:
-        raise processing.RetryLater(type(exc).__name__) from exc
+    except EhrUnavailable as exc:
+        raise RetryLater(type(exc).__name__) from exc
 
 
 def _take_delivered(runtime: Any, resource: dict[str, Any]) -> str:
@@ -186,12 +170,12 @@ def _note_progress(runtime: Any, notification: Notification) -> bool:
     """Record how far this subscription's events have come; True when some never arrived."""
     key = f"webhook-sub:{digest(notification.subscription)}"
     numbers = [event.number for event in notification.events]
-    with runtime.engine.begin() as conn:
-        seen = int((reconciliation.read_state(conn, key, for_update=True) or {}).get("events", -1))
+    with runtime.unit_of_work() as uow:
+        seen = int((uow.state.read(key, for_update=True) or {}).get("events", -1))
         gap = _has_gap(notification, numbers, seen)
         reached = max(numbers + [notification.events_since_start or 0, seen])
         if reached != seen:
-            reconciliation.write_state(conn, key, {"events": reached}, runtime.now())
+            uow.state.write(key, {"events": reached}, runtime.now())
     return gap
 
 
@@ -201,21 +185,3 @@ def _has_gap(notification: Notification, numbers: list[int], seen: int) -> bool:
     if numbers:
         return min(numbers) > seen + 1
     return (notification.events_since_start or 0) > seen
-
-
-def _ehr_unavailable() -> type[Exception]:
-    from referral_service.adapters.ehr.errors import EhrUnavailable
-
-    return EhrUnavailable
-
-
-def register_jobs() -> None:
-    processing.register(EVENT_JOB, process_event)
-
-
-def count(conn: Connection) -> int:
-    """How many notifications are on record (tests and the subscription report)."""
-    return len(conn.execute(select(webhook_events.c.id)).all())
-
-
-register_jobs()

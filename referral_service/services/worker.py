@@ -20,7 +20,8 @@ from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
-from referral_service.services import audit, processing
+from referral_service.services import audit
+from referral_service.services.jobs import RetryLater
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_SECONDS = 2.0
@@ -120,14 +121,25 @@ class Worker:
 
     def _execute(self, job: Job) -> None:
         started = time.monotonic()
+        kept: list[bool] = []
+
+        def finish(uow: Any, result: str) -> None:
+            """The job's completion, in the handler's last transaction (commits with it)."""
+            conn = uow.connection
+            kept.append(
+                outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
+            )
+            self._record_attempt(conn, job, result)
+
         try:
-            result = processing.handle(self.runtime, job)
+            result = self.runtime.run_job(job, finish)
         except Exception as exc:  # every failure is retried or recorded, never dropped
             self._failed(job, exc)
             return
-        with self.runtime.engine.begin() as conn:
-            owned = outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
-            self._record_attempt(conn, job, result)
+        if not kept:
+            with self.runtime.unit_of_work() as uow:
+                finish(uow, result)
+        owned = kept[0]
         log.info(
             "job done",
             extra={
@@ -142,14 +154,17 @@ class Worker:
 
     def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        retryable = isinstance(exc, processing.RetryLater)
+        retryable = isinstance(exc, RetryLater)
         if not retryable:
             log.error("job raised %s", type(exc).__name__, extra={"job": job.id, "kind": job.kind})
         now = self.runtime.now()
-        with self.runtime.engine.begin() as conn:
+        # Giving up on the job and failing its referral's Task are one transaction.
+        with self.runtime.unit_of_work() as uow:
+            conn = uow.connection
             self._record_attempt(conn, job, f"failed: {type(exc).__name__}")
             if job.attempts >= job.max_attempts:
                 outbox.give_up(conn, job, worker_id=self.worker_id, now=now, error=error)
+                self.runtime.job_gave_up(uow, job, error)
             else:
                 outbox.retry_later(
                     conn,
@@ -159,8 +174,6 @@ class Worker:
                     error=error,
                     backoff_base=self.runtime.settings.job_backoff_base_seconds,
                 )
-        if job.attempts >= job.max_attempts:
-            processing.gave_up(self.runtime, job, error)
 
     def _record_attempt(self, conn: Any, job: Job, result: str) -> None:
         audit.record_job(conn, job, result, self.runtime.now())  # worker-side audit trail

@@ -71,11 +71,11 @@ def test_killed_worker_loses_nothing_and_the_job_runs_once(tmp_path) -> None:
     # A reference not in hand: evaluation reads it from the EHR, which never answers.
     referral["reasonReference"] = [{"reference": "Condition/on-the-ehr"}]
     result = intake.receive_referral(
-        engine,
+        runtime,
         sender="local",
         document=referral,
         now=runtime.now(),
-        options=intake.IntakeOptions(max_attempts=5),
+        options=intake.IntakeOptions(),
     )
 
     ehr = BlackHoleEhr()

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from referral_service.adapters.db.tables import appointments, chair_claims
 from referral_service.config import Settings
 from referral_service.domain.scheduling.clinic import clinic_from_dict
-from referral_service.services.booking import book_referral, cancel_booking
+from referral_service.runtime import book_referral, cancel_booking
 
 from .conftest import add_referrals, booking_request
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db.tables import jobs
-from referral_service.services import processing
+from referral_service.services.jobs import RetryLater
 from referral_service.services.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
@@ -18,15 +18,17 @@ HEADERS = {"Content-Type": FHIR_JSON}
 
 
 @pytest.fixture
-def flaky_evaluation(monkeypatch):
+def flaky_evaluation(monkeypatch, runtime):
     """The EHR is down for every read the evaluation needs (the worker is what is tested)."""
     calls = []
 
     def unavailable(runtime, job):
         calls.append(job.attempts)
-        raise processing.RetryLater("EhrUnavailable")
+        raise RetryLater("EhrUnavailable")
 
-    monkeypatch.setitem(processing.HANDLERS, "evaluate", unavailable)
+    monkeypatch.setitem(
+        runtime.job_handlers, "evaluate", lambda job, _finish: unavailable(runtime, job)
+    )
     return calls
 
 

@@ -1,4 +1,6 @@
-"""Booking on the clinic EHR: one Appointment per referral, Slots held with If-Match.
+"""The schedule of the clinic EHR (Schedules and Slots), one adapter of the booking port.
+
+One Appointment per referral, Slots held with If-Match.
 
 The Appointment is created (status `pending`, conditional on our identifier) before any Slot is
 touched, so a crash at any step leaves something a retry finds by identifier. Slots are marked
@@ -9,10 +11,13 @@ Slot is held does the Appointment become `booked`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta, tzinfo
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import (
     EhrConflict,
@@ -21,8 +26,15 @@ from referral_service.adapters.ehr.errors import (
     EhrUnavailable,
 )
 from referral_service.adapters.ehr.headers import etag
+from referral_service.domain.scheduling.booking import (
+    NO_SLOT,
+    BookingOutcome,
+    BookingRequest,
+    outcome_of,
+)
+from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.slots import Candidate, FreeSlot, ehr_candidates
-from referral_service.domain.scheduling.window import BookingWindow
+from referral_service.domain.scheduling.window import BookingWindow, search_horizons
 from referral_service.fhir import scheduling as fs
 
 Resource = dict[str, Any]
@@ -259,3 +271,118 @@ def candidates(
 ) -> tuple[list[Candidate], dict[str, Resource]]:
     slots = free_slots(ehr, list(schedules), window)
     return ehr_candidates(parse_slots(slots), window, duration, zone), slots
+
+
+@dataclass(frozen=True)
+class HeldAppointment:
+    """What booking on the EHR came to: our booked Appointment there, or None (no slot)."""
+
+    request: BookingRequest
+    protocol: Protocol
+    appointment: Resource | None
+
+
+class EhrSchedule:
+    """The schedule of the clinic EHR: its infusion Schedules and their free Slots."""
+
+    def __init__(self, ehr: FhirClient, clinic: Clinic, schedule_ids: tuple[str, ...]) -> None:
+        self.ehr = ehr
+        self.clinic = clinic
+        self.schedule_ids = schedule_ids
+
+    def find(
+        self, request: BookingRequest, window: BookingWindow, protocol: Protocol, now: datetime
+    ) -> HeldAppointment:
+        """Book on the EHR (network only; our row is written by `record`)."""
+        ehr = self.ehr
+        existing = find_our_appointment(ehr, request.referral_id)
+        if existing is not None and existing.get("status") in ("pending", "booked"):
+            resumed = resume_existing(ehr, existing)
+            if resumed is not None:
+                return HeldAppointment(request, protocol, resumed)
+        schedules, appointment = infusion_schedules(ehr, self.schedule_ids), existing
+        for horizon in search_horizons(window, protocol.duration) if schedules else ():
+            found, slots = candidates(ehr, schedules, horizon, protocol.duration, self.clinic.zone)
+            appointment, booked = book_first_free(
+                ehr,
+                appointment,
+                found,
+                slots,
+                lambda c: _content(request, protocol, c, schedules[c.chair_id]),
+            )
+            if booked and appointment is not None:
+                return HeldAppointment(request, protocol, appointment)
+        if appointment is not None and appointment.get("status") != "cancelled":
+            cancel(ehr, appointment)  # no pending Appointment left behind a no-slot
+        return HeldAppointment(request, protocol, None)
+
+    def record(self, uow: SqlUnitOfWork, held: HeldAppointment, now: datetime) -> BookingOutcome:
+        """Write (or refresh) our row for the Appointment that lives on the EHR."""
+        appointment = held.appointment
+        if appointment is None:
+            return NO_SLOT
+        times = fs.appointment_times(appointment)
+        values = {
+            "status": appointment["status"],
+            "chair_id": fs.appointment_chair(appointment) or "",
+            "protocol": held.protocol.name,
+            "start": times.start,
+            "end": times.end,
+            "ehr_reference": f"Appointment/{appointment['id']}",
+            "resource": appointment,
+            "last_updated": now,
+        }
+        request = held.request
+        for _ in range(2):
+            row = uow.appointments.for_referral(request.referral_id)
+            try:
+                with uow.savepoint():
+                    if row is None:
+                        uow.appointments.add(
+                            {
+                                "id": uuid.uuid4().hex,
+                                "version_id": 1,
+                                "referral_id": request.referral_id,
+                                "sender": request.sender,
+                                **values,
+                            }
+                        )
+                    else:
+                        uow.appointments.update(
+                            row["id"], {**values, "version_id": row["version_id"] + 1}
+                        )
+            except KeyTaken:
+                continue  # inserted concurrently: the second round updates it
+            return outcome_of(uow.appointments.for_referral(request.referral_id) or {})
+        raise RuntimeError(f"cannot record the appointment of referral {request.referral_id}")
+
+    def release(self, referral_id: str, row: Mapping[str, Any] | None) -> Resource | None:
+        """Cancel the referral's Appointment on the EHR; None when the EHR holds none."""
+        appointment = self._appointment(row, referral_id)
+        return cancel(self.ehr, appointment) if appointment is not None else None
+
+    def _appointment(self, row: Mapping[str, Any] | None, referral_id: str) -> Resource | None:
+        appointment_id = fs.reference_id((row or {}).get("ehr_reference"), "Appointment")
+        if appointment_id:
+            try:
+                return self.ehr.read("Appointment", appointment_id)
+            except EhrNotFound:
+                return None
+        return find_our_appointment(self.ehr, referral_id)
+
+
+def _content(
+    request: BookingRequest, protocol: Protocol, candidate: Candidate, chair: Resource
+) -> Resource:
+    return fs.build_appointment(
+        referral_id=request.referral_id,
+        service_request_ref=request.service_request_ref,
+        patient_ref=request.patient_ref,
+        patient=dict(request.patient) if request.patient is not None else None,
+        chair=chair,
+        start=candidate.start,
+        end=candidate.end,
+        protocol=protocol.name,
+        slot_ids=candidate.slot_ids,
+        status="pending",
+    )
