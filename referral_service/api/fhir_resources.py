@@ -58,9 +58,7 @@ def _wanted_identifier() -> tuple[str, str] | None:
 def create_resource(resource_type: str) -> Response:
     check_accept()
     document = read_resource()
-    written = resources.create(
-        runtime(), push(), resource_type, document, _wanted_identifier()
-    )
+    written = resources.create(runtime(), push(), resource_type, document, _wanted_identifier())
     return _written(written, 201 if written.created else 200)
 
 
@@ -69,9 +67,7 @@ def update_resource(resource_type: str, resource_id: str) -> Response:
     check_accept()
     document = read_resource()
     if_match = parse_if_match(request.headers.get("If-Match"))
-    written = resources.update(
-        runtime(), push(), resource_type, resource_id, document, if_match
-    )
+    written = resources.update(runtime(), push(), resource_type, resource_id, document, if_match)
     return _written(written, 200)
 
 

@@ -81,9 +81,7 @@ def notification() -> Response:
     service = runtime()
     body = _body()
     if body is None:
-        return _accepted(
-            webhooks.record_ping(service, service.now(), service.settings), "ping"
-        )
+        return _accepted(webhooks.record_ping(service, service.now(), service.settings), "ping")
     if body.get("resourceType") == "ServiceRequest":  # rest-hook posting the resource itself
         return _resource(body, None)
     parsed = parse_notification(body)
