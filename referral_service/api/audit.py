@@ -65,9 +65,9 @@ def init_audit(app: Flask, settings: Settings) -> None:
         if audited is None:
             return response
         try:
-            with runtime().engine.begin() as conn:
+            with runtime().unit_of_work() as uow:
                 audit.record(
-                    conn,
+                    uow,
                     audited,
                     recorded=runtime().now(),
                     outcome=audit.outcome_code(response.status_code),
@@ -121,7 +121,7 @@ def search_audit_events() -> Response:
         count=count,
         offset=offset,
     )
-    events, total = audit.search_events(runtime().engine, query)
+    events, total = audit.search_events(runtime(), query)
     return fhir_response(searchset(events, total, count, offset))
 
 
@@ -129,4 +129,4 @@ def search_audit_events() -> Response:
 def read_audit_event(audit_id: str) -> Response:
     check_accept()
     _staff_only()
-    return fhir_response(audit.read_event(runtime().engine, audit_id))
+    return fhir_response(audit.read_event(runtime(), audit_id))

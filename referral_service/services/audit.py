@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-
-from referral_service.adapters.db import audit as store
 from referral_service.adapters.db.audit import AuditQuery, AuditRow
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.fhir.outcome import NotFound
+from referral_service.services.dependencies import Dependencies
 
 WORKER_AGENT = "referral-service-worker"
 REST_SUBTYPES = frozenset(
@@ -81,10 +80,9 @@ def staff_action(method: str, parts: list[str]) -> AuditedAction | None:
     return None
 
 
-def record(conn: Connection, audited: AuditedAction, **facts: Any) -> None:
+def record(uow: SqlUnitOfWork, audited: AuditedAction, **facts: Any) -> None:
     """`facts`: recorded, outcome, agent, source_ip, detail (codes only)."""
-    store.add(
-        conn,
+    uow.audit.add(
         AuditRow(
             id=uuid.uuid4().hex,
             action=audited.action,
@@ -106,13 +104,13 @@ _JOB_ACTIONS = {
 }
 
 
-def record_job(conn: Connection, job: Any, result: str, now: datetime) -> None:
+def record_job(uow: SqlUnitOfWork, job: Any, result: str, now: datetime) -> None:
     """A worker job's attempt (decision, booking, cancellation...), in the job's transaction."""
     known = _JOB_ACTIONS.get(job.kind, AuditedAction("E", str(job.kind)[:64], None))
     entity = f"ServiceRequest/{job.referral_id}" if job.referral_id else None
     failed = result.startswith("failed")
     record(
-        conn,
+        uow,
         AuditedAction(known.action, known.subtype, entity),
         recorded=now,
         outcome="8" if failed else "0",
@@ -122,17 +120,17 @@ def record_job(conn: Connection, job: Any, result: str, now: datetime) -> None:
     )
 
 
-def read_event(engine: Engine, audit_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        row = store.get(conn, audit_id)
+def read_event(runtime: Dependencies, audit_id: str) -> dict[str, Any]:
+    with runtime.unit_of_work(read_only=True) as uow:
+        row = uow.audit.get(audit_id)
     if row is None:
         raise NotFound.single("not-found", f"AuditEvent/{audit_id} is not known")
     return audit_event(row)
 
 
-def search_events(engine: Engine, query: AuditQuery) -> tuple[list[dict[str, Any]], int]:
-    with engine.connect() as conn:
-        rows, total = store.search(conn, query)
+def search_events(runtime: Dependencies, query: AuditQuery) -> tuple[list[dict[str, Any]], int]:
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows, total = uow.audit.search(query)
     return [audit_event(row) for row in rows], total
 
 

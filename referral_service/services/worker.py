@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from referral_service.adapters.db import outbox
-from referral_service.adapters.db import referrals as repo
 from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
 from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.heartbeat import Heartbeat
@@ -129,7 +128,7 @@ class Worker:
             kept.append(
                 outbox.complete(conn, job, worker_id=self.worker_id, now=self.runtime.now())
             )
-            self._record_attempt(conn, job, result)
+            self._record_attempt(uow, job, result)
 
         try:
             result = self.runtime.run_job(job, finish)
@@ -161,7 +160,7 @@ class Worker:
         # Giving up on the job and failing its referral's Task are one transaction.
         with self.runtime.unit_of_work() as uow:
             conn = uow.connection
-            self._record_attempt(conn, job, f"failed: {type(exc).__name__}")
+            self._record_attempt(uow, job, f"failed: {type(exc).__name__}")
             if job.attempts >= job.max_attempts:
                 outbox.give_up(conn, job, worker_id=self.worker_id, now=now, error=error)
                 self.runtime.job_gave_up(uow, job, error)
@@ -175,11 +174,10 @@ class Worker:
                     backoff_base=self.runtime.settings.job_backoff_base_seconds,
                 )
 
-    def _record_attempt(self, conn: Any, job: Job, result: str) -> None:
-        audit.record_job(conn, job, result, self.runtime.now())  # worker-side audit trail
+    def _record_attempt(self, uow: Any, job: Job, result: str) -> None:
+        audit.record_job(uow, job, result, self.runtime.now())  # worker-side audit trail
         if job.referral_id is not None:
-            repo.add_event(
-                conn,
+            uow.events.add(
                 job.referral_id,
                 "job-attempt",
                 self.runtime.now(),

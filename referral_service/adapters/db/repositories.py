@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from referral_service.adapters.db import local_schedule, outbox
+from referral_service.adapters.db import audit, local_schedule, outbox
 from referral_service.adapters.db import referrals as rows
 from referral_service.adapters.db import resources as stored
 from referral_service.adapters.db.tables import (
@@ -286,3 +286,19 @@ class WebhookEvents:
 
     def count(self) -> int:
         return len(self._conn.execute(select(webhook_events.c.id)).all())
+
+
+class AuditTrail:
+    """AuditEvent rows: who did what to which referral, as codes and ids only."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, row: audit.AuditRow) -> None:
+        audit.add(self._conn, row)
+
+    def get(self, audit_id: str) -> audit.AuditRow | None:
+        return audit.get(self._conn, audit_id)
+
+    def search(self, query: audit.AuditQuery) -> tuple[list[audit.AuditRow], int]:
+        return audit.search(self._conn, query)

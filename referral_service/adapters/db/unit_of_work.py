@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_service.adapters.db.repositories import (
     Appointments,
+    AuditTrail,
     Events,
     Identifiers,
     Jobs,
@@ -70,6 +71,7 @@ class SqlUnitOfWork:
         self.state = ServiceState(conn)
         self.notifications = WebhookEvents(conn)
         self.views = StaffViews(conn)
+        self.audit = AuditTrail(conn)
         return self
 
     def __exit__(

@@ -31,9 +31,9 @@ def record_action(response: Response) -> None:
     read = audit.staff_action("GET", ["referrals", referral_id])
     action = audit.AuditedAction(known[0], known[1], read.entity if read else None)
     try:
-        with runtime().engine.begin() as conn:
+        with runtime().unit_of_work() as uow:
             audit.record(
-                conn,
+                uow,
                 action,
                 recorded=runtime().now(),
                 outcome=audit.outcome_code(response.status_code),
