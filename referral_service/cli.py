@@ -116,7 +116,7 @@ def worker(once: bool) -> None:
     """Run the background worker (EHR calls, retries, webhook follow-ups)."""
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
-    from referral_service.services.worker import Worker
+    from referral_service.worker import Worker
 
     runtime = _runtime(settings)
     runtime.migrate_if_sqlite()
@@ -183,7 +183,7 @@ def evaluate(files: tuple[str, ...]) -> None:
     """Evaluate referrals offline: one JSON decision per file, on stdout."""
     from referral_service.fhir.outcome import FhirError
     from referral_service.fhir.validation import decode_json_object
-    from referral_service.services.assessment import dry_run_evaluation
+    from referral_service.services.assessment.evaluate import dry_run_evaluation
 
     runtime = _runtime(_settings())
     unreadable = 0
@@ -212,7 +212,7 @@ def ehr_seed_demo(days: int, chairs: int) -> None:
     """Create the clinic's chairs as Locations, Schedules and free Slots on the EHR."""
     from datetime import UTC, datetime
 
-    from referral_service.services.ehr_seed import seed_demo
+    from referral_service.services.ehr.seed import seed_demo
 
     runtime = _runtime(_settings())
     if runtime.ehr_client is None:
@@ -229,7 +229,7 @@ def ehr_seed_demo(days: int, chairs: int) -> None:
 def ehr_subscribe(endpoint: str | None, show_status: bool) -> None:
     """Register (idempotently) this service's webhook as a Subscription on the EHR."""
     from referral_service.adapters.ehr.errors import EhrError
-    from referral_service.services import subscriptions
+    from referral_service.services.ehr import subscriptions
 
     runtime = _runtime(_settings())
     if runtime.ehr_client is None:

@@ -22,14 +22,12 @@ from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.config import Settings
 from referral_service.domain.scheduling.booking import BookingOutcome, BookingRequest
-from referral_service.services import (
-    assessment,
-    booking,
-    booking_job,
-    ehr_writeback,
-    reconciliation,
-)
-from referral_service.services import webhooks as ehr_webhooks
+from referral_service.services.assessment import evaluate as assessment
+from referral_service.services.booking import book as booking_job
+from referral_service.services.booking import schedule as booking
+from referral_service.services.ehr import reconciliation
+from referral_service.services.ehr import webhooks as ehr_webhooks
+from referral_service.services.ehr import writeback as ehr_writeback
 from referral_service.services.jobs import Finish, Handler, Job, JobKind
 from referral_service.services.tasks import TaskChanged
 

@@ -13,7 +13,7 @@ from referral_service.api.fhir_io import check_accept, fhir_response, runtime
 from referral_service.api.identity import sees_everything
 from referral_service.api.search_params import date_filters, page_args, searchset
 from referral_service.config import Settings
-from referral_service.services import audit
+from referral_service.services.staff import audit
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from referral_service.api.fhir_io import runtime
 from referral_service.config import SettingsError
 from referral_service.fhir.outcome import FhirError, Issue
 from referral_service.fhir.validation import check_json_sizes
-from referral_service.services import cds_hooks
+from referral_service.services.assessment import cds_hooks
 
 cds_hooks_bp = Blueprint("cds_hooks", __name__)
 log = logging.getLogger(__name__)

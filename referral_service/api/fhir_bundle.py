@@ -9,7 +9,8 @@ from referral_service.api.identity import current_sender
 from referral_service.fhir.outcome import operation_outcome
 from referral_service.fhir.validation import expect_resource_type
 from referral_service.observability import metrics
-from referral_service.services import bundles, intake
+from referral_service.services.intake import bundles
+from referral_service.services.intake import referrals as intake
 
 bundle_bp = Blueprint("fhir_bundle", __name__)
 

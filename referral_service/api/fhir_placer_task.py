@@ -18,7 +18,7 @@ from referral_service.api.fhir_io import (
 from referral_service.api.fhir_resources import push
 from referral_service.fhir.outcome import Issue, Unprocessable
 from referral_service.fhir.validation import expect_resource_type, require_valid
-from referral_service.services import resources
+from referral_service.services.intake import resources
 
 placer_task_bp = Blueprint("fhir_placer_task", __name__)
 

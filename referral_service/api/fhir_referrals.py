@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from referral_service.adapters.db import queries
 from referral_service.api.fhir_io import (
     check_accept,
     etag,
@@ -20,8 +21,9 @@ from referral_service.fhir.outcome import MethodNotAllowed, NotFound, Unreadable
 from referral_service.fhir.parameters import decision_parameters
 from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
 from referral_service.observability import metrics
-from referral_service.services import intake, queries, revisions
-from referral_service.services.assessment import dry_run_evaluation
+from referral_service.services.assessment.evaluate import dry_run_evaluation
+from referral_service.services.intake import referrals as intake
+from referral_service.services.intake import revisions
 
 referrals_bp = Blueprint("fhir_referrals", __name__)
 

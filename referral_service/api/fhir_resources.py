@@ -21,8 +21,8 @@ from referral_service.api.identity import current_sender, scope_sender
 from referral_service.api.search_params import page_args, searchset, token_list
 from referral_service.fhir.outcome import NotFound, Unreadable
 from referral_service.fhir.referral import parse_identifier_query, require_identifier_query
-from referral_service.services import resources
-from referral_service.services.resources import PATIENT_ELEMENT, PUSHED_TYPES
+from referral_service.services.intake import resources
+from referral_service.services.intake.resources import PATIENT_ELEMENT, PUSHED_TYPES
 
 resources_bp = Blueprint("fhir_resources", __name__)
 

@@ -19,8 +19,8 @@ from referral_service.fhir.notifications import parse_notification
 from referral_service.fhir.outcome import Issue, Unreadable, information_outcome, operation_outcome
 from referral_service.fhir.validation import check_content_type, decode_json_object
 from referral_service.observability import metrics
-from referral_service.services import webhooks
-from referral_service.services.webhooks import Recorded
+from referral_service.services.ehr import webhooks
+from referral_service.services.ehr.webhooks import Recorded
 
 webhooks_bp = Blueprint("webhooks", __name__)
 audit_log = logging.getLogger("referral_service.audit")

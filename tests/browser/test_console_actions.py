@@ -8,7 +8,7 @@ from sqlalchemy import select
 from referral_service.adapters.db.tables import audit_events
 from referral_service.domain import lifecycle
 from referral_service.services.tasks import write_task
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.browser.test_console_pages import form_token, page, post_referral, tension_type
 
 

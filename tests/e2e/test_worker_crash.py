@@ -17,7 +17,7 @@ from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.tables import appointments, jobs, referral_events
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from referral_service.services import intake
+from referral_service.services.intake import referrals as intake
 from tests.support.referrals import eligible_referral
 from tests.support.service import EXECUTABLE
 

@@ -24,7 +24,7 @@ def record_action(response: Response) -> None:
     known = AUDITED.get(request.endpoint or "")
     if request.method != "POST" or known is None:
         return
-    from referral_service.services import audit
+    from referral_service.services.staff import audit
 
     referral_id = str((request.view_args or {}).get("referral_id", ""))
     # The staff API's mapping names the entity, so a hostile id is never copied into the trail.

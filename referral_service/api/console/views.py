@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from referral_service.api.console import access, chart, trail
 from referral_service.api.fhir_io import fhir_response, runtime
 from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, operation_outcome
-from referral_service.services import console, staff
+from referral_service.services.staff import console
+from referral_service.services.staff import review as staff
 
 console_bp = Blueprint(
     "console",

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from referral_service.services.cds_hooks import HookCall, cards_for, short, supporting_resources
+from referral_service.services.assessment.cds_hooks import (
+    HookCall,
+    cards_for,
+    short,
+    supporting_resources,
+)
 from tests.integration.cds.cds_requests import full_prefetch, patient, searchset
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from referral_service.services.resources import PUSHED_TYPES
+from referral_service.services.intake.resources import PUSHED_TYPES
 from tests.support.referrals import FHIR_JSON
 
 # One valid body per type; each test breaks it in one way.

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from referral_service.adapters.db.tables import jobs, referrals
 from referral_service.config import Settings
 from referral_service.runtime import Runtime, utc_now
-from referral_service.services import reconciliation
-from referral_service.services.ehr_seed import seed_demo
-from referral_service.services.ehr_writeback import TASK_SYSTEM
+from referral_service.services.ehr import reconciliation
+from referral_service.services.ehr.seed import seed_demo
+from referral_service.services.ehr.writeback import TASK_SYSTEM
 from referral_service.services.jobs import reconcile_periodically
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 
 from .conftest import AUTH, SECRET, notification
 from .ehr_orders import place_order

@@ -15,7 +15,7 @@ from referral_service.domain.decision import Decision
 from referral_service.domain.scheduling.clinic import load_clinic
 from referral_service.fhir.scheduling import fhir_instant
 from referral_service.runtime import book_referral
-from referral_service.services.booking import BookingRequest
+from referral_service.services.booking.schedule import BookingRequest
 
 BASE = "https://ehr.test/fhir"
 NOW = datetime.now(UTC).replace(microsecond=0)

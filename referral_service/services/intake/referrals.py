@@ -23,8 +23,8 @@ from referral_service.fhir.referral import (
 from referral_service.fhir.task import TaskView, build_task
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.intake_options import IntakeOptions
-from referral_service.services.revisions import (
+from referral_service.services.intake.options import IntakeOptions
+from referral_service.services.intake.revisions import (
     CANCELLING_STATUSES,
     update_in,
     update_referral,

@@ -11,7 +11,7 @@ from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.observability import metrics
-from referral_service.services.booking import (
+from referral_service.services.booking.schedule import (
     BookingOutcome,
     BookingRequest,
     book_in,

@@ -13,7 +13,7 @@ from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed
 from referral_service.fhir.referral import business_identifiers, read_fields, validate_referral
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.intake_options import IntakeOptions
+from referral_service.services.intake.options import IntakeOptions
 from referral_service.services.tasks import write_task
 
 CANCELLING_STATUSES = frozenset({"revoked", "entered-in-error"})

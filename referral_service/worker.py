@@ -19,8 +19,8 @@ from referral_service.adapters.db.outbox import Job
 from referral_service.adapters.heartbeat import Heartbeat
 from referral_service.adapters.wakeup import WakeListener, open_listener
 from referral_service.observability import metrics
-from referral_service.services import audit
 from referral_service.services.jobs import RetryLater
+from referral_service.services.staff import audit
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_SECONDS = 2.0

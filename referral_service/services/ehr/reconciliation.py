@@ -28,7 +28,7 @@ from referral_service.fhir.referral import business_identifiers, validate_referr
 from referral_service.observability import metrics
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.intake import IntakeOptions, create_in
+from referral_service.services.intake.referrals import IntakeOptions, create_in
 from referral_service.services.jobs import Job, RetryLater
 
 log = logging.getLogger(__name__)

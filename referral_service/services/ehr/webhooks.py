@@ -24,8 +24,9 @@ from referral_service.fhir.notifications import (
     version_stamp,
 )
 from referral_service.observability import metrics
-from referral_service.services import jobs, reconciliation
+from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
+from referral_service.services.ehr import reconciliation
 from referral_service.services.jobs import Job, RetryLater
 
 log = logging.getLogger(__name__)

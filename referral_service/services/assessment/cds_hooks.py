@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_service.domain.decision import Decision
-from referral_service.services.evaluation import evaluate_document
+from referral_service.services.assessment.evaluation import evaluate_document
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from referral_service.fhir.bundle import (
 from referral_service.fhir.outcome import Conflict, FhirError, Issue, Unprocessable
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
-from referral_service.services import intake, revisions
 from referral_service.services.dependencies import Dependencies
+from referral_service.services.intake import referrals as intake
+from referral_service.services.intake import revisions
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.observability import metrics
 from referral_service.services import jobs
-from referral_service.services import resources as own_resources
+from referral_service.services.assessment.evaluation import UnreadableReferral, evaluate_document
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+from referral_service.services.intake import resources as own_resources
 from referral_service.services.jobs import Job, RetryLater
 from referral_service.services.tasks import write_task
 

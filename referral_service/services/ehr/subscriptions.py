@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from referral_service.adapters.ehr.headers import etag
-from referral_service.services import jobs, reconciliation
+from referral_service.services import jobs
+from referral_service.services.ehr import reconciliation
 
 BP = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 BACKPORT_PROFILE = f"{BP}/backport-subscription"

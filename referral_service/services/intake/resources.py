@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from referral_service.adapters.db.queries import Page, render_referral
 from referral_service.adapters.db.resources import ResourceQuery, StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.fhir.facts import Resolver
@@ -17,7 +18,6 @@ from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed
 from referral_service.fhir.validation import expect_resource_type, require_valid
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.queries import Page, render_referral
 
 # The element naming the patient, for the types that have `patient`/`subject` search (FHIR R4).
 PATIENT_ELEMENT = {
