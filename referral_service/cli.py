@@ -53,11 +53,13 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
-    runtime = _runtime(settings)
-    runtime.migrate_if_sqlite()
     from referral_service.observability import prepare_multiprocess_dir
 
-    prepare_multiprocess_dir()  # shared by gunicorn's workers and the background worker
+    # Shared by gunicorn's workers and the background worker; prepared before anything here
+    # imports the metrics (building the runtime does).
+    prepare_multiprocess_dir()
+    runtime = _runtime(settings)
+    runtime.migrate_if_sqlite()
     env = dict(os.environ, REFERRAL_BIND=_bind(host, port), REFERRAL_WEB_CONCURRENCY=str(workers))
     env.setdefault("REFERRAL_PUBLIC_URL", f"http://{_bind(host, port)}")
     if not no_worker:
@@ -181,6 +183,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def evaluate(files: tuple[str, ...]) -> None:
     """Evaluate referrals offline: one JSON decision per file, on stdout."""
+    from referral_service.domain.errors import DomainError
     from referral_service.fhir.outcome import FhirError
     from referral_service.fhir.validation import decode_json_object
     from referral_service.services.assessment.evaluate import dry_run_evaluation
@@ -191,7 +194,7 @@ def evaluate(files: tuple[str, ...]) -> None:
         try:
             document = decode_json_object(Path(name).read_bytes())
             decision = dry_run_evaluation(runtime, document)
-        except (OSError, FhirError) as exc:
+        except (OSError, FhirError, DomainError) as exc:
             click.echo(f"{name}: {exc}", err=True)
             unreadable += 1
             continue

@@ -13,7 +13,8 @@ from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError, EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.domain.decision import Decision
-from referral_service.fhir.outcome import Issue, Unprocessable
+from referral_service.domain.errors import Unacceptable
+from referral_service.fhir.outcome import Unprocessable
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.observability import metrics
@@ -36,7 +37,7 @@ def dry_run_evaluation(runtime: Any, document: dict[str, Any]) -> Decision:
             received_at=runtime.now(),
         )
     except UnreadableReferral as exc:
-        raise Unprocessable.single("invalid", str(exc)) from None
+        raise Unacceptable(str(exc)) from None
 
 
 def _validate_for_evaluation(document: dict[str, Any]) -> None:
@@ -117,7 +118,7 @@ def _decide(runtime: Dependencies, referral: ReferralRow) -> Decision:
             received_at=referral.received_at,
         )
     except UnreadableReferral as exc:
-        raise Unprocessable(Issue("invalid", str(exc))) from None
+        raise Unacceptable(str(exc)) from None
 
 
 def apply_decision(

@@ -9,6 +9,7 @@ from typing import Any
 
 from referral_service.adapters.db.resources import StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.domain.errors import Contended, DomainError
 from referral_service.fhir.bundle import (
     BundleEntry,
     assign_ids,
@@ -16,7 +17,7 @@ from referral_service.fhir.bundle import (
     read_entries,
     rewrite_references,
 )
-from referral_service.fhir.outcome import Conflict, FhirError, Issue, Unprocessable
+from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, as_fhir_error
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.services.dependencies import Dependencies
@@ -91,7 +92,7 @@ def _transaction(
             # A concurrent twin of this transaction won the identifier: run again, and the
             # second pass finds the referral it made instead of colliding.
             if attempt == 1:
-                raise Conflict.single("conflict", "the transaction conflicted; retry") from exc
+                raise Contended("the transaction conflicted; retry") from exc
     raise AssertionError("unreachable")
 
 
@@ -108,6 +109,9 @@ def _batch_entry(
     try:
         with runtime.unit_of_work() as uow:
             return _apply(uow, entry, supporting, sender, now, options)
+    except DomainError as refusal:
+        exc = as_fhir_error(refusal)
+        return EntryResult(f"{exc.status} {_reason(exc.status)}", outcome=exc.issues)
     except FhirError as exc:
         return EntryResult(f"{exc.status} {_reason(exc.status)}", outcome=exc.issues)
     except KeyTaken:

@@ -13,8 +13,14 @@ from typing import Any
 from referral_service.adapters.db.queries import Page, render_referral
 from referral_service.adapters.db.resources import ResourceQuery, StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.domain.errors import (
+    AlreadyHeld,
+    NotKnown,
+    StaleVersion,
+    TooLong,
+    Unacceptable,
+)
 from referral_service.fhir.facts import Resolver
-from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
 from referral_service.fhir.validation import expect_resource_type, require_valid
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
@@ -76,8 +82,7 @@ def _validated(resource_type: str, document: dict[str, Any]) -> None:
     require_valid(document)
     if any(len(part) > 512 for pair in identifiers(document) for part in pair):
         # The identifier index holds 512 characters of system and of value.
-        raise Unprocessable.single(
-            "value",
+        raise TooLong(
             "identifier system and value are limited to 512 characters",
             f"{resource_type}.identifier",
         )
@@ -145,9 +150,7 @@ def update(
     """A new version of one of the sender's resources (`PUT` with optional `If-Match`)."""
     _validated(resource_type, document)
     if document.get("id") not in (None, resource_id):
-        raise Unprocessable.single(
-            "invalid", "the resource id does not match the URL", f"{resource_type}.id"
-        )
+        raise Unacceptable("the resource id does not match the URL", f"{resource_type}.id")
     draft = _new_version(resource_type, resource_id, push, 0, document)
     return Written(_update(runtime, draft, if_match, push), False)
 
@@ -168,8 +171,7 @@ def _update(
             _resume_waiting(uow, stored)
             return stored
     except KeyTaken as exc:
-        raise Conflict.single(
-            "conflict",
+        raise AlreadyHeld(
             f"an identifier of this resource already belongs to another {draft.resource_type}",
             f"{draft.resource_type}.identifier",
         ) from exc
@@ -180,11 +182,10 @@ def _check_writable(
 ) -> int:
     """The current version number, when the sender may write over it."""
     if current is None or current.sender != draft.sender:
-        raise NotFound.single("not-found", f"{draft.resource_type}/{draft.id} is not known")
+        raise NotKnown(f"{draft.resource_type}/{draft.id} is not known")
     if if_match is not None and if_match != current.version_id:
-        raise PreconditionFailed.single(
-            "conflict",
-            f"version {if_match} is stale; the current version is {current.version_id}",
+        raise StaleVersion(
+            f"version {if_match} is stale; the current version is {current.version_id}"
         )
     return current.version_id
 
@@ -204,7 +205,7 @@ def read(runtime: Dependencies, scope: str | None, resource_type: str, resource_
     with runtime.unit_of_work(read_only=True) as uow:
         stored = uow.resources.get(resource_type, resource_id)
     if stored is None or (scope is not None and stored.sender != scope):
-        raise NotFound.single("not-found", f"{resource_type}/{resource_id} is not known")
+        raise NotKnown(f"{resource_type}/{resource_id} is not known")
     return render(stored)
 
 
@@ -226,9 +227,7 @@ def adopt_placer_task(runtime: Dependencies, push: Push, referral_id: str, place
             referral = uow.referrals.get(referral_id, for_update=True)
             task = uow.tasks.for_referral(referral_id)
             if referral is None or referral.sender != push.sender or task is None:
-                raise Unprocessable.single(
-                    "invalid", "Task.focus must be one of your ServiceRequests", "Task.focus"
-                )
+                raise Unacceptable("Task.focus must be one of your ServiceRequests", "Task.focus")
             joined = _joined(task.resource.get("identifier", []), placer)
             if joined is None:
                 return task.resource
@@ -240,8 +239,8 @@ def adopt_placer_task(runtime: Dependencies, push: Push, referral_id: str, place
             uow.resources.claim_identifiers(push.sender, "Task", task.id, identifiers(resource))
             return resource
     except KeyTaken as exc:
-        raise Conflict.single(
-            "conflict", "an identifier of this Task already names another Task", "Task.identifier"
+        raise AlreadyHeld(
+            "an identifier of this Task already names another Task", "Task.identifier"
         ) from exc
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from referral_service.adapters.db.referrals import ReferralRow
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain import lifecycle
-from referral_service.fhir.outcome import Conflict, NotFound, PreconditionFailed, Unprocessable
+from referral_service.domain.errors import AlreadyHeld, NotKnown, StaleVersion, Unacceptable
 from referral_service.fhir.referral import business_identifiers, read_fields, validate_referral
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
@@ -38,9 +38,7 @@ def update_referral(
 ) -> UpdateResult:
     """A new version from the referrer: re-evaluated, or cancelled when revoked."""
     if document.get("id") not in (None, referral_id):
-        raise Unprocessable.single(
-            "invalid", "the resource id does not match the URL", "ServiceRequest.id"
-        )
+        raise Unacceptable("the resource id does not match the URL", "ServiceRequest.id")
     validate_referral(document, supporting or [])
     try:
         with runtime.unit_of_work() as uow:
@@ -55,8 +53,7 @@ def update_referral(
                 supporting=supporting,
             )
     except KeyTaken as exc:
-        raise Conflict.single(
-            "conflict",
+        raise AlreadyHeld(
             "an identifier of this referral already belongs to another referral",
             "ServiceRequest.identifier",
         ) from exc
@@ -100,11 +97,10 @@ def _current_for_update(
 ) -> ReferralRow:
     current = uow.referrals.get(referral_id, for_update=True)
     if current is None or current.sender != sender:
-        raise NotFound.single("not-found", f"ServiceRequest/{referral_id} is not known")
+        raise NotKnown(f"ServiceRequest/{referral_id} is not known")
     if if_match is not None and if_match != current.version_id:
-        raise PreconditionFailed.single(
-            "conflict",
-            f"version {if_match} is stale; the current version is {current.version_id}",
+        raise StaleVersion(
+            f"version {if_match} is stale; the current version is {current.version_id}"
         )
     return current
 

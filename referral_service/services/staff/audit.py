@@ -12,7 +12,7 @@ from typing import Any
 
 from referral_service.adapters.db.audit import AuditQuery, AuditRow
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
-from referral_service.fhir.outcome import NotFound
+from referral_service.domain.errors import NotKnown
 from referral_service.services.dependencies import Dependencies
 
 WORKER_AGENT = "referral-service-worker"
@@ -124,7 +124,7 @@ def read_event(runtime: Dependencies, audit_id: str) -> dict[str, Any]:
     with runtime.unit_of_work(read_only=True) as uow:
         row = uow.audit.get(audit_id)
     if row is None:
-        raise NotFound.single("not-found", f"AuditEvent/{audit_id} is not known")
+        raise NotKnown(f"AuditEvent/{audit_id} is not known")
     return audit_event(row)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.facts import Concept
 from referral_service.fhir.facts import extract_facts
-from referral_service.fhir.outcome import Conflict, NotFound
 from referral_service.services import jobs
 
 # The queue's lanes, in the order a nurse works them, and the Task businessStatus each holds.
@@ -186,7 +186,7 @@ def referral_story(runtime: Any, referral_id: str) -> ReferralStory:
     with runtime.unit_of_work(read_only=True) as uow:
         row = uow.referrals.get(referral_id)
     if row is None:
-        raise NotFound.single("not-found", f"referral {referral_id} is not known")
+        raise NotKnown(f"referral {referral_id} is not known")
     facts = extract_facts(
         row.resource, bundle_resources=row.supporting, received_at=row.received_at
     )
@@ -247,8 +247,8 @@ def cancel_appointment(runtime: Any, referral_id: str, *, staff_member: str) -> 
     with runtime.unit_of_work() as uow:
         appointment = uow.appointments.for_referral(referral_id)
         if appointment is None:
-            raise NotFound.single("not-found", f"referral {referral_id} has no appointment")
+            raise NotKnown(f"referral {referral_id} has no appointment")
         if appointment["status"] in ("cancelled", "entered-in-error"):
-            raise Conflict.single("conflict", "the appointment is already cancelled")
+            raise WrongState("the appointment is already cancelled")
         uow.events.add(referral_id, "cancel-requested", now, by=staff_member)
         jobs.cancel(uow, referral_id, now)

@@ -8,7 +8,7 @@ from typing import Any
 
 from referral_service.domain import lifecycle
 from referral_service.domain.decision import Reason
-from referral_service.fhir.outcome import Conflict, NotFound
+from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.services import jobs
 from referral_service.services.tasks import write_task
 
@@ -26,7 +26,7 @@ def referral_detail(runtime: Any, referral_id: str) -> dict[str, Any]:
     with runtime.unit_of_work(read_only=True) as uow:
         referral = uow.referrals.get(referral_id)
         if referral is None:
-            raise NotFound.single("not-found", f"referral {referral_id} is not known")
+            raise NotKnown(f"referral {referral_id} is not known")
         task = uow.tasks.for_referral(referral_id)
         appointment = uow.appointments.for_referral(referral_id)
         events = uow.events.list(referral_id)
@@ -50,10 +50,10 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
         referral = uow.referrals.get(referral_id, for_update=True)
         task = uow.tasks.for_referral(referral_id)
         if referral is None or task is None:
-            raise NotFound.single("not-found", f"referral {referral_id} is not known")
+            raise NotKnown(f"referral {referral_id} is not known")
         if not lifecycle.may_review(task.state) or referral.decision is None:
-            raise Conflict.single(
-                "conflict", f"the referral is {task.state.business_status}, not waiting for review"
+            raise WrongState(
+                f"the referral is {task.state.business_status}, not waiting for review"
             )
         outcome = "approved" if action == "approve" else "declined"
         reason = Reason(
@@ -95,11 +95,10 @@ def retry(runtime: Any, referral_id: str) -> None:
     with runtime.unit_of_work() as uow:
         task = uow.tasks.for_referral(referral_id)
         if task is None:
-            raise NotFound.single("not-found", f"referral {referral_id} is not known")
+            raise NotKnown(f"referral {referral_id} is not known")
         if not lifecycle.may_retry_booking(task.state):
-            raise Conflict.single(
-                "conflict",
-                f"the referral is {task.state.business_status}; only failed bookings are retried",
+            raise WrongState(
+                f"the referral is {task.state.business_status}; only failed bookings are retried"
             )
         write_task(uow, referral_id, lifecycle.ELIGIBLE, now, status_note="booking retried")
         uow.events.add(referral_id, "retry-requested", now)
