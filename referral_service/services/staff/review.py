@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
 from referral_service.domain import lifecycle
-from referral_service.domain.decision import Reason
 from referral_service.domain.errors import NotKnown, WrongState
+from referral_service.domain.review import review_note, reviewed, state_after_review
 from referral_service.services import jobs
 from referral_service.services.tasks import write_task
-
-DEFAULT_PROTOCOL = "standard-infusion"
 
 
 def list_referrals(
@@ -55,20 +52,8 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
             raise WrongState(
                 f"the referral is {task.state.business_status}, not waiting for review"
             )
-        outcome = "approved" if action == "approve" else "declined"
-        reason = Reason(
-            "staff-review",
-            "met" if action == "approve" else "not-met",
-            f"{outcome} by {reviewer} at {now.isoformat()}",
-        )
-        decided = dataclasses.replace(
-            referral.decision,
-            decision="eligible" if action == "approve" else "ineligible",
-            protocol=(referral.decision.protocol or DEFAULT_PROTOCOL)
-            if action == "approve"
-            else referral.decision.protocol,
-            reasons=(*referral.decision.reasons, reason),
-        )
+        approve = action == "approve"
+        decided = reviewed(referral.decision, approve=approve, reviewer=reviewer, at=now)
         uow.referrals.record_decision(referral_id, decided)
         uow.events.add(
             referral_id,
@@ -78,15 +63,14 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
             reviewer=reviewer,
             note_length=len(note),
         )
-        state = lifecycle.ELIGIBLE if action == "approve" else lifecycle.INELIGIBLE
         write_task(
             uow,
             referral_id,
-            state,
+            state_after_review(approve),
             now,
-            status_note=f"review: {outcome} by {reviewer}" + (f": {note}" if note else ""),
+            status_note=review_note(approve, reviewer, note),
         )
-        if action == "approve":
+        if approve:
             jobs.book(uow, referral_id, now, attempt_key="review")
 
 
