@@ -11,11 +11,12 @@ referral instead of making a second one.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError, EhrUnavailable
+from referral_service.fhir.instant import format_instant
 from referral_service.fhir.notifications import (
     IntakeFilter,
     is_newer,
@@ -183,7 +184,7 @@ def sync_changes(runtime: Any, *, reason: str) -> str:
         return f"{reason}: skipped (no EHR configured)"
     with runtime.unit_of_work(read_only=True) as uow:
         cursor = (uow.state.read(CURSOR_KEY) or {}).get("since")
-    since = cursor or _instant(runtime.now() - FIRST_LOOK_BACK)
+    since = cursor or _whole_seconds(runtime.now() - FIRST_LOOK_BACK)
     params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": SEARCH_PAGE}
     newest, taken = _parse_instant(since), 0
     for resource in runtime.ehr_client.search("ServiceRequest", params):
@@ -191,9 +192,9 @@ def sync_changes(runtime: Any, *, reason: str) -> str:
         taken += outcome in ("created", "updated", "linked")
         updated = _parse_instant(version_stamp(resource).get("lastUpdated"))
         newest = max(newest, updated) if updated and newest else (newest or updated)
-    if newest is not None and _instant(newest) != cursor:
+    if newest is not None and _whole_seconds(newest) != cursor:
         with runtime.unit_of_work() as uow:
-            uow.state.write(CURSOR_KEY, {"since": _instant(newest)}, runtime.now())
+            uow.state.write(CURSOR_KEY, {"since": _whole_seconds(newest)}, runtime.now())
     metrics.webhook_event(f"reconcile-{reason}")
     return f"{reason}: {taken} taken"
 
@@ -201,7 +202,7 @@ def sync_changes(runtime: Any, *, reason: str) -> str:
 def start_cursor(uow: SqlUnitOfWork, now: datetime) -> None:
     """The subscription starts now: later sweeps look from here, not a day back."""
     if uow.state.read(CURSOR_KEY) is None:
-        uow.state.write(CURSOR_KEY, {"since": _instant(now)}, now)
+        uow.state.write(CURSOR_KEY, {"since": _whole_seconds(now)}, now)
 
 
 def run_reconciliation(runtime: Any, job: Job) -> str:
@@ -218,10 +219,10 @@ def run_reconciliation(runtime: Any, job: Job) -> str:
     return outcome
 
 
-def _instant(moment: datetime) -> str:
+def _whole_seconds(moment: datetime) -> str:
     # Whole seconds, rounded down: the next sweep's `ge` sees the newest order again, which
     # the version check then skips, rather than missing one updated in the same second.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_instant(moment, timespec="seconds")
 
 
 def _parse_instant(value: str | None) -> datetime | None:

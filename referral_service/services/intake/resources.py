@@ -21,18 +21,12 @@ from referral_service.domain.errors import (
     Unacceptable,
 )
 from referral_service.fhir.facts import Resolver
+from referral_service.fhir.resource_types import PATIENT_ELEMENT, SUPPORTING_TYPES
 from referral_service.fhir.validation import expect_resource_type, require_valid
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 
-# The element naming the patient, for the types that have `patient`/`subject` search (FHIR R4).
-PATIENT_ELEMENT = {
-    **dict.fromkeys(("Encounter", "Condition", "Observation", "DiagnosticReport"), "subject"),
-    **dict.fromkeys(("MedicationStatement", "MedicationRequest"), "subject"),
-    "QuestionnaireResponse": "subject",
-    "AllergyIntolerance": "patient",
-}
-PUSHED_TYPES = ("Patient", "Practitioner", "PractitionerRole", "Organization", *PATIENT_ELEMENT)
+PUSHED_TYPES = SUPPORTING_TYPES
 
 # A relative reference `Type/id` (optionally `/_history/n`): absolute ones name other servers.
 _RELATIVE = re.compile(r"^([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")

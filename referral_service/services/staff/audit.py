@@ -13,6 +13,7 @@ from typing import Any
 from referral_service.adapters.db.audit import AuditQuery, AuditRow
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.domain.errors import NotKnown
+from referral_service.fhir.instant import format_instant
 from referral_service.services.dependencies import Dependencies
 
 WORKER_AGENT = "referral-service-worker"
@@ -134,10 +135,6 @@ def search_events(runtime: Dependencies, query: AuditQuery) -> tuple[list[dict[s
     return [audit_event(row) for row in rows], total
 
 
-def _instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _subtype(code: str) -> dict[str, str]:
     system = REST_SUBTYPE_SYSTEM if code in REST_SUBTYPES else SERVICE_SUBTYPE_SYSTEM
     return {"system": system, "code": code}
@@ -178,11 +175,11 @@ def audit_event(row: AuditRow) -> dict[str, Any]:
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": row.id,
-        "meta": {"lastUpdated": _instant(row.recorded)},
+        "meta": {"lastUpdated": format_instant(row.recorded)},
         "type": _event_type(row),
         "subtype": [_subtype(row.subtype)],
         "action": row.action,
-        "recorded": _instant(row.recorded),
+        "recorded": format_instant(row.recorded),
         "outcome": row.outcome,
         "agent": [_agent(row)],
         "source": {

@@ -32,6 +32,13 @@ VALID["MedicationRequest"] = {
     "subject": {"reference": "Patient/p"},
     "medicationCodeableConcept": {"text": "topiramate"},
 }
+VALID["MedicationAdministration"] = {
+    "resourceType": "MedicationAdministration",
+    "status": "completed",
+    "subject": {"reference": "Patient/p"},
+    "medicationCodeableConcept": {"text": "sumatriptan"},
+    "effectiveDateTime": "2026-01-05",
+}
 VALID["AllergyIntolerance"] = {
     "resourceType": "AllergyIntolerance",
     "patient": {"reference": "Patient/p"},
