@@ -26,7 +26,7 @@ from referral_service.services.jobs import Job, RetryLater
 from referral_service.services.tasks import write_task
 
 
-def dry_run_evaluation(runtime: Any, document: dict[str, Any]) -> Decision:
+def dry_run_evaluation(runtime: Dependencies, document: dict[str, Any]) -> Decision:
     """Evaluate without storing anything (`$evaluate`, `referral-service evaluate`)."""
     _validate_for_evaluation(document)
     try:
@@ -49,7 +49,7 @@ def _validate_for_evaluation(document: dict[str, Any]) -> None:
     validate_referral(document, [])
 
 
-def ehr_resolver(runtime: Any) -> Callable[[str], dict[str, Any] | None] | None:
+def ehr_resolver(runtime: Dependencies) -> Callable[[str], dict[str, Any] | None] | None:
     """Reads a referenced resource from the clinic EHR; unknown references are missing data."""
     client = runtime.ehr_client
     if client is None:

@@ -50,7 +50,9 @@ def intake_filter(settings: Any) -> IntakeFilter:
     )
 
 
-def read_and_take(runtime: Any, service_request_id: str, in_hand: tuple[dict, ...] = ()) -> str:
+def read_and_take(
+    runtime: Dependencies, service_request_id: str, in_hand: tuple[dict, ...] = ()
+) -> str:
     try:
         resource = runtime.ehr_client.read("ServiceRequest", service_request_id)
     except EhrNotFound:
@@ -59,7 +61,7 @@ def read_and_take(runtime: Any, service_request_id: str, in_hand: tuple[dict, ..
 
 
 def take_service_request(
-    runtime: Any, resource: dict[str, Any], in_hand: tuple[dict, ...] = ()
+    runtime: Dependencies, resource: dict[str, Any], in_hand: tuple[dict, ...] = ()
 ) -> str:
     """One EHR ServiceRequest version: ignored, already seen, or received as a referral."""
     if not isinstance(resource.get("id"), str) or not resource["id"]:
@@ -85,7 +87,11 @@ def take_service_request(
 
 
 def _take_once(
-    runtime: Any, seen_key: str, stamp: dict[str, str], document: dict, supporting: list[dict]
+    runtime: Dependencies,
+    seen_key: str,
+    stamp: dict[str, str],
+    document: dict,
+    supporting: list[dict],
 ) -> str:
     """The version check and the intake in one transaction: a version is taken once."""
     try:
@@ -99,7 +105,7 @@ def _take_once(
         raise RetryLater("concurrent intake of the same EHR order") from exc
 
 
-def _unusable(runtime: Any, seen_key: str, stamp: dict[str, str], exc: FhirError) -> str:
+def _unusable(runtime: Dependencies, seen_key: str, stamp: dict[str, str], exc: FhirError) -> str:
     """An EHR order that is not a valid referral: remembered so sweeps do not retry it; the
     issue codes only are logged (diagnostics may quote the order)."""
     with runtime.unit_of_work() as uow:
@@ -147,7 +153,9 @@ def _holder(
     return (referral_id, owner.sender) if owner else None
 
 
-def gather_supporting(runtime: Any, document: dict, in_hand: tuple[dict, ...]) -> list[dict]:
+def gather_supporting(
+    runtime: Dependencies, document: dict, in_hand: tuple[dict, ...]
+) -> list[dict]:
     """What the order references (patient, reasons, supporting info, encounter): taken from the
     notification when it came along, read from the EHR otherwise. Missing ones stay missing."""
     by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in in_hand if r.get("id")}
@@ -178,7 +186,7 @@ def _referenced(document: dict) -> list[tuple[str, str]]:
 # --- reconciliation searches -------------------------------------------------------------------
 
 
-def sync_changes(runtime: Any, *, reason: str) -> str:
+def sync_changes(runtime: Dependencies, *, reason: str) -> str:
     """Take every EHR ServiceRequest changed since the last one seen (by its _lastUpdated)."""
     if runtime.ehr_client is None:
         return f"{reason}: skipped (no EHR configured)"
@@ -205,7 +213,7 @@ def start_cursor(uow: SqlUnitOfWork, now: datetime) -> None:
         uow.state.write(CURSOR_KEY, {"since": _whole_seconds(now)}, now)
 
 
-def run_reconciliation(runtime: Any, job: Job) -> str:
+def run_reconciliation(runtime: Dependencies, job: Job) -> str:
     """The `ehr-reconcile` job; a periodic one queues the next period's before it ends."""
     try:
         outcome = sync_changes(runtime, reason=str(job.payload.get("reason", "periodic")))

@@ -12,6 +12,7 @@ from typing import Any
 
 from referral_service.adapters.ehr.headers import etag
 from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.ehr import reconciliation
 
 BP = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -140,7 +141,7 @@ def webhook_endpoint(settings: Any, given: str | None) -> str:
     return f"{settings.public_url.rstrip('/')}/webhooks/fhir"
 
 
-def subscribe_service(runtime: Any, endpoint: str) -> dict[str, Any]:
+def subscribe_service(runtime: Dependencies, endpoint: str) -> dict[str, Any]:
     """Subscribe, then start the reconciliation: its cursor at the subscription's start and the
     periodic sweep that catches what the EHR never sends."""
     report = subscribe(runtime.ehr_client, runtime.settings, endpoint)

@@ -114,7 +114,7 @@ def _record(
 # --- the worker side ---------------------------------------------------------------------------
 
 
-def process_event(runtime: Any, job: Job) -> str:
+def process_event(runtime: Dependencies, job: Job) -> str:
     """The `webhook-event` job: what one recorded notification asks of the EHR."""
     with runtime.unit_of_work(read_only=True) as uow:
         row = uow.notifications.get(job.payload["event"])
@@ -130,14 +130,14 @@ def process_event(runtime: Any, job: Job) -> str:
         raise RetryLater(type(exc).__name__) from exc
 
 
-def _take_delivered(runtime: Any, resource: dict[str, Any]) -> str:
+def _take_delivered(runtime: Dependencies, resource: dict[str, Any]) -> str:
     if resource.get("resourceType") != "ServiceRequest":
         metrics.webhook_event("ignored")
         return "ignored (not a ServiceRequest)"
     return reconciliation.take_service_request(runtime, resource)
 
 
-def _process_notification(runtime: Any, notification: Notification) -> str:
+def _process_notification(runtime: Dependencies, notification: Notification) -> str:
     gap = _note_progress(runtime, notification)
     if notification.content == "empty" and notification.events:
         outcomes = [reconciliation.sync_changes(runtime, reason="empty")]
@@ -152,7 +152,7 @@ def _process_notification(runtime: Any, notification: Notification) -> str:
     return "; ".join(outcomes) or notification.kind
 
 
-def _take_event(runtime: Any, notification: Notification, event: Any) -> str:
+def _take_event(runtime: Dependencies, notification: Notification, event: Any) -> str:
     parts = split_reference(event.focus)
     if parts is None or parts[0] != "ServiceRequest":
         metrics.webhook_event("ignored")
@@ -167,7 +167,7 @@ def _take_event(runtime: Any, notification: Notification, event: Any) -> str:
     return reconciliation.read_and_take(runtime, parts[1], notification.resources)
 
 
-def _note_progress(runtime: Any, notification: Notification) -> bool:
+def _note_progress(runtime: Dependencies, notification: Notification) -> bool:
     """Record how far this subscription's events have come; True when some never arrived."""
     key = f"webhook-sub:{digest(notification.subscription)}"
     numbers = [event.number for event in notification.events]

@@ -16,6 +16,7 @@ from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.facts import Concept
 from referral_service.fhir.facts import extract_facts
 from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 
 # The queue's lanes, in the order a nurse works them, and the Task businessStatus each holds.
 LANES: dict[str, tuple[str, ...]] = {
@@ -68,7 +69,7 @@ def urgency_order(item: QueueItem) -> tuple[int, float]:
     return PRIORITY_RANK.get(item.priority, len(PRIORITY_RANK)), -item.received_at.timestamp()
 
 
-def work_queue(runtime: Any, *, lane: str | None, priority: str | None) -> WorkQueue:
+def work_queue(runtime: Dependencies, *, lane: str | None, priority: str | None) -> WorkQueue:
     wanted = [lane] if lane in LANES else list(LANES)
     statuses = [status for name in LANES for status in LANES[name]]
     with runtime.unit_of_work(read_only=True) as uow:
@@ -99,11 +100,11 @@ def _queue_item(row: Any) -> QueueItem:
     )
 
 
-def local_today(runtime: Any) -> date:
+def local_today(runtime: Dependencies) -> date:
     return runtime.now().astimezone(runtime.clinic.zone).date()
 
 
-def day_bounds(runtime: Any, day: date) -> tuple[datetime, datetime]:
+def day_bounds(runtime: Dependencies, day: date) -> tuple[datetime, datetime]:
     """The clinic-local calendar day as UTC instants."""
     zone = runtime.clinic.zone
     start = datetime.combine(day, time(0), tzinfo=zone)
@@ -111,7 +112,7 @@ def day_bounds(runtime: Any, day: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def infusions_on(runtime: Any, day: date) -> dict[str, list[Infusion]]:
+def infusions_on(runtime: Dependencies, day: date) -> dict[str, list[Infusion]]:
     """Live appointments of one clinic day, per chair (every clinic chair listed, even empty)."""
     start, end = day_bounds(runtime, day)
     with runtime.unit_of_work(read_only=True) as uow:
@@ -130,7 +131,7 @@ def infusions_on(runtime: Any, day: date) -> dict[str, list[Infusion]]:
     return chairs
 
 
-def opening_hours(runtime: Any, day: date) -> tuple[datetime, datetime] | None:
+def opening_hours(runtime: Dependencies, day: date) -> tuple[datetime, datetime] | None:
     opening = runtime.clinic.opening_on(day)
     if opening is None:
         return None
@@ -138,7 +139,7 @@ def opening_hours(runtime: Any, day: date) -> tuple[datetime, datetime] | None:
     return opening[0].astimezone(zone), opening[1].astimezone(zone)
 
 
-def decisions_per_day(runtime: Any, days: int = 30) -> list[tuple[date, Counter[str]]]:
+def decisions_per_day(runtime: Dependencies, days: int = 30) -> list[tuple[date, Counter[str]]]:
     """Referrals received per clinic day, by decision ('pending' before one is made)."""
     today = local_today(runtime)
     first = today - timedelta(days=days - 1)
@@ -182,7 +183,7 @@ def concept_name(concept: Concept | None) -> str:
     return shown[0] if shown else "unknown"
 
 
-def referral_story(runtime: Any, referral_id: str) -> ReferralStory:
+def referral_story(runtime: Dependencies, referral_id: str) -> ReferralStory:
     with runtime.unit_of_work(read_only=True) as uow:
         row = uow.referrals.get(referral_id)
     if row is None:
@@ -240,7 +241,7 @@ def _patient_line(facts: Any) -> str:
 # -- cancelling an appointment -----------------------------------------------------------------
 
 
-def cancel_appointment(runtime: Any, referral_id: str, *, staff_member: str) -> None:
+def cancel_appointment(runtime: Dependencies, referral_id: str, *, staff_member: str) -> None:
     """Staff cancel a booked infusion: the worker's cancel job frees the chair (and the EHR
     slots) and closes the Task, exactly as when the referrer revokes the referral."""
     now = runtime.now()

@@ -9,17 +9,18 @@ from referral_service.domain import lifecycle
 from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.review import review_note, reviewed, state_after_review
 from referral_service.services import jobs
+from referral_service.services.dependencies import Dependencies
 from referral_service.services.tasks import write_task
 
 
 def list_referrals(
-    runtime: Any, *, status: str | None, decision: str | None, count: int, offset: int
+    runtime: Dependencies, *, status: str | None, decision: str | None, count: int, offset: int
 ) -> list[dict[str, Any]]:
     with runtime.unit_of_work(read_only=True) as uow:
         return uow.views.referrals(status=status, decision=decision, count=count, offset=offset)
 
 
-def referral_detail(runtime: Any, referral_id: str) -> dict[str, Any]:
+def referral_detail(runtime: Dependencies, referral_id: str) -> dict[str, Any]:
     with runtime.unit_of_work(read_only=True) as uow:
         referral = uow.referrals.get(referral_id)
         if referral is None:
@@ -41,7 +42,9 @@ def referral_detail(runtime: Any, referral_id: str) -> dict[str, Any]:
     }
 
 
-def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: str) -> None:
+def review(
+    runtime: Dependencies, referral_id: str, *, action: str, note: str, reviewer: str
+) -> None:
     now = runtime.now()
     with runtime.unit_of_work() as uow:
         referral = uow.referrals.get(referral_id, for_update=True)
@@ -74,7 +77,7 @@ def review(runtime: Any, referral_id: str, *, action: str, note: str, reviewer: 
             jobs.book(uow, referral_id, now, attempt_key="review")
 
 
-def retry(runtime: Any, referral_id: str) -> None:
+def retry(runtime: Dependencies, referral_id: str) -> None:
     now: datetime = runtime.now()
     with runtime.unit_of_work() as uow:
         task = uow.tasks.for_referral(referral_id)
