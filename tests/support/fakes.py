@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from referral_service.adapters.db.referrals import ReferralHead, ReferralRow, TaskRow
+from referral_service.adapters.db.unit_of_work import KeyTaken
 from referral_service.config import Settings
 from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import TaskState
@@ -48,6 +49,11 @@ class _Referrals:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    def add(self, **values: Any) -> None:
+        fields = {f.name for f in dataclasses.fields(ReferralRow)}
+        row = {name: values.get(name) for name in fields}
+        self._store.referrals[values["id"]] = ReferralRow(**row)
+
     def get(self, referral_id: str, *, for_update: bool = False) -> ReferralRow | None:
         return self._store.referrals.get(referral_id)
 
@@ -67,6 +73,18 @@ class _Referrals:
 class _Tasks:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def add(self, **values: Any) -> None:
+        state = TaskState(values["status"], values["business_status"])
+        self._store.tasks[values["referral_id"]] = TaskRow(
+            values["id"],
+            values["referral_id"],
+            values["sender"],
+            values["version_id"],
+            state,
+            values["resource"],
+            values["last_updated"],
+        )
 
     def for_referral(self, referral_id: str) -> TaskRow | None:
         return self._store.tasks.get(referral_id)
@@ -134,6 +152,21 @@ class _Appointments:
 class _Identifiers:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def claim_new(self, sender: str, referral_id: str, identifiers: list[tuple[str, str]]) -> None:
+        held = {(s, system, value) for s, system, value, _ in self._store.identifiers}
+        for system, value in identifiers:
+            if (sender, system, value) in held:
+                # What the database reports for a primary key already held (the real KeyTaken).
+                raise KeyTaken("INSERT INTO referral_identifiers", {}, Exception("unique"))
+            self._store.identifiers.append((sender, system, value, referral_id))
+
+    def find_referral(self, sender: str, identifiers: Iterable[tuple[str, str]]) -> str | None:
+        wanted = set(identifiers)
+        for s, system, value, referral_id in self._store.identifiers:
+            if s == sender and (system, value) in wanted:
+                return referral_id
+        return None
 
     def systems_of(self, referral_id: str) -> list[str]:
         return [system for _, system, _, rid in self._store.identifiers if rid == referral_id]
