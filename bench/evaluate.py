@@ -17,7 +17,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 from referral_service.domain.eligibility import evaluate  # noqa: E402
 from referral_service.domain.policy import load_policy  # noqa: E402
 from referral_service.fhir.facts import extract_facts  # noqa: E402
-from referral_service.services.evaluation import evaluate_document, split_referral  # noqa: E402
+from referral_service.services.assessment.evaluation import evaluate_document, split_referral  # noqa: E402
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"

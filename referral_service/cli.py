@@ -69,11 +69,13 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
-    runtime = _runtime(settings)
-    _prepare_database(runtime)
     from referral_service.observability import prepare_multiprocess_dir
 
-    prepare_multiprocess_dir()  # shared by gunicorn's workers and the background worker
+    # Shared by gunicorn's workers and the background worker; prepared before anything here
+    # imports the metrics (building the runtime does).
+    prepare_multiprocess_dir()
+    runtime = _runtime(settings)
+    _prepare_database(runtime)
     env = dict(os.environ, REFERRAL_BIND=_bind(host, port), REFERRAL_WEB_CONCURRENCY=str(workers))
     env.setdefault("REFERRAL_PUBLIC_URL", f"http://{_bind(host, port)}")
     if not no_worker:
@@ -132,8 +134,8 @@ def worker(once: bool) -> None:
     """Run the background worker (EHR calls, retries, webhook follow-ups)."""
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
-    from referral_service.services.worker import Worker
-    from referral_service.services.worker_lanes import WorkerLanes
+    from referral_service.worker import Worker
+    from referral_service.worker_lanes import WorkerLanes
 
     runtime = _runtime(settings)
     _prepare_database(runtime)
@@ -198,9 +200,10 @@ def db_upgrade(revision: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def evaluate(files: tuple[str, ...]) -> None:
     """Evaluate referrals offline: one JSON decision per file, on stdout."""
+    from referral_service.domain.errors import DomainError
     from referral_service.fhir.outcome import FhirError
     from referral_service.fhir.validation import decode_json_object
-    from referral_service.services.assessment import dry_run_evaluation
+    from referral_service.services.assessment.evaluate import dry_run_evaluation
 
     runtime = _runtime(_settings())
     unreadable = 0
@@ -208,7 +211,7 @@ def evaluate(files: tuple[str, ...]) -> None:
         try:
             document = decode_json_object(Path(name).read_bytes())
             decision = dry_run_evaluation(runtime, document)
-        except (OSError, FhirError) as exc:
+        except (OSError, FhirError, DomainError) as exc:
             click.echo(f"{name}: {exc}", err=True)
             unreadable += 1
             continue
@@ -250,7 +253,7 @@ def policy_reevaluate(dry_run: bool) -> None:
     follows; unchanged referrals are left alone."""
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
-    from referral_service.services.policy_reevaluation import reevaluate_open_referrals
+    from referral_service.services.assessment.policy_reevaluation import reevaluate_open_referrals
 
     runtime = _runtime(settings)
     try:
@@ -277,7 +280,7 @@ def ehr_seed_demo(days: int, chairs: int) -> None:
     """Create the clinic's chairs as Locations, Schedules and free Slots on the EHR."""
     from datetime import UTC, datetime
 
-    from referral_service.services.ehr_seed import seed_demo
+    from referral_service.services.ehr.seed import seed_demo
 
     runtime = _runtime(_settings())
     if runtime.ehr_client is None:
@@ -294,7 +297,7 @@ def ehr_seed_demo(days: int, chairs: int) -> None:
 def ehr_subscribe(endpoint: str | None, show_status: bool) -> None:
     """Register (idempotently) this service's webhook as a Subscription on the EHR."""
     from referral_service.adapters.ehr.errors import EhrError
-    from referral_service.services import subscriptions
+    from referral_service.services.ehr import subscriptions
 
     runtime = _runtime(_settings())
     if runtime.ehr_client is None:

@@ -20,12 +20,18 @@ class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+def parse_address(value: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) of the worker's wake-up socket."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"REFERRAL_WORKER_WAKE must be host:port, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
 def _env_address(env: dict[str, str], name: str) -> tuple[str, int] | None:
     value = env.get(name)
     if not value:
         return None
-    from referral_service.adapters.wakeup import parse_address
-
     try:
         return parse_address(value)
     except ValueError as exc:

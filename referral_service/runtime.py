@@ -1,10 +1,15 @@
-"""The running service's shared parts: settings, database engine, policy, clinic, EHR client.
+"""The composition root: the running service's shared parts (settings, database engine, policy,
+clinic, EHR client), the schedule booking talks to, the units of work use cases get, and the
+table of what the worker runs for each job kind.
 
 Built once per process (API or worker); the API keeps it in `app.extensions["referral_service"]`.
+Use cases receive this object (as `services.dependencies.Dependencies`); nothing registers itself
+by being imported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -14,7 +19,17 @@ from sqlalchemy import Engine
 
 from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.config import Settings
+from referral_service.domain.scheduling.booking import BookingOutcome, BookingRequest
+from referral_service.services.assessment import evaluate as assessment
+from referral_service.services.booking import book as booking_job
+from referral_service.services.booking import schedule as booking
+from referral_service.services.ehr import hold_sweep, reconciliation
+from referral_service.services.ehr import webhooks as ehr_webhooks
+from referral_service.services.ehr import writeback as ehr_writeback
+from referral_service.services.jobs import Finish, Handler, Job, JobKind
+from referral_service.services.tasks import TaskChanged
 
 
 def utc_now() -> datetime:
@@ -51,6 +66,57 @@ class Runtime:
         return client
 
     @cached_property
+    def schedule(self) -> Any:
+        """The booking port's adapter: the clinic EHR's Slots, or the clinic's own chairs."""
+        client = self.ehr_client
+        if client is None:
+            from referral_service.adapters.db.chairs import ClinicChairs
+
+            return ClinicChairs(self.clinic, self.unit_of_work)
+        from referral_service.adapters.ehr.slots import EhrSchedule
+
+        return EhrSchedule(client, self.clinic, self.settings.ehr_schedules)
+
+    def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self.engine,
+            job_attempts=self.settings.job_max_attempts,
+            handlers={TaskChanged: ehr_writeback.task_changed},
+            read_only=read_only,
+        )
+
+    @cached_property
+    def job_handlers(self) -> dict[str, Handler]:
+        """What the worker runs for each job kind (services/jobs.py names them)."""
+
+        def plain(run: Any) -> Handler:
+            return lambda job, _finish: run(self, job)
+
+        def ending(run: Any) -> Handler:
+            return lambda job, finish: run(self, job, finish)
+
+        return {
+            JobKind.EVALUATE: plain(assessment.evaluate_job),
+            JobKind.BOOK: ending(booking_job.book_job),
+            JobKind.CANCEL: ending(booking_job.cancel_job),
+            JobKind.EHR_TASK_WRITEBACK: plain(ehr_writeback.write_back),
+            JobKind.WEBHOOK_EVENT: plain(ehr_webhooks.process_event),
+            JobKind.EHR_RECONCILE: plain(reconciliation.run_reconciliation),
+            JobKind.EHR_HOLD_SWEEP: plain(hold_sweep.run_sweep),
+        }
+
+    def run_job(self, job: Job, finish: Finish) -> str:
+        handler = self.job_handlers.get(job.kind)
+        if handler is None:
+            raise ValueError(f"no handler for job kind {job.kind!r}")
+        return handler(job, finish)
+
+    def job_gave_up(
+        self, uow: SqlUnitOfWork, job: Job, error: str, *, permanent: bool = False
+    ) -> None:
+        booking_job.gave_up(uow, job, error, self.now(), permanent=permanent)
+
+    @cached_property
     def wake_sender(self) -> Any:
         """Nudges the worker after the API commits work; None when no address is set."""
         if self.settings.worker_wake is None:
@@ -78,3 +144,47 @@ class Runtime:
     def migrate_if_sqlite(self) -> None:
         if self.engine.dialect.name == "sqlite":
             migrate.upgrade(self.engine)
+
+
+# -- one booking wired from parts (the booking adapters' integration tests, tools) -------------
+
+
+def schedule_for(
+    clinic: Any, engine: Engine, ehr: Any, settings: Settings
+) -> tuple[Any, Callable[..., SqlUnitOfWork]]:
+    def unit_of_work(*, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, job_attempts=settings.job_max_attempts, read_only=read_only)
+
+    if ehr is None:
+        from referral_service.adapters.db.chairs import ClinicChairs
+
+        return ClinicChairs(clinic, unit_of_work), unit_of_work
+    from referral_service.adapters.ehr.slots import EhrSchedule
+
+    return EhrSchedule(ehr, clinic, settings.ehr_schedules), unit_of_work
+
+
+def book_referral(
+    request: BookingRequest,
+    *,
+    clinic: Any,
+    engine: Engine,
+    ehr: Any,
+    settings: Settings,
+    now: datetime,
+) -> BookingOutcome:
+    """Book one referral on the schedule these parts make (the EHR's, or the clinic's chairs)."""
+    schedule, unit_of_work = schedule_for(clinic, engine, ehr, settings)
+    held = booking.find_time(schedule, request, clinic, now)
+    with unit_of_work() as uow:
+        return booking.book_in(uow, schedule, held, now)
+
+
+def cancel_booking(referral_id: str, *, engine: Engine, ehr: Any, now: datetime) -> bool:
+    """Cancel the referral's appointment (EHR and/or local). False when there was none."""
+    schedule, unit_of_work = schedule_for(None, engine, ehr, Settings())
+    with unit_of_work(read_only=True) as uow:
+        row = uow.appointments.for_referral(referral_id)
+    released = schedule.release(referral_id, row)
+    with unit_of_work() as uow:
+        return booking.cancel_in(uow, row, released, now)

@@ -17,13 +17,6 @@ log = logging.getLogger(__name__)
 _DRAIN_LIMIT = 64
 
 
-def parse_address(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"REFERRAL_WORKER_WAKE must be host:port, not {value!r}")
-    return host.strip("[]"), int(port)
-
-
 def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((host, 0))

@@ -8,8 +8,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from referral_service.api.audit import audit_bp
-from referral_service.api.auth import init_security
+from referral_service.api.audit import audit_bp, init_audit
+from referral_service.api.auth import init_auth
 from referral_service.api.capability import capability_bp
 from referral_service.api.cds_hooks import cds_hooks_bp
 from referral_service.api.console import console_bp
@@ -21,6 +21,7 @@ from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.input_guard import init_input_guard
+from referral_service.api.limits import init_limits
 from referral_service.api.operations import operations_bp
 from referral_service.api.staff import staff_bp
 from referral_service.api.webhooks import webhooks_bp
@@ -97,3 +98,10 @@ def _install_request_hooks(app: Flask, settings: Settings, runtime: Runtime) -> 
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+
+def init_security(app: Flask, settings: Settings) -> None:
+    """Auth first (it names the client), then per-client rate limits, then the audit trail."""
+    init_auth(app, settings)
+    init_limits(app, settings)
+    init_audit(app, settings)

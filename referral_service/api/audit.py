@@ -15,7 +15,7 @@ from referral_service.api.identity import sees_everything
 from referral_service.api.search_params import read_search, search_bundle
 from referral_service.config import Settings
 from referral_service.fhir import search_parameters
-from referral_service.services import audit
+from referral_service.services.staff import audit
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ def init_audit(app: Flask, settings: Settings) -> None:
         if audited is None:
             return response
         try:
-            with runtime().engine.begin() as conn:
+            with runtime().unit_of_work() as uow:
                 audit.record(
-                    conn,
+                    uow,
                     audited,
                     recorded=runtime().now(),
                     outcome=audit.outcome_code(response.status_code),
@@ -105,7 +105,7 @@ def search_audit_events() -> Response:
     criteria = read_search(search_parameters.AUDIT_EVENT)
     filters = search_sql.conditions(search_sql.AUDIT_EVENT, criteria, None, runtime().now())
     query = AuditQuery(tuple(filters), criteria.count, criteria.offset)
-    events, total = audit.search_events(runtime().engine, query)
+    events, total = audit.search_events(runtime(), query)
     return fhir_response(search_bundle("AuditEvent", events, total, criteria))
 
 
@@ -113,4 +113,4 @@ def search_audit_events() -> Response:
 def read_audit_event(audit_id: str) -> Response:
     check_accept()
     _staff_only()
-    return fhir_response(audit.read_event(runtime().engine, audit_id))
+    return fhir_response(audit.read_event(runtime(), audit_id))

@@ -195,13 +195,3 @@ def init_auth(app: Flask, settings: Settings) -> None:
         g.sender = caller.client
         g.is_staff = STAFF_SCOPE in caller.scopes
         authorize(caller, request.method, request.path)
-
-
-def init_security(app: Flask, settings: Settings) -> None:
-    """Auth first (it names the client), then per-client rate limits, then the audit trail."""
-    from referral_service.api.audit import init_audit
-    from referral_service.api.limits import init_limits
-
-    init_auth(app, settings)
-    init_limits(app, settings)
-    init_audit(app, settings)

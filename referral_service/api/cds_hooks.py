@@ -35,7 +35,7 @@ from referral_service.api.fhir_io import runtime
 from referral_service.config import SettingsError
 from referral_service.fhir.outcome import FhirError, Issue
 from referral_service.fhir.validation import check_json_sizes
-from referral_service.services import cds_ehr, cds_feedback, cds_hooks
+from referral_service.services.assessment import cds_ehr, cds_feedback, cds_hooks
 
 cds_hooks_bp = Blueprint("cds_hooks", __name__)
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def feedback(service_id: str) -> Response:
     _check_client()
     _service_hook(service_id)
     items = cds_feedback.read_feedback(_read_body())
-    cds_feedback.record_feedback(runtime().engine, service_id, items, now=runtime().now())
+    cds_feedback.record_feedback(runtime(), service_id, items, now=runtime().now())
     return Response(status=200)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from referral_service.api.fhir_io import fhir_response
-from referral_service.fhir.outcome import FhirError, Issue, operation_outcome
+from referral_service.domain.errors import DomainError
+from referral_service.fhir.outcome import FhirError, Issue, as_fhir_error, operation_outcome
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(FhirError)
     def _fhir_error(exc: FhirError) -> Response:
         return _respond(exc.status, exc.issues, exc.headers)
+
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError) -> Response:
+        error = as_fhir_error(exc)
+        return _respond(error.status, error.issues, error.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -15,7 +15,8 @@ from referral_service.api.identity import current_sender
 from referral_service.fhir.outcome import operation_outcome
 from referral_service.fhir.validation import expect_resource_type
 from referral_service.observability import metrics
-from referral_service.services import bundles, intake
+from referral_service.services.intake import bundles
+from referral_service.services.intake import referrals as intake
 
 bundle_bp = Blueprint("fhir_bundle", __name__)
 
@@ -26,11 +27,9 @@ def post_bundle() -> Response:
     check_accept()
     document = read_resource()
     expect_resource_type(document, "Bundle")
-    options = intake.IntakeOptions(
-        max_attempts=runtime().settings.job_max_attempts, source="bundle"
-    )
+    options = intake.IntakeOptions(source="bundle")
     kind, results = bundles.process_bundle(
-        runtime().engine,
+        runtime(),
         sender=current_sender(),
         bundle=document,
         now=runtime().now(),

@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 
 from referral_service.api.fhir_io import check_accept
 from referral_service.fhir.outcome import NotFound
-from referral_service.services.resources import PUSHED_TYPES
+from referral_service.services.intake.resources import PUSHED_TYPES
 
 history_bp = Blueprint("fhir_history", __name__)
 

@@ -19,7 +19,7 @@ from referral_service.api.fhir_io import (
 from referral_service.api.fhir_resources import push
 from referral_service.fhir.outcome import Issue, Unprocessable
 from referral_service.fhir.validation import expect_resource_type, require_valid
-from referral_service.services import resources
+from referral_service.services.intake import resources
 
 placer_task_bp = Blueprint("fhir_placer_task", __name__)
 
@@ -41,7 +41,7 @@ def post_placer_task() -> Response:
     expect_resource_type(document, "Task")
     require_valid(document)
     task = resources.adopt_placer_task(
-        runtime().engine, push(), _focused_referral(document), placer_identifiers(document)
+        runtime(), push(), _focused_referral(document), placer_identifiers(document)
     )
     version = int(task["meta"]["versionId"])
     root = public_base()

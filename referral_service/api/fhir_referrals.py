@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from referral_service.adapters.db import queries
 from referral_service.api.fhir_io import (
     check_accept,
     etag,
@@ -23,14 +24,15 @@ from referral_service.fhir.outcome import MethodNotAllowed, NotFound, Unreadable
 from referral_service.fhir.parameters import decision_parameters
 from referral_service.fhir.referral import require_identifier_query
 from referral_service.observability import metrics
-from referral_service.services import intake, queries, revisions
-from referral_service.services.assessment import dry_run_evaluation
+from referral_service.services.assessment.evaluate import dry_run_evaluation
+from referral_service.services.intake import referrals as intake
+from referral_service.services.intake import revisions
 
 referrals_bp = Blueprint("fhir_referrals", __name__)
 
 
 def _options(source: str = "direct") -> intake.IntakeOptions:
-    return intake.IntakeOptions(max_attempts=runtime().settings.job_max_attempts, source=source)
+    return intake.IntakeOptions(source=source)
 
 
 def _location(referral_id: str, version_id: int) -> dict[str, str]:
@@ -57,7 +59,7 @@ def create_referral() -> Response:
         if existing is not None:
             return _stored(existing, 200)
     result = intake.receive_referral(
-        runtime().engine,
+        runtime(),
         sender=sender,
         document=document,
         now=runtime().now(),
@@ -79,7 +81,7 @@ def _conditional_match(sender: str, header: str) -> str | None:
             "not-supported", "If-None-Exist supports identifier=system|value", "If-None-Exist"
         )
     identifier = require_identifier_query(value.strip())
-    return intake.find_existing(runtime().engine, sender, [identifier])
+    return intake.find_existing(runtime(), sender, [identifier])
 
 
 @referrals_bp.put("/fhir/ServiceRequest/<referral_id>")
@@ -87,7 +89,7 @@ def update_referral(referral_id: str) -> Response:
     check_accept()
     document = read_resource()
     result = revisions.update_referral(
-        runtime().engine,
+        runtime(),
         sender=current_sender(),
         referral_id=referral_id,
         document=document,

@@ -24,8 +24,8 @@ from referral_service.fhir import search_parameters
 from referral_service.fhir.outcome import NotFound, Unreadable
 from referral_service.fhir.referral import require_identifier_query
 from referral_service.fhir.search import SearchParameter
-from referral_service.services import resources
-from referral_service.services.resources import PATIENT_ELEMENT, PUSHED_TYPES
+from referral_service.services.intake import resources
+from referral_service.services.intake.resources import PATIENT_ELEMENT, PUSHED_TYPES
 
 resources_bp = Blueprint("fhir_resources", __name__)
 
@@ -34,7 +34,7 @@ _TYPE = f"<any({', '.join(PUSHED_TYPES)}):resource_type>"
 
 
 def push() -> resources.Push:
-    return resources.Push(current_sender(), runtime().now(), runtime().settings.job_max_attempts)
+    return resources.Push(current_sender(), runtime().now())
 
 
 def _written(written: resources.Written, status: int) -> Response:
@@ -61,9 +61,7 @@ def _wanted_identifier() -> tuple[str, str] | None:
 def create_resource(resource_type: str) -> Response:
     check_accept()
     document = read_resource()
-    written = resources.create(
-        runtime().engine, push(), resource_type, document, _wanted_identifier()
-    )
+    written = resources.create(runtime(), push(), resource_type, document, _wanted_identifier())
     return _written(written, 201 if written.created else 200)
 
 
@@ -72,16 +70,14 @@ def update_resource(resource_type: str, resource_id: str) -> Response:
     check_accept()
     document = read_resource()
     if_match = parse_if_match(request.headers.get("If-Match"))
-    written = resources.update(
-        runtime().engine, push(), resource_type, resource_id, document, if_match
-    )
+    written = resources.update(runtime(), push(), resource_type, resource_id, document, if_match)
     return _written(written, 200)
 
 
 @resources_bp.get(f"/fhir/{_TYPE}/<resource_id>")
 def read_stored(resource_type: str, resource_id: str) -> Response:
     check_accept()
-    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    resource = resources.read(runtime(), scope_sender(), resource_type, resource_id)
     version = int(resource["meta"]["versionId"])
     return fhir_response(
         resource, 200, {"ETag": etag(version), "Last-Modified": resource["meta"]["lastUpdated"]}
@@ -92,7 +88,7 @@ def read_stored(resource_type: str, resource_id: str) -> Response:
 def read_stored_version(resource_type: str, resource_id: str, version_id: str) -> Response:
     """Only the current version is kept: an older one is "not found"."""
     check_accept()
-    resource = resources.read(runtime().engine, scope_sender(), resource_type, resource_id)
+    resource = resources.read(runtime(), scope_sender(), resource_type, resource_id)
     if version_id != resource["meta"]["versionId"]:
         raise NotFound.single(
             "not-found", f"{resource_type}/{resource_id} keeps only its current version"
@@ -105,9 +101,7 @@ def read_stored_version(resource_type: str, resource_id: str, version_id: str) -
 def search_stored(resource_type: str) -> Response:
     check_accept()
     criteria = read_search(parameters_of(resource_type))
-    page = resources.search(
-        runtime().engine, scope_sender(), resource_type, criteria, runtime().now()
-    )
+    page = resources.search(runtime(), scope_sender(), resource_type, criteria, runtime().now())
     return fhir_response(search_bundle(resource_type, page.resources, page.total, criteria))
 
 

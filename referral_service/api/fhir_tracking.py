@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from referral_service.adapters.db import queries
 from referral_service.api.fhir_io import check_accept, etag, fhir_response, runtime
 from referral_service.api.identity import scope_sender
 from referral_service.api.search_params import read_search, search_bundle
 from referral_service.fhir import search_parameters
-from referral_service.services import queries
 
 tracking_bp = Blueprint("fhir_tracking", __name__)
 

@@ -13,7 +13,7 @@ from referral_service import __version__
 from referral_service.api.fhir_io import runtime
 from referral_service.api.limits import MAX_PAGE_OFFSET
 from referral_service.fhir.outcome import Issue, Unprocessable
-from referral_service.services import staff
+from referral_service.services.staff import review as staff
 
 staff_bp = Blueprint("staff", __name__)
 

@@ -19,8 +19,8 @@ from referral_service.fhir.notifications import parse_notification
 from referral_service.fhir.outcome import Issue, Unreadable, information_outcome, operation_outcome
 from referral_service.fhir.validation import check_content_type, decode_json_object
 from referral_service.observability import metrics
-from referral_service.services import webhooks
-from referral_service.services.webhooks import Recorded
+from referral_service.services.ehr import webhooks
+from referral_service.services.ehr.webhooks import Recorded
 
 webhooks_bp = Blueprint("webhooks", __name__)
 audit_log = logging.getLogger("referral_service.audit")
@@ -81,14 +81,12 @@ def notification() -> Response:
     service = runtime()
     body = _body()
     if body is None:
-        return _accepted(
-            webhooks.record_ping(service.engine, service.now(), service.settings), "ping"
-        )
+        return _accepted(webhooks.record_ping(service, service.now(), service.settings), "ping")
     if body.get("resourceType") == "ServiceRequest":  # rest-hook posting the resource itself
         return _resource(body, None)
     parsed = parse_notification(body)
     recorded = webhooks.record_notification(
-        service.engine, parsed, _stored_body(body, parsed.content), service.now(), service.settings
+        service, parsed, _stored_body(body, parsed.content), service.now(), service.settings
     )
     return _accepted(recorded, parsed.kind)
 
@@ -112,7 +110,7 @@ def _resource(body: dict[str, Any], url_id: str | None) -> Response:
         return fhir_response(information_outcome("not a referral; acknowledged and ignored"), 202)
     service = runtime()
     return _accepted(
-        webhooks.record_resource(service.engine, body, service.now(), service.settings), "resource"
+        webhooks.record_resource(service, body, service.now(), service.settings), "resource"
     )
 
 

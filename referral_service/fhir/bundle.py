@@ -7,26 +7,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from referral_service.fhir import resource_types
 from referral_service.fhir.outcome import Issue, Unprocessable
 
-SUPPORTING_TYPES = frozenset(
-    {
-        "Patient",
-        "Practitioner",
-        "PractitionerRole",
-        "Organization",
-        "Encounter",
-        "Condition",
-        "Observation",
-        "Medication",  # named by a MedicationStatement/Request's medicationReference (cc §8.2)
-        "MedicationStatement",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "AllergyIntolerance",
-        "DiagnosticReport",
-        "QuestionnaireResponse",
-    }
-)
+SUPPORTING_TYPES = frozenset(resource_types.SUPPORTING_TYPES)
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from referral_service.domain import errors
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -77,6 +79,25 @@ class UnsupportedMediaType(FhirError):
 
 class Unprocessable(FhirError):
     status = 422
+
+
+# A use case's refusal as the FHIR API says it: the error class (its HTTP status) and issue code.
+_REFUSALS: tuple[tuple[type[errors.DomainError], type[FhirError], str], ...] = (
+    (errors.NotKnown, NotFound, "not-found"),
+    (errors.WrongState, Conflict, "conflict"),
+    (errors.AlreadyHeld, Conflict, "conflict"),
+    (errors.Contended, Conflict, "conflict"),
+    (errors.StaleVersion, PreconditionFailed, "conflict"),
+    (errors.TooLong, Unprocessable, "value"),
+    (errors.Unacceptable, Unprocessable, "invalid"),
+)
+
+
+def as_fhir_error(refusal: errors.DomainError) -> FhirError:
+    for kind, error, code in _REFUSALS:
+        if isinstance(refusal, kind):
+            return error(Issue(code, refusal.message, refusal.where))
+    return FhirError(Issue("processing", refusal.message, refusal.where))
 
 
 def operation_outcome(issues: tuple[Issue, ...] | list[Issue]) -> dict[str, Any]:

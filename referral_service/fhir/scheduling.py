@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from referral_service.domain.scheduling.slots import FreeSlot
+from referral_service.fhir.instant import format_instant
 
 Resource = dict[str, Any]
 APPOINTMENT_SYSTEM = "https://referral-service.dev/appointment"
@@ -45,7 +46,7 @@ def parse_instant(value: Any, what: str) -> datetime:
 def fhir_instant(value: datetime) -> str:
     if value.tzinfo is None:
         raise FhirTimeError(f"naive datetime {value.isoformat()}")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_instant(value, timespec="seconds")
 
 
 def reference_id(reference: str | None, resource_type: str) -> str | None:

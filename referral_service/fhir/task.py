@@ -8,6 +8,7 @@ from typing import Any
 
 from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import BUSINESS_STATUS_SYSTEM, TaskState
+from referral_service.fhir.instant import format_instant
 
 REASON_SYSTEM = "https://referral-service.dev/decision-reason"
 MISSING_DATA_SYSTEM = "https://referral-service.dev/missing-data"
@@ -33,7 +34,10 @@ def build_task(view: TaskView) -> dict[str, Any]:
     task: dict[str, Any] = {
         "resourceType": "Task",
         "id": view.task_id,
-        "meta": {"versionId": str(view.version_id), "lastUpdated": _instant(view.last_updated)},
+        "meta": {
+            "versionId": str(view.version_id),
+            "lastUpdated": format_instant(view.last_updated),
+        },
         "status": view.state.status,
         "businessStatus": {
             "coding": [{"system": BUSINESS_STATUS_SYSTEM, "code": view.state.business_status}],
@@ -45,8 +49,8 @@ def build_task(view: TaskView) -> dict[str, Any]:
         },
         "focus": {"reference": f"ServiceRequest/{view.referral_id}"},
         "basedOn": [{"reference": f"ServiceRequest/{view.referral_id}"}],
-        "authoredOn": _instant(view.authored_on),
-        "lastModified": _instant(view.last_updated),
+        "authoredOn": format_instant(view.authored_on),
+        "lastModified": format_instant(view.last_updated),
     }
     if view.placer_identifiers:
         task["identifier"] = list(view.placer_identifiers)
@@ -102,7 +106,3 @@ def _missing_input(item: str) -> dict[str, Any]:
         "type": {"coding": [{"system": MISSING_DATA_SYSTEM, "code": "missing-data"}], "text": item},
         "valueString": item,
     }
-
-
-def _instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

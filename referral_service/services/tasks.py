@@ -3,28 +3,39 @@ knows (state, decision, appointment, placer identifiers) and bumps its version."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
-from referral_service.adapters.db import referrals as repo
+from referral_service.adapters.db.referrals import ReferralHead
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.domain.lifecycle import TaskState
 from referral_service.fhir.task import TaskView, build_task
 
 
+@dataclass(frozen=True)
+class TaskChanged:
+    """A referral's Task has a new version (collected by the unit of work: the EHR write-back
+    is queued for it in the same transaction)."""
+
+    referral_id: str
+    source: str
+    version: int
+    at: datetime
+
+
 def write_task(
-    conn: Connection,
+    uow: SqlUnitOfWork,
     referral_id: str,
     state: TaskState,
     now: datetime,
     status_note: str | None = None,
-    referral: repo.ReferralHead | None = None,
+    referral: ReferralHead | None = None,
 ) -> dict:
     """`referral`: its head as the caller already holds it in this transaction (saves a read)."""
-    referral = referral or repo.get_referral_head(conn, referral_id)
-    task = repo.get_task_for_referral(conn, referral_id)
+    referral = referral or uow.referrals.head(referral_id)
+    task = uow.tasks.for_referral(referral_id)
     assert referral is not None and task is not None
-    appointment = repo.get_appointment_for_referral(conn, referral_id)
+    appointment = uow.appointments.for_referral(referral_id)
     appointment_ref = None
     if appointment is not None and appointment["status"] != "cancelled":
         appointment_ref = f"Appointment/{appointment['id']}"
@@ -42,8 +53,6 @@ def write_task(
         status_note=status_note,
     )
     resource = build_task(view)
-    repo.save_task(conn, task.id, state, resource, view.version_id, now)
-    from referral_service.services import ehr_writeback  # imported here: it needs the outbox
-
-    ehr_writeback.task_changed(conn, referral_id, referral.source, view.version_id, now)
+    uow.tasks.save(task.id, state, resource, view.version_id, now)
+    uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now))
     return resource

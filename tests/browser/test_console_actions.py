@@ -8,7 +8,7 @@ from sqlalchemy import select
 from referral_service.adapters.db.tables import audit_events
 from referral_service.domain import lifecycle
 from referral_service.services.tasks import write_task
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.browser.test_console_pages import form_token, page, post_referral, tension_type
 
 
@@ -60,8 +60,8 @@ def test_declining_in_the_console_closes_the_referral(client, runtime) -> None:
 
 def test_a_failed_booking_is_retried_from_the_console(client, runtime) -> None:
     referral_id, token = _reviewable(client, runtime, "retry-1")
-    with runtime.engine.begin() as conn:  # as the worker leaves it after giving up on the EHR
-        write_task(conn, referral_id, lifecycle.EHR_FAILED, runtime.now())
+    with runtime.unit_of_work() as uow:  # as the worker leaves it after giving up on the EHR
+        write_task(uow, referral_id, lifecycle.EHR_FAILED, runtime.now())
     html = page(client, "/console/?lane=failed-booking")
     assert referral_id[:8] in html
     assert "Retry booking" in page(client, f"/console/referrals/{referral_id}")

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from referral_service.api.console import chart
-from referral_service.services.console import QueueItem, urgency_order
+from referral_service.services.staff.console import QueueItem, urgency_order
 
 
 def test_stacked_bars_are_proportional_and_titled() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from referral_service.adapters.db.tables import appointments, audit_events
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 HTML = {"Accept": "text/html"}

@@ -17,7 +17,7 @@ from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.tables import appointments, jobs, referral_events
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from referral_service.services import intake
+from referral_service.services.intake import referrals as intake
 from tests.support.referrals import eligible_referral
 from tests.support.service import EXECUTABLE
 
@@ -71,11 +71,11 @@ def test_killed_worker_loses_nothing_and_the_job_runs_once(tmp_path) -> None:
     # A reference not in hand: evaluation reads it from the EHR, which never answers.
     referral["reasonReference"] = [{"reference": "Condition/on-the-ehr"}]
     result = intake.receive_referral(
-        engine,
+        runtime,
         sender="local",
         document=referral,
         now=runtime.now(),
-        options=intake.IntakeOptions(max_attempts=5),
+        options=intake.IntakeOptions(),
     )
 
     ehr = BlackHoleEhr()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.security.conftest import both_databases
 from tests.support.referrals import eligible_referral
 

@@ -19,7 +19,7 @@ from referral_service.adapters.db import tables
 from referral_service.api.app import create_app
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.security import fuzz_strategies as fs
 from tests.security.conftest import CLINICAL_TABLES
 from tests.support.referrals import FHIR_JSON, eligible_referral

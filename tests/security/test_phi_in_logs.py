@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from referral_service.observability.logging_setup import ConsoleFormatter, JsonFormatter
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.security.conftest import both_databases
 from tests.security.phi import FAMILY, MRN, REFERRAL_NUMBER, leaks, run_flow
 from tests.support.service import serve

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.security.conftest import both_databases
 from tests.support.referrals import FHIR_JSON, eligible_referral
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from referral_service.config import Settings, SettingsError, fhir_base
-from referral_service.services.cds_ehr import NO_SERVER, NOT_ALLOWED, EhrAccess, ehr_access
+from referral_service.services.assessment.cds_ehr import (
+    NO_SERVER,
+    NOT_ALLOWED,
+    EhrAccess,
+    ehr_access,
+)
 
 
 def test_defaults_are_a_short_budget_and_no_server_read() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from referral_service.config import Settings
-from referral_service.services.booking_job import service_request_reference
+from referral_service.services.booking.book import service_request_reference
 
 
 def test_based_on_is_absolute_under_the_public_url() -> None:

@@ -12,9 +12,8 @@ from referral_service.adapters.wakeup import (
     WakeSender,
     free_udp_port,
     open_listener,
-    parse_address,
 )
-from referral_service.config import Settings, SettingsError
+from referral_service.config import Settings, SettingsError, parse_address
 
 
 @pytest.fixture

@@ -24,16 +24,16 @@ def record_action(response: Response) -> None:
     known = AUDITED.get(request.endpoint or "")
     if request.method != "POST" or known is None:
         return
-    from referral_service.services import audit
+    from referral_service.services.staff import audit
 
     referral_id = str((request.view_args or {}).get("referral_id", ""))
     # The staff API's mapping names the entity, so a hostile id is never copied into the trail.
     read = audit.staff_action("GET", ["referrals", referral_id])
     action = audit.AuditedAction(known[0], known[1], read.entity if read else None)
     try:
-        with runtime().engine.begin() as conn:
+        with runtime().unit_of_work() as uow:
             audit.record(
-                conn,
+                uow,
                 action,
                 recorded=runtime().now(),
                 outcome=audit.outcome_code(response.status_code),

@@ -11,8 +11,16 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from referral_service.api.console import access, chart, trail
 from referral_service.api.fhir_io import fhir_response, runtime
-from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, operation_outcome
-from referral_service.services import console, staff
+from referral_service.domain.errors import DomainError
+from referral_service.fhir.outcome import (
+    FhirError,
+    Issue,
+    Unprocessable,
+    as_fhir_error,
+    operation_outcome,
+)
+from referral_service.services.staff import console
+from referral_service.services.staff import review as staff
 
 console_bp = Blueprint(
     "console",
@@ -50,6 +58,11 @@ def _finish(response: Response) -> Response:
 @console_bp.app_template_global()
 def csrf_token() -> str:
     return access.csrf_token()
+
+
+@console_bp.errorhandler(DomainError)
+def _refusal_page(exc: DomainError) -> Any:
+    return _error_page(as_fhir_error(exc))
 
 
 @console_bp.errorhandler(FhirError)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from referral_service.adapters.db.tables import referrals, stored_resources
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, ICD10, metric
 
 HEADERS = {"Content-Type": FHIR_JSON}

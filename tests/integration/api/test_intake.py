@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from referral_service.adapters.db.tables import jobs, referral_versions, referrals, tasks
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral, service_request, variant
 
 HEADERS = {"Content-Type": FHIR_JSON}

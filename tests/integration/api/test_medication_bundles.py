@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.integration.api.test_bundles import HEADERS, PATIENT_URL, _entry, referral_bundle
 
 MEDICATION_URL = "urn:uuid:5b3c3a59-1d1e-4f4e-9d0f-000000000010"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fhir.resources.R4B import get_fhir_model_class
 
 from referral_service.fhir.validation import validate_resource
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 

@@ -12,7 +12,7 @@ import fhirkit
 import pytest
 
 from referral_service.api.app import create_app
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral, service_request
 
 HEADERS = {"Content-Type": FHIR_JSON}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, ICD10, eligible_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}

@@ -14,8 +14,8 @@ import pytest
 from referral_service.api.app import create_app
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from referral_service.services.cds_chart import CHART_PARTS
-from referral_service.services.cds_ehr import NO_SERVER, NOT_ALLOWED
+from referral_service.services.assessment.cds_chart import CHART_PARTS
+from referral_service.services.assessment.cds_ehr import NO_SERVER, NOT_ALLOWED
 from tests.integration.cds.cds_requests import draft_order, full_prefetch, hook_request, patient
 from tests.integration.cds.ehr_stubs import answering_ehr, hanging_ehr, refusing_ehr
 

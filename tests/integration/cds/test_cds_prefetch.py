@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from referral_service.services.cds_chart import read_chart
-from referral_service.services.cds_hooks import cards_for, short
+from referral_service.services.assessment.cds_chart import read_chart
+from referral_service.services.assessment.cds_hooks import cards_for, short
 from tests.integration.cds.cds_requests import full_prefetch, patient, searchset
 
 
@@ -46,7 +46,7 @@ def test_cards_name_the_decision_in_their_source() -> None:
 
 
 def test_a_part_that_fails_or_is_late_is_named_unread_and_the_rest_is_kept() -> None:
-    from referral_service.services.cds_chart import TIMED_OUT, ChartUnreadable
+    from referral_service.services.assessment.cds_chart import TIMED_OUT, ChartUnreadable
 
     def ehr(key: str) -> Any:
         if key == "conditions":

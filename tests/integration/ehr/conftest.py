@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.tables import metadata, referrals
 from referral_service.domain.decision import Decision
-from referral_service.services.booking import BookingRequest
+from referral_service.services.booking.schedule import BookingRequest
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -20,8 +20,9 @@ from referral_service.adapters.ehr.errors import EhrAuthError, EhrUnavailable
 from referral_service.config import Settings
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
 from referral_service.fhir import scheduling as fs
-from referral_service.services.booking import BookingOutcome, book_referral, cancel_booking
-from referral_service.services.ehr_seed import seed_demo
+from referral_service.runtime import book_referral, cancel_booking
+from referral_service.services.booking.schedule import BookingOutcome
+from referral_service.services.ehr.seed import seed_demo
 from tests.support.sekmet import SekmetServer, start_sekmet, write_private_key
 
 from .conftest import add_referrals, booking_request

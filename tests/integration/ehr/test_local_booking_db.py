@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from referral_service.adapters.db.tables import appointments, chair_claims
 from referral_service.config import Settings
 from referral_service.domain.scheduling.clinic import clinic_from_dict
-from referral_service.services.booking import book_referral, cancel_booking
+from referral_service.runtime import book_referral, cancel_booking
 
 from .conftest import add_referrals, booking_request
 
@@ -135,7 +135,7 @@ def test_a_full_clinic_gives_no_slot(sqlite_engine: Engine, referral_ids) -> Non
 def test_a_decision_without_a_known_protocol_is_not_bookable(
     sqlite_engine: Engine, protocol
 ) -> None:
-    from referral_service.services.booking import NotBookable
+    from referral_service.services.booking.schedule import NotBookable
 
     request = booking_request("r", NOW, protocol=protocol)
     with pytest.raises(NotBookable):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from referral_service.services.resources import PUSHED_TYPES
+from referral_service.services.intake.resources import PUSHED_TYPES
 from tests.support.referrals import FHIR_JSON
 
 # One valid body per type; each test breaks it in one way.
@@ -31,6 +31,13 @@ VALID["MedicationRequest"] = {
     "intent": "order",
     "subject": {"reference": "Patient/p"},
     "medicationCodeableConcept": {"text": "topiramate"},
+}
+VALID["MedicationAdministration"] = {
+    "resourceType": "MedicationAdministration",
+    "status": "completed",
+    "subject": {"reference": "Patient/p"},
+    "medicationCodeableConcept": {"text": "sumatriptan"},
+    "effectiveDateTime": "2026-01-05",
 }
 VALID["AllergyIntolerance"] = {
     "resourceType": "AllergyIntolerance",

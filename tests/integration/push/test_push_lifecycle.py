@@ -3,7 +3,7 @@ placer's Task turns accepted and the referral is booked, evaluated with every pu
 
 from __future__ import annotations
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.integration.push.placer import ER, PLAC, Placer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from referral_service.adapters.db.tables import jobs
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.integration.push.placer import OBSERVATIONS, Placer, days_per_month
 
 

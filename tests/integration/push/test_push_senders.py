@@ -3,7 +3,7 @@ search, update nor reference it, and cannot adopt its referral's Task."""
 
 from __future__ import annotations
 
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.integration.push.placer import ER, Placer, chronic_migraine, days_per_month
 from tests.support.referrals import FHIR_JSON
 

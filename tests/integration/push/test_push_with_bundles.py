@@ -3,8 +3,8 @@ sender later pushes the missing Observation about the Bundle's Patient."""
 
 from __future__ import annotations
 
-from referral_service.services.resources import supporting_for
-from referral_service.services.worker import Worker
+from referral_service.services.intake.resources import supporting_for
+from referral_service.worker import Worker
 from tests.integration.push.placer import OBSERVATIONS, Placer, chronic_migraine, patient
 
 
@@ -55,12 +55,12 @@ def test_a_bundled_referral_resumes_on_a_pushed_observation(placer: Placer, runt
     assert task["resource"]["businessStatus"]["text"] == "booked", task
 
 
-def test_what_came_with_a_referral_is_kept_once_each(engine) -> None:
+def test_what_came_with_a_referral_is_kept_once_each(runtime) -> None:
     sent = [
         {"resourceType": "Observation", "status": "final"},
         {"resourceType": "Observation", "status": "final"},
         {"resourceType": "Observation", "id": "o1"},
         {"resourceType": "Observation", "id": "o1"},
     ]
-    assert len(supporting_for(engine, "er-a", "Patient/none", sent)) == 3
-    assert supporting_for(engine, "er-a", None, []) == []
+    assert len(supporting_for(runtime, "er-a", "Patient/none", sent)) == 3
+    assert supporting_for(runtime, "er-a", None, []) == []

@@ -21,7 +21,7 @@ import requests
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.headers import etag
 from referral_service.config import Settings
-from referral_service.services.subscriptions import desired_subscription, webhook_endpoint
+from referral_service.services.ehr.subscriptions import desired_subscription, webhook_endpoint
 from tests.support.sekmet import SekmetServer
 from tests.support.service import free_port
 

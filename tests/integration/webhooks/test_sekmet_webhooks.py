@@ -14,10 +14,11 @@ from sqlalchemy import select
 from referral_service.adapters.db.tables import jobs, referrals
 from referral_service.config import Settings
 from referral_service.runtime import Runtime, utc_now
-from referral_service.services import reconciliation
-from referral_service.services.ehr_seed import seed_demo
-from referral_service.services.ehr_writeback import TASK_SYSTEM
-from referral_service.services.worker import Worker
+from referral_service.services.ehr import reconciliation
+from referral_service.services.ehr.seed import seed_demo
+from referral_service.services.ehr.writeback import TASK_SYSTEM
+from referral_service.services.jobs import reconcile_periodically
+from referral_service.worker import Worker
 
 from .conftest import AUTH, SECRET, notification
 from .ehr_orders import place_order
@@ -120,9 +121,9 @@ def test_the_periodic_sweep_takes_what_was_never_sent_and_schedules_the_next(
     ehr_runtime, ehr_client, engine, category
 ):
     now = utc_now()
-    with engine.begin() as conn:
-        reconciliation.start_cursor(conn, now - timedelta(minutes=1))
-        reconciliation.schedule_periodic(conn, now, 3, minutes=10)
+    with ehr_runtime.unit_of_work() as uow:
+        reconciliation.start_cursor(uow, now - timedelta(minutes=1))
+        reconcile_periodically(uow, now, minutes=10)
     place_order(ehr_client, category)
     assert Worker(ehr_runtime).run_until_idle() == 0  # the sweep waits for its period
     ehr_runtime.now = lambda: now + timedelta(minutes=11)

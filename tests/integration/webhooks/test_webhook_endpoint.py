@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from referral_service.adapters.db.tables import appointments, referral_identifiers, referrals
 from referral_service.config import Settings
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 from .conftest import AUTH, SECRET, counts, ehr_order, full_resource, notification

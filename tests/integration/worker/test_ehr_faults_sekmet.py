@@ -20,17 +20,17 @@ from sqlalchemy import select
 from referral_service.adapters.db import migrate, outbox
 from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.tables import jobs, referral_events
+from referral_service.adapters.ehr import slots as eb
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.api.app import create_app
 from referral_service.config import Settings
 from referral_service.fhir import scheduling as fs
 from referral_service.observability import metrics
 from referral_service.runtime import Runtime
-from referral_service.services import ehr_booking as eb
-from referral_service.services import ehr_hold_sweep
-from referral_service.services.ehr_seed import seed_demo
-from referral_service.services.worker import Worker
-from referral_service.services.worker_lanes import DECISIONS, EHR_WORK, WorkerLanes
+from referral_service.services.ehr.seed import seed_demo
+from referral_service.services.jobs import JobKind
+from referral_service.worker import Worker
+from referral_service.worker_lanes import DECISIONS, EHR_WORK, WorkerLanes
 from tests.integration.ehr.test_ehr_booking_sekmet import one_run_clinic, tomorrow
 from tests.support.referrals import FHIR_JSON, ICD10, eligible_referral
 from tests.support.sekmet import SekmetServer, start_sekmet
@@ -182,7 +182,7 @@ def test_the_hold_sweep_frees_holds_no_appointment_lists(clinic: Clinic) -> None
         freed_before = _freed()
 
         with clinic.engine.begin() as conn:
-            outbox.enqueue(conn, ehr_hold_sweep.SWEEP_JOB, now=runtime.now(), max_attempts=3)
+            outbox.enqueue(conn, JobKind.EHR_HOLD_SWEEP, now=runtime.now(), max_attempts=3)
         assert Worker(runtime, lane=EHR_WORK).run_until_idle() == 1
 
         held = clinic.held_slots(client)
@@ -193,9 +193,7 @@ def test_the_hold_sweep_frees_holds_no_appointment_lists(clinic: Clinic) -> None
         assert freed["appointment-gone"] == freed_before["appointment-gone"] + 1
     with clinic.engine.connect() as conn:
         sweeps = (
-            conn.execute(select(jobs).where(jobs.c.kind == ehr_hold_sweep.SWEEP_JOB))
-            .mappings()
-            .all()
+            conn.execute(select(jobs).where(jobs.c.kind == JobKind.EHR_HOLD_SWEEP)).mappings().all()
         )
     assert sorted(job["status"] for job in sweeps) == ["done", "pending"]  # the next is queued
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from referral_service import worker as worker_module
 from referral_service.adapters.db.engine import make_engine
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
-from referral_service.services import worker as worker_module
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.worker import running
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from referral_service.adapters.db import job_notify, outbox
 from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
 from referral_service.config import Settings
-from referral_service.services.worker import Worker
+from referral_service.worker import Worker
 from tests.support.worker import assert_idle_worker_takes_a_new_referral
 
 LONG_POLL_SECONDS = 60.0  # only a notification can explain a prompt run

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db.tables import jobs
 from referral_service.observability import metrics
-from referral_service.services import processing, reconciliation, webhooks
-from referral_service.services.worker import Worker
+from referral_service.services.ehr import webhooks
+from referral_service.services.jobs import JobKind, RetryLater
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral, service_request
 
 SLOW = "test-slow-job"
@@ -31,9 +32,9 @@ def _job(engine: Any) -> Any:
         return conn.execute(select(jobs)).mappings().one()
 
 
-def _state(engine: Any, key: str) -> Any:
-    with engine.connect() as conn:
-        return reconciliation.read_state(conn, key)
+def _state(runtime: Any, key: str) -> Any:
+    with runtime.unit_of_work(read_only=True) as uow:
+        return uow.state.read(key)
 
 
 def _enqueue(runtime: Any, kind: str = SLOW, **payload: Any) -> None:
@@ -62,15 +63,15 @@ class BlockingJob:
         if run == 1:
             self.started.set()
             assert self.release.wait(30)
-        with runtime.engine.begin() as conn:
-            reconciliation.write_state(conn, f"outcome-{run}", {"run": run}, runtime.now())
+        with runtime.unit_of_work() as uow:
+            uow.state.write(f"outcome-{run}", {"run": run}, runtime.now())
         return f"run {run}"
 
 
 @pytest.fixture
-def blocking(monkeypatch: pytest.MonkeyPatch) -> BlockingJob:
+def blocking(monkeypatch: pytest.MonkeyPatch, runtime: Any) -> BlockingJob:
     handler = BlockingJob()
-    monkeypatch.setitem(processing.HANDLERS, SLOW, handler)
+    monkeypatch.setitem(runtime.job_handlers, SLOW, lambda job, _finish: handler(runtime, job))
     return handler
 
 
@@ -92,8 +93,8 @@ def test_a_job_whose_lease_was_taken_over_cannot_commit(runtime, clock, blocking
     blocking.release.set()
     first.join(10)
 
-    assert _state(runtime.engine, "outcome-2") == {"run": 2}  # B's outcome
-    assert _state(runtime.engine, "outcome-1") is None  # A's commit was refused
+    assert _state(runtime, "outcome-2") == {"run": 2}  # B's outcome
+    assert _state(runtime, "outcome-1") is None  # A's commit was refused
     job = _job(runtime.engine)
     assert (job["status"], job["attempts"], job["locked_by"]) == ("done", 2, "worker-b")
     assert metrics.LEASES_LOST.labels(kind=SLOW)._value.get() == lost_before + 1
@@ -115,7 +116,7 @@ def test_a_running_job_renews_its_lease(runtime, clock, blocking) -> None:
     first.join(10)
     job = _job(runtime.engine)
     assert (job["status"], job["attempts"], job["locked_by"]) == ("done", 1, "worker-a")
-    assert _state(runtime.engine, "outcome-1") == {"run": 1}
+    assert _state(runtime, "outcome-1") == {"run": 1}
 
 
 def test_attempts_never_exceed_the_maximum(client, runtime, clock) -> None:
@@ -143,9 +144,9 @@ def test_a_poisoned_webhook_job_is_dead_lettered_on_its_first_failure(runtime) -
     # Recorded before the edge refused control characters (the endpoint now answers 400).
     poisoned = service_request(id="ehr-poisoned")
     poisoned["identifier"][0]["value"] = "nul\u0000x"
-    recorded = webhooks.record_resource(runtime.engine, poisoned, runtime.now(), runtime.settings)
+    recorded = webhooks.record_resource(runtime, poisoned, runtime.now(), runtime.settings)
     assert recorded.event_id is not None
-    before = metrics.JOBS_DEAD_LETTERED.labels(kind=webhooks.EVENT_JOB, cause="unreadable")
+    before = metrics.JOBS_DEAD_LETTERED.labels(kind=JobKind.WEBHOOK_EVENT, cause="unreadable")
     count = before._value.get()
 
     assert Worker(runtime).run_once() is True
@@ -160,12 +161,12 @@ def test_a_poisoned_webhook_job_is_dead_lettered_on_its_first_failure(runtime) -
 def test_a_booking_that_cannot_succeed_fails_its_task_at_once_with_the_reason(
     client, runtime, monkeypatch
 ) -> None:
-    from referral_service.services.booking import NotBookable
+    from referral_service.domain.scheduling.booking import NotBookable
 
     def not_bookable(runtime: Any, job: Any) -> str:
         raise NotBookable("the decision names no protocol")
 
-    monkeypatch.setitem(processing.HANDLERS, "book", not_bookable)
+    monkeypatch.setitem(runtime.job_handlers, "book", lambda job, _f: not_bookable(runtime, job))
     referral_id = client.post(
         "/fhir/ServiceRequest", json=eligible_referral("nb"), headers={"Content-Type": FHIR_JSON}
     ).get_json()["id"]
@@ -191,9 +192,9 @@ def test_each_retry_logs_one_warning_and_counts_by_kind_and_cause(
         try:
             raise EhrUnavailable("EHR unreachable (read): ConnectionError")
         except EhrUnavailable as exc:
-            raise processing.RetryLater(type(exc).__name__) from exc
+            raise RetryLater(type(exc).__name__) from exc
 
-    monkeypatch.setitem(processing.HANDLERS, "evaluate", ehr_down)
+    monkeypatch.setitem(runtime.job_handlers, "evaluate", lambda job, _f: ehr_down(runtime, job))
     retries = metrics.JOB_RETRIES.labels(kind="evaluate", cause="ehrunavailable")
     before = retries._value.get()
     client.post(

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from referral_service.adapters.db import referrals as repo
 from referral_service.cli import main
 from referral_service.domain.policy import DEFAULT_POLICY, load_policy
-from referral_service.services.policy_reevaluation import reevaluate_open_referrals
-from referral_service.services.worker import Worker
+from referral_service.services.assessment.policy_reevaluation import reevaluate_open_referrals
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

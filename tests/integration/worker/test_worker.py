@@ -10,23 +10,25 @@ from sqlalchemy import select
 
 from referral_service.adapters.db import outbox
 from referral_service.adapters.db.tables import jobs
-from referral_service.services import processing
-from referral_service.services.worker import Worker
+from referral_service.services.jobs import RetryLater
+from referral_service.worker import Worker
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
 
 
 @pytest.fixture
-def flaky_evaluation(monkeypatch):
+def flaky_evaluation(monkeypatch, runtime):
     """The EHR is down for every read the evaluation needs (the worker is what is tested)."""
     calls = []
 
     def unavailable(runtime, job):
         calls.append(job.attempts)
-        raise processing.RetryLater("EhrUnavailable")
+        raise RetryLater("EhrUnavailable")
 
-    monkeypatch.setitem(processing.HANDLERS, "evaluate", unavailable)
+    monkeypatch.setitem(
+        runtime.job_handlers, "evaluate", lambda job, _finish: unavailable(runtime, job)
+    )
     return calls
 
 
@@ -100,7 +102,7 @@ def test_an_unknown_job_kind_fails_visibly_not_silently(runtime, engine, clock) 
 def test_a_database_outage_pauses_the_worker_instead_of_ending_it(runtime, monkeypatch) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from referral_service.services import worker as worker_module
+    from referral_service import worker as worker_module
 
     worker = Worker(runtime)
     calls = []

@@ -14,7 +14,8 @@ from referral_service.config import Settings
 from referral_service.domain.decision import Decision
 from referral_service.domain.scheduling.clinic import load_clinic
 from referral_service.fhir.scheduling import fhir_instant
-from referral_service.services.booking import BookingRequest, book_referral
+from referral_service.runtime import book_referral
+from referral_service.services.booking.schedule import BookingRequest
 
 BASE = "https://ehr.test/fhir"
 NOW = datetime.now(UTC).replace(microsecond=0)

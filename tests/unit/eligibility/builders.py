@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from referral_service.domain.decision import Decision
 from referral_service.domain.policy import Policy, load_policy
-from referral_service.services.evaluation import evaluate_document
+from referral_service.services.assessment.evaluation import evaluate_document
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RECEIVED = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)  # later than NOW: authoredOn must win

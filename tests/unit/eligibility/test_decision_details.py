@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+from referral_service.services.assessment.evaluation import UnreadableReferral, evaluate_document
 
 from .builders import NOW, POLICY, RECEIVED, Referral, reason
 

@@ -279,7 +279,10 @@ def test_qualitative_results_keep_their_string_and_interpretation() -> None:
     )
 )
 def test_any_json_document_is_a_decision_or_unreadable(document: dict[str, Any]) -> None:
-    from referral_service.services.evaluation import UnreadableReferral, evaluate_document
+    from referral_service.services.assessment.evaluation import (
+        UnreadableReferral,
+        evaluate_document,
+    )
 
     from .builders import POLICY
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from referral_service.domain.eligibility import evaluate
 from referral_service.fhir.facts import extract_facts
-from referral_service.services.evaluation import evaluate_document
+from referral_service.services.assessment.evaluation import evaluate_document
 
 from .builders import ICD_OID, POLICY, RECEIVED, SCT, WHO, Referral
 

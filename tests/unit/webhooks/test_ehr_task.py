@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from referral_service.adapters.db.outbox import Job
 from referral_service.config import Settings
-from referral_service.services.ehr_writeback import TASK_SYSTEM, ehr_task, write_back
+from referral_service.services.ehr.writeback import TASK_SYSTEM, ehr_task, write_back
 
 LOCAL = {
     "resourceType": "Task",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from referral_service.config import Settings
-from referral_service.services.subscriptions import (
+from referral_service.services.ehr.subscriptions import (
     BACKPORT_PROFILE,
     SubscriptionError,
     choose_topic,

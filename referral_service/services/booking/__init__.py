@@ -1,0 +1,1 @@
+"""Booking: the schedule port and the worker's book and cancel jobs."""

@@ -1,0 +1,1 @@
+"""Staff: review and retry, the console's reads and cancel, the audit trail."""

@@ -1,0 +1,61 @@
+"""Decisions never wait on the EHR: the worker process runs one loop per lane.
+
+The `decisions` lane takes only `evaluate` jobs, which need no EHR when the referral carries
+its own data; the `ehr` lane takes every other kind (booking, cancelling, webhook follow-ups,
+write-back, sweeps), whose EHR calls may be slow or failing for minutes. Each lane claims from
+the one outbox with its own kind filter, so a queue of failing bookings cannot delay a decision,
+and a red flag is decided and redirected as soon as a decisions loop is free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from referral_service.adapters.db.outbox import Lane
+from referral_service.runtime import Runtime
+from referral_service.worker import Worker
+
+log = logging.getLogger(__name__)
+DECISION_KINDS = ("evaluate",)
+DECISIONS = Lane("decisions", DECISION_KINDS)
+EHR_WORK = Lane("ehr", DECISION_KINDS, others=True)
+LANES = (DECISIONS, EHR_WORK)
+
+
+class WorkerLanes:
+    """One Worker per lane, each in its own thread with its own EHR client (a requests Session
+    is not shared between threads); the database engine is shared."""
+
+    def __init__(self, runtime: Any, lanes: tuple[Lane, ...] = LANES) -> None:
+        # Policy and clinic loaded now, once: a restarted worker's first decision must not pay
+        # for reading them (and a malformed file stops it at start, not at the first job).
+        runtime.check_configuration()
+        self.workers = [Worker(_lane_runtime(runtime), lane=lane) for lane in lanes]
+        for worker in self.workers:
+            worker.worker_id = f"{worker.worker_id}:{worker.lane.name}"
+
+    def run_forever(self) -> None:
+        threads = [
+            threading.Thread(target=w.run_forever, name=f"lane-{w.lane.name}", daemon=True)
+            for w in self.workers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def _lane_runtime(runtime: Any) -> Any:
+    lane_runtime = Runtime(runtime.settings, runtime.engine)
+    lane_runtime.now = runtime.now
+    for shared in ("policy", "clinic"):  # loaded once; read-only
+        if shared in vars(runtime):
+            setattr(lane_runtime, shared, vars(runtime)[shared])
+    return lane_runtime
