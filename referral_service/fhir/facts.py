@@ -9,64 +9,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from referral_service.domain.facts import (
-    AllergyFact,
     Concept,
-    ConditionFact,
-    DiagnosticReportFact,
-    EncounterFact,
     FreeText,
-    ObservationComponent,
-    ObservationFact,
-    PatientFacts,
     ReferralFacts,
     UnreadableReference,
 )
-from referral_service.fhir.json_read import as_date as _date
 from referral_service.fhir.json_read import as_dict as _dict
 from referral_service.fhir.json_read import as_list as _list
-from referral_service.fhir.json_read import as_number as _number
 from referral_service.fhir.json_read import as_str as _str
 from referral_service.fhir.json_read import concept, parse_datetime
 from referral_service.fhir.medication_facts import medication_fact
 from referral_service.fhir.references import unreadable
+from referral_service.fhir.resource_facts import (
+    allergy_fact,
+    condition_fact,
+    date_only,
+    encounter_fact,
+    notes_of,
+    observation_fact,
+    patient_facts,
+    reference_of,
+    report_fact,
+)
 
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str], dict | None]
-_FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F", "deg F"})
-_CELSIUS = frozenset({"Cel", "°C", "C", "deg C", "Celsius"})
 _MEDICATIONS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 # The ED work-up counts when attached: any Bundle entry, whatever its subject says (cc §8 item 6)
 _ATTACHED = frozenset({"DiagnosticReport", "Encounter"})
-
-
-def _date_only(value: Any) -> date | None:
-    """A FHIR date with no time (the day itself, in no zone); None for a dateTime."""
-    text = _str(value)
-    return _date(text) if text is not None and len(text) <= 10 else None
-
-
-def _status(value: Any) -> str | None:
-    """A status that is a plain code, or a CodeableConcept's first code."""
-    if isinstance(value, str):
-        return value.strip() or None
-    codes = concept(value).codes
-    return codes[0].code if codes else None
-
-
-def _notes(resource: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(t for n in _list(resource.get("note")) if (t := _str(_dict(n).get("text"))))
-
-
-def _reference(value: Any) -> str | None:
-    """A Reference, or an R5 CodeableReference's reference."""
-    value = _dict(value)
-    ref = value.get("reference")
-    return _str(ref) if not isinstance(ref, dict) else _str(ref.get("reference"))
 
 
 def referral_label(service_request: dict[str, Any]) -> str:
@@ -148,16 +123,16 @@ def _request_references(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(field, reference) of each resource the ServiceRequest points to."""
     for key in ("reasonReference", "supportingInfo", "reason"):
         for item in _list(request.get(key)):
-            ref = _reference(item)
+            ref = reference_of(item)
             if ref:
                 yield key, ref
-    encounter = _reference(request.get("encounter"))
+    encounter = reference_of(request.get("encounter"))
     if encounter:
         yield "encounter", encounter
 
 
 def _subject_of(res: dict[str, Any]) -> str | None:
-    return _reference(res.get("subject")) or _reference(res.get("patient"))
+    return reference_of(res.get("subject")) or reference_of(res.get("patient"))
 
 
 def _gather(
@@ -187,7 +162,7 @@ def _gather(
 
 
 def _patient(request: dict[str, Any], library: _Library) -> tuple[dict[str, Any] | None, set[str]]:
-    ref = _reference(request.get("subject"))
+    ref = reference_of(request.get("subject"))
     patient = library.resolve(ref)
     if patient is None or patient.get("resourceType") != "Patient":
         patients = [r for r in library.bundle if r.get("resourceType") == "Patient"]
@@ -201,119 +176,6 @@ def _patient(request: dict[str, Any], library: _Library) -> tuple[dict[str, Any]
 def _tail(ref: str) -> str:
     """'http://ehr/fhir/Patient/1' -> 'Patient/1'."""
     return "/".join(ref.rsplit("/", 2)[-2:])
-
-
-# --- one resource, one fact -----------------------------------------------------------------
-
-
-def _patient_facts(res: dict[str, Any], ref: str) -> PatientFacts:
-    return PatientFacts(ref, _date(res.get("birthDate")), _str(res.get("gender")))
-
-
-def _onset(res: dict[str, Any], birth: date | None) -> datetime | None:
-    onset = parse_datetime(res.get("onsetDateTime"))
-    if onset is None:
-        onset = parse_datetime(_dict(res.get("onsetPeriod")).get("start"))
-    age = _dict(res.get("onsetAge"))
-    years = _number(age.get("value"))
-    if onset is None and years is not None and birth is not None:
-        unit = _str(age.get("code")) or _str(age.get("unit")) or "a"
-        if unit in ("a", "yr", "year", "years"):
-            start = datetime(birth.year, birth.month, birth.day, tzinfo=UTC)
-            onset = start + timedelta(days=365.25 * years)
-    return onset
-
-
-def _condition(res: dict[str, Any], ref: str, birth: date | None) -> ConditionFact:
-    return ConditionFact(
-        ref=ref,
-        code=concept(res.get("code")),
-        clinical_status=_status(res.get("clinicalStatus")),
-        verification_status=_status(res.get("verificationStatus")),
-        onset=_onset(res, birth),
-        recorded=parse_datetime(res.get("recordedDate")),
-        notes=_notes(res),
-    )
-
-
-def _quantity(res: dict[str, Any]) -> tuple[float | None, str]:
-    """valueQuantity (temperatures converted to Cel) or valueInteger."""
-    qty = _dict(res.get("valueQuantity"))
-    value = _number(qty.get("value"))
-    unit = _str(qty.get("code")) or _str(qty.get("unit")) or ""
-    if value is None:
-        value = _number(res.get("valueInteger"))
-        return (value if value is not None else _number(res.get("valueDecimal"))), ""
-    if unit in _FAHRENHEIT:
-        return round((value - 32) * 5 / 9, 2), "Cel"
-    return value, "Cel" if unit in _CELSIUS else unit
-
-
-def _components(res: dict[str, Any]) -> tuple[ObservationComponent, ...]:
-    found = []
-    for comp in _list(res.get("component")):
-        comp = _dict(comp)
-        value, unit = _quantity(comp)
-        code = comp.get("valueCodeableConcept")
-        found.append(
-            ObservationComponent(
-                concept(comp.get("code")), value, unit, concept(code) if code else None
-            )
-        )
-    return tuple(found)
-
-
-def _observation(res: dict[str, Any], ref: str) -> ObservationFact:
-    value, unit = _quantity(res)
-    period = _dict(res.get("effectivePeriod"))
-    start, end = parse_datetime(period.get("start")), parse_datetime(period.get("end"))
-    code = res.get("valueCodeableConcept")
-    return ObservationFact(
-        ref=ref,
-        code=concept(res.get("code")),
-        status=_str(res.get("status")),
-        value=value,
-        unit=unit,
-        value_code=concept(code) if code else None,
-        value_text=_str(res.get("valueString")) or "",
-        interpretation=tuple(c for i in _list(res.get("interpretation")) for c in concept(i).codes),
-        components=_components(res),
-        effective=parse_datetime(res.get("effectiveDateTime")) or end,
-        period_start=start,
-        period_end=end,
-        issued=parse_datetime(res.get("issued")),
-    )
-
-
-def _allergy(res: dict[str, Any], ref: str) -> AllergyFact:
-    substance = concept(res.get("code"))
-    extra = [concept(_dict(r).get("substance")) for r in _list(res.get("reaction"))]
-    codes = substance.codes + tuple(c for e in extra for c in e.codes)
-    text = " / ".join(t for t in [substance.text, *(e.text for e in extra)] if t)
-    return AllergyFact(
-        ref,
-        Concept(codes, text),
-        _status(res.get("verificationStatus")),
-        _status(res.get("clinicalStatus")),
-    )
-
-
-def _encounter(res: dict[str, Any], ref: str) -> EncounterFact:
-    klass = res.get("class")
-    if isinstance(klass, list):  # R5: a list of CodeableConcepts
-        codes = [c for k in klass for c in concept(k).codes]
-        return EncounterFact(ref, codes[0].code if codes else None)
-    return EncounterFact(ref, _str(_dict(klass).get("code")))
-
-
-def _report(res: dict[str, Any], ref: str) -> DiagnosticReportFact:
-    categories = tuple(c for cat in _list(res.get("category")) for c in concept(cat).codes)
-    when = (
-        parse_datetime(res.get("effectiveDateTime"))
-        or parse_datetime(_dict(res.get("effectivePeriod")).get("end"))
-        or parse_datetime(res.get("issued"))
-    )
-    return DiagnosticReportFact(ref, categories, _str(res.get("status")), when)
 
 
 # --- the whole referral -----------------------------------------------------------------------
@@ -336,7 +198,7 @@ def extract_facts(
     request = _dict(service_request)
     library = _Library(request, bundle_resources, resolver)
     patient_res, subject_keys = _patient(request, library)
-    patient = _patient_facts(patient_res, library.ref_of(patient_res)) if patient_res else None
+    patient = patient_facts(patient_res, library.ref_of(patient_res)) if patient_res else None
     birth = patient.birth_date if patient else None
     sr_ref = (
         f"ServiceRequest/{_str(request.get('id'))}"
@@ -352,7 +214,7 @@ def extract_facts(
         ref=sr_ref,
         now=now,
         time_zone=time_zone,
-        reference_date=_date_only(request.get("authoredOn")) or now.astimezone(time_zone).date(),
+        reference_date=date_only(request.get("authoredOn")) or now.astimezone(time_zone).date(),
         patient=patient,
         requested=concept(request["code"]) if isinstance(request.get("code"), dict) else None,
         priority=_str(request.get("priority")),
@@ -371,7 +233,7 @@ def _reason_codes(request: dict[str, Any]) -> tuple[Concept, ...]:
 
 def _free_texts(request: dict[str, Any], ref: str) -> tuple[FreeText, ...]:
     texts = [c.text for c in _reason_codes(request) if c.text]
-    texts += list(_notes(request))
+    texts += list(notes_of(request))
     return tuple(FreeText(t, ref) for t in texts)
 
 
@@ -402,14 +264,14 @@ def _sort_one(
 ) -> None:
     rtype = res.get("resourceType")
     if rtype == "Condition":
-        out["conditions"].append(_condition(res, ref, birth))
+        out["conditions"].append(condition_fact(res, ref, birth))
     elif rtype == "Observation":
-        out["observations"].append(_observation(res, ref))
+        out["observations"].append(observation_fact(res, ref))
     elif rtype in _MEDICATIONS:
         out["medications"].append(medication_fact(res, ref, library))
     elif rtype == "AllergyIntolerance":
-        out["allergies"].append(_allergy(res, ref))
+        out["allergies"].append(allergy_fact(res, ref))
     elif rtype == "Encounter":
-        out["encounters"].append(_encounter(res, ref))
+        out["encounters"].append(encounter_fact(res, ref))
     elif rtype == "DiagnosticReport":
-        out["reports"].append(_report(res, ref))
+        out["reports"].append(report_fact(res, ref))
