@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from referral_service import job_failures
+from referral_service.adapters import lease as leases
 from referral_service.adapters.db import job_lease, outbox
 from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
 from referral_service.adapters.db.outbox import EVERY_KIND, Job, Lane
@@ -43,7 +44,6 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stopping = threading.Event()
         self._wake: WakeListener | JobNotifyListener | None = None
-        job_lease.install_fence(runtime.engine)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -152,6 +152,9 @@ class Worker:
             )
             kept.append(owned)
             if owned:
+                lease = leases.current()
+                if lease is not None:
+                    lease.settled.set()
                 self._record_attempt(uow, job, result)
 
         try:

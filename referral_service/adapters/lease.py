@@ -25,6 +25,9 @@ class Lease:
     worker_id: str
     kind: str
     lost: threading.Event = field(default_factory=threading.Event, compare=False)
+    # Set when the job's completion is written in the transaction about to commit: that
+    # conditional update already proved the lease, and it ends it.
+    settled: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 _current: ContextVar[Lease | None] = ContextVar("referral_job_lease", default=None)

@@ -10,7 +10,7 @@ from typing import Any
 from referral_service.fhir import resource_types
 from referral_service.fhir.outcome import Issue, Unprocessable
 
-SUPPORTING_TYPES = frozenset(resource_types.SUPPORTING_TYPES)
+SUPPORTING_TYPES = frozenset(resource_types.SUPPORTING_TYPES + resource_types.IN_BUNDLES_ONLY)
 
 
 @dataclass

@@ -13,3 +13,6 @@ PATIENT_ELEMENT = {
     "AllergyIntolerance": "patient",
 }
 SUPPORTING_TYPES = ("Patient", "Practitioner", "PractitionerRole", "Organization", *PATIENT_ELEMENT)
+# Carried only inside a referral's Bundle (or contained): a Medication a MedicationStatement or
+# MedicationRequest names by medicationReference (cc §8 item 2); it is not pushed on its own.
+IN_BUNDLES_ONLY = ("Medication",)

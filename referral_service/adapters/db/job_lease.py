@@ -1,10 +1,12 @@
 """Keeping a running job's lease: a heartbeat thread renews it while the job works, and a fence
 on the engine refuses any commit the job makes once another worker has taken it over.
 
-The fence runs in the commit of every transaction opened while a lease is held (the job's own
-writes: its Task, history, appointment row): it re-reads the job row (locked FOR UPDATE on
-PostgreSQL, under SQLite's single writer lock) and raises LeaseLost, which rolls the
-transaction back, when the row no longer names this worker's attempt.
+The fence runs just before every unit of work commits while a lease is held (the job's own
+writes: its Task, history, appointment row, its completion): it re-reads the job row (locked
+FOR UPDATE on PostgreSQL, under SQLite's single writer lock) and raises LeaseLost, which rolls
+the transaction back, when the row no longer names this worker's attempt. (It runs in the unit
+of work, not in the engine's commit event: a statement inside that event leaves SQLite's
+connection in a transaction of its own.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
 from referral_service.adapters import lease as leases
 from referral_service.adapters.db import outbox
@@ -26,14 +28,11 @@ from referral_service.adapters.lease import Lease, LeaseLost
 log = logging.getLogger(__name__)
 
 
-def install_fence(engine: Engine) -> None:
-    if not event.contains(engine, "commit", _fence):
-        event.listen(engine, "commit", _fence)
-
-
-def _fence(conn: Connection) -> None:
+def check_fence(conn: Connection) -> None:
+    """Refuse the commit (LeaseLost) when the running job's lease was lost; nothing to do
+    outside a job."""
     lease = leases.current()
-    if lease is None:
+    if lease is None or lease.settled.is_set():
         return
     job = Job(lease.job_id, lease.kind, None, {}, lease.attempt, 0)
     if lease.lost.is_set() or not outbox.holds_lease(conn, job, worker_id=lease.worker_id):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import IntegrityError
 
+from referral_service.adapters.db.job_lease import check_fence
 from referral_service.adapters.db.repositories import (
     Appointments,
     AuditTrail,
@@ -85,6 +86,7 @@ class SqlUnitOfWork:
         try:
             if exc_type is None:
                 self._publish()
+                check_fence(self._conn)  # a job that lost its lease commits nothing
                 self._transaction.commit()
             else:
                 self._transaction.rollback()

@@ -202,9 +202,9 @@ def test_each_retry_logs_one_warning_and_counts_by_kind_and_cause(
         json=eligible_referral("visible"),
         headers={"Content-Type": FHIR_JSON},
     )
-    caplog.set_level("WARNING", logger="referral_service.services.worker")
+    caplog.set_level("WARNING", logger="referral_service.worker")
     assert Worker(runtime).run_once() is True
-    warnings = [r for r in caplog.records if r.name == "referral_service.services.worker"]
+    warnings = [r for r in caplog.records if r.name == "referral_service.worker"]
     assert [r.levelname for r in warnings] == ["WARNING"]
     assert "EhrUnavailable" in warnings[0].getMessage()
     assert "Testperson" not in warnings[0].getMessage()  # ids and causes only
