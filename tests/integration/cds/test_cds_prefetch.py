@@ -78,7 +78,7 @@ def test_without_a_reader_every_missing_part_is_unread_for_the_reason_given() ->
 
 
 def test_the_order_subject_must_be_the_patient_in_context() -> None:
-    from referral_service.services.cds_hooks import is_for_patient
+    from referral_service.services.assessment.cds_hooks import is_for_patient
 
     def order(subject: Any) -> dict[str, Any]:
         return {"resourceType": "ServiceRequest", "subject": subject}
