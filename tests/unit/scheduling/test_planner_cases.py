@@ -172,24 +172,41 @@ def test_equal_candidates_are_broken_the_same_way_whatever_the_input_order() -> 
     assert isinstance(empty, Plan) and local(empty) == [("chair-1", "Mon 03-02 08:00")]
 
 
-def test_stat_takes_the_earliest_start_and_routine_spreads_starts() -> None:
+def test_stat_and_routine_first_visits_take_the_earliest_start() -> None:
+    """Referrals arriving later can only use later times, so a first visit leaves those free."""
     booked = [Visit.of(EXAMPLE, "standard-infusion", "chair-1", ny(3, 2, 8))]
     stat = plan_series(
         EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 3), priority="stat"), booked
     )
     routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 16)), booked)
     assert isinstance(stat, Plan) and isinstance(routine, Plan)
-    assert local(stat)[0][1] == "Mon 03-02 08:00"  # two nurses: a second start at 08:00 is allowed
-    assert local(routine)[0][1][:9] == "Mon 03-02"
-    # Away from the 08:00 start and the 09:45 end of the booked visit, on an empty chair day.
-    assert routine.visits[0].start - booked[0].start >= timedelta(hours=2)
+    assert local(stat) == [("chair-2", "Mon 03-02 08:00")]  # two nurses: a second 08:00 start
+    assert local(routine) == [("chair-2", "Mon 03-02 08:00")]
+
+
+def test_a_routine_first_visit_is_staggered_only_by_the_nurse_rules() -> None:
+    booked = [Visit.of(EXAMPLE, "standard-infusion", c, ny(3, 2, 8)) for c in ("chair-1", "chair-2")]
+    routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 16)), booked)
+    # Both nurses start someone at 08:00 (30 minutes each): the next start is 08:30.
+    assert isinstance(routine, Plan) and local(routine)[0][1] == "Mon 03-02 08:30"
 
 
 def test_on_the_windows_first_day_routine_also_takes_the_earliest_start() -> None:
-    """Referrals arriving later that day can only use later times, so those are left free."""
     booked = [Visit.of(EXAMPLE, "standard-infusion", "chair-1", ny(3, 2, 8))]
     routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 2, 9), ny(3, 16)), booked)
     assert isinstance(routine, Plan) and local(routine) == [("chair-2", "Mon 03-02 09:00")]
+
+
+def test_a_series_later_visits_spread_starts_away_from_booked_ones() -> None:
+    """Days 2 and 3 are fixed by the spacing: there the start keeps nurse phases apart."""
+    booked = [Visit.of(EXAMPLE, "standard-infusion", "chair-1", ny(3, 3, 8))]
+    plan = plan_series(EXAMPLE, request("dhe", ny(3, 1, 12), ny(3, 16)), booked)
+    assert isinstance(plan, Plan)
+    assert local(plan)[0] == ("chair-1", "Mon 03-02 08:00")
+    second = plan.visits[1]
+    assert local(plan)[1][1][:9] == "Tue 03-03"
+    # Away from the booked visit's 08:00 start and 09:45 end on an otherwise empty day.
+    assert second.start - booked[0].start >= timedelta(hours=2)
 
 
 def test_ehr_candidates_limit_the_choice_to_what_is_on_offer() -> None:
