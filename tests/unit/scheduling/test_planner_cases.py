@@ -185,7 +185,9 @@ def test_stat_and_routine_first_visits_take_the_earliest_start() -> None:
 
 
 def test_a_routine_first_visit_is_staggered_only_by_the_nurse_rules() -> None:
-    booked = [Visit.of(EXAMPLE, "standard-infusion", c, ny(3, 2, 8)) for c in ("chair-1", "chair-2")]
+    booked = [
+        Visit.of(EXAMPLE, "standard-infusion", c, ny(3, 2, 8)) for c in ("chair-1", "chair-2")
+    ]
     routine = plan_series(EXAMPLE, request("standard-infusion", ny(3, 1, 12), ny(3, 16)), booked)
     # Both nurses start someone at 08:00 (30 minutes each): the next start is 08:30.
     assert isinstance(routine, Plan) and local(routine)[0][1] == "Mon 03-02 08:30"
