@@ -77,6 +77,18 @@ class Runtime:
 
         return EhrSchedule(client, self.clinic, self.settings.ehr_schedules)
 
+    @cached_property
+    def schedule_look(self) -> Any:
+        """A read-only look at the same schedule (the CDS card's earliest infusion date)."""
+        client = self.ehr_client
+        if client is None:
+            from referral_service.services.booking.earliest import ChairsLook
+
+            return ChairsLook(self.clinic, self.unit_of_work)
+        from referral_service.adapters.ehr.schedule_look import EhrScheduleLook
+
+        return EhrScheduleLook(client, self.clinic, self.settings.ehr_schedules)
+
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(
             self.engine,

@@ -72,3 +72,14 @@ def insert_appointment(conn: Connection, values: Mapping[str, Any]) -> None:
 
 def update_appointment(conn: Connection, appointment_id: str, values: Mapping[str, Any]) -> None:
     conn.execute(update(appointments).where(appointments.c.id == appointment_id).values(**values))
+
+
+def booked_between(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Booked appointments overlapping [start, end): chair, protocol, start and end."""
+    c = appointments.c
+    rows = conn.execute(
+        select(c.chair_id, c.protocol, c.start, c.end).where(
+            c.status == "booked", c.start < end, c.end > start
+        )
+    )
+    return [dict(row._mapping) for row in rows]

@@ -169,6 +169,9 @@ class Appointments:
     def release_cells(self, appointment_id: str) -> None:
         local_schedule.release_cells(self._conn, appointment_id)
 
+    def booked_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return local_schedule.booked_between(self._conn, start, end)
+
 
 class Jobs:
     """The outbox, in the unit's transaction; `attempts`: REFERRAL_JOB_MAX_ATTEMPTS."""

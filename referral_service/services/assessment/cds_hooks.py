@@ -27,6 +27,7 @@ from referral_service.services.assessment.cds_cards import (
 from referral_service.services.assessment.cds_chart import PREFETCH, ChartReading, read_chart
 from referral_service.services.assessment.cds_ehr import EhrAccess, chart_reader
 from referral_service.services.assessment.evaluation import evaluate_document
+from referral_service.services.booking.earliest import earliest_infusion
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def read_call_chart(call: HookCall, source: ChartSource) -> ChartReading:
 
 
 def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, Any]:
+    deadline = time.monotonic() + source.budget_seconds
     label = f"{runtime.clinic.name} referral policy {runtime.policy.version}"
     names = order_labels(call.orders)
     ours = [is_for_patient(order, call.patient_id) for order in call.orders]
@@ -121,6 +123,8 @@ def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, An
         if for_patient:
             decision = _evaluate(order, chart, runtime)
             [made] = cards_for(decision, label, chart=chart, order_label=name)
+            if call.hook == "order-sign" and made["source"]["topic"]["code"] == "eligible":
+                _add_earliest_infusion(made, decision, runtime, deadline)
         else:
             made = patient_mismatch_card(name, source_label=label)
         order_key = str(order.get("id") or f"#{index}")
@@ -129,6 +133,24 @@ def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, An
         cards.append(made)
     _record(runtime, call.service_id, cards)
     return {"cards": cards}
+
+
+def _add_earliest_infusion(
+    card: dict[str, Any], decision: Decision, runtime: Any, deadline: float
+) -> None:
+    """The date the whole course would start if signed now, from the live schedule, read
+    within what is left of the call's budget (none left: the card says nothing of a date)."""
+    found = earliest_infusion(
+        runtime.schedule_look,
+        runtime.clinic,
+        decision.protocol or "",
+        decision.priority,
+        decision.earliest_start,
+        runtime.now(),
+        deadline - time.monotonic(),
+    )
+    if found is not None:
+        card["detail"] += f"\n\n{found.words()}."
 
 
 def _evaluate(order: dict[str, Any], chart: ChartReading, runtime: Any) -> Decision:
