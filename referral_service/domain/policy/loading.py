@@ -17,6 +17,7 @@ from referral_service.domain.medication_policy import (
     medication_records,
     with_brand_names,
 )
+from referral_service.domain.policy.displays import CodeDisplays
 from referral_service.domain.policy.indexes import CodeIndex, DrugIndex, expand_icd_range
 from referral_service.domain.policy.model import (
     AcuteClass,
@@ -175,4 +176,5 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         contraindications=contraindications,
         medication_records=medication_records(records, drugs),
         code_index=index,
+        displays=CodeDisplays.build(data["displays"]),
     )
