@@ -25,6 +25,9 @@ LANES: dict[str, tuple[str, ...]] = {
     "needs-information": ("needs-information",),
     "failed-booking": ("no-slot", "ehr-failed"),
 }
+# Lanes that need no one, shown so staff see where every referral went: name -> businessStatus.
+DECIDED = {"booked": "booked", "redirected": "emergency-redirect", "ineligible": "ineligible"}
+DECIDED_LIMIT = 10
 PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 LANE_LIMIT = 200
 CHART_DECISIONS = (
@@ -88,6 +91,15 @@ def work_queue(runtime: Dependencies, *, lane: str | None, priority: str | None)
     today = local_today(runtime)
     days = (today, today + timedelta(days=1))
     return WorkQueue(lanes, counts, {day: infusions_on(runtime, day) for day in days})
+
+
+def recently_decided(runtime: Dependencies) -> dict[str, list[QueueItem]]:
+    """The newest referrals of each decided lane (booked, redirected, ineligible)."""
+    with runtime.unit_of_work(read_only=True) as uow:
+        return {
+            name: [_queue_item(row) for row in uow.views.latest(status, DECIDED_LIMIT)]
+            for name, status in DECIDED.items()
+        }
 
 
 def _queue_item(row: Any) -> QueueItem:
