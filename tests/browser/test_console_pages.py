@@ -53,7 +53,7 @@ def test_queue_shows_lanes_with_counts_most_urgent_first(client, runtime) -> Non
     assert html.index(urgent[:8]) < html.index(routine[:8])
     assert booked[:8] in html  # today's infusions list it
     decided = html[html.index('id="decided"') :]
-    assert re.search(rf'data-lane="booked".*?{booked[:8]}.*?data-lane="redirected"', decided, re.S)
+    assert re.search(rf'data-lane="booked".*?{booked[:8]}.*?id="decided-redirected"', decided, re.S)
     assert routine[:8] not in decided  # waiting referrals are in their lanes only
     only_urgent = page(client, "/console/?lane=needs-review&priority=urgent")
     assert urgent[:8] in only_urgent and routine[:8] not in only_urgent
