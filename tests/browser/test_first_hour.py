@@ -89,11 +89,11 @@ def test_demo_then_every_lane_and_a_referral_in_plain_words(
         waiting = page.locator('table[data-lane="needs-information"]')
         waiting.get_by_role("link", name=lanes["needs-information"][0][:8]).click()
         expect(page.locator("#decision-value")).to_have_text("needs-information")
-        asked = page.locator("section[aria-labelledby=decision] ul li")
+        asked = page.locator("#missing li")
         expect(asked.first).to_be_visible()
         for text in asked.all_inner_texts():
             assert "Observation" not in text and "per-month" not in text, text
-        expect(page.get_by_text("headache days per month: on how many days")).to_be_visible()
+        expect(asked.filter(has_text="the patient has a headache, and over which")).to_be_visible()
         screenshot("first-hour-03-needs-information")
 
         # A booked referral: its chair, and the activity chart counts every decision.
@@ -103,6 +103,10 @@ def test_demo_then_every_lane_and_a_referral_in_plain_words(
         expect(page.locator("#appointment-status")).to_have_text("booked")
         page.get_by_role("link", name="Activity").click()
         for decision in ("eligible", "needs-review", "needs-information", "ineligible"):
-            expect(page.locator(f"figure.chart svg rect.d-{decision}").first).to_be_attached()
-        expect(page.locator("figure.chart svg rect.d-emergency-redirect")).to_have_count(1)
+            expect(
+                page.locator(f'figure.chart svg[role="img"] rect.d-{decision}').first
+            ).to_be_attached()
+        expect(
+            page.locator('figure.chart svg[role="img"] rect.d-emergency-redirect')
+        ).to_have_count(1)
         screenshot("first-hour-04-activity")
