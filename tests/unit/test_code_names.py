@@ -50,8 +50,14 @@ def test_codes_are_shown_with_their_official_name(system: str, code: str, shown:
 
 
 def test_console_prefers_the_official_name_and_never_invents_one() -> None:
-    sent = Concept((Code.of(ICD10_CM, "G43.709", "chronic migraine"),))
-    assert concept_name(sent, NAMES).startswith("G43.709 Chronic migraine without aura")
+    same = "Chronic migraine without aura, not intractable, without status migrainosus"
+    sent = Concept((Code.of(ICD10_CM, "G43.709", same.upper()),))
+    assert concept_name(sent, NAMES) == f"G43.709 {same}"
+    other = Concept((Code.of(ICD10_CM, "G44.22", "Chronic tension-type headache, intractable"),))
+    assert concept_name(other, NAMES) == (
+        'G44.22 Chronic tension-type headache (sent as "Chronic tension-type headache,'
+        ' intractable")'
+    )
     unnamed = Concept((Code.of(ICD10_CM, "I10", "Essential hypertension"),))
     assert concept_name(unnamed, NAMES) == "Essential hypertension (I10)"
     assert concept_name(Concept((Code.of(ICD10_CM, "I10"),)), NAMES) == "I10"

@@ -190,14 +190,20 @@ class ReferralStory:
 
 def concept_name(concept: Concept | None, displays: CodeDisplays | None = None) -> str:
     """A diagnosis, measure or drug as staff read it: the code with its official name from the
-    policy ("G43.709 Chronic migraine without aura, ..."); else the referrer's own words with
-    the code beside them; else the code alone. Never a name the policy and referrer lack."""
+    policy ("G43.709 Chronic migraine without aura, ...", with the referrer's display when it
+    says something else); else the referrer's own words with the code beside them; else the
+    code alone. Never a name the policy and the referrer lack."""
     if concept is None:
         return "unknown"
     if displays is not None:
         for code in concept.codes:
-            if displays.display(code.system, code.code):
-                return displays.named(code.system, code.code)
+            official = displays.display(code.system, code.code)
+            if official:
+                named = displays.named(code.system, code.code)
+                sent = code.display.strip()
+                # words that disagree with the code are worth a clinician's second look
+                differs = sent and sent.casefold() != official.casefold()
+                return f'{named} (sent as "{sent}")' if differs else named
     words = [c.display for c in concept.codes if c.display] or [concept.text]
     words = [w for w in words if w]
     coded = [
