@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from apispec import APISpec
@@ -13,6 +14,7 @@ from referral_service import __version__
 from referral_service.api.fhir_io import runtime
 from referral_service.api.limits import MAX_PAGE_OFFSET
 from referral_service.fhir.outcome import Issue, Unprocessable
+from referral_service.services.staff import console
 from referral_service.services.staff import review as staff
 
 staff_bp = Blueprint("staff", __name__)
@@ -76,6 +78,7 @@ class ReferralDetail(Schema):
     task = fields.Dict(allow_none=True)
     appointment = fields.Dict(allow_none=True)
     events = fields.List(fields.Dict())
+    story = fields.Dict(metadata={"description": "the referral in plain words, codes named"})
 
 
 class ReferralList(Schema):
@@ -133,7 +136,9 @@ def list_referrals() -> Response:
 
 @staff_bp.get("/api/referrals/<referral_id>")
 def get_referral(referral_id: str) -> Response:
-    return jsonify(ReferralDetail().dump(staff.referral_detail(runtime(), referral_id)))
+    detail = staff.referral_detail(runtime(), referral_id)
+    detail["story"] = asdict(console.referral_story(runtime(), referral_id))
+    return jsonify(ReferralDetail().dump(detail))
 
 
 @staff_bp.post("/api/referrals/<referral_id>/review")

@@ -52,6 +52,9 @@ def test_queue_shows_lanes_with_counts_most_urgent_first(client, runtime) -> Non
     assert re.search(r'id="count-needs-review">2<', html)
     assert html.index(urgent[:8]) < html.index(routine[:8])
     assert booked[:8] in html  # today's infusions list it
+    decided = html[html.index('id="decided"') :]
+    assert re.search(rf'data-lane="booked".*?{booked[:8]}.*?id="decided-redirected"', decided, re.S)
+    assert routine[:8] not in decided  # waiting referrals are in their lanes only
     only_urgent = page(client, "/console/?lane=needs-review&priority=urgent")
     assert urgent[:8] in only_urgent and routine[:8] not in only_urgent
 
@@ -62,9 +65,12 @@ def test_referral_page_tells_the_referral_decision_and_history_in_plain_words(
     referral_id = post_referral(client, tension_type("plain-1"))
     Worker(runtime).run_until_idle()
     html = page(client, f"/console/referrals/{referral_id}")
-    assert "Chronic tension-type" in html
-    assert "headache-days-per-month" in html and "20 (2026-07-01 to 2026-11-20)" in html
+    # codes named by the policy's official displays, the clinic's measures in words
+    assert "G44.22 Chronic tension-type headache" in html
+    assert "Headache days per month" in html and "20 (2026-07-01 to 2026-11-20)" in html
+    assert "headache-days-per-month" not in html
     assert "review.category" in html and "<td>#hd</td>" in html
+    assert "A headache type a neurologist decides on (cluster, tension-type, NDPH)" in html
     assert "evaluated" in html and "received" in html
     assert "Approve for infusion" in html and "Cancel appointment" not in html
     assert "female, 46 years old at referral" in html

@@ -52,6 +52,24 @@ class StaffViews:
         )
         return [dict(row) for row in self._conn.execute(query).mappings()]
 
+    def latest(self, business_status: str, limit: int) -> list[dict[str, Any]]:
+        """The newest referrals whose Task is in this business status (the console's decided
+        lanes), newest first, at most `limit`."""
+        query = (
+            select(
+                referrals.c.id,
+                referrals.c.priority,
+                referrals.c.decision,
+                referrals.c.received_at,
+                tasks.c.business_status,
+            )
+            .join(tasks, tasks.c.referral_id == referrals.c.id)
+            .where(tasks.c.business_status == business_status)
+            .order_by(referrals.c.received_at.desc())
+            .limit(limit)
+        )
+        return [dict(row) for row in self._conn.execute(query).mappings()]
+
     def live_appointments(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Appointments starting in [start, end), not cancelled, in time order."""
         query = (

@@ -81,6 +81,7 @@ def queue() -> str:
     return render_template(
         "console/queue.html",
         work=work,
+        decided=console.recently_decided(runtime()),
         lane=lane,
         priority=priority,
         lanes=console.LANES,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from referral_service.domain.medication_policy import (
     MedicationRecords,
 )
+from referral_service.domain.policy.displays import CodeDisplays
 
 if TYPE_CHECKING:
     from referral_service.domain.policy.indexes import CodeIndex, DrugIndex
@@ -121,3 +122,5 @@ class Policy:
     contraindications: dict[str, Contraindications]
     medication_records: MedicationRecords
     code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
+    # the official names of codes, for people (never read by a rule)
+    displays: CodeDisplays = field(default_factory=CodeDisplays, compare=False, repr=False)

@@ -33,6 +33,24 @@ class _CodeSetFields(Schema):
     )
 
 
+def _names(code: str) -> fields.Dict:
+    """{code: official display}: keys in the system's own syntax, displays non-empty strings."""
+    return fields.Dict(
+        keys=fields.String(validate=validate.Regexp(code)),
+        values=fields.String(validate=validate.Length(min=1, max=300)),
+        load_default=dict,
+    )
+
+
+class _DisplaysSchema(Schema):
+    """Official names of codes (optional), for the console and staff API; no rule reads them."""
+
+    icd10 = _names(r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$")
+    snomed = _names(r"^[0-9]{6,18}$")
+    loinc = _names(r"^[0-9]{1,7}-[0-9]$")
+    rxnorm = _names(r"^[0-9]{1,9}$")
+
+
 class _RedFlagSchema(_CodeSetFields):
     id = fields.String(required=True)
     finding = fields.String(required=True)
@@ -169,6 +187,7 @@ class PolicySchema(Schema):
         keys=fields.String(), values=fields.Nested(_ContraSchema), required=True
     )
     medication_records = fields.Nested(MedicationRecordsSchema, required=True)
+    displays = fields.Nested(_DisplaysSchema, load_default=lambda: _DisplaysSchema().load({}))
 
     @validates_schema
     def _names_resolve(self, data: dict[str, Any], **_: Any) -> None:

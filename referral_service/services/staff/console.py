@@ -14,6 +14,7 @@ from typing import Any
 
 from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.facts import Concept
+from referral_service.domain.policy.displays import CodeDisplays
 from referral_service.fhir.facts import extract_facts
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
@@ -24,6 +25,9 @@ LANES: dict[str, tuple[str, ...]] = {
     "needs-information": ("needs-information",),
     "failed-booking": ("no-slot", "ehr-failed"),
 }
+# Lanes that need no one, shown so staff see where every referral went: name -> businessStatus.
+DECIDED = {"booked": "booked", "redirected": "emergency-redirect", "ineligible": "ineligible"}
+DECIDED_LIMIT = 10
 PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 LANE_LIMIT = 200
 CHART_DECISIONS = (
@@ -87,6 +91,15 @@ def work_queue(runtime: Dependencies, *, lane: str | None, priority: str | None)
     today = local_today(runtime)
     days = (today, today + timedelta(days=1))
     return WorkQueue(lanes, counts, {day: infusions_on(runtime, day) for day in days})
+
+
+def recently_decided(runtime: Dependencies) -> dict[str, list[QueueItem]]:
+    """The newest referrals of each decided lane (booked, redirected, ineligible)."""
+    with runtime.unit_of_work(read_only=True) as uow:
+        return {
+            name: [_queue_item(row) for row in uow.views.latest(status, DECIDED_LIMIT)]
+            for name, status in DECIDED.items()
+        }
 
 
 def _queue_item(row: Any) -> QueueItem:
@@ -175,12 +188,30 @@ class ReferralStory:
     patient: str
 
 
-def concept_name(concept: Concept | None) -> str:
+def concept_name(concept: Concept | None, displays: CodeDisplays | None = None) -> str:
+    """A diagnosis, measure or drug as staff read it: the code with its official name from the
+    policy ("G43.709 Chronic migraine without aura, ...", with the referrer's display when it
+    says something else); else the referrer's own words with the code beside them; else the
+    code alone. Never a name the policy and the referrer lack."""
     if concept is None:
         return "unknown"
-    shown = [c.display for c in concept.codes if c.display] or [concept.text]
-    shown = [s for s in shown if s] or [c.code for c in concept.codes]
-    return shown[0] if shown else "unknown"
+    if displays is not None:
+        for code in concept.codes:
+            official = displays.display(code.system, code.code)
+            if official:
+                named = displays.named(code.system, code.code)
+                sent = code.display.strip()
+                # words that disagree with the code are worth a clinician's second look
+                differs = sent and sent.casefold() != official.casefold()
+                return f'{named} (sent as "{sent}")' if differs else named
+    words = [c.display for c in concept.codes if c.display] or [concept.text]
+    words = [w for w in words if w]
+    coded = [
+        displays.named(c.system, c.code) if displays else c.code for c in concept.codes if c.code
+    ]
+    if words and coded:
+        return f"{words[0]} ({coded[0]})"
+    return (words or coded or ["unknown"])[0]
 
 
 def referral_story(runtime: Dependencies, referral_id: str) -> ReferralStory:
@@ -191,23 +222,54 @@ def referral_story(runtime: Dependencies, referral_id: str) -> ReferralStory:
     facts = extract_facts(
         row.resource, bundle_resources=row.supporting, received_at=row.received_at
     )
-    diagnoses = [Finding("reason", concept_name(c), facts.ref) for c in facts.reason_codes]
+    policy = runtime.policy
+    displays = policy.displays
+    diagnoses = [
+        Finding("reason", concept_name(c, displays), facts.ref) for c in facts.reason_codes
+    ]
     diagnoses += [
-        Finding(c.clinical_status or "condition", concept_name(c.code), c.ref)
+        Finding(c.clinical_status or "condition", concept_name(c.code, displays), c.ref)
         for c in facts.conditions
     ]
-    metrics = [Finding(concept_name(o.code), _observed(o), o.ref) for o in facts.observations]
+    metrics = [
+        Finding(
+            _measure(o.code, policy) or concept_name(o.code, displays),
+            _observed(o, displays),
+            o.ref,
+        )
+        for o in facts.observations
+    ]
     medications = [
-        Finding(concept_name(m.medication), _medication_use(m), m.ref) for m in facts.medications
+        Finding(concept_name(m.medication, displays), _medication_use(m), m.ref)
+        for m in facts.medications
     ]
     return ReferralStory(diagnoses, metrics, medications, _patient_line(facts))
 
 
-def _observed(observation: Any) -> str:
+# The clinic's own headache measures (the policy's `metrics` codes) in words.
+MEASURES = {
+    "headache_days": "Headache days per month",
+    "migraine_days": "Migraine days per month",
+    "debilitating_days": "Debilitating headache days per month",
+    "acute_medication_days": "Acute medication days per month",
+}
+
+
+def _measure(code: Concept | None, policy: Any) -> str | None:
+    metrics = policy.metrics
+    for coding in code.codes if code else ():
+        if coding.system == metrics.get("system"):
+            for key, words in MEASURES.items():
+                if metrics.get(key) == coding.code:
+                    return words
+    return None
+
+
+def _observed(observation: Any, displays: CodeDisplays | None = None) -> str:
     if observation.value is not None:
         shown = f"{observation.value:g} {observation.unit}".strip()
     elif observation.value_code is not None:
-        shown = concept_name(observation.value_code)
+        shown = concept_name(observation.value_code, displays)
     else:
         shown = "no value"
     if observation.period_start and observation.period_end:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from referral_service.domain import lifecycle
+from referral_service.domain.eligibility.rule_labels import rule_label
 from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.review import review_note, reviewed, state_after_review
 from referral_service.services import jobs
@@ -35,11 +36,18 @@ def referral_detail(runtime: Dependencies, referral_id: str) -> dict[str, Any]:
         "status": referral.status,
         "priority": referral.priority,
         "received_at": referral.received_at,
-        "decision": referral.decision.to_dict() if referral.decision else None,
+        "decision": _labelled(referral.decision.to_dict()) if referral.decision else None,
         "task": task.resource if task else None,
         "appointment": appointment["resource"] if appointment else None,
         "events": events,
     }
+
+
+def _labelled(decision: dict[str, Any]) -> dict[str, Any]:
+    """The decision with each reason's rule also in plain words (`label`, beside `rule`)."""
+    for reason in decision["reasons"]:
+        reason["label"] = rule_label(reason["rule"])
+    return decision
 
 
 def review(

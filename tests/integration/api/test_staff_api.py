@@ -41,6 +41,12 @@ def test_approving_a_needs_review_referral_books_it(client, runtime) -> None:
     detail = client.get(f"/api/referrals/{referral_id}").get_json()
     assert detail["task"]["businessStatus"]["coding"][0]["code"] == "booked"
     assert detail["decision"]["reasons"][-1]["rule"] == "staff-review"
+    labels = {r["rule"]: r["label"] for r in detail["decision"]["reasons"]}
+    assert labels["staff-review"] == "A clinician's review"
+    assert labels["category.chronic-tension-type"] == "Headache type: Chronic tension-type headache"
+    assert all(label and label != rule for rule, label in labels.items())
+    diagnoses = [d["value"] for d in detail["story"]["diagnoses"]]
+    assert "G44.221 Chronic tension-type headache, intractable" in diagnoses, diagnoses
     assert any(event["kind"] == "reviewed" for event in detail["events"])
     again = client.post(f"/api/referrals/{referral_id}/review", json={"action": "decline"})
     assert again.status_code == 409
