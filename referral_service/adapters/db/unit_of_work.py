@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RootTransaction
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from referral_service.adapters.db.job_lease import check_fence
 from referral_service.adapters.db.repositories import (
@@ -40,6 +40,7 @@ from referral_service.adapters.db.views import StaffViews
 KeyTaken = IntegrityError
 
 EventHandler = Callable[["SqlUnitOfWork", Any], None]
+T = TypeVar("T")
 
 
 class SqlUnitOfWork:
@@ -87,7 +88,11 @@ class SqlUnitOfWork:
             if exc_type is None:
                 self._publish()
                 check_fence(self._conn)  # a job that lost its lease commits nothing
-                self._transaction.commit()
+                try:
+                    self._transaction.commit()
+                except DBAPIError as exc:
+                    exc.at_commit = True  # type: ignore[attr-defined]
+                    raise
             else:
                 self._transaction.rollback()
         finally:
@@ -115,3 +120,24 @@ class SqlUnitOfWork:
 
 
 UnitOfWorkFactory = Callable[..., SqlUnitOfWork]
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """The server dropped the connection (a restart, a terminated backend) before the commit
+    was sent: nothing of the transaction was kept, so running it again is safe."""
+    return (
+        isinstance(exc, DBAPIError)
+        and exc.connection_invalidated
+        and not getattr(exc, "at_commit", False)
+    )
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """Run `work` (one or more units of work); once more if the connection was lost under it.
+    The pool is invalidated by then, so the second run gets a fresh connection."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not lost_connection(exc):
+            raise
+    return work()
