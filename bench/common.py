@@ -58,8 +58,19 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    port = free_port()
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    workers: int = 2,
+    *,
+    port: int | None = None,
+    extra: list[str] | None = None,
+    health: str = "/healthz",
+    cwd: Path = ROOT,
+) -> Iterator[str]:
+    """`app` under the service's gunicorn settings (referral_service/gunicorn_conf.py);
+    `extra` command-line options override them (the peer's ASGI worker class)."""
+    port = port or free_port()
     full_env = {
         **os.environ,
         **env,
@@ -68,30 +79,38 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:referral_service.gunicorn_conf", app],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:referral_service.gunicorn_conf",
+            *(extra or []),
+            app,
+        ],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(base)
+        _wait(base + health)
         yield base
     finally:
         process.terminate()
         process.wait(30)
 
 
-def _wait(base: str) -> None:
-    deadline = time.monotonic() + 30
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{base}/healthz", timeout=1)
+            requests.get(url, timeout=1)
             return
         except requests.RequestException:
             time.sleep(0.2)
-    raise TimeoutError(base)
+    raise TimeoutError(url)
 
 
 def _client(args: tuple[str, str, list[bytes], float]) -> list[float]:
