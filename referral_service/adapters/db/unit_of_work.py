@@ -12,10 +12,12 @@ gave it, in the same transaction: a Task's EHR write-back job is queued with the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -106,6 +108,31 @@ class SqlUnitOfWork:
     def collect(self, event: Any) -> None:
         """An event for the handlers to act on before this transaction commits."""
         self._collected.append(event)
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Writes sent without waiting for each answer (PostgreSQL's pipeline mode): the lot
+        costs one round trip. Nothing inside may read a result; a failure (a taken key, a lost
+        connection) surfaces when the block ends, as KeyTaken or a DBAPIError. Plain on SQLite."""
+        if self._conn.dialect.name != "postgresql":
+            yield
+            return
+        driver = self._conn.connection.driver_connection
+        try:
+            with driver.pipeline():
+                yield
+        except psycopg.Error as exc:
+            raise self._translated(exc) from exc
+
+    def _translated(self, exc: psycopg.Error) -> DBAPIError:
+        """A driver error from the pipeline as SQLAlchemy would have raised it statement by
+        statement (IntegrityError for a taken key), the connection invalidated if it is lost."""
+        lost = self._conn.dialect.is_disconnect(exc, self._conn.connection, None)
+        if lost:
+            self._conn.invalidate(exc)
+        return DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=self._conn.dialect
+        )
 
     def savepoint(self) -> Any:
         """A nested transaction: a KeyTaken inside it rolls back only its own work."""

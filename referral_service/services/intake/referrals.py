@@ -62,7 +62,7 @@ def receive_referral(
 
     def accept() -> IntakeResult:
         try:
-            with runtime.unit_of_work() as uow:
+            with runtime.unit_of_work() as uow, uow.batched():
                 _insert_new(uow, new_id, sender, document, fields, supporting or [], now, options)
                 uow.identifiers.claim_new(sender, new_id, identifiers)
                 if options.audit is not None:
