@@ -67,6 +67,7 @@ def gunicorn(
     extra: list[str] | None = None,
     health: str = "/healthz",
     cwd: Path = ROOT,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
     """`app` under the service's gunicorn settings (referral_service/gunicorn_conf.py);
     `extra` command-line options override them (the peer's ASGI worker class)."""
@@ -94,6 +95,8 @@ def gunicorn(
         cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)  # the master; cpu_seconds() counts its workers too
     try:
         _wait(base + health)
         yield base
@@ -152,3 +155,37 @@ def drive(base: str, path: str, bodies_per_client: list[list[bytes]], seconds: f
 
 def dumps(document: dict) -> bytes:
     return json.dumps(document).encode()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pids: list[int], *, with_children: bool = True) -> float:
+    """User + system CPU seconds used so far by these processes (and their live children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        if with_children:
+            todo.extend(_children(pid))
+    return total

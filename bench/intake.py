@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: bench/ and tests/ live beside it
     sys.path.insert(0, str(ROOT))
 
-from bench.common import database, dumps, gunicorn  # noqa: E402
+from bench.common import cpu_seconds, database, dumps, gunicorn  # noqa: E402
 from bench.floor_app import TABLE_DDL  # noqa: E402
 from bench.load import MARKER, drive  # noqa: E402
 from tests.support.referrals import eligible_referral  # noqa: E402
@@ -47,7 +47,7 @@ def _template() -> bytes:
 
 
 @contextmanager
-def _peer(workdir: Path, workers: int) -> Iterator[str]:
+def _peer(workdir: Path, workers: int, pids: dict[str, list[int]]) -> Iterator[str]:
     port = free_port()
     settings = {
         "base_url": f"http://127.0.0.1:{port}/fhir",
@@ -70,12 +70,13 @@ def _peer(workdir: Path, workers: int) -> Iterator[str]:
         extra=["-k", UVICORN_WORKER],
         health="/fhir/metadata",
         cwd=workdir,
+        pids=pids["web"],
     ) as base:
         yield base
 
 
 @contextmanager
-def _service(url: str, workers: int) -> Iterator[str]:
+def _service(url: str, workers: int, pids: dict[str, list[int]]) -> Iterator[str]:
     env = {
         "REFERRAL_DATABASE_URL": url,
         # One client IP drives all the load: the per-client limit would throttle the load
@@ -83,15 +84,20 @@ def _service(url: str, workers: int) -> Iterator[str]:
         "REFERRAL_RATE_LIMIT": "10000000/minute",
     }
     executable = str(Path(sys.executable).with_name("referral-service"))
+    # The worker's own application_name: its PostgreSQL backends are counted apart.
+    worker_url = url.replace(
+        "application_name=bench-intake-service", "application_name=bench-intake-worker"
+    )
     worker = subprocess.Popen(
         [executable, "worker"],
-        env={**os.environ, **env},
+        env={**os.environ, **env, "REFERRAL_DATABASE_URL": worker_url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
     )
+    pids["worker"].append(worker.pid)
     try:
-        with gunicorn("referral_service.wsgi:app", env, workers) as base:
+        with gunicorn("referral_service.wsgi:app", env, workers, pids=pids["web"]) as base:
             yield base
     finally:
         worker.terminate()
@@ -107,23 +113,68 @@ def _create_floor_table(url: str) -> None:
     engine.dispose()
 
 
+def _backends(url: str, application_name: str) -> list[int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": application_name},
+        ).scalars()
+        found = [int(pid) for pid in pids]
+    engine.dispose()
+    return found
+
+
+def _cpu(pids: dict[str, list[int]], backends: dict[str, list[int]]) -> dict[str, float]:
+    return {
+        "web": cpu_seconds(pids["web"]),
+        "db": cpu_seconds(backends["web"], with_children=False),
+        "worker": cpu_seconds(pids["worker"]),
+        "worker db": cpu_seconds(backends["worker"], with_children=False),
+    }
+
+
 def run(seconds: float, connections: int = 16, workers: int = 2, warmup: float = 2.0) -> dict:
+    """Each app in turn; also the CPU its processes (web, the service's worker, its PostgreSQL
+    backends, found by application_name) spent per request while measured."""
     template = _template()
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp, database("postgresql", Path(tmp)) as url:
         _create_floor_table(url)
+
+        def app_url(name: str) -> str:
+            return f"{url}&application_name=bench-intake-{name}"
+
         starters = {
-            "bare": lambda: gunicorn("bench.bare_app:app", {"REFERRAL_DATABASE_URL": url}, workers),
-            "floor": lambda: gunicorn(
-                "bench.floor_app:app", {"REFERRAL_DATABASE_URL": url}, workers
+            "bare": lambda p: gunicorn(
+                "bench.bare_app:app", {"REFERRAL_DATABASE_URL": url}, workers, pids=p["web"]
             ),
-            "peer": lambda: _peer(Path(tmp), workers),
-            "service": lambda: _service(url, workers),
+            "floor": lambda p: gunicorn(
+                "bench.floor_app:app",
+                {"REFERRAL_DATABASE_URL": app_url("floor")},
+                workers,
+                pids=p["web"],
+            ),
+            "peer": lambda p: _peer(Path(tmp), workers, p),
+            "service": lambda p: _service(app_url("service"), workers, p),
         }
         for name in APPS:
-            with starters[name]() as base:
+            pids: dict[str, list[int]] = {"web": [], "worker": []}
+            with starters[name](pids) as base:
                 drive(base, PATH, template, warmup, connections)
-                results[name] = drive(base, PATH, template, seconds, connections)
+                backends = {
+                    "web": _backends(url, f"bench-intake-{name}"),
+                    "worker": _backends(url, "bench-intake-worker"),
+                }
+                before = _cpu(pids, backends)
+                result = drive(base, PATH, template, seconds, connections)
+                after = _cpu(pids, backends)
+            result["cpu_ms"] = {
+                part: (after[part] - before[part]) * 1000 / result["requests"] for part in after
+            }
+            results[name] = result
     return {**results, **ratios(results)}
 
 
@@ -151,7 +202,8 @@ def report(result: dict) -> list[str]:
         r = result[name]
         lines.append(
             f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-            f"p99 {r['p99_ms']:7.1f} ms  ({r['requests']} requests)"
+            f"p99 {r['p99_ms']:7.1f} ms  ({r['requests']} requests)  CPU/request: "
+            + ", ".join(f"{part} {ms:.1f} ms" for part, ms in r["cpu_ms"].items() if ms)
         )
     for key, label, met, target in TARGETS:
         verdict = "meets" if met(result[key]) else "MISSES"
