@@ -118,13 +118,14 @@ class SqlUnitOfWork:
             yield
             return
         driver = self._conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
         try:
             with driver.pipeline():
                 yield
         except psycopg.Error as exc:
             raise self._translated(exc) from exc
 
-    def _translated(self, exc: psycopg.Error) -> DBAPIError:
+    def _translated(self, exc: Any) -> BaseException:
         """A driver error from the pipeline as SQLAlchemy would have raised it statement by
         statement (IntegrityError for a taken key), the connection invalidated if it is lost."""
         lost = self._conn.dialect.is_disconnect(exc, self._conn.connection, None)
