@@ -25,13 +25,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FULL = {
-    "intake": {"seconds": 10, "clients": 4, "workers": 2},
+    "intake": {"seconds": 10, "connections": 16, "workers": 2},
     "evaluate": {"seconds": 3},
     "booking": {"referrals": 200, "chairs": 6, "days": 15},
     "memory": {"referrals": 10_000, "clients": 4, "workers": 2},
 }
 QUICK = {
-    "intake": {"seconds": 3, "clients": 2, "workers": 2},
+    "intake": {"seconds": 3, "connections": 16, "workers": 2},
     "evaluate": {"seconds": 1},
     "booking": {"referrals": 30, "chairs": 3, "days": 4, "probes": 10},
     "memory": {"referrals": 2_000, "clients": 4, "workers": 2, "drain_seconds": 120},
@@ -47,24 +47,13 @@ def _verdict(met: bool | None) -> str:
 def bench_intake(size: dict) -> list[Row]:
     from bench import intake
 
-    r = intake.run(size["seconds"], size["clients"], size["workers"])
-    for name in ("service", "bare", "floor"):
-        x = r[name]
-        print(
-            f"{name:8} {x['throughput']:8.1f} req/s  p50 {x['p50_ms']:6.1f} ms  "
-            f"p99 {x['p99_ms']:6.1f} ms  ({x['requests']} requests)"
-        )
-    figure = (
-        f"service {r['service']['throughput']:.0f} req/s vs bare Flask "
-        f"{r['bare']['throughput']:.0f} req/s = {r['ratio']:.2f}"
-    )
-    floor = (
-        f"floor app (fhir.resources validation + one durable INSERT) "
-        f"{r['floor']['throughput']:.0f} req/s = {r['floor_ratio']:.2f} of bare"
-    )
+    r = intake.run(size["seconds"], size["connections"], size["workers"])
+    print("\n".join(intake.report(r)))
+    figures = {name: f"{r[name]['throughput']:.0f} req/s" for name in intake.APPS}
+    context = ", ".join(f"{name} {figure}" for name, figure in figures.items())
     return [
-        ("intake (issue 2)", figure, ">= 0.50 of bare", _verdict(r["ratio"] >= 0.5)),
-        ("intake floor (issue 2)", floor, "the reachable maximum", _verdict(None)),
+        (f"intake {label} (issue 20)", f"{r[key]:.2f} ({context})", target, _verdict(met(r[key])))
+        for key, label, met, target in intake.TARGETS
     ]
 
 

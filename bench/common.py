@@ -58,8 +58,20 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    port = free_port()
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    workers: int = 2,
+    *,
+    port: int | None = None,
+    extra: list[str] | None = None,
+    health: str = "/healthz",
+    cwd: Path = ROOT,
+    pids: list[int] | None = None,
+) -> Iterator[str]:
+    """`app` under the service's gunicorn settings (referral_service/gunicorn_conf.py);
+    `extra` command-line options override them (the peer's ASGI worker class)."""
+    port = port or free_port()
     full_env = {
         **os.environ,
         **env,
@@ -68,30 +80,40 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2) -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:referral_service.gunicorn_conf", app],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:referral_service.gunicorn_conf",
+            *(extra or []),
+            app,
+        ],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)  # the master; cpu_seconds() counts its workers too
     try:
-        _wait(base)
+        _wait(base + health)
         yield base
     finally:
         process.terminate()
         process.wait(30)
 
 
-def _wait(base: str) -> None:
-    deadline = time.monotonic() + 30
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{base}/healthz", timeout=1)
+            requests.get(url, timeout=1)
             return
         except requests.RequestException:
             time.sleep(0.2)
-    raise TimeoutError(base)
+    raise TimeoutError(url)
 
 
 def _client(args: tuple[str, str, list[bytes], float]) -> list[float]:
@@ -133,3 +155,37 @@ def drive(base: str, path: str, bodies_per_client: list[list[bytes]], seconds: f
 
 def dumps(document: dict) -> bytes:
     return json.dumps(document).encode()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pids: list[int], *, with_children: bool = True) -> float:
+    """User + system CPU seconds used so far by these processes (and their live children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        if with_children:
+            todo.extend(_children(pid))
+    return total

@@ -1,65 +1,107 @@
-"""Intake throughput: the real service on PostgreSQL under gunicorn vs a bare Flask app that only
-parses JSON, same gunicorn settings, same load generator, same run.
+"""Intake cost (issue 20), in ONE run, same gunicorn settings, same load generator (bench/load.py,
+16 keep-alive connections, a fresh identifier per request):
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--clients 4] [--workers 2]
+- bare:    a Flask app that only parses the JSON (bench/bare_app.py); also the load generator's
+           own ceiling
+- floor:   fhir.resources R4B validation + one INSERT/COMMIT on PostgreSQL (bench/floor_app.py)
+- peer:    SEKMET (sekmet-fhir) creating the same ServiceRequest (FastAPI, under gunicorn with
+           uvicorn workers; simulator disabled, log_inbound false, no auth)
+- service: referral_service on PostgreSQL with its worker running beside it, as in production
 
-Target (issue 2): intake >= 50% of the bare app's throughput.
+    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--workers 2]
 
-A third app, bench/floor_app.py, measures in the same run the floor any conforming intake has:
-fhir.resources validation plus one durable INSERT. Its ratio to the bare app is the most an
-implementation of issue 2 could reach on this machine.
+Targets (issue 20, same run): service >= 0.6 x floor, service >= 2 x peer, service p99 <= 3 x
+floor p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: bench/ and tests/ live beside it
     sys.path.insert(0, str(ROOT))
 
-from bench.common import database, drive, dumps, gunicorn  # noqa: E402
+from bench.common import cpu_seconds, database, dumps, gunicorn  # noqa: E402
 from bench.floor_app import TABLE_DDL  # noqa: E402
+from bench.load import MARKER, drive  # noqa: E402
 from tests.support.referrals import eligible_referral  # noqa: E402
+from tests.support.service import free_port  # noqa: E402
+
+APPS = ("bare", "floor", "peer", "service")
+PATH = "/fhir/ServiceRequest"
+UVICORN_WORKER = "uvicorn.workers.UvicornWorker"
 
 
-def _bodies(clients: int, per_client: int) -> list[list[bytes]]:
-    return [
-        [dumps(eligible_referral(uuid.uuid4().hex)) for _ in range(per_client)]
-        for _ in range(clients)
-    ]
+def _template() -> bytes:
+    return dumps(eligible_referral(MARKER.decode()))
 
 
-def run(seconds: float, clients: int, workers: int) -> dict:
-    with tempfile.TemporaryDirectory() as workdir, database("postgresql", Path(workdir)) as url:
-        # The per-client rate limit would throttle the load generator, not measure intake.
-        env = {
-            "REFERRAL_DATABASE_URL": url,
-            "REFERRAL_LOG_LEVEL": "WARNING",
-            "REFERRAL_RATE_LIMIT": "10000000/minute",
-        }
-        per_client = int(seconds * 2000)
-        with gunicorn("referral_service.wsgi:app", env, workers) as base:
-            drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)  # warm-up
-            service = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
-        with gunicorn("bench.bare_app:app", env, workers) as base:
-            drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)
-            bare = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
-        _create_floor_table(url)
-        with gunicorn("bench.floor_app:app", env, workers) as base:
-            drive(base, "/fhir/ServiceRequest", _bodies(clients, 20), 2)
-            floor = drive(base, "/fhir/ServiceRequest", _bodies(clients, per_client), seconds)
-    return {
-        "service": service,
-        "bare": bare,
-        "floor": floor,
-        "ratio": service["throughput"] / bare["throughput"],
-        "floor_ratio": floor["throughput"] / bare["throughput"],
+@contextmanager
+def _peer(workdir: Path, workers: int, pids: dict[str, list[int]]) -> Iterator[str]:
+    port = free_port()
+    settings = {
+        "base_url": f"http://127.0.0.1:{port}/fhir",
+        "host": "127.0.0.1",
+        "port": port,
+        "data_dir": str(workdir / "sekmet-data"),
+        "own_private_key_path": str(workdir / "sekmet_private.pem"),
+        "simulator": {"enabled": False},
+        "log_inbound": False,
+        "server_auth": {"types": ["none"]},
     }
+    config = workdir / "sekmet.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    env = {"SEKMET_CONFIG": str(config)}
+    with gunicorn(
+        "sekmet.main:app_factory()",
+        env,
+        workers,
+        port=port,
+        extra=["-k", UVICORN_WORKER],
+        health="/fhir/metadata",
+        cwd=workdir,
+        pids=pids["web"],
+    ) as base:
+        yield base
+
+
+@contextmanager
+def _service(url: str, workers: int, pids: dict[str, list[int]]) -> Iterator[str]:
+    env = {
+        "REFERRAL_DATABASE_URL": url,
+        # One client IP drives all the load: the per-client limit would throttle the load
+        # generator, not measure intake. The limiter itself still runs.
+        "REFERRAL_RATE_LIMIT": "10000000/minute",
+    }
+    executable = str(Path(sys.executable).with_name("referral-service"))
+    # The worker's own application_name: its PostgreSQL backends are counted apart.
+    worker_url = url.replace(
+        "application_name=bench-intake-service", "application_name=bench-intake-worker"
+    )
+    worker = subprocess.Popen(
+        [executable, "worker"],
+        env={**os.environ, **env, "REFERRAL_DATABASE_URL": worker_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    pids["worker"].append(worker.pid)
+    try:
+        with gunicorn("referral_service.wsgi:app", env, workers, pids=pids["web"]) as base:
+            yield base
+    finally:
+        worker.terminate()
+        worker.wait(30)
 
 
 def _create_floor_table(url: str) -> None:
@@ -71,26 +113,117 @@ def _create_floor_table(url: str) -> None:
     engine.dispose()
 
 
-def main() -> None:
+def _backends(url: str, application_name: str) -> list[int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": application_name},
+        ).scalars()
+        found = [int(pid) for pid in pids]
+    engine.dispose()
+    return found
+
+
+def _cpu(pids: dict[str, list[int]], backends: dict[str, list[int]]) -> dict[str, float]:
+    return {
+        "web": cpu_seconds(pids["web"]),
+        "db": cpu_seconds(backends["web"], with_children=False),
+        "worker": cpu_seconds(pids["worker"]),
+        "worker db": cpu_seconds(backends["worker"], with_children=False),
+    }
+
+
+def run(seconds: float, connections: int = 16, workers: int = 2, warmup: float = 2.0) -> dict:
+    """Each app in turn; also the CPU its processes (web, the service's worker, its PostgreSQL
+    backends, found by application_name) spent per request while measured."""
+    template = _template()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp, database("postgresql", Path(tmp)) as url:
+        _create_floor_table(url)
+
+        def app_url(name: str) -> str:
+            return f"{url}&application_name=bench-intake-{name}"
+
+        starters = {
+            "bare": lambda p: gunicorn(
+                "bench.bare_app:app", {"REFERRAL_DATABASE_URL": url}, workers, pids=p["web"]
+            ),
+            "floor": lambda p: gunicorn(
+                "bench.floor_app:app",
+                {"REFERRAL_DATABASE_URL": app_url("floor")},
+                workers,
+                pids=p["web"],
+            ),
+            "peer": lambda p: _peer(Path(tmp), workers, p),
+            "service": lambda p: _service(app_url("service"), workers, p),
+        }
+        for name in APPS:
+            pids: dict[str, list[int]] = {"web": [], "worker": []}
+            with starters[name](pids) as base:
+                drive(base, PATH, template, warmup, connections)
+                backends = {
+                    "web": _backends(url, f"bench-intake-{name}"),
+                    "worker": _backends(url, "bench-intake-worker"),
+                }
+                before = _cpu(pids, backends)
+                result = drive(base, PATH, template, seconds, connections)
+                after = _cpu(pids, backends)
+            result["cpu_ms"] = {
+                part: (after[part] - before[part]) * 1000 / result["requests"] for part in after
+            }
+            results[name] = result
+    return {**results, **ratios(results)}
+
+
+def ratios(r: dict) -> dict:
+    return {
+        "service_floor": r["service"]["throughput"] / r["floor"]["throughput"],
+        "service_peer": r["service"]["throughput"] / r["peer"]["throughput"],
+        "p99_service_floor": r["service"]["p99_ms"] / r["floor"]["p99_ms"],
+        "floor_bare": r["floor"]["throughput"] / r["bare"]["throughput"],
+        "service_bare": r["service"]["throughput"] / r["bare"]["throughput"],
+    }
+
+
+TARGETS = (
+    # key, label, test, target text
+    ("service_floor", "service / floor throughput", lambda x: x >= 0.6, ">= 0.60"),
+    ("service_peer", "service / peer throughput", lambda x: x >= 2.0, ">= 2.00"),
+    ("p99_service_floor", "service p99 / floor p99", lambda x: x <= 3.0, "<= 3.00"),
+)
+
+
+def report(result: dict) -> list[str]:
+    lines = []
+    for name in APPS:
+        r = result[name]
+        lines.append(
+            f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+            f"p99 {r['p99_ms']:7.1f} ms  ({r['requests']} requests)  CPU/request: "
+            + ", ".join(f"{part} {ms:.1f} ms" for part, ms in r["cpu_ms"].items() if ms)
+        )
+    for key, label, met, target in TARGETS:
+        verdict = "meets" if met(result[key]) else "MISSES"
+        lines.append(f"{label:28} {result[key]:6.2f}  target {target}  {verdict}")
+    lines.append(f"{'floor / bare throughput':28} {result['floor_bare']:6.2f}  (context)")
+    lines.append(f"{'service / bare throughput':28} {result['service_bare']:6.2f}  (context)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    result = run(args.seconds, args.clients, args.workers)
-    for name in ("service", "bare", "floor"):
-        r = result[name]
-        print(
-            f"{name:8} {r['throughput']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-            f"p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests)"
-        )
-    verdict = "meets" if result["ratio"] >= 0.5 else "MISSES"
-    print(f"ratio    {result['ratio']:.2f} of the bare app ({verdict} the >= 0.50 target)")
-    print(
-        f"floor    {result['floor_ratio']:.2f} of the bare app: fhir.resources validation + one "
-        f"durable INSERT alone (the most any conforming intake could reach here)"
-    )
+    parser.add_argument("--warmup", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    result = run(args.seconds, args.connections, args.workers, args.warmup)
+    print("\n".join(report(result)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,6 +4,8 @@ and GET /fhir/AuditEvent (search by date, entity, agent) and /fhir/AuditEvent/{i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 
@@ -63,6 +65,8 @@ def init_audit(app: Flask, settings: Settings) -> None:
     def _record(response: Response) -> Response:
         if response.status_code == 429:
             return response
+        if g.get("audit_recorded") and response.status_code < 300:
+            return response  # written in the request's own transaction (creation_recorder)
         audited = audited_action(request.method, request.path, response.headers.get("Location"))
         if audited is None:
             return response
@@ -79,6 +83,31 @@ def init_audit(app: Flask, settings: Settings) -> None:
         except Exception as exc:  # the answer is already decided; say the trail missed one
             log.error("audit record failed: %s", type(exc).__name__)
         return response
+
+
+def creation_recorder() -> Callable[[Any, str], None]:
+    """The audit record of a create, for the use case to write in its own transaction; call
+    `recorded_in_transaction()` once that transaction has committed with it."""
+    settings = runtime().settings
+    agent = _agent(settings)
+    source_ip = (request.remote_addr or "")[:64] or None
+
+    def write(uow: Any, referral_id: str) -> None:
+        audited = audit.AuditedAction("C", "create", f"ServiceRequest/{referral_id}")
+        audit.record(
+            uow,
+            audited,
+            recorded=runtime().now(),
+            outcome=audit.outcome_code(201),
+            agent=agent,
+            source_ip=source_ip,
+        )
+
+    return write
+
+
+def recorded_in_transaction() -> None:
+    g.audit_recorded = True
 
 
 def _advertise(resources: list[dict]) -> None:

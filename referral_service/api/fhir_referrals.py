@@ -3,9 +3,12 @@ and the $evaluate dry run."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, request
 
 from referral_service.adapters.db import queries
+from referral_service.api.audit import creation_recorder, recorded_in_transaction
 from referral_service.api.fhir_io import (
     check_accept,
     etag,
@@ -63,9 +66,10 @@ def create_referral() -> Response:
         sender=sender,
         document=document,
         now=runtime().now(),
-        options=_options(),
+        options=replace(_options(), audit=creation_recorder()),
     )
     if result.created:
+        recorded_in_transaction()
         metrics.referral_received("direct")
     if not result.created:
         return _stored(result.referral_id, 200)

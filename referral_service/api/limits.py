@@ -15,6 +15,7 @@ from flask_limiter import Limiter
 from werkzeug.exceptions import ClientDisconnected
 
 from referral_service.api.fhir_io import fhir_response
+from referral_service.api.limit_storage import storage_uri
 from referral_service.config import Settings
 from referral_service.fhir.outcome import Issue, TooLarge, Unreadable, operation_outcome
 from referral_service.fhir.validation import MAX_JSON_DEPTH, check_json_sizes
@@ -89,7 +90,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         client_key,
         app=app,
         application_limits=[settings.rate_limit],
-        storage_uri=settings.rate_limit_storage_url,
+        storage_uri=storage_uri(settings.rate_limit_storage_url),
         strategy="moving-window",
         headers_enabled=True,
         key_prefix="referral-service",

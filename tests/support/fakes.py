@@ -5,6 +5,7 @@ milliseconds; tests/integration proves the real adapters on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
@@ -226,6 +227,10 @@ class FakeUnitOfWork:
 
     def savepoint(self) -> Any:
         return _Savepoint(self)
+
+    def batched(self) -> Any:
+        """Pipelining is a round-trip saving; in memory there is nothing to batch."""
+        return contextlib.nullcontext()
 
 
 class _Savepoint:

@@ -10,7 +10,10 @@ from sqlalchemy import Engine, create_engine, event
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
-    return create_engine(url, pool_pre_ping=True, future=True, **kwargs)
+    # No pre-ping (a round trip per transaction): a connection the server dropped fails its
+    # first statement instead, SQLAlchemy invalidates the pool, and the unit of work's caller
+    # retries once (unit_of_work.retry_on_disconnect).
+    return create_engine(url, future=True, **kwargs)
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:

@@ -81,7 +81,7 @@ def enqueue(
         "updated_at": now,
     }
     if dedupe_key is None:
-        conn.execute(insert(jobs), values)
+        conn.execute(insert(jobs).inline(), values)  # no RETURNING: it can be pipelined
         return
     dialect = conn.dialect.name
     if dialect in _UPSERT_INSERTS:

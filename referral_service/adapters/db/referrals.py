@@ -327,7 +327,9 @@ def search_tasks(
 
 def add_event(conn: Connection, referral_id: str, kind: str, now: datetime, **detail: Any) -> None:
     conn.execute(
-        insert(referral_events), dict(referral_id=referral_id, at=now, kind=kind, detail=detail)
+        # inline(): no RETURNING of the new id (nobody reads it), so it can be pipelined
+        insert(referral_events).inline(),
+        dict(referral_id=referral_id, at=now, kind=kind, detail=detail),
     )
 
 

@@ -12,12 +12,14 @@ gave it, in the same transaction: a Task's EHR write-back job is queued with the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, RootTransaction
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from referral_service.adapters.db.job_lease import check_fence
 from referral_service.adapters.db.repositories import (
@@ -40,6 +42,7 @@ from referral_service.adapters.db.views import StaffViews
 KeyTaken = IntegrityError
 
 EventHandler = Callable[["SqlUnitOfWork", Any], None]
+T = TypeVar("T")
 
 
 class SqlUnitOfWork:
@@ -87,7 +90,11 @@ class SqlUnitOfWork:
             if exc_type is None:
                 self._publish()
                 check_fence(self._conn)  # a job that lost its lease commits nothing
-                self._transaction.commit()
+                try:
+                    self._transaction.commit()
+                except DBAPIError as exc:
+                    exc.at_commit = True  # type: ignore[attr-defined]
+                    raise
             else:
                 self._transaction.rollback()
         finally:
@@ -102,6 +109,32 @@ class SqlUnitOfWork:
         """An event for the handlers to act on before this transaction commits."""
         self._collected.append(event)
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Writes sent without waiting for each answer (PostgreSQL's pipeline mode): the lot
+        costs one round trip. Nothing inside may read a result; a failure (a taken key, a lost
+        connection) surfaces when the block ends, as KeyTaken or a DBAPIError. Plain on SQLite."""
+        if self._conn.dialect.name != "postgresql":
+            yield
+            return
+        driver = self._conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            with driver.pipeline():
+                yield
+        except psycopg.Error as exc:
+            raise self._translated(exc) from exc
+
+    def _translated(self, exc: Any) -> BaseException:
+        """A driver error from the pipeline as SQLAlchemy would have raised it statement by
+        statement (IntegrityError for a taken key), the connection invalidated if it is lost."""
+        lost = self._conn.dialect.is_disconnect(exc, self._conn.connection, None)
+        if lost:
+            self._conn.invalidate(exc)
+        return DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=self._conn.dialect
+        )
+
     def savepoint(self) -> Any:
         """A nested transaction: a KeyTaken inside it rolls back only its own work."""
         return self._conn.begin_nested()
@@ -115,3 +148,24 @@ class SqlUnitOfWork:
 
 
 UnitOfWorkFactory = Callable[..., SqlUnitOfWork]
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """The server dropped the connection (a restart, a terminated backend) before the commit
+    was sent: nothing of the transaction was kept, so running it again is safe."""
+    return (
+        isinstance(exc, DBAPIError)
+        and exc.connection_invalidated
+        and not getattr(exc, "at_commit", False)
+    )
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """Run `work` (one or more units of work); once more if the connection was lost under it.
+    The pool is invalidated by then, so the second run gets a fresh connection."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not lost_connection(exc):
+            raise
+    return work()

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.adapters.db.unit_of_work import (
+    KeyTaken,
+    SqlUnitOfWork,
+    retry_on_disconnect,
+)
 from referral_service.domain import lifecycle
 from referral_service.fhir.referral import (
     ReferralFields,
@@ -55,17 +59,24 @@ def receive_referral(
     fields = read_fields(document)
     identifiers = business_identifiers(document)
     new_id = referral_id or str(uuid.uuid4())
-    try:
-        with runtime.unit_of_work() as uow:
-            _insert_new(uow, new_id, sender, document, fields, supporting or [], now, options)
-            uow.identifiers.claim_new(sender, new_id, identifiers)
-    except KeyTaken:
-        with runtime.unit_of_work() as uow:
-            existing = uow.identifiers.find_referral(sender, identifiers)
-        if existing is None:
-            raise
-        return _resubmission(runtime, existing, sender, document, supporting, now, options)
-    return IntakeResult(new_id, 1, True, now)
+
+    def accept() -> IntakeResult:
+        try:
+            with runtime.unit_of_work() as uow, uow.batched():
+                _insert_new(uow, new_id, sender, document, fields, supporting or [], now, options)
+                uow.identifiers.claim_new(sender, new_id, identifiers)
+                if options.audit is not None:
+                    options.audit(uow, new_id)
+        except KeyTaken:
+            with runtime.unit_of_work() as uow:
+                existing = uow.identifiers.find_referral(sender, identifiers)
+            if existing is None:
+                raise
+            return _resubmission(runtime, existing, sender, document, supporting, now, options)
+        return IntakeResult(new_id, 1, True, now)
+
+    # A PostgreSQL restart since the pooled connection was last used costs no referral.
+    return retry_on_disconnect(accept)
 
 
 def create_in(
