@@ -104,4 +104,3 @@ def _apply(
         uow.events.add(referral_id, "new-data", now, via="Task")
         jobs.evaluate_after_change(uow, referral_id, f"Task/{task.id}/_history/{version}", now)
     return resource
-
