@@ -271,6 +271,21 @@ def supporting_for(
     return list(merged.values())
 
 
+def named_by_task(runtime: Dependencies, sender: str, referral_id: str) -> list[dict[str, Any]]:
+    """The sender's resources its Task's `input` points at (new data given through the Task,
+    whether or not they name the patient as the referral does)."""
+    with runtime.unit_of_work(read_only=True) as uow:
+        task = uow.tasks.for_referral(referral_id)
+        named = [
+            found
+            for item in (task.resource.get("input") or [] if task else [])
+            if isinstance(item, dict)
+            and (found := relative_reference((item.get("valueReference") or {}).get("reference")))
+        ]
+        stored = [uow.resources.get(kind, resource_id) for kind, resource_id in named]
+    return [render(row) for row in stored if row is not None and row.sender == sender]
+
+
 def own_resolver(runtime: Dependencies, sender: str, fallback: Resolver | None) -> Resolver:
     """Resolves `Type/id` to the sender's own stored resource first; another sender's is
     unresolvable here (missing data, not a leak), so it falls through to `fallback`."""

@@ -34,9 +34,7 @@ def over_http(served_url: str) -> Callable[[str], Send]:
     session = requests.Session()
 
     def make(sender: str) -> Send:
-        def send(
-            method: str, path: str, body: Any, headers: dict[str, str]
-        ) -> tuple[int, Any]:
+        def send(method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
             data = None if body is None else json.dumps(body).encode()
             response = session.request(
                 method,
@@ -53,5 +51,3 @@ def over_http(served_url: str) -> Callable[[str], Send]:
         return send
 
     return make
-
-

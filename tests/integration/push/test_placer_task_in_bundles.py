@@ -90,9 +90,7 @@ def test_a_transaction_with_the_placers_task_adopts_it(er_a: Placer, runtime) ->
         {
             "system": f"{ER}/tasks",
             "value": "task-b1",
-            "type": {
-                "coding": [{"system": PLAC, "code": "PLAC", "display": "Placer Identifier"}]
-            },
+            "type": {"coding": [{"system": PLAC, "code": "PLAC", "display": "Placer Identifier"}]},
         }
     ]
     found = er_a.ask("GET", f"/fhir/Task?identifier={ER}/tasks|task-b1")
