@@ -11,7 +11,6 @@ import pytest
 
 from referral_service.worker import Worker
 from tests.integration.push.placer import ER, OBSERVATIONS, PLAC, Placer, chronic_migraine, patient
-from tests.integration.push.served import over_http, served_url  # noqa: F401 (fixtures)
 
 SR_URL = "urn:uuid:7f2c1a9e-0000-4000-8000-000000000001"
 
@@ -62,7 +61,7 @@ def _bundle(kind: str = "transaction", case: str = "b1") -> dict[str, Any]:
 
 
 @pytest.fixture
-def er_a(over_http) -> Placer:  # type: ignore[no-untyped-def]  # noqa: F811
+def er_a(over_http) -> Placer:  # type: ignore[no-untyped-def]
     return Placer(over_http("er-a"), case="b1")
 
 
@@ -164,7 +163,7 @@ def test_a_task_entry_must_be_posted(er_a: Placer) -> None:
     _nothing_stored(er_a)
 
 
-def test_another_senders_referral_cannot_be_adopted(er_a: Placer, over_http) -> None:  # noqa: F811
+def test_another_senders_referral_cannot_be_adopted(er_a: Placer, over_http) -> None:
     made = er_a.ask("POST", "/fhir", _bundle())
     referral_id = _location(made, 5)[1]
     er_b = Placer(over_http("er-b"), case="b1")

@@ -10,13 +10,12 @@ import pytest
 
 from referral_service.worker import Worker
 from tests.integration.push.placer import ER, OBSERVATIONS, Placer
-from tests.integration.push.served import over_http, served_url  # noqa: F401 (fixtures)
 
 JSON_PATCH = "application/json-patch+json"
 
 
 @pytest.fixture
-def er_a(over_http) -> Placer:  # type: ignore[no-untyped-def]  # noqa: F811
+def er_a(over_http) -> Placer:  # type: ignore[no-untyped-def]
     return Placer(over_http("er-a"), case="u1")
 
 
@@ -109,7 +108,7 @@ def test_a_field_the_clinic_owns_is_422_naming_it(er_a: Placer, field: str, valu
     assert er_a.ask("GET", f"/fhir/Task/{task_id}") == task  # nothing changed
 
 
-def test_another_senders_task_is_not_found(er_a: Placer, over_http, runtime) -> None:  # noqa: F811
+def test_another_senders_task_is_not_found(er_a: Placer, over_http, runtime) -> None:
     task_id = er_a.refer()
     task = er_a.ask("GET", f"/fhir/Task/{task_id}")
     er_b = Placer(over_http("er-b"), case="u1")
@@ -185,7 +184,7 @@ def test_a_new_input_reference_re_evaluates_an_on_hold_referral(er_a: Placer, ru
 
 def test_an_input_naming_what_the_sender_did_not_push_is_refused(
     er_a: Placer,
-    over_http,  # noqa: F811
+    over_http,
 ) -> None:
     task_id = er_a.refer(observations=("headache",))
     task = er_a.ask("GET", f"/fhir/Task/{task_id}")
