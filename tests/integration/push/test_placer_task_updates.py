@@ -197,3 +197,19 @@ def test_an_input_naming_what_the_sender_did_not_push_is_refused(
         )
         _outcome(answer, 422, status)
     assert er_a.ask("GET", f"/fhir/Task/{task_id}") == task
+
+
+def test_the_capability_statement_says_task_update_and_patch(er_a: Placer) -> None:
+    statement = er_a.ask("GET", "/fhir/metadata")
+    (task,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Task"]
+    codes = [i["code"] for i in task["interaction"]]
+    assert sorted(codes) == ["create", "patch", "read", "search-type", "update"]
+    assert task["versioning"] == "versioned-update" and task["updateCreate"] is False
+    # Truthful: neither is a 405 (the answer to an unknown Task is the 404 of a real handler).
+    for method, body, kind in (
+        ("PUT", {"resourceType": "Task", "status": "requested", "intent": "order"}, None),
+        ("PATCH", [], JSON_PATCH),
+    ):
+        headers = {"Content-Type": kind} if kind else {}
+        status, answer = _send(er_a, method, "/fhir/Task/nothing", body, **headers)
+        assert _outcome(answer, 404, status)[0]["code"] == "not-found"
