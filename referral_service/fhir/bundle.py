@@ -68,7 +68,7 @@ def _entry(index: int, raw: Any) -> BundleEntry:
 
 
 def _entry_issues(entry: BundleEntry, where: str) -> list[Issue]:
-    allowed = SUPPORTING_TYPES | {"ServiceRequest"}
+    allowed = SUPPORTING_TYPES | {"ServiceRequest", "Task"}
     if entry.resource_type not in allowed:
         return [
             Issue(
@@ -82,6 +82,15 @@ def _entry_issues(entry: BundleEntry, where: str) -> list[Issue]:
             Issue(
                 "not-supported",
                 f"{where}.request.method must be POST or PUT",
+                (f"{where}.request.method",),
+            )
+        ]
+    if entry.resource_type == "Task" and entry.method != "POST":
+        return [
+            Issue(
+                "not-supported",
+                f"{where}: a Task is the placer's own, sent with POST (PUT /fhir/Task/{{id}} "
+                "changes the referral's Task)",
                 (f"{where}.request.method",),
             )
         ]
@@ -102,8 +111,8 @@ def assign_ids(entries: list[BundleEntry], sender: str) -> dict[str, str]:
     content, so the same Bundle sent twice names the same resources (and stays idempotent)."""
     mapping: dict[str, str] = {}
     for entry in entries:
-        if entry.issues or entry.resource_type == "ServiceRequest":
-            continue
+        if entry.issues or entry.resource_type in ("ServiceRequest", "Task"):
+            continue  # a referral's id is its own; the placer's Task becomes the referral's
         content = json.dumps(entry.resource, sort_keys=True)
         entry.assigned_id = str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"{sender}|{entry.full_url}|{content}")

@@ -26,6 +26,7 @@ class TaskView:
     decision: Decision | None = None
     appointment_ref: str | None = None
     placer_identifiers: tuple[dict[str, Any], ...] = ()
+    placer_inputs: tuple[dict[str, Any], ...] = ()  # references the placer added (new data)
     status_note: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -82,6 +83,8 @@ def _add_decision(task: dict[str, Any], view: TaskView) -> None:
         notes.extend({"text": f"{r.rule}: {r.outcome}: {r.detail}"} for r in decision.reasons)
         if view.state.business_status == "needs-information":
             task["input"] = [_missing_input(item) for item in decision.missing]
+    if view.placer_inputs:
+        task["input"] = task.get("input", []) + list(view.placer_inputs)
     if view.status_note:
         notes.append({"text": view.status_note})
     if notes:

@@ -50,6 +50,9 @@ def write_task(
         decision=referral.decision,
         appointment_ref=appointment_ref,
         placer_identifiers=tuple(task.resource.get("identifier", ())),
+        placer_inputs=tuple(
+            item for item in task.resource.get("input", ()) if "valueReference" in item
+        ),
         status_note=status_note,
     )
     resource = build_task(view)

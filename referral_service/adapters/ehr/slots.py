@@ -340,7 +340,11 @@ class EhrSchedule:
             "start": times.start,
             "end": times.end,
             "ehr_reference": f"Appointment/{appointment['id']}",
-            "resource": appointment,
+            # Our mirror is based on our own copy of the order, whatever the EHR's says.
+            "resource": {
+                **appointment,
+                "basedOn": [{"reference": held.request.service_request_ref}],
+            },
             "last_updated": now,
         }
         request = held.request
@@ -387,7 +391,7 @@ def _content(
 ) -> Resource:
     return fs.build_appointment(
         referral_id=request.referral_id,
-        service_request_ref=request.service_request_ref,
+        service_request_ref=request.ehr_order_ref or request.service_request_ref,
         patient_ref=request.patient_ref,
         patient=dict(request.patient) if request.patient is not None else None,
         chair=chair,

@@ -25,6 +25,9 @@ class BookingRequest:
     # The Patient to carry inside the Appointment when `patient_ref` would not resolve where the
     # Appointment lives (a contained `#id`, or our own Patient/id on the clinic EHR).
     patient: Mapping[str, Any] | None = None
+    # `ServiceRequest/<id>` on the clinic EHR when the referral is the EHR's own order: the
+    # Appointment written there is based on it (our own copy stays in `service_request_ref`).
+    ehr_order_ref: str | None = None
 
 
 @dataclass(frozen=True)

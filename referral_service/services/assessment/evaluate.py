@@ -104,7 +104,10 @@ def decide_stored(runtime: Dependencies, referral: ReferralRow) -> Decision:
     """The decision the current policy gives a stored referral; nothing is written."""
     # Resources the sender pushed one by one count as if they had come in its Bundle.
     supporting = own_resources.supporting_for(
-        runtime, referral.sender, referral.patient_ref, referral.supporting
+        runtime,
+        referral.sender,
+        referral.patient_ref,
+        referral.supporting + own_resources.named_by_task(runtime, referral.sender, referral.id),
     )
     bundle = {
         "resourceType": "Bundle",

@@ -10,6 +10,7 @@ from referral_service.adapters.db.referrals import ReferralRow
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.domain import lifecycle
+from referral_service.fhir.notifications import ehr_identifier_system
 from referral_service.observability import metrics
 from referral_service.services.booking.schedule import (
     BookingOutcome,
@@ -29,6 +30,7 @@ def book_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
     with runtime.unit_of_work(read_only=True) as uow:
         referral = uow.referrals.get(referral_id)
         task = uow.tasks.for_referral(referral_id)
+        ehr_order = ehr_order_reference(runtime, uow, referral)
     if referral is None or task is None or referral.decision is None:
         return "skipped"
     if not lifecycle.may_book(task.state):
@@ -41,6 +43,7 @@ def book_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
         decision=referral.decision,
         received_at=referral.received_at,
         patient=patient_to_contain(referral, on_ehr=runtime.ehr_client is not None),
+        ehr_order_ref=ehr_order,
     )
     try:
         held = find_time(runtime.schedule, request, runtime.clinic, runtime.now())
@@ -73,6 +76,18 @@ def _find_patient(resources: list[dict[str, Any]], patient_id: str) -> dict[str,
         if resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
             return {k: v for k, v in resource.items() if k not in ("id", "meta")}
     return None
+
+
+def ehr_order_reference(
+    runtime: Dependencies, uow: SqlUnitOfWork, referral: ReferralRow | None
+) -> str | None:
+    """The EHR's own `ServiceRequest/<id>` for a referral that came from the clinic EHR (its
+    webhook or reconciliation), so the EHR links its order to the infusion; else None."""
+    base = runtime.settings.ehr_base_url
+    if referral is None or runtime.ehr_client is None or not base or referral.source != "webhook":
+        return None
+    order_id = uow.identifiers.value_of(referral.id, ehr_identifier_system(str(base)))
+    return f"ServiceRequest/{order_id}" if order_id else None
 
 
 def service_request_reference(runtime: Dependencies, referral_id: str) -> str:

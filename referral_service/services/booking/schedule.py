@@ -94,6 +94,8 @@ def cancel_in(
     if row is None:
         return released is not None
     resource = released or fs.with_status(row["resource"], "cancelled")
+    if released and row["resource"].get("basedOn"):  # the mirror keeps naming our own copy
+        resource = {**released, "basedOn": row["resource"]["basedOn"]}
     if row["status"] != "cancelled":
         version = row["version_id"] + 1
         if not row["ehr_reference"]:

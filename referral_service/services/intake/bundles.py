@@ -1,5 +1,5 @@
 """POST /fhir: a referral with its supporting resources in a transaction (all or nothing) or a
-batch (entry by entry)."""
+batch (entry by entry), and the placer's own Task for it (adopted, as `POST /fhir/Task` does)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from referral_service.fhir.bundle import (
     rewrite_references,
 )
 from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, as_fhir_error
+from referral_service.fhir.placer_task import focused_referral, placer_identifiers
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import referrals as intake
 from referral_service.services.intake import revisions
+from referral_service.services.intake.resources import Push, adopt_in
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,55 @@ def process_bundle(
     for entry in entries:
         entry.resource = rewrite_references(entry.resource, mapping)
     supporting = [
-        _as_stored(e) for e in entries if e.resource_type != "ServiceRequest" and not e.issues
+        _as_stored(e)
+        for e in entries
+        if e.resource_type not in ("ServiceRequest", "Task") and not e.issues
     ]
+    names = _referral_names(entries)
     for entry in entries:
         if not entry.issues:
-            entry.issues = _validate(entry, supporting)
+            entry.issues = _validate(entry, supporting, names)
     if kind == "transaction":
         return kind, _transaction(runtime, entries, supporting, sender, now, options)
-    return kind, [_batch_entry(runtime, e, supporting, sender, now, options) for e in entries]
+    # The placer's Tasks last: they name referrals the Bundle's other entries make.
+    results: dict[int, EntryResult] = {}
+    for entry in _referrals_first(entries):
+        referrals = _referral_results(entries, results)
+        results[entry.index] = _batch_entry(
+            runtime, entry, supporting, sender, now, options, referrals
+        )
+    return kind, [results[entry.index] for entry in entries]
+
+
+def _referrals_first(entries: list[BundleEntry]) -> list[BundleEntry]:
+    return sorted(entries, key=lambda entry: entry.resource_type == "Task")
+
+
+def _referral_names(entries: list[BundleEntry]) -> dict[str, BundleEntry]:
+    """Every way a Task.focus may name one of the Bundle's ServiceRequests."""
+    names: dict[str, BundleEntry] = {}
+    for entry in entries:
+        if entry.resource_type == "ServiceRequest":
+            if entry.full_url:
+                names[entry.full_url] = entry
+            if entry.resource.get("id"):
+                names[f"ServiceRequest/{entry.resource['id']}"] = entry
+    return names
+
+
+def _referral_results(
+    entries: list[BundleEntry], results: dict[int, EntryResult]
+) -> dict[str, EntryResult]:
+    return {
+        name: results[entry.index]
+        for name, entry in _referral_names(entries).items()
+        if entry.index in results
+    }
+
+
+def _focus(entry: BundleEntry) -> str:
+    focus = entry.resource.get("focus")
+    return str(focus.get("reference") or "") if isinstance(focus, dict) else ""
 
 
 def _as_stored(entry: BundleEntry) -> dict[str, Any]:
@@ -63,12 +106,19 @@ def _as_stored(entry: BundleEntry) -> dict[str, Any]:
     return resource
 
 
-def _validate(entry: BundleEntry, supporting: list[dict[str, Any]]) -> list[Issue]:
+def _validate(
+    entry: BundleEntry, supporting: list[dict[str, Any]], names: dict[str, BundleEntry]
+) -> list[Issue]:
     try:
         if entry.resource_type == "ServiceRequest":
             validate_referral(entry.resource, supporting)
             return []
-        return prefix_issues(validate_resource(entry.resource), entry.index)
+        issues = prefix_issues(validate_resource(entry.resource), entry.index)
+        if entry.resource_type == "Task" and not issues:
+            placer_identifiers(entry.resource)
+            if _focus(entry) not in names:
+                focused_referral(entry.resource)  # else one already on this server
+        return issues
     except FhirError as exc:
         return prefix_issues(exc.issues, entry.index)
 
@@ -87,7 +137,13 @@ def _transaction(
     for attempt in range(2):
         try:
             with runtime.unit_of_work() as uow:
-                return [_apply(uow, e, supporting, sender, now, options) for e in entries]
+                results: dict[int, EntryResult] = {}
+                for entry in _referrals_first(entries):
+                    referrals = _referral_results(entries, results)
+                    results[entry.index] = _apply(
+                        uow, entry, supporting, sender, now, options, referrals
+                    )
+                return [results[entry.index] for entry in entries]
         except KeyTaken as exc:
             # A concurrent twin of this transaction won the identifier: run again, and the
             # second pass finds the referral it made instead of colliding.
@@ -103,12 +159,13 @@ def _batch_entry(
     sender: str,
     now: datetime,
     options: intake.IntakeOptions,
+    referrals: dict[str, EntryResult],
 ) -> EntryResult:
     if entry.issues:
         return EntryResult("422 Unprocessable Entity", outcome=tuple(entry.issues))
     try:
         with runtime.unit_of_work() as uow:
-            return _apply(uow, entry, supporting, sender, now, options)
+            return _apply(uow, entry, supporting, sender, now, options, referrals)
     except DomainError as refusal:
         exc = as_fhir_error(refusal)
         return EntryResult(f"{exc.status} {_reason(exc.status)}", outcome=exc.issues)
@@ -134,7 +191,10 @@ def _apply(
     sender: str,
     now: datetime,
     options: intake.IntakeOptions,
+    referrals: dict[str, EntryResult],
 ) -> EntryResult:
+    if entry.resource_type == "Task":
+        return _adopt(uow, entry, sender, now, referrals)
     if entry.resource_type != "ServiceRequest":
         _store_supporting(uow, entry, sender, now)
         location = f"{entry.resource_type}/{entry.assigned_id}/_history/1"
@@ -162,6 +222,33 @@ def _apply(
     )
     return _referral_result(
         "201 Created" if result.created else "200 OK", result.referral_id, result.version_id
+    )
+
+
+def _adopt(
+    uow: SqlUnitOfWork,
+    entry: BundleEntry,
+    sender: str,
+    now: datetime,
+    referrals: dict[str, EntryResult],
+) -> EntryResult:
+    """The placer's Task becomes the referral's: 201 when the Bundle made that referral."""
+    made = referrals.get(_focus(entry))
+    if made is not None and made.referral_id is None:
+        raise Unprocessable.single(
+            "processing",
+            f"Bundle.entry[{entry.index}]: the ServiceRequest in Task.focus was not accepted",
+            f"Bundle.entry[{entry.index}].resource.focus",
+        )
+    referral_id = made.referral_id if made else focused_referral(entry.resource)
+    assert referral_id is not None
+    task = adopt_in(uow, Push(sender, now), referral_id, placer_identifiers(entry.resource))
+    version = int(task["meta"]["versionId"])
+    created = made is not None and made.status.startswith("201")
+    return EntryResult(
+        "201 Created" if created else "200 OK",
+        f"Task/{task['id']}/_history/{version}",
+        f'W/"{version}"',
     )
 
 

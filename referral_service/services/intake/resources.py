@@ -215,27 +215,31 @@ def search(
 def adopt_placer_task(runtime: Dependencies, push: Push, referral_id: str, placer: list) -> dict:
     """The referrer's Task for its referral is the referral's Task: the referrer's
     identifiers join it (once), so it finds the clinic's answer under its own identifiers."""
+    with runtime.unit_of_work() as uow:
+        return adopt_in(uow, push, referral_id, placer)
+
+
+def adopt_in(uow: SqlUnitOfWork, push: Push, referral_id: str, placer: list) -> dict:
+    """The adoption, in the caller's transaction (a transaction Bundle's, say)."""
+    # Locking the referral serializes this with the worker's writes of the Task.
+    referral = uow.referrals.get(referral_id, for_update=True)
+    task = uow.tasks.for_referral(referral_id)
+    if referral is None or referral.sender != push.sender or task is None:
+        raise Unacceptable("Task.focus must be one of your ServiceRequests", "Task.focus")
+    joined = _joined(task.resource.get("identifier", []), placer)
+    if joined is None:
+        return task.resource
+    version = task.version_id + 1
+    resource = render_referral({**task.resource, "identifier": joined}, task.id, version, push.now)
     try:
-        with runtime.unit_of_work() as uow:
-            # Locking the referral serializes this with the worker's writes of the Task.
-            referral = uow.referrals.get(referral_id, for_update=True)
-            task = uow.tasks.for_referral(referral_id)
-            if referral is None or referral.sender != push.sender or task is None:
-                raise Unacceptable("Task.focus must be one of your ServiceRequests", "Task.focus")
-            joined = _joined(task.resource.get("identifier", []), placer)
-            if joined is None:
-                return task.resource
-            version = task.version_id + 1
-            resource = render_referral(
-                {**task.resource, "identifier": joined}, task.id, version, push.now
-            )
+        with uow.savepoint():
             uow.tasks.save(task.id, task.state, resource, version, push.now)
             uow.resources.claim_identifiers(push.sender, "Task", task.id, identifiers(resource))
-            return resource
     except KeyTaken as exc:
         raise AlreadyHeld(
             "an identifier of this Task already names another Task", "Task.identifier"
         ) from exc
+    return resource
 
 
 def _joined(held: list[dict], placer: list[dict]) -> list[dict] | None:
@@ -265,6 +269,21 @@ def supporting_for(
             rows = uow.resources.about_patient(sender, f"Patient/{found[1]}")
         merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
     return list(merged.values())
+
+
+def named_by_task(runtime: Dependencies, sender: str, referral_id: str) -> list[dict[str, Any]]:
+    """The sender's resources its Task's `input` points at (new data given through the Task,
+    whether or not they name the patient as the referral does)."""
+    with runtime.unit_of_work(read_only=True) as uow:
+        task = uow.tasks.for_referral(referral_id)
+        named = [
+            found
+            for item in (task.resource.get("input") or [] if task else [])
+            if isinstance(item, dict)
+            and (found := relative_reference((item.get("valueReference") or {}).get("reference")))
+        ]
+        stored = [uow.resources.get(kind, resource_id) for kind, resource_id in named]
+    return [render(row) for row in stored if row is not None and row.sender == sender]
 
 
 def own_resolver(runtime: Dependencies, sender: str, fallback: Resolver | None) -> Resolver:

@@ -118,8 +118,20 @@ def _after_update(
     if task.state == lifecycle.CANCELLED:
         return
     if status in CANCELLING_STATUSES:
-        write_task(uow, referral_id, lifecycle.CANCELLED, now)
-        uow.events.add(referral_id, "cancelled", now, by="referrer", status=status)
-        jobs.cancel(uow, referral_id, now)
+        cancel_by_referrer(uow, referral_id, now, status=status)
     elif status == "active" and lifecycle.may_reevaluate(task.state):
         jobs.evaluate_version(uow, referral_id, version, now)
+
+
+def cancel_by_referrer(
+    uow: SqlUnitOfWork,
+    referral_id: str,
+    now: datetime,
+    status_note: str | None = None,
+    **details: str,
+) -> None:
+    """The referrer withdrew its referral (revoked ServiceRequest, or its Task cancelled): the
+    Task cancelled and the appointment, if any, cancelled by the cancel job (on the EHR too)."""
+    write_task(uow, referral_id, lifecycle.CANCELLED, now, status_note=status_note)
+    uow.events.add(referral_id, "cancelled", now, by="referrer", **details)
+    jobs.cancel(uow, referral_id, now)

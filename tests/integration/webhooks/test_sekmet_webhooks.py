@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from referral_service.adapters.db.tables import jobs, referrals
+from referral_service.adapters.db.tables import appointments, jobs, referrals
 from referral_service.config import Settings
 from referral_service.runtime import Runtime, utc_now
 from referral_service.services.ehr import reconciliation
@@ -91,6 +91,14 @@ def test_id_only_event_reads_the_order_books_it_and_writes_the_task_back(
     )
     assert appointment["status"] == "booked"
     assert appointment["participant"][0]["actor"]["reference"] == order["subject"]["reference"]
+    # The EHR's chart links its own order to the infusion (issue 16, item 5) ...
+    assert appointment["basedOn"] == [{"reference": f"ServiceRequest/{order['id']}"}]
+    linked = list(ehr_client.search("Appointment", {"based-on": f"ServiceRequest/{order['id']}"}))
+    assert [found["id"] for found in linked] == [appointment["id"]]
+    # ... while our mirror keeps naming our own copy of the order.
+    with engine.connect() as conn:
+        mirror = conn.execute(select(appointments.c.resource)).scalar_one()
+    assert mirror["basedOn"][0]["reference"].endswith(f"ServiceRequest/{referral_id}")
 
 
 def test_a_gap_in_event_numbers_reconciles_by_search(ehr_runtime, ehr_client, engine, category):
