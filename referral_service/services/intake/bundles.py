@@ -3,6 +3,7 @@ batch (entry by entry)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,10 @@ def process_bundle(
     bundle: dict[str, Any],
     now: datetime,
     options: intake.IntakeOptions,
+    within: Callable[[SqlUnitOfWork, list[EntryResult]], None] | None = None,
 ) -> tuple[str, list[EntryResult]]:
+    """`within`: more work for a transaction's own unit of work, after its entries (a message's
+    placer Task and its receipt commit with the referral, or nothing does)."""
     kind, entries = read_entries(bundle)
     mapping = assign_ids(entries, sender)
     for entry in entries:
@@ -53,7 +57,7 @@ def process_bundle(
         if not entry.issues:
             entry.issues = _validate(entry, supporting)
     if kind == "transaction":
-        return kind, _transaction(runtime, entries, supporting, sender, now, options)
+        return kind, _transaction(runtime, entries, supporting, sender, now, options, within)
     return kind, [_batch_entry(runtime, e, supporting, sender, now, options) for e in entries]
 
 
@@ -80,6 +84,7 @@ def _transaction(
     sender: str,
     now: datetime,
     options: intake.IntakeOptions,
+    within: Callable[[SqlUnitOfWork, list[EntryResult]], None] | None = None,
 ) -> list[EntryResult]:
     issues = [issue for entry in entries for issue in entry.issues]
     if issues:
@@ -87,7 +92,10 @@ def _transaction(
     for attempt in range(2):
         try:
             with runtime.unit_of_work() as uow:
-                return [_apply(uow, e, supporting, sender, now, options) for e in entries]
+                results = [_apply(uow, e, supporting, sender, now, options) for e in entries]
+                if within is not None:
+                    within(uow, results)
+                return results
         except KeyTaken as exc:
             # A concurrent twin of this transaction won the identifier: run again, and the
             # second pass finds the referral it made instead of colliding.

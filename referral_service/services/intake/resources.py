@@ -217,25 +217,28 @@ def adopt_placer_task(runtime: Dependencies, push: Push, referral_id: str, place
     identifiers join it (once), so it finds the clinic's answer under its own identifiers."""
     try:
         with runtime.unit_of_work() as uow:
-            # Locking the referral serializes this with the worker's writes of the Task.
-            referral = uow.referrals.get(referral_id, for_update=True)
-            task = uow.tasks.for_referral(referral_id)
-            if referral is None or referral.sender != push.sender or task is None:
-                raise Unacceptable("Task.focus must be one of your ServiceRequests", "Task.focus")
-            joined = _joined(task.resource.get("identifier", []), placer)
-            if joined is None:
-                return task.resource
-            version = task.version_id + 1
-            resource = render_referral(
-                {**task.resource, "identifier": joined}, task.id, version, push.now
-            )
-            uow.tasks.save(task.id, task.state, resource, version, push.now)
-            uow.resources.claim_identifiers(push.sender, "Task", task.id, identifiers(resource))
-            return resource
+            return adopt_placer_task_in(uow, push, referral_id, placer)
     except KeyTaken as exc:
         raise AlreadyHeld(
             "an identifier of this Task already names another Task", "Task.identifier"
         ) from exc
+
+
+def adopt_placer_task_in(uow: SqlUnitOfWork, push: Push, referral_id: str, placer: list) -> dict:
+    """adopt_placer_task in the caller's transaction (a message's referral and its Task)."""
+    # Locking the referral serializes this with the worker's writes of the Task.
+    referral = uow.referrals.get(referral_id, for_update=True)
+    task = uow.tasks.for_referral(referral_id)
+    if referral is None or referral.sender != push.sender or task is None:
+        raise Unacceptable("Task.focus must be one of your ServiceRequests", "Task.focus")
+    joined = _joined(task.resource.get("identifier", []), placer)
+    if joined is None:
+        return task.resource
+    version = task.version_id + 1
+    resource = render_referral({**task.resource, "identifier": joined}, task.id, version, push.now)
+    uow.tasks.save(task.id, task.state, resource, version, push.now)
+    uow.resources.claim_identifiers(push.sender, "Task", task.id, identifiers(resource))
+    return resource
 
 
 def _joined(held: list[dict], placer: list[dict]) -> list[dict] | None:
