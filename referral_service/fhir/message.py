@@ -40,6 +40,7 @@ class Message:
     focus: dict[str, Any] | None = None  # the ServiceRequest, or the Patient registered
     placer_task: dict[str, Any] | None = None  # BSeR: the Task the header focuses on
     entries: list[dict[str, Any]] = field(default_factory=list)  # the rest, as sent
+    positions: tuple[int, ...] = ()  # where each of `entries` is in the message Bundle
 
     @property
     def event_label(self) -> str:
@@ -211,14 +212,13 @@ def _with_focus(message: Message, header: dict[str, Any], raw: list[dict[str, An
             "not-found", "MessageHeader.focus names no entry of this message", "MessageHeader.focus"
         )
     resource = raw[index]["resource"]
-    others = [entry for i, entry in enumerate(raw) if i not in (0, index)]
     kind = resource["resourceType"]
     if message.kind == "registration":
         if kind != "Patient":
             raise _wrong_focus("a registration's focus must be a Patient", kind)
-        return _replace(message, focus=resource, entries=others)
+        return _replace(message, focus=resource)
     if kind == "ServiceRequest":
-        return _replace(message, focus=resource, entries=[raw[index], *others])
+        return _taking(message, raw, (0,), focus=resource)
     if kind != "Task":
         raise _wrong_focus("a referral's focus must be a ServiceRequest or a Task", kind)
     target = resource.get("focus") if isinstance(resource.get("focus"), dict) else {}
@@ -229,10 +229,8 @@ def _with_focus(message: Message, header: dict[str, Any], raw: list[dict[str, An
             "the focused Task's focus must be the message's ServiceRequest",
             "Task.focus",
         )
-    rest = [entry for i, entry in enumerate(raw) if i not in (0, index, request_index)]
-    request = raw[request_index]
-    return _replace(
-        message, focus=request["resource"], placer_task=resource, entries=[request, *rest]
+    return _taking(
+        message, raw, (0, index), focus=raw[request_index]["resource"], placer_task=resource
     )
 
 
@@ -242,6 +240,32 @@ def _wrong_focus(text: str, kind: str) -> FhirError:
 
 def _replace(message: Message, **changes: Any) -> Message:
     return replace(message, **changes)
+
+
+def _taking(
+    message: Message, raw: list[dict[str, Any]], left_out: tuple[int, ...], **changes: Any
+) -> Message:
+    """The message with the entries intake takes: all but the header (and the placer Task)."""
+    positions = tuple(i for i in range(len(raw)) if i not in left_out)
+    entries = [raw[i] for i in positions]
+    return replace(message, entries=entries, positions=positions, **changes)
+
+
+_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
+
+
+def renumbered(error: FhirError, message: Message) -> FhirError:
+    """An intake refusal of the transaction made from `message`, its `Bundle.entry[n]` naming
+    the entry's place in the message instead."""
+
+    def place(text: str) -> str:
+        return _ENTRY.sub(lambda m: f"Bundle.entry[{message.positions[int(m.group(1))]}]", text)
+
+    issues = tuple(
+        Issue(i.code, place(i.diagnostics), tuple(place(e) for e in i.expression), i.severity)
+        for i in error.issues
+    )
+    return type(error)(*issues, status=error.status, headers=error.headers)
 
 
 def as_transaction(message: Message) -> dict[str, Any]:

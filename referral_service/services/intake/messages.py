@@ -14,8 +14,8 @@ from typing import Any
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain.errors import Contended
 from referral_service.fhir.instant import format_instant
-from referral_service.fhir.message import Message, as_transaction, response_message
-from referral_service.fhir.outcome import Issue
+from referral_service.fhir.message import Message, as_transaction, renumbered, response_message
+from referral_service.fhir.outcome import FhirError, Issue
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import bundles, resources
 from referral_service.services.intake.bundles import EntryResult
@@ -115,14 +115,17 @@ def _referral(
         _record(uow, receiving, message, answer)
         answers.append(answer)
 
-    bundles.process_bundle(
-        runtime,
-        sender=receiving.sender,
-        bundle=as_transaction(message),
-        now=receiving.now,
-        options=IntakeOptions(source="message"),
-        within=within,
-    )
+    try:
+        bundles.process_bundle(
+            runtime,
+            sender=receiving.sender,
+            bundle=as_transaction(message),
+            now=receiving.now,
+            options=IntakeOptions(source="message"),
+            within=within,
+        )
+    except FhirError as refusal:
+        raise renumbered(refusal, message) from None
     return answers[-1]
 
 

@@ -1,6 +1,7 @@
 """Fixtures for $process-message: the app served over real HTTP (a werkzeug server on loopback
 in a thread), its callers naming their sending system in `X-Test-Sender` (test-only: production
-takes the sender from the bearer token), and message Bundles built from the Bundle tests' referral."""
+takes the sender from the bearer token), and message Bundles built from the Bundle tests'
+referral."""
 
 from __future__ import annotations
 
@@ -47,9 +48,11 @@ def base_url(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def post_message(base_url: str) -> Post:
     session = requests.Session()
 
-    def post(body: Any, sender: str = "er-a", raw: bytes | None = None) -> requests.Response:
+    def post(
+        body: Any, sender: str = "er-a", raw: bytes | None = None, query: str = ""
+    ) -> requests.Response:
         return session.post(
-            f"{base_url}/fhir/$process-message",
+            f"{base_url}/fhir/$process-message{query}",
             data=raw,
             json=None if raw is not None else body,
             headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "X-Test-Sender": sender},
@@ -97,7 +100,7 @@ def referral_message(message_id: str = "msg-1", identifier: str = "msg-ref-1") -
 
 
 def task_message(message_id: str = "msg-task-1", identifier: str = "msg-ref-2") -> dict[str, Any]:
-    """BSeR shape: the MessageHeader focuses the placer's Task, whose focus is the ServiceRequest."""
+    """BSeR: the MessageHeader focuses the placer's Task, whose focus is the ServiceRequest."""
     message = referral_message(message_id, identifier)
     message["entry"][0] = header(focus=TASK_URL)
     task = {

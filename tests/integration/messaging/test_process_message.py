@@ -15,8 +15,8 @@ from referral_service.adapters.db.tables import (
 from referral_service.worker import Worker
 from tests.integration.messaging.conftest import (
     V2,
-    registration_message,
     referral_message,
+    registration_message,
     task_message,
 )
 
