@@ -4,6 +4,9 @@ answered the same without a second referral, and two senders kept apart."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from referral_service.adapters.db.tables import (
@@ -146,3 +149,11 @@ def test_capability_statement_lists_the_operation_and_messaging(get) -> None:
     assert len(messaging["supportedMessage"]) == 2
     for code in ("I12", "A04", "A28", "admin-notify"):
         assert code in messaging["documentation"]
+
+
+def test_the_documented_examples_are_accepted(post_message) -> None:
+    examples = Path(__file__).parents[3] / "examples" / "messaging"
+    for name in ("referral-message.json", "registration-message.json"):
+        response = post_message(json.loads((examples / name).read_text()))
+        assert response.status_code == 200, (name, response.text)
+        assert _header(response.json())["response"]["code"] == "ok", name
