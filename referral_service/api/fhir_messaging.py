@@ -76,13 +76,12 @@ def messaging_capability(base: str) -> dict[str, Any]:
                 "address": f"{base}/fhir/$process-message",
             }
         ],
-        "reliableCache": 0,
         "documentation": (
             "Synchronous only. Accepted events: "
             + ", ".join(f"{system}|{code}" for system, code in events)
             + ". Referral (I12): focus a ServiceRequest, or a Task whose focus is one (BSeR); "
             "registration (A04, A28, admin-notify): focus a Patient. Any other event is answered "
-            "fatal-error. A resend (same Bundle.id) gets the same response."
+            "fatal-error. A resend (same Bundle.id, same sender) gets the same response."
         ),
         "supportedMessage": [
             {"mode": "receiver", "definition": definition}

@@ -15,6 +15,7 @@ from referral_service.adapters.db.tables import (
     stored_resources,
     tasks,
 )
+from referral_service.fhir.validation import validate_resource
 from referral_service.worker import Worker
 from tests.integration.messaging.conftest import (
     V2,
@@ -33,6 +34,7 @@ def _count(engine, table) -> int:  # type: ignore[no-untyped-def]
 
 def _header(body: dict) -> dict:
     assert body["resourceType"] == "Bundle" and body["type"] == "message", body
+    assert validate_resource(body) == []  # a valid R4 message Bundle, its entries too
     first = body["entry"][0]["resource"]
     assert first["resourceType"] == "MessageHeader"
     return first
