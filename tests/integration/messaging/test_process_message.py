@@ -5,6 +5,7 @@ answered the same without a second referral, and two senders kept apart."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -159,3 +160,13 @@ def test_the_documented_examples_are_accepted(post_message) -> None:
         response = post_message(json.loads((examples / name).read_text()))
         assert response.status_code == 200, (name, response.text)
         assert _header(response.json())["response"]["code"] == "ok", name
+
+
+def test_the_same_message_sent_twice_at_once_makes_one_referral(post_message, engine) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: post_message(referral_message()), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    bodies = [a.json() for a in answers]
+    assert all(body == bodies[0] for body in bodies)  # one recorded response, answered to all
+    assert _count(engine, referrals) == 1
+    assert _count(engine, received_messages) == 1
