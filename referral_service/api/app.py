@@ -16,6 +16,7 @@ from referral_service.api.console import console_bp
 from referral_service.api.errors import register_error_handlers
 from referral_service.api.fhir_bundle import bundle_bp
 from referral_service.api.fhir_history import history_bp
+from referral_service.api.fhir_messaging import messaging_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
 from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         tracking_bp,
         resources_bp,
         placer_task_bp,
+        messaging_bp,
         history_bp,
         staff_bp,
         operations_bp,

@@ -134,6 +134,9 @@ def required_permission(method: str, path: str) -> tuple[str, str] | None:
     if not parts:
         return ("ServiceRequest", "c")  # POST /fhir: a transaction or batch Bundle of referrals
     resource_type = parts[0]
+    if parts == ["$process-message"]:
+        # A message creates a referral (or registers its Patient), as POST /fhir does.
+        return ("ServiceRequest", "c")
     if resource_type == "AuditEvent":
         return None
     if method in ("GET", "HEAD"):

@@ -61,7 +61,7 @@ def capability_statement() -> dict[str, Any]:
     ]
     for extension in current_app.config.get("CAPABILITY_EXTENSIONS", []):
         extension(resources)
-    return {
+    statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": "2026-12-02",
@@ -87,6 +87,10 @@ def capability_statement() -> dict[str, Any]:
             }
         ],
     }
+    # Whole-statement additions ($process-message and `messaging`, say) by their blueprints.
+    for extend_statement in current_app.config.get("CAPABILITY_STATEMENT_EXTENSIONS", []):
+        extend_statement(statement)
+    return statement
 
 
 @capability_bp.get("/fhir/metadata")

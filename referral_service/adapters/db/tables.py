@@ -260,3 +260,15 @@ cds_feedback = Table(
     Column("outcome_at", UTC_DATETIME, nullable=False),
     Column("received_at", UTC_DATETIME, nullable=False),
 )
+
+# FHIR messages taken in by $process-message, by sender and message id (Bundle.id), with the
+# response they were given: a resend gets the same response and changes nothing.
+received_messages = Table(
+    "received_messages",
+    metadata,
+    Column("sender", String(255), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("response_code", String(16), nullable=False),  # ok | fatal-error
+    Column("response", JSON, nullable=False),
+    Column("received_at", UTC_DATETIME, nullable=False),
+)

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from referral_service.adapters.db.job_lease import check_fence
+from referral_service.adapters.db.messages import ReceivedMessages
 from referral_service.adapters.db.repositories import (
     Appointments,
     AuditTrail,
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
         self.views = StaffViews(conn)
         self.audit = AuditTrail(conn)
         self.cds_cards = CdsCards(conn)
+        self.messages = ReceivedMessages(conn)
         return self
 
     def __exit__(

@@ -3,6 +3,7 @@ batch (entry by entry), and the placer's own Task for it (adopted, as `POST /fhi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,10 @@ def process_bundle(
     bundle: dict[str, Any],
     now: datetime,
     options: intake.IntakeOptions,
+    within: Callable[[SqlUnitOfWork, list[EntryResult]], None] | None = None,
 ) -> tuple[str, list[EntryResult]]:
+    """`within`: more work for a transaction's own unit of work, after its entries (a message's
+    placer Task and its receipt commit with the referral, or nothing does)."""
     kind, entries = read_entries(bundle)
     mapping = assign_ids(entries, sender)
     for entry in entries:
@@ -58,7 +62,7 @@ def process_bundle(
         if not entry.issues:
             entry.issues = _validate(entry, supporting, names)
     if kind == "transaction":
-        return kind, _transaction(runtime, entries, supporting, sender, now, options)
+        return kind, _transaction(runtime, entries, supporting, sender, now, options, within)
     # The placer's Tasks last: they name referrals the Bundle's other entries make.
     results: dict[int, EntryResult] = {}
     for entry in _referrals_first(entries):
@@ -130,6 +134,7 @@ def _transaction(
     sender: str,
     now: datetime,
     options: intake.IntakeOptions,
+    within: Callable[[SqlUnitOfWork, list[EntryResult]], None] | None = None,
 ) -> list[EntryResult]:
     issues = [issue for entry in entries for issue in entry.issues]
     if issues:
@@ -143,7 +148,10 @@ def _transaction(
                     results[entry.index] = _apply(
                         uow, entry, supporting, sender, now, options, referrals
                     )
-                return [results[entry.index] for entry in entries]
+                ordered = [results[entry.index] for entry in entries]
+                if within is not None:
+                    within(uow, ordered)
+                return ordered
         except KeyTaken as exc:
             # A concurrent twin of this transaction won the identifier: run again, and the
             # second pass finds the referral it made instead of colliding.

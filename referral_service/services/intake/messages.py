@@ -1,0 +1,163 @@
+"""$process-message: a FHIR message taken in under its sender. A referral message goes through
+the transaction intake (the ServiceRequest with its supporting resources, all or nothing), its
+placer Task adopted in the same transaction; a registration stores the Patient as the REST push
+does; any other event is answered `fatal-error`. Each response is recorded under the message id,
+so a resend is answered the same and changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.domain.errors import Contended
+from referral_service.fhir.instant import format_instant
+from referral_service.fhir.message import Message, as_transaction, renumbered, response_message
+from referral_service.fhir.outcome import FhirError, Issue
+from referral_service.services.dependencies import Dependencies
+from referral_service.services.intake import bundles, resources
+from referral_service.services.intake.bundles import EntryResult
+from referral_service.services.intake.options import IntakeOptions
+
+
+@dataclass(frozen=True)
+class Receiving:  # who sent the message, when, and where this service answers from
+    sender: str
+    now: datetime
+    base: str  # the service's public base URL, for absolute references in the response
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.base}/fhir/$process-message"
+
+
+@dataclass(frozen=True)
+class Answer:
+    response: dict[str, Any]  # the response message Bundle
+    code: str  # ok | fatal-error
+    replayed: bool  # True: a resend, answered from the record
+    referral_created: bool = False
+
+
+def process_message(
+    runtime: Dependencies, receiving: Receiving, message: Message, placer: list[dict[str, Any]]
+) -> Answer:
+    """`placer`: the placer Task's identifiers, typed PLAC, when the focus is a Task."""
+    known = _recorded(runtime, receiving.sender, message.message_id)
+    if known is not None:
+        return known
+    try:
+        if message.kind == "referral":
+            return _referral(runtime, receiving, message, placer)
+        if message.kind == "registration":
+            return _registration(runtime, receiving, message)
+        return _unknown_event(runtime, receiving, message)
+    except (KeyTaken, Contended):
+        # The same message, sent twice at once: the twin that committed answers both.
+        known = _recorded(runtime, receiving.sender, message.message_id)
+        if known is None:
+            raise
+        return known
+
+
+def _recorded(runtime: Dependencies, sender: str, message_id: str) -> Answer | None:
+    with runtime.unit_of_work(read_only=True) as uow:
+        response = uow.messages.response_to(sender, message_id)
+    if response is None:
+        return None
+    return Answer(response, response["entry"][0]["resource"]["response"]["code"], True)
+
+
+def _respond(
+    receiving: Receiving,
+    message: Message,
+    code: str,
+    focus: list[dict[str, Any]] | None = None,
+    issues: tuple[Issue, ...] = (),
+) -> dict[str, Any]:
+    return response_message(
+        message,
+        response_id=str(uuid.uuid4()),
+        code=code,
+        timestamp=format_instant(receiving.now),
+        endpoint=receiving.endpoint,
+        focus=focus,
+        issues=issues,
+    )
+
+
+def _record(uow: SqlUnitOfWork, receiving: Receiving, message: Message, answer: Answer) -> None:
+    uow.messages.record(
+        receiving.sender, message.message_id, answer.code, answer.response, receiving.now
+    )
+
+
+def _referral(
+    runtime: Dependencies, receiving: Receiving, message: Message, placer: list[dict[str, Any]]
+) -> Answer:
+    answers: list[Answer] = []
+
+    def within(uow: SqlUnitOfWork, results: list[EntryResult]) -> None:
+        made = next(r for r in results if r.referral_id is not None)
+        assert made.referral_id is not None
+        push = resources.Push(receiving.sender, receiving.now)
+        if message.placer_task is not None:
+            task = resources.adopt_in(uow, push, made.referral_id, placer)
+        else:
+            held = uow.tasks.for_referral(made.referral_id)
+            assert held is not None  # every referral is created with its Task
+            task = held.resource
+        entry = {"fullUrl": f"{receiving.base}/fhir/Task/{task['id']}", "resource": task}
+        response = _respond(receiving, message, "ok", [entry])
+        answer = Answer(response, "ok", False, made.status.startswith("201"))
+        _record(uow, receiving, message, answer)
+        answers.append(answer)
+
+    try:
+        bundles.process_bundle(
+            runtime,
+            sender=receiving.sender,
+            bundle=as_transaction(message),
+            now=receiving.now,
+            options=IntakeOptions(source="message"),
+            within=within,
+        )
+    except FhirError as refusal:
+        raise renumbered(refusal, message) from None
+    return answers[-1]
+
+
+def _registration(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:
+    assert message.focus is not None
+    push = resources.Push(receiving.sender, receiving.now)
+    written = resources.create(runtime, push, "Patient", _without_id(message.focus), None)
+    stored = written.stored
+    entry = {
+        "fullUrl": f"{receiving.base}/fhir/Patient/{stored.id}",
+        "resource": resources.render(stored),
+    }
+    answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
+    with runtime.unit_of_work() as uow:
+        _record(uow, receiving, message, answer)
+    return answer
+
+
+def _without_id(resource: dict[str, Any]) -> dict[str, Any]:
+    # The sender's id names the Patient in its own system; this service gives it one of its own.
+    return {k: v for k, v in resource.items() if k != "id"}
+
+
+def _unknown_event(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:
+    issue = Issue(
+        "not-supported",
+        f"the event {message.event_label} is not one this service takes: it takes referrals "
+        "(v2-0003 I12) and patient registrations (v2-0003 A04, A28; message-events admin-notify)",
+        ("MessageHeader.eventCoding",),
+    )
+    response = _respond(receiving, message, "fatal-error", issues=(issue,))
+    answer = Answer(response, "fatal-error", False)
+    with runtime.unit_of_work() as uow:
+        _record(uow, receiving, message, answer)
+    return answer
