@@ -33,6 +33,7 @@ from referral_service.adapters.db.repositories import (
     Tasks,
     WebhookEvents,
 )
+from referral_service.adapters.db.subscriptions import Subscriptions
 from referral_service.adapters.db.views import StaffViews
 
 # A unique key another transaction (or this one) already holds: an identifier, a chair cell, a
@@ -75,6 +76,7 @@ class SqlUnitOfWork:
         self.views = StaffViews(conn)
         self.audit = AuditTrail(conn)
         self.cds_cards = CdsCards(conn)
+        self.subscriptions = Subscriptions(conn)
         return self
 
     def __exit__(
