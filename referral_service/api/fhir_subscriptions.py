@@ -26,8 +26,9 @@ subscriptions_bp = Blueprint("fhir_subscriptions", __name__)
 @subscriptions_bp.post("/fhir/Subscription")
 def create_subscription() -> Response:
     check_accept()
-    stored = subscriptions.create(runtime(), current_sender(), read_resource(), public_base())
-    location = f"{public_base()}/Subscription/{stored['id']}"
+    base = f"{public_base()}/fhir"
+    stored = subscriptions.create(runtime(), current_sender(), read_resource(), base)
+    location = f"{base}/Subscription/{stored['id']}"
     return written_response(stored, 201, {"Location": location})
 
 
@@ -48,7 +49,7 @@ def read_subscription(subscription_id: str) -> Response:
 def search_subscriptions() -> Response:
     check_accept()
     found = subscriptions.search(runtime(), scope_sender())
-    base = public_base()
+    base = f"{public_base()}/fhir"
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",

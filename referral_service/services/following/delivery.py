@@ -25,13 +25,10 @@ _BATCH = 100
 
 def task_changed(uow: Any, event: TaskChanged) -> None:
     """Record the change for each Subscription of the sender that follows this referral."""
-    head = uow.referrals.head(event.referral_id)
-    if head is None:
-        return
-    following = uow.subscriptions.following(head.sender, event.referral_id)
-    if not following:
-        return
     task = uow.tasks.for_referral(event.referral_id)
+    if task is None:
+        return
+    following = uow.subscriptions.following(task.sender, event.referral_id)
     for subscription in following:
         number = uow.subscriptions.record_event(
             subscription.id,

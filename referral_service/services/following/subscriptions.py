@@ -30,8 +30,8 @@ def _resource(row: SubscriptionRow) -> dict[str, Any]:
 def _check_referral(uow: Any, sender: str, asked: shapes.SubscriptionRequest) -> None:
     if asked.referral_id is None:
         return
-    head = uow.referrals.head(asked.referral_id)
-    if head is None or head.sender != sender:
+    referral = uow.referrals.get(asked.referral_id)
+    if referral is None or referral.sender != sender:
         raise Unacceptable(
             f"the filter names ServiceRequest/{asked.referral_id}, not a referral of yours",
             "Subscription.criteria",
