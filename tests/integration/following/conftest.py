@@ -28,6 +28,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.answer = 200
+        self.answers: list[int] = []  # the next requests' answers, before `answer`
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self.up()
@@ -44,7 +45,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append(json.loads(body))
                 receiver.headers.append(dict(self.headers))
-                self.send_response(receiver.answer)
+                answers = receiver.answers
+                self.send_response(answers.pop(0) if answers else receiver.answer)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
