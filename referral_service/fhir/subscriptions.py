@@ -127,8 +127,10 @@ def read_subscription(resource: dict[str, Any], allowed: tuple[str, ...]) -> Sub
     if channel.get("type") != "rest-hook":
         raise _refuse("not-supported", "the only channel is rest-hook", "Subscription.channel.type")
     endpoint = channel.get("endpoint")
-    parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not isinstance(endpoint, str):
+        raise _refuse("value", "channel.endpoint is required", "Subscription.channel")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse(
             "value", "channel.endpoint must be an absolute http(s) URL", "Subscription.channel"
         )
