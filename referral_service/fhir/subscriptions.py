@@ -78,7 +78,10 @@ def endpoint_allowed(endpoint: str, allowed: tuple[str, ...]) -> bool:
             loopback = False
     if loopback:
         return True
-    base = fhir_base(endpoint)
+    try:
+        base = fhir_base(endpoint)
+    except ValueError:  # a query or credentials: never on the allow-list
+        return False
     return any(base == prefix or base.startswith(prefix + "/") for prefix in allowed)
 
 
@@ -94,9 +97,12 @@ def _unsigned(channel: dict[str, Any], url: str, name: str, least: int, most: in
     return value
 
 
-def read_subscription(resource: dict[str, Any], allowed: tuple[str, ...]) -> SubscriptionRequest:
+def read_subscription(
+    resource: dict[str, Any], allowed: tuple[str, ...] | None
+) -> SubscriptionRequest:
     """A Subscription as POSTed, checked against what this server offers (422 naming the
-    element otherwise)."""
+    element otherwise). `allowed`: the plain-http allow-list; None skips the endpoint rule
+    (a stored Subscription read back: the setting may have changed since)."""
     if resource.get("resourceType") != "Subscription":
         raise FhirError.single("invalid", "the body is not a Subscription", "resourceType")
     if resource.get("status") not in ("requested", "active"):
@@ -138,7 +144,7 @@ def read_subscription(resource: dict[str, Any], allowed: tuple[str, ...]) -> Sub
         raise _refuse(
             "value", "channel.endpoint carries no credentials or fragment", "Subscription.channel"
         )
-    if not endpoint_allowed(endpoint, allowed):
+    if allowed is not None and not endpoint_allowed(endpoint, allowed):
         raise _refuse(
             "security",
             "channel.endpoint must be https (plain http only on loopback or an allow-listed "
@@ -218,7 +224,7 @@ def subscription_resource(
 
 def asked_of(resource: dict[str, Any]) -> SubscriptionRequest:
     """A stored Subscription read back (it was checked when accepted)."""
-    return read_subscription({**resource, "status": "requested"}, allowed=("http://", "https://"))
+    return read_subscription({**resource, "status": "requested"}, allowed=None)
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,8 @@ def notify_subscription(
 def heartbeat_subscription(
     uow: SqlUnitOfWork, subscription_id: str, period_seconds: int, now: datetime
 ) -> None:
-    """The Subscription's next heartbeat check, one period from now (one per period)."""
+    """The Subscription's next heartbeat check, at the start of its next period: on a grid, so
+    two chains (a second handshake) meet in one job per period."""
     index = int(now.timestamp() // period_seconds) + 1
     kind = JobKind.SUBSCRIPTION_HEARTBEAT
     uow.jobs.add(
@@ -132,7 +133,7 @@ def heartbeat_subscription(
         now=now,
         payload={"subscription": subscription_id},
         dedupe_key=f"{kind}:{subscription_id}:{index}",
-        run_after=now + timedelta(seconds=period_seconds),
+        run_after=datetime.fromtimestamp(index * period_seconds, tz=now.tzinfo),
     )
 
 

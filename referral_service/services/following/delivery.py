@@ -37,7 +37,9 @@ def task_changed(uow: Any, event: TaskChanged) -> None:
             task=task.resource,
             at=event.at,
         )
-        if subscription.status == "active":
+        if subscription.status != "error":
+            # also when `requested`: its handshake may commit before this transaction does,
+            # and the job then finds it active (one still requested leaves the job waiting)
             jobs.notify_subscription(uow, subscription.id, number, event.at)
 
 

@@ -38,6 +38,7 @@ REFUSED = [
     ("relative endpoint", ["channel", "endpoint"], "/hook", 422, "value"),
     ("ftp endpoint", ["channel", "endpoint"], "ftp://receiver.example.org/", 422, "value"),
     ("plain http", ["channel", "endpoint"], "http://receiver.example.org/hook", 422, "security"),
+    ("plain http, a query", ["channel", "endpoint"], "http://r.example.org/?a=1", 422, "security"),
     ("credentials", ["channel", "endpoint"], "https://u:p@receiver.example.org/", 422, "value"),
     ("xml payload", ["channel", "payload"], "application/fhir+xml", 422, "not-supported"),
     (
@@ -134,6 +135,9 @@ def test_the_allow_list_setting_admits_plain_http(runtime, as_sender) -> None:
     assert inside.status_code == 201, inside.get_json()
     outside = a("POST", "/fhir/Subscription", subscription("http://receiver.lan:8080/x"))
     assert outside.status_code == 422
+    # the setting changes later: the Subscription accepted under it still reads
+    runtime.settings = dataclasses.replace(runtime.settings, subscription_allowed_endpoints=())
+    assert a("GET", f"/fhir/Subscription/{inside.get_json()['id']}").status_code == 200
 
 
 def test_a_sender_reads_lists_and_deletes_only_its_own(
