@@ -178,3 +178,18 @@ def test_heartbeats_when_asked_and_quiet(as_sender, receiver: Receiver, runtime,
     beats = receiver.of_type("heartbeat")
     assert len(beats) >= 1
     assert status_of(beats[0])["events-since-subscription-start"]["valueString"] == "0"
+
+
+def test_notifications_have_a_lane_of_their_own(as_sender, receiver: Receiver, runtime) -> None:
+    """A slow or dead receiver never holds up the EHR lane, nor the EHR lane a notification."""
+    from referral_service.services.jobs import JobKind
+    from referral_service.worker_lanes import EHR_WORK, LANES, NOTIFICATIONS
+
+    kinds = {kind.value for kind in JobKind if kind.value.startswith("subscription-")}
+    assert set(NOTIFICATIONS.kinds) == kinds
+    a = as_sender("er-a")
+    a("POST", "/fhir/Subscription", subscription(receiver.url))
+    assert Worker(runtime, lane=EHR_WORK).run_until_idle() == 0  # the handshake is not its
+    assert Worker(runtime, lane=NOTIFICATIONS).run_until_idle() == 2  # handshake, then resume
+    assert len(receiver.received) == 1
+    assert len(LANES) == 3
