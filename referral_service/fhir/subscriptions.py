@@ -34,6 +34,7 @@ SERVER_CAPABILITY = (
 )
 CONTENTS = ("empty", "id-only", "full-resource")
 _FILTER_SHAPE = re.compile(r"^Task\?focus=ServiceRequest/([A-Za-z0-9\-.]{1,64})$")
+MOST_ENDPOINT_CHARACTERS = 2048  # the column's width
 DEFAULT_TIMEOUT_SECONDS = 10
 MOST_TIMEOUT_SECONDS = 60
 LEAST_HEARTBEAT_SECONDS = 1
@@ -66,6 +67,12 @@ def _refuse(code: str, text: str, where: str) -> FhirError:
 
 def endpoint_allowed(endpoint: str, allowed: tuple[str, ...]) -> bool:
     """https anywhere; plain http only on loopback or under an allow-listed prefix."""
+    if len(endpoint) > MOST_ENDPOINT_CHARACTERS:
+        raise _refuse(
+            "too-long",
+            f"channel.endpoint is over {MOST_ENDPOINT_CHARACTERS} characters",
+            "Subscription.channel.endpoint",
+        )
     parts = urlsplit(endpoint)
     if parts.scheme == "https":
         return True
@@ -135,6 +142,12 @@ def read_subscription(
     endpoint = channel.get("endpoint")
     if not isinstance(endpoint, str):
         raise _refuse("value", "channel.endpoint is required", "Subscription.channel")
+    if len(endpoint) > MOST_ENDPOINT_CHARACTERS:
+        raise _refuse(
+            "too-long",
+            f"channel.endpoint is over {MOST_ENDPOINT_CHARACTERS} characters",
+            "Subscription.channel.endpoint",
+        )
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse(

@@ -39,6 +39,13 @@ REFUSED = [
     ("ftp endpoint", ["channel", "endpoint"], "ftp://receiver.example.org/", 422, "value"),
     ("plain http", ["channel", "endpoint"], "http://receiver.example.org/hook", 422, "security"),
     ("plain http, a query", ["channel", "endpoint"], "http://r.example.org/?a=1", 422, "security"),
+    (
+        "long endpoint",
+        ["channel", "endpoint"],
+        "https://r.example.org/" + "a" * 2048,
+        422,
+        "too-long",
+    ),
     ("credentials", ["channel", "endpoint"], "https://u:p@receiver.example.org/", 422, "value"),
     ("xml payload", ["channel", "payload"], "application/fhir+xml", 422, "not-supported"),
     (
