@@ -7,6 +7,7 @@ A sender sees and follows only its own: another sender's Subscription or referra
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -17,13 +18,13 @@ from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 
 
-def _resource(row: SubscriptionRow) -> dict[str, Any]:
+def _resource(row: SubscriptionRow, sender: str | None) -> dict[str, Any]:
+    """Its headers (the receiver's credentials) only to its owner, never to staff."""
+    asked = shapes.asked_of(row.resource)
+    if sender is None:
+        asked = dataclasses.replace(asked, headers=())
     return shapes.subscription_resource(
-        row.id,
-        shapes.asked_of(row.resource),
-        status=row.status,
-        error=row.error,
-        updated=row.updated_at,
+        row.id, asked, status=row.status, error=row.error, updated=row.updated_at
     )
 
 
@@ -110,12 +111,12 @@ def read(runtime: Dependencies, sender: str | None, subscription_id: str) -> dic
         row = uow.subscriptions.get(subscription_id, sender)
     if row is None:
         raise NotKnown(f"no Subscription/{subscription_id}")
-    return _resource(row)
+    return _resource(row, sender)
 
 
 def search(runtime: Dependencies, sender: str | None) -> list[dict[str, Any]]:
     with runtime.unit_of_work(read_only=True) as uow:
-        return [_resource(row) for row in uow.subscriptions.of_sender(sender)]
+        return [_resource(row, sender) for row in uow.subscriptions.of_sender(sender)]
 
 
 def delete(runtime: Dependencies, sender: str, subscription_id: str) -> None:

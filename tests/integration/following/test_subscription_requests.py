@@ -225,3 +225,23 @@ def test_an_unchanged_subscription_is_not_mutated_by_reading_it(as_sender) -> No
     assert {"url": BACKPORT + "backport-heartbeat-period", "valueUnsignedInt": 120} in read[
         "channel"
     ]["extension"]
+
+
+def test_staff_see_every_subscription_but_never_its_headers(app, as_sender) -> None:
+    from flask import g, request
+
+    @app.before_request
+    def _as_staff() -> None:
+        if request.headers.get("X-Test-Staff"):
+            g.is_staff = True
+
+    a = as_sender("er-a")
+    created = a("POST", "/fhir/Subscription", subscription("https://r.example.org/hook"))
+    assert created.get_json()["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+    staff = app.test_client()
+    staff.environ_base["HTTP_X_TEST_STAFF"] = "1"
+    read = staff.get(f"/fhir/Subscription/{created.get_json()['id']}").get_json()
+    assert read["channel"]["endpoint"] == "https://r.example.org/hook"
+    assert "header" not in read["channel"]
+    listed = staff.get("/fhir/Subscription").get_json()
+    assert listed["total"] == 1 and "header" not in listed["entry"][0]["resource"]["channel"]
