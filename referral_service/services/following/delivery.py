@@ -25,10 +25,10 @@ _BATCH = 100
 
 def task_changed(uow: Any, event: TaskChanged) -> None:
     """Record the change for each Subscription of the sender that follows this referral."""
-    task = uow.tasks.for_referral(event.referral_id)
-    if task is None:
+    following = uow.subscriptions.following(event.sender, event.referral_id)
+    if not following:
         return
-    following = uow.subscriptions.following(task.sender, event.referral_id)
+    task = uow.tasks.for_referral(event.referral_id)
     for subscription in following:
         number = uow.subscriptions.record_event(
             subscription.id,
