@@ -54,11 +54,21 @@ class SubscriptionRequest:
     reason: str
 
 
-def _extension(element: dict[str, Any], url: str) -> dict[str, Any] | None:
-    for extension in element.get("extension") or ():
-        if isinstance(extension, dict) and extension.get("url") == url:
-            return extension
-    return None
+def _object(value: Any) -> dict[str, Any]:
+    """An element that should be an object, or an empty one (its checks then refuse it)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _extensions(element: Any, url: str) -> list[dict[str, Any]]:
+    found = _object(element).get("extension")
+    if not isinstance(found, list):
+        return []
+    return [e for e in found if isinstance(e, dict) and e.get("url") == url]
+
+
+def _extension(element: Any, url: str) -> dict[str, Any] | None:
+    found = _extensions(element, url)
+    return found[0] if found else None
 
 
 def _refuse(code: str, text: str, where: str) -> FhirError:
@@ -121,8 +131,7 @@ def read_subscription(
             "Subscription.criteria",
         )
     referral_id = None
-    criteria = resource.get("_criteria") or {}
-    filters = [e for e in criteria.get("extension") or () if e.get("url") == FILTER]
+    filters = _extensions(resource.get("_criteria"), FILTER)
     if len(filters) > 1:
         raise _refuse("not-supported", "at most one filter", "Subscription.criteria")
     if filters:
@@ -134,6 +143,9 @@ def read_subscription(
                 "Subscription.criteria",
             )
         referral_id = match.group(1)
+    reason = resource.get("reason", "Follow referrals")
+    if not isinstance(reason, str) or not reason.strip():
+        raise _refuse("value", "reason is a non-empty string", "Subscription.reason")
     channel = resource.get("channel")
     if not isinstance(channel, dict):
         raise _refuse("required", "channel is required", "Subscription.channel")
@@ -169,7 +181,7 @@ def read_subscription(
         raise _refuse(
             "not-supported", "payloads are application/fhir+json", "Subscription.channel.payload"
         )
-    content_extension = _extension(channel.get("_payload") or {}, PAYLOAD_CONTENT)
+    content_extension = _extension(channel.get("_payload"), PAYLOAD_CONTENT)
     content = "id-only" if content_extension is None else content_extension.get("valueCode")
     if content not in CONTENTS:
         raise _refuse("value", f"payload content is one of {', '.join(CONTENTS)}", PAYLOAD_CONTENT)
@@ -189,7 +201,7 @@ def read_subscription(
         heartbeat_seconds=heartbeat or None,
         timeout_seconds=timeout or DEFAULT_TIMEOUT_SECONDS,
         headers=tuple(headers),
-        reason=str(resource.get("reason") or "Follow referrals"),
+        reason=reason,
     )
 
 
