@@ -49,7 +49,8 @@ def test_no_subscription_body_is_a_server_error(as_sender) -> None:
         for path, value in changes:
             target: Any = resource
             for key in path[:-1]:
-                inside_dict = isinstance(target, dict) and isinstance(target.get(key), dict | list)
+                inside_dict = isinstance(target, dict) and isinstance(key, str)
+                inside_dict = inside_dict and isinstance(target.get(key), dict | list)
                 inside_list = (
                     isinstance(target, list) and isinstance(key, int) and len(target) > key
                 )
@@ -58,7 +59,7 @@ def test_no_subscription_body_is_a_server_error(as_sender) -> None:
                 else:
                     target = None
                     break
-            if isinstance(target, dict):
+            if isinstance(target, dict) and isinstance(path[-1], str):
                 target[path[-1]] = value
             elif isinstance(target, list) and isinstance(path[-1], int) and target:
                 target[0] = value
