@@ -162,6 +162,8 @@ class Settings:
     # and only FHIR servers on the allow-list are read (none by default: prefetch only).
     cds_ehr_budget_seconds: float = 2.0
     cds_fhir_server_allowlist: tuple[str, ...] = ()
+    # Plain-http Subscription endpoints allowed off loopback (URL prefixes; tests, a LAN).
+    subscription_allowed_endpoints: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -244,6 +246,9 @@ class Settings:
                 env, "REFERRAL_CDS_EHR_BUDGET_SECONDS", 2.0, most=CDS_BUDGET_LIMIT_SECONDS
             ),
             cds_fhir_server_allowlist=_env_fhir_bases(env, "REFERRAL_CDS_FHIR_SERVER_ALLOWLIST"),
+            subscription_allowed_endpoints=_env_fhir_bases(
+                env, "REFERRAL_SUBSCRIPTION_ALLOWED_ENDPOINTS"
+            ),
         )
 
     def check_bind(self, host: str) -> None:

@@ -28,12 +28,19 @@ from referral_service.services.booking import schedule as booking
 from referral_service.services.ehr import hold_sweep, reconciliation
 from referral_service.services.ehr import webhooks as ehr_webhooks
 from referral_service.services.ehr import writeback as ehr_writeback
+from referral_service.services.following import delivery as following
 from referral_service.services.jobs import Finish, Handler, Job, JobKind
 from referral_service.services.tasks import TaskChanged
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _task_changed(uow: SqlUnitOfWork, event: TaskChanged) -> None:
+    """A Task changed: its EHR write-back and its referrer's Subscriptions, in its transaction."""
+    ehr_writeback.task_changed(uow, event)
+    following.task_changed(uow, event)
 
 
 class Runtime:
@@ -93,7 +100,7 @@ class Runtime:
         return SqlUnitOfWork(
             self.engine,
             job_attempts=self.settings.job_max_attempts,
-            handlers={TaskChanged: ehr_writeback.task_changed},
+            handlers={TaskChanged: _task_changed},
             read_only=read_only,
         )
 
@@ -115,6 +122,9 @@ class Runtime:
             JobKind.WEBHOOK_EVENT: plain(ehr_webhooks.process_event),
             JobKind.EHR_RECONCILE: plain(reconciliation.run_reconciliation),
             JobKind.EHR_HOLD_SWEEP: plain(hold_sweep.run_sweep),
+            JobKind.SUBSCRIPTION_HANDSHAKE: plain(following.handshake),
+            JobKind.SUBSCRIPTION_NOTIFY: plain(following.notify),
+            JobKind.SUBSCRIPTION_HEARTBEAT: plain(following.heartbeat),
         }
 
     def run_job(self, job: Job, finish: Finish) -> str:
@@ -126,6 +136,9 @@ class Runtime:
     def job_gave_up(
         self, uow: SqlUnitOfWork, job: Job, error: str, *, permanent: bool = False
     ) -> None:
+        if job.kind == JobKind.SUBSCRIPTION_NOTIFY:
+            following.gave_up(uow, job, error, self.now())
+            return
         booking_job.gave_up(uow, job, error, self.now(), permanent=permanent)
 
     @cached_property

@@ -20,8 +20,12 @@ from referral_service.worker import Worker
 log = logging.getLogger(__name__)
 DECISION_KINDS = ("evaluate",)
 DECISIONS = Lane("decisions", DECISION_KINDS)
-EHR_WORK = Lane("ehr", DECISION_KINDS, others=True)
-LANES = (DECISIONS, EHR_WORK)
+# Referrers' rest-hook endpoints answer (or time out) at their own pace: their own lane, so a
+# slow receiver delays neither a decision nor a booking, and the EHR never delays a notification.
+NOTIFICATION_KINDS = ("subscription-handshake", "subscription-notify", "subscription-heartbeat")
+NOTIFICATIONS = Lane("notifications", NOTIFICATION_KINDS)
+EHR_WORK = Lane("ehr", DECISION_KINDS + NOTIFICATION_KINDS, others=True)
+LANES = (DECISIONS, EHR_WORK, NOTIFICATIONS)
 
 
 class WorkerLanes:

@@ -20,6 +20,7 @@ from referral_service.api.fhir_messaging import messaging_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
 from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
+from referral_service.api.fhir_subscriptions import subscriptions_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.input_guard import init_input_guard
 from referral_service.api.limits import init_limits
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         console_bp,
         cds_hooks_bp,
         webhooks_bp,
+        subscriptions_bp,
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -145,6 +145,8 @@ def required_permission(method: str, path: str) -> tuple[str, str] | None:
         return (resource_type, "s")  # a search by POST reads, as its GET does
     if len(parts) > 1 and parts[1] == "$evaluate":
         return (resource_type, "c")
+    if method == "DELETE":
+        return (resource_type, "d")
     return (resource_type, "u" if method == "PUT" else "c")
 
 

@@ -72,6 +72,7 @@ def capability_statement() -> dict[str, Any]:
             "description": "Headache infusion referral intake and booking; eligibility policy "
             + runtime().policy.version
         },
+        **_instantiates(),
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [
@@ -91,6 +92,12 @@ def capability_statement() -> dict[str, Any]:
     for extend_statement in current_app.config.get("CAPABILITY_STATEMENT_EXTENSIONS", []):
         extend_statement(statement)
     return statement
+
+
+def _instantiates() -> dict[str, Any]:
+    """Capability statements this server conforms to (a blueprint adds its own)."""
+    canonicals = current_app.config.get("CAPABILITY_INSTANTIATES", [])
+    return {"instantiates": list(canonicals)} if canonicals else {}
 
 
 @capability_bp.get("/fhir/metadata")

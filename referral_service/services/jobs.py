@@ -26,6 +26,9 @@ class JobKind(StrEnum):
     WEBHOOK_EVENT = "webhook-event"  # take up an EHR notification
     EHR_RECONCILE = "ehr-reconcile"  # catch up with EHR orders the webhooks missed
     EHR_HOLD_SWEEP = "ehr-hold-sweep"  # free EHR Slots held for Appointments that dropped them
+    SUBSCRIPTION_HANDSHAKE = "subscription-handshake"  # a referrer's new Subscription's handshake
+    SUBSCRIPTION_NOTIFY = "subscription-notify"  # send a Subscription its undelivered events
+    SUBSCRIPTION_HEARTBEAT = "subscription-heartbeat"  # tell a quiet Subscription it is alive
 
 
 class RetryLater(Exception):
@@ -100,6 +103,37 @@ def reconcile_periodically(uow: SqlUnitOfWork, now: datetime, *, minutes: int = 
         payload={"reason": "periodic", "minutes": int(period.total_seconds() // 60)},
         dedupe_key=f"{kind}:{int(period.total_seconds())}:{index}",
         run_after=run_after,
+    )
+
+
+def handshake_subscription(uow: SqlUnitOfWork, subscription_id: str, now: datetime) -> None:
+    kind = JobKind.SUBSCRIPTION_HANDSHAKE
+    uow.jobs.add(kind, now=now, payload={"subscription": subscription_id})
+
+
+def notify_subscription(
+    uow: SqlUnitOfWork, subscription_id: str, event_number: int | None, now: datetime
+) -> None:
+    """Deliver the Subscription's events up to `event_number` at least (None: resume after a
+    handshake, whatever is waiting)."""
+    kind = JobKind.SUBSCRIPTION_NOTIFY
+    key = None if event_number is None else f"{kind}:{subscription_id}:{event_number}"
+    uow.jobs.add(kind, now=now, payload={"subscription": subscription_id}, dedupe_key=key)
+
+
+def heartbeat_subscription(
+    uow: SqlUnitOfWork, subscription_id: str, period_seconds: int, now: datetime
+) -> None:
+    """The Subscription's next heartbeat check, at the start of its next period: on a grid, so
+    two chains (a second handshake) meet in one job per period."""
+    index = int(now.timestamp() // period_seconds) + 1
+    kind = JobKind.SUBSCRIPTION_HEARTBEAT
+    uow.jobs.add(
+        kind,
+        now=now,
+        payload={"subscription": subscription_id},
+        dedupe_key=f"{kind}:{subscription_id}:{index}",
+        run_after=datetime.fromtimestamp(index * period_seconds, tz=now.tzinfo),
     )
 
 

@@ -21,6 +21,7 @@ class TaskChanged:
     source: str
     version: int
     at: datetime
+    sender: str = ""  # the referring system the referral belongs to (its Subscriptions)
 
 
 def write_task(
@@ -57,5 +58,5 @@ def write_task(
     )
     resource = build_task(view)
     uow.tasks.save(task.id, state, resource, view.version_id, now)
-    uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now))
+    uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now, task.sender))
     return resource

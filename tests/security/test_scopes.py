@@ -46,6 +46,9 @@ def test_grants(scopes: str, resource_type: str, permission: str, expected: bool
         ("POST", "/fhir/Task/_search", ("Task", "s")),  # a search, not a create (issue 21)
         ("GET", "/fhir/ServiceRequest/1/_history", ("ServiceRequest", "r")),
         ("POST", "/fhir/$process-message", ("ServiceRequest", "c")),
+        ("POST", "/fhir/Subscription", ("Subscription", "c")),
+        ("DELETE", "/fhir/Subscription/1", ("Subscription", "d")),
+        ("GET", "/fhir/Subscription/1/$status", ("Subscription", "r")),
     ],
 )
 def test_required_permission(method: str, path: str, needed: tuple[str, str] | None) -> None:

@@ -272,3 +272,45 @@ received_messages = Table(
     Column("response", JSON, nullable=False),
     Column("received_at", UTC_DATETIME, nullable=False),
 )
+
+# Referrers' Subscriptions (Subscriptions R4 Backport, rest-hook): what each asked to be told,
+# and where delivery stands. `events_since_start` counts the events recorded for it;
+# `delivered_through` is the last event number its endpoint acknowledged.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sender", String(255), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # requested | active | error | off
+    Column("referral_id", String(64)),  # the filter; NULL = every referral of the sender
+    Column("endpoint", String(2048), nullable=False),
+    Column("base_url", String(2048), nullable=False),  # our FHIR base, for absolute references
+    Column("content", String(16), nullable=False),  # empty | id-only | full-resource
+    Column("heartbeat_seconds", Integer),
+    Column("timeout_seconds", Integer, nullable=False),
+    Column("events_since_start", Integer, nullable=False),
+    Column("delivered_through", Integer, nullable=False),
+    Column("error", Text),
+    Column("resource", JSON, nullable=False),  # the Subscription as accepted
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("last_sent_at", UTC_DATETIME),
+)
+
+# One row per event a Subscription is to be told of, numbered per Subscription: the Task's
+# version as it was then (for full-resource payloads).
+subscription_events = Table(
+    "subscription_events",
+    metadata,
+    Column(
+        "subscription_id",
+        String(36),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("event_number", Integer, primary_key=True),
+    Column("referral_id", String(64), nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("task", JSON, nullable=False),
+    Column("occurred_at", UTC_DATETIME, nullable=False),
+)

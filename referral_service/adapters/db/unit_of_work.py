@@ -36,6 +36,7 @@ from referral_service.adapters.db.repositories import (
     Tasks,
     WebhookEvents,
 )
+from referral_service.adapters.db.subscriptions import Subscriptions
 from referral_service.adapters.db.views import StaffViews
 
 # A unique key another transaction (or this one) already holds: an identifier, a chair cell, a
@@ -80,6 +81,7 @@ class SqlUnitOfWork:
         self.audit = AuditTrail(conn)
         self.cds_cards = CdsCards(conn)
         self.messages = ReceivedMessages(conn)
+        self.subscriptions = Subscriptions(conn)
         return self
 
     def __exit__(

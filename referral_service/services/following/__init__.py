@@ -1,0 +1,1 @@
+"""Following a referral: referrers' Subscriptions (Subscriptions R4 Backport, rest-hook)."""
