@@ -11,6 +11,7 @@ from referral_service.domain.medication_policy import (
 
 if TYPE_CHECKING:
     from referral_service.domain.policy.indexes import CodeIndex, DrugIndex
+    from referral_service.domain.referral_form import ReferralForm
 
 
 class PolicyError(ValueError):
@@ -121,3 +122,4 @@ class Policy:
     contraindications: dict[str, Contraindications]
     medication_records: MedicationRecords
     code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
+    form: ReferralForm | None = field(default=None, compare=False, repr=False)
