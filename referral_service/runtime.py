@@ -83,6 +83,7 @@ class Runtime:
             job_attempts=self.settings.job_max_attempts,
             handlers={TaskChanged: ehr_writeback.task_changed},
             read_only=read_only,
+            form=self.policy.form,
         )
 
     @cached_property

@@ -27,6 +27,7 @@ FACT_TYPES: dict[str, tuple[str, ...]] = {
     "pregnancy-status-date": ("date", "dateTime"),
     "red-flag": ("boolean",),
 }
+SHIPPED = Path(__file__).parent / "policies"
 # Stopped for these answers, a preventive trial failed (cc §4.1); the words are its reason.
 FAILED_OUTCOMES = {"lack-of-effect": "lack of effect", "side-effects": "side effects"}
 
@@ -51,6 +52,7 @@ class ReferralForm:
     extraction: dict[str, Extraction]
     items: dict[str, dict[str, Any]]  # every item by linkId
     parents: dict[str, str]  # linkId -> its group's linkId
+    pregnancy_days: int = 7  # the policy's window for a pregnancy status (its missing item)
 
     @property
     def id(self) -> str:
@@ -87,9 +89,13 @@ def load_form(
     metrics: dict[str, str],
     acute_classes: set[str],
     red_flags: set[str],
+    pregnancy_days: int = 7,
 ) -> ReferralForm:
-    """The form named by the policy's `referral_form` (path relative to the policy file)."""
+    """The form named by the policy's `referral_form`: beside the policy file, else the one
+    shipped beside the default policy (a policy copied elsewhere keeps the clinic's form)."""
     path = base / spec["questionnaire"]
+    if not path.exists():
+        path = SHIPPED / spec["questionnaire"]
     try:
         questionnaire = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -111,7 +117,7 @@ def load_form(
         extraction[link_id] = _extraction(
             link_id, rule, items, metrics=metrics, acute=acute_classes, red_flags=red_flags
         )
-    return ReferralForm(questionnaire, extraction, items, parents)
+    return ReferralForm(questionnaire, extraction, items, parents, pregnancy_days)
 
 
 def _extraction(

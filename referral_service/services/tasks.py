@@ -9,7 +9,10 @@ from datetime import datetime
 from referral_service.adapters.db.referrals import ReferralHead
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.domain.lifecycle import TaskState
-from referral_service.fhir.task import TaskView, build_task
+from referral_service.domain.decision import Decision
+from referral_service.domain.eligibility.form_items import items_for
+from referral_service.domain.referral_form import ReferralForm
+from referral_service.fhir.task import FormAsk, TaskView, build_task
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,17 @@ def write_task(
         appointment_ref=appointment_ref,
         placer_identifiers=tuple(task.resource.get("identifier", ())),
         status_note=status_note,
+        form=form_ask(getattr(uow, "form", None), referral.decision),
     )
     resource = build_task(view)
     uow.tasks.save(task.id, state, resource, view.version_id, now)
     uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now))
     return resource
+
+
+def form_ask(form: ReferralForm | None, decision: Decision | None) -> FormAsk | None:
+    """What of the clinic's form a needs-information Task asks for (None: no form)."""
+    if form is None or decision is None or not decision.missing:
+        return None
+    days = form.pregnancy_days
+    return FormAsk(form.canonical, {m: items_for(form, m, days) for m in decision.missing})

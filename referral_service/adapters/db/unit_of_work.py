@@ -50,7 +50,9 @@ class SqlUnitOfWork:
         job_attempts: int,
         handlers: dict[type, EventHandler] | None = None,
         read_only: bool = False,
+        form: Any = None,
     ) -> None:
+        self.form = form  # the clinic's referral form: what a needs-information Task asks with
         self._engine = engine
         self._job_attempts = job_attempts
         self._handlers = handlers or {}

@@ -67,6 +67,7 @@ def _form(data: dict[str, Any], source: Path) -> ReferralForm | None:
             metrics={k: v for k, v in data["metrics"].items() if k != "system"},
             acute_classes=set(data["acute_classes"]),
             red_flags={flag["id"] for flag in data["red_flags"]},
+            pregnancy_days=int(data["windows"]["pregnancy_test_days"]),
         )
     except FormError as exc:
         raise PolicyError(f"policy file {source}: {exc}") from exc

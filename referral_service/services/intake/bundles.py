@@ -18,6 +18,8 @@ from referral_service.fhir.bundle import (
     rewrite_references,
 )
 from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, as_fhir_error
+from referral_service.domain.referral_form import ReferralForm
+from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.services.dependencies import Dependencies
@@ -51,7 +53,7 @@ def process_bundle(
     ]
     for entry in entries:
         if not entry.issues:
-            entry.issues = _validate(entry, supporting)
+            entry.issues = _validate(entry, supporting, runtime.policy.form)
     if kind == "transaction":
         return kind, _transaction(runtime, entries, supporting, sender, now, options)
     return kind, [_batch_entry(runtime, e, supporting, sender, now, options) for e in entries]
@@ -63,11 +65,18 @@ def _as_stored(entry: BundleEntry) -> dict[str, Any]:
     return resource
 
 
-def _validate(entry: BundleEntry, supporting: list[dict[str, Any]]) -> list[Issue]:
+def _validate(
+    entry: BundleEntry, supporting: list[dict[str, Any]], form: ReferralForm | None
+) -> list[Issue]:
     try:
         if entry.resource_type == "ServiceRequest":
             validate_referral(entry.resource, supporting)
             return []
+        if entry.resource_type == "QuestionnaireResponse" and for_form(entry.resource, form):
+            issues = validate_resource(entry.resource)
+            if not issues:
+                check_response(entry.resource, form)  # type: ignore[arg-type]
+            return prefix_issues(issues, entry.index)
         return prefix_issues(validate_resource(entry.resource), entry.index)
     except FhirError as exc:
         return prefix_issues(exc.issues, entry.index)
