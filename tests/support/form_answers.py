@@ -58,5 +58,5 @@ def pregnancy(code: str = "60001007", checked: str = "2026-11-22") -> dict[str, 
         "pregnancy",
         answer("could-be-pregnant", True),
         answer("pregnancy-status", {"system": SNOMED, "code": code}),
-        answer("pregnancy-status-date", checked),
+        {"linkId": "pregnancy-status-date", "answer": [{"valueDate": checked}]},
     )
