@@ -162,6 +162,10 @@ class Settings:
     # and only FHIR servers on the allow-list are read (none by default: prefetch only).
     cds_ehr_budget_seconds: float = 2.0
     cds_fhir_server_allowlist: tuple[str, ...] = ()
+    # The referral form's web links (issue 19): signed with this secret (unset: no web links),
+    # valid this many days.
+    form_link_secret: str | None = None
+    form_link_days: int = 14
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -244,6 +248,8 @@ class Settings:
                 env, "REFERRAL_CDS_EHR_BUDGET_SECONDS", 2.0, most=CDS_BUDGET_LIMIT_SECONDS
             ),
             cds_fhir_server_allowlist=_env_fhir_bases(env, "REFERRAL_CDS_FHIR_SERVER_ALLOWLIST"),
+            form_link_secret=env.get("REFERRAL_FORM_LINK_SECRET") or None,
+            form_link_days=_env_int(env, "REFERRAL_FORM_LINK_DAYS", 14),
         )
 
     def check_bind(self, host: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
+from referral_service.services.form_links import FormLinks
 from referral_service.config import Settings
 from referral_service.domain.scheduling.booking import BookingOutcome, BookingRequest
 from referral_service.services.assessment import evaluate as assessment
@@ -84,7 +85,17 @@ class Runtime:
             handlers={TaskChanged: ehr_writeback.task_changed},
             read_only=read_only,
             form=self.policy.form,
+            form_links=self.form_links,
         )
+
+    @cached_property
+    def form_links(self) -> FormLinks | None:
+        """The referral form's web links; none without REFERRAL_FORM_LINK_SECRET."""
+        secret = self.settings.form_link_secret
+        if not secret or self.policy.form is None:
+            return None
+        base = (self.settings.public_url or "").rstrip("/")
+        return FormLinks(secret, self.settings.form_link_days, base)
 
     @cached_property
     def job_handlers(self) -> dict[str, Handler]:

@@ -15,6 +15,7 @@ MISSING_DATA_SYSTEM = "https://referral-service.dev/missing-data"
 # The SDC/DTR "Task with Questionnaire" pattern: an input naming the form to fill in
 SDC_TASK_INPUT = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
 FORM_ITEM_EXTENSION = "https://referral-service.dev/StructureDefinition/form-item"
+FORM_LINK_EXTENSION = "https://referral-service.dev/StructureDefinition/form-link"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class FormAsk:
 
     canonical: str
     items: dict[str, tuple[str, ...]]
+    link: str | None = None  # the web form for this referral and round
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,13 @@ def _missing_input(item: str, form: FormAsk | None = None) -> dict[str, Any]:
 
 
 def _form_input(form: FormAsk) -> dict[str, Any]:
-    return {
+    given: dict[str, Any] = {
         "type": {
             "coding": [{"system": SDC_TASK_INPUT, "code": "questionnaire"}],
             "text": "the clinic's referral form: answer the items listed with each missing item",
         },
         "valueCanonical": form.canonical,
     }
+    if form.link:  # a web page of the form, for this referral only, asking what is missing
+        given["extension"] = [{"url": FORM_LINK_EXTENSION, "valueUrl": form.link}]
+    return given
