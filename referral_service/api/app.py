@@ -19,6 +19,7 @@ from referral_service.api.fhir_history import history_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
 from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_questionnaire import questionnaire_bp
+from referral_service.api.referral_form_page import form_page_bp
 from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.input_guard import init_input_guard
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         tracking_bp,
         resources_bp,
         questionnaire_bp,
+        form_page_bp,
         placer_task_bp,
         history_bp,
         staff_bp,
