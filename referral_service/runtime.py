@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
-from referral_service.services.form_links import FormLinks
 from referral_service.config import Settings
 from referral_service.domain.scheduling.booking import BookingOutcome, BookingRequest
 from referral_service.services.assessment import evaluate as assessment
@@ -29,6 +28,7 @@ from referral_service.services.booking import schedule as booking
 from referral_service.services.ehr import hold_sweep, reconciliation
 from referral_service.services.ehr import webhooks as ehr_webhooks
 from referral_service.services.ehr import writeback as ehr_writeback
+from referral_service.services.form_links import FormLinks
 from referral_service.services.jobs import Finish, Handler, Job, JobKind
 from referral_service.services.tasks import TaskChanged
 

@@ -17,14 +17,14 @@ from referral_service.api.errors import register_error_handlers
 from referral_service.api.fhir_bundle import bundle_bp
 from referral_service.api.fhir_history import history_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
-from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_questionnaire import questionnaire_bp
-from referral_service.api.referral_form_page import form_page_bp
+from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.input_guard import init_input_guard
 from referral_service.api.limits import init_limits
 from referral_service.api.operations import operations_bp
+from referral_service.api.referral_form_page import form_page_bp
 from referral_service.api.staff import staff_bp
 from referral_service.api.webhooks import webhooks_bp
 from referral_service.config import Settings

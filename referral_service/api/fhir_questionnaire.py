@@ -34,12 +34,19 @@ def search_questionnaire() -> Response:
     form = _form()
     wanted = request.args.get("url")
     version = request.args.get("version")
-    matches = form is not None and (
-        wanted is None or wanted in (form["url"], f"{form['url']}|{form['version']}")
-    ) and version in (None, form["version"])
+    matches = (
+        form is not None
+        and (wanted is None or wanted in (form["url"], f"{form['url']}|{form['version']}"))
+        and version in (None, form["version"])
+    )
     entries = (
-        [{"fullUrl": f"{public_base()}/fhir/Questionnaire/{form['id']}", "resource": form,
-          "search": {"mode": "match"}}]
+        [
+            {
+                "fullUrl": f"{public_base()}/fhir/Questionnaire/{form['id']}",
+                "resource": form,
+                "search": {"mode": "match"},
+            }
+        ]
         if matches and form is not None
         else []
     )

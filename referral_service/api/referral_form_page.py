@@ -93,7 +93,9 @@ def submit_form(token: str) -> Response:
     return _page(opened, values, errors, status=422)
 
 
-def _page(opened: OpenForm, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+def _page(
+    opened: OpenForm, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Response:
     form = runtime().policy.form
     html = render_template(
         "referral_form/form.html",
@@ -201,7 +203,14 @@ def _read(item: dict[str, Any], raw: str, name: str, errors: dict[str, str]) -> 
     if kind == "date":
         return {"valueDate": raw}
     if kind == "choice":
-        option = next((o["valueCoding"] for o in item.get("answerOption", []) if o["valueCoding"]["code"] == raw), None)
+        option = next(
+            (
+                o["valueCoding"]
+                for o in item.get("answerOption", [])
+                if o["valueCoding"]["code"] == raw
+            ),
+            None,
+        )
         if option is None:
             errors[name] = "Choose one of the answers."
             return None

@@ -136,9 +136,13 @@ def _extraction(
     fact = rule["fact"]
     if item.get("type") not in FACT_TYPES[fact]:
         wanted = " or ".join(FACT_TYPES[fact])
-        raise FormError(f"{where}: a {fact} answer must be {wanted}, the item is {item.get('type')}")
+        raise FormError(
+            f"{where}: a {fact} answer must be {wanted}, the item is {item.get('type')}"
+        )
     if fact == "metric" and rule.get("metric") not in metrics:
-        raise FormError(f"{where}: metric {rule.get('metric')!r} is not one of the policy's metrics")
+        raise FormError(
+            f"{where}: metric {rule.get('metric')!r} is not one of the policy's metrics"
+        )
     if fact == "acute-days" and rule.get("acute_class") not in acute:
         raise FormError(f"{where}: acute_class {rule.get('acute_class')!r} is not an acute class")
     if fact == "red-flag" and rule.get("red_flag") not in red_flags:

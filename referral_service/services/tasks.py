@@ -8,9 +8,9 @@ from datetime import datetime
 
 from referral_service.adapters.db.referrals import ReferralHead
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
-from referral_service.domain.lifecycle import TaskState
 from referral_service.domain.decision import Decision
 from referral_service.domain.eligibility.form_items import items_for
+from referral_service.domain.lifecycle import TaskState
 from referral_service.domain.referral_form import ReferralForm
 from referral_service.fhir.task import FormAsk, TaskView, build_task
 from referral_service.services.form_links import FormLinks, needs_round
@@ -64,7 +64,11 @@ def write_task(
 
 
 def form_ask(
-    uow: SqlUnitOfWork, referral_id: str, version_id: int, decision: Decision | None, state: TaskState
+    uow: SqlUnitOfWork,
+    referral_id: str,
+    version_id: int,
+    decision: Decision | None,
+    state: TaskState,
 ) -> FormAsk | None:
     """What of the clinic's form a needs-information Task asks for, and the web form's link
     for this round (None: no form)."""

@@ -42,8 +42,12 @@ def response(*items: dict[str, Any], authored: str = "2026-11-23T08:00:00Z", **e
     return document
 
 
-def frequency(headache: int | None = None, migraine: int | None = None, months: int = 3,
-              debilitating: int | None = None) -> dict[str, Any]:
+def frequency(
+    headache: int | None = None,
+    migraine: int | None = None,
+    months: int = 3,
+    debilitating: int | None = None,
+) -> dict[str, Any]:
     parts = [answer("headache-days-per-month", headache)] if headache is not None else []
     if migraine is not None:
         parts.append(answer("migraine-days-per-month", migraine))

@@ -127,8 +127,15 @@ _WINDOWS = (
 
 
 _FACTS = (
-    "metric", "metric-months", "acute-days", "preventive-drug", "preventive-months",
-    "preventive-outcome", "pregnancy-asked", "pregnancy-status", "pregnancy-status-date",
+    "metric",
+    "metric-months",
+    "acute-days",
+    "preventive-drug",
+    "preventive-months",
+    "preventive-outcome",
+    "pregnancy-asked",
+    "pregnancy-status",
+    "pregnancy-status-date",
     "red-flag",
 )
 

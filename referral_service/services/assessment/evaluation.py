@@ -11,7 +11,8 @@ from referral_service.domain.eligibility import evaluate
 from referral_service.domain.facts import ReferralFacts
 from referral_service.domain.policy import Policy
 from referral_service.fhir.facts import Resolver, extract_facts
-from referral_service.fhir.questionnaire_response import facts_from_response, for_form
+from referral_service.fhir.form_facts import facts_from_response
+from referral_service.fhir.questionnaire_response import for_form
 
 
 class UnreadableReferral(ValueError):
@@ -67,9 +68,15 @@ def with_form_answers(
     observations, medications, conditions = [], [], []
     for entry in others:
         resource = entry.get("resource")
-        if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
+        if (
+            not isinstance(resource, dict)
+            or resource.get("resourceType") != "QuestionnaireResponse"
+        ):
             continue
-        if not for_form(resource, policy.form) or resource.get("status") not in ("completed", "amended"):
+        if not for_form(resource, policy.form) or resource.get("status") not in (
+            "completed",
+            "amended",
+        ):
             continue
         ref = entry.get("fullUrl") or f"QuestionnaireResponse/{resource.get('id')}"
         found = facts_from_response(resource, ref, policy, received_at or facts.now)

@@ -10,6 +10,7 @@ from typing import Any
 from referral_service.adapters.db.resources import StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain.errors import Contended, DomainError
+from referral_service.domain.referral_form import ReferralForm
 from referral_service.fhir.bundle import (
     BundleEntry,
     assign_ids,
@@ -18,7 +19,6 @@ from referral_service.fhir.bundle import (
     rewrite_references,
 )
 from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, as_fhir_error
-from referral_service.domain.referral_form import ReferralForm
 from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource

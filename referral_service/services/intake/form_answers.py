@@ -45,7 +45,9 @@ def take_questionnaire_response(
     WrongState (the referral is not waiting for information), AlreadyHeld (a link used twice)."""
     form = runtime.policy.form
     if form is None:
-        raise Unacceptable("this clinic has no referral form", "QuestionnaireResponse.questionnaire")
+        raise Unacceptable(
+            "this clinic has no referral form", "QuestionnaireResponse.questionnaire"
+        )
     check_response(document, form)
     response_id = str(uuid.uuid4())
     body = {**document, "id": response_id}

@@ -25,7 +25,9 @@ def ed_referral(case: str, *extra: dict[str, Any]) -> dict[str, Any]:
             "resource": {
                 "resourceType": "MedicationStatement",
                 "status": "active",
-                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": name}]},
+                "medicationCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": code, "display": name}]
+                },
                 "subject": {"reference": patient},
             },
         }
@@ -51,7 +53,9 @@ def ed_referral(case: str, *extra: dict[str, Any]) -> dict[str, Any]:
                 "request": {"method": "POST", "url": "ServiceRequest"},
                 "resource": {
                     "resourceType": "ServiceRequest",
-                    "identifier": [{"system": "https://er.example.org/referrals", "value": f"ed-{case}"}],
+                    "identifier": [
+                        {"system": "https://er.example.org/referrals", "value": f"ed-{case}"}
+                    ],
                     "status": "active",
                     "intent": "order",
                     "priority": "routine",
@@ -113,12 +117,18 @@ def test_a_bare_ed_referral_asks_with_the_form_and_its_answers_book_it(as_sender
     status, questionnaire = send("GET", f"/fhir/Questionnaire?url={FORM_URL}", None, {})
     assert questionnaire["total"] == 1
     form_items = {
-        i["linkId"] for g in questionnaire["entry"][0]["resource"]["item"] for i in g.get("item", [])
+        i["linkId"]
+        for g in questionnaire["entry"][0]["resource"]["item"]
+        for i in g.get("item", [])
     }
     assert asked <= form_items
 
-    answers = response(frequency(20, 12, 6), pregnancy(), subject={"reference": patient},
-                       basedOn=[{"reference": f"ServiceRequest/{request}"}])
+    answers = response(
+        frequency(20, 12, 6),
+        pregnancy(),
+        subject={"reference": patient},
+        basedOn=[{"reference": f"ServiceRequest/{request}"}],
+    )
     status, stored = send("POST", "/fhir/QuestionnaireResponse", answers, HEADERS)
     assert status == 201, stored
     assert Worker(runtime).run_until_idle() >= 2  # evaluate at once, then book

@@ -5,7 +5,6 @@ another referral's round, and a replay; no patient data in the link or the logs.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import pytest
 from itsdangerous import timed
@@ -19,8 +18,12 @@ SECRET = "test-form-link-secret-0123456789abcdef"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, job_backoff_base_seconds=0.0,
-                    form_link_secret=SECRET, form_link_days=14)
+    return Settings(
+        database_url=database_url,
+        job_backoff_base_seconds=0.0,
+        form_link_secret=SECRET,
+        form_link_days=14,
+    )
 
 
 def form_link(task: dict) -> str:
@@ -60,7 +63,7 @@ def test_the_web_form_asks_what_is_missing_and_its_answers_book_the_referral(
     caplog.set_level(logging.INFO)
     send = as_sender("er-a")
     task_id, link = on_hold(send, runtime, "11")
-    path = link.split("://", 1)[-1][link.split("://", 1)[-1].find("/"):] if "://" in link else link
+    path = link.split("://", 1)[-1][link.split("://", 1)[-1].find("/") :] if "://" in link else link
     assert path.startswith("/referral-form/")
     assert "Testperson" not in path and "1984" not in path and "m-11" not in path
     browser = senders_app.test_client()
@@ -83,10 +86,11 @@ def test_the_web_form_asks_what_is_missing_and_its_answers_book_the_referral(
 def test_errors_are_shown_next_to_their_field(as_sender, senders_app, runtime) -> None:
     send = as_sender("er-a")
     _, link = on_hold(send, runtime, "12")
-    path = link[link.find("/referral-form/"):]
+    path = link[link.find("/referral-form/") :]
     browser = senders_app.test_client()
-    bad = browser.post(path, data={**ANSWERS, "headache-days-per-month": "45",
-                                   "migraine-days-per-month": "many"})
+    bad = browser.post(
+        path, data={**ANSWERS, "headache-days-per-month": "45", "migraine-days-per-month": "many"}
+    )
     assert bad.status_code == 422
     html = bad.get_data(as_text=True)
     assert 'aria-describedby="headache-days-per-month-error"' in html
@@ -101,7 +105,7 @@ def test_errors_are_shown_next_to_their_field(as_sender, senders_app, runtime) -
 def test_an_expired_link_is_refused(as_sender, senders_app, runtime, monkeypatch) -> None:
     send = as_sender("er-a")
     _, link = on_hold(send, runtime, "13")
-    path = link[link.find("/referral-form/"):]
+    path = link[link.find("/referral-form/") :]
     real = timed.time.time
     monkeypatch.setattr(timed.time, "time", lambda: real() + 15 * 86400)
     browser = senders_app.test_client()
@@ -114,12 +118,12 @@ def test_a_tampered_or_foreign_link_is_refused(as_sender, senders_app, runtime) 
     _, link = on_hold(send, runtime, "14")
     other_task, other = on_hold(send, runtime, "15")
     browser = senders_app.test_client()
-    path = link[link.find("/referral-form/"):]
+    path = link[link.find("/referral-form/") :]
     token = path.rsplit("/", 1)[1]
     assert browser.get(path[:-2] + ("AA" if not path.endswith("AA") else "BB")).status_code == 404
     # another referral's id under this link's signature: the signature no longer holds
     payload, rest = token.split(".", 1)
-    other_payload = other[other.find("/referral-form/"):].rsplit("/", 1)[1].split(".", 1)[0]
+    other_payload = other[other.find("/referral-form/") :].rsplit("/", 1)[1].split(".", 1)[0]
     assert browser.get(f"/referral-form/{other_payload}.{rest}").status_code == 404
     # a link signed with another secret
     from referral_service.services.form_links import FormLinks

@@ -11,7 +11,7 @@ from referral_service.domain.eligibility import missing
 from referral_service.domain.eligibility.form_items import items_for
 from referral_service.domain.policy import load_policy
 from referral_service.services.assessment.evaluation import evaluate_document
-from tests.support.form_answers import answer, frequency, group, preventive, pregnancy, response
+from tests.support.form_answers import answer, frequency, group, pregnancy, preventive, response
 from tests.support.referrals import ICD10, METRICS, metric, service_request
 
 POLICY = load_policy()
@@ -41,7 +41,9 @@ def as_observations(
                 "resourceType": "Observation",
                 "id": "acute",
                 "status": "final",
-                "code": {"coding": [{"system": METRICS, "code": "acute-medication-days-per-month"}]},
+                "code": {
+                    "coding": [{"system": METRICS, "code": "acute-medication-days-per-month"}]
+                },
                 "subject": {"reference": "#patient"},
                 "effectivePeriod": {"start": "2026-10-24", "end": end},
                 "valueInteger": sum(acute.values()),
@@ -62,7 +64,9 @@ def as_observations(
             "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
             "subject": {"reference": "#patient"},
             "effectiveDateTime": "2026-11-22T00:00:00Z",
-            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]},
+            "valueCodeableConcept": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]
+            },
         }
     )
     request["contained"] += found
@@ -109,7 +113,9 @@ TABLE = [
 def test_the_same_numbers_either_way_give_the_same_decision(
     code: str, headache: int, migraine: int | None, acute: dict[str, int], months: int
 ) -> None:
-    coded = evaluate_document(as_observations(code, headache, migraine, acute, months), policy=POLICY)
+    coded = evaluate_document(
+        as_observations(code, headache, migraine, acute, months), policy=POLICY
+    )
     answered = evaluate_document(as_form(code, headache, migraine, acute, months), policy=POLICY)
     assert (answered.decision, answered.category, answered.protocol) == (
         coded.decision,
@@ -123,9 +129,7 @@ def test_the_same_numbers_either_way_give_the_same_decision(
 
 
 def test_the_table_covers_more_than_one_decision() -> None:
-    decisions = {
-        evaluate_document(as_form(*row), policy=POLICY).decision for row in TABLE
-    }
+    decisions = {evaluate_document(as_form(*row), policy=POLICY).decision for row in TABLE}
     assert {"eligible", "needs-information", "needs-review"} <= decisions
 
 
@@ -141,12 +145,20 @@ def test_a_bare_referral_needs_information_and_the_form_answers_settle_it() -> N
 
 def test_midas_three_month_count_is_a_monthly_rate_over_three_months() -> None:
     answers = response(
-        group("frequency", answer("headache-days-3-months", 60), answer("migraine-days-per-month", 12)),
+        group(
+            "frequency", answer("headache-days-3-months", 60), answer("migraine-days-per-month", 12)
+        ),
         pregnancy(),
         id="qr1",
     )
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": bare()}, {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": bare()},
+            {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers},
+        ],
+    }
     decision = evaluate_document(bundle, policy=POLICY)
     assert decision.category == "chronic-migraine"  # 60 in 3 months is 20 a month, for 90 days
 
@@ -161,8 +173,14 @@ def test_preventives_stopped_for_lack_of_effect_or_side_effects_count_as_failed(
         pregnancy(),
         id="qr1",
     )
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": bare()}, {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": bare()},
+            {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers},
+        ],
+    }
     decision = evaluate_document(bundle, policy=POLICY)
     refractory = next(r for r in decision.reasons if r.rule == "category.refractory-migraine")
     assert "3 failed preventive classes" in refractory.detail
@@ -171,16 +189,32 @@ def test_preventives_stopped_for_lack_of_effect_or_side_effects_count_as_failed(
 
 def test_a_yes_to_a_red_flag_question_redirects_to_the_emergency_department() -> None:
     answers = response(group("red-flags", answer("red-flag-thunderclap", True)), id="qr1")
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": bare()}, {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": bare()},
+            {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers},
+        ],
+    }
     assert evaluate_document(bundle, policy=POLICY).decision == "emergency-redirect"
 
 
 def test_an_answer_to_another_questionnaire_is_not_read() -> None:
-    answers = response(frequency(20, 12, 6), pregnancy(), id="qr1",
-                       questionnaire="https://elsewhere.example/Questionnaire/x")
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": bare()}, {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers}]}
+    answers = response(
+        frequency(20, 12, 6),
+        pregnancy(),
+        id="qr1",
+        questionnaire="https://elsewhere.example/Questionnaire/x",
+    )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": bare()},
+            {"fullUrl": "QuestionnaireResponse/qr1", "resource": answers},
+        ],
+    }
     assert evaluate_document(bundle, policy=POLICY).decision == "needs-information"
 
 
@@ -188,8 +222,14 @@ def test_each_missing_item_has_form_items_that_settle_it() -> None:
     form = POLICY.form
     assert form is not None
     days = POLICY.windows["pregnancy_test_days"]
-    for wanted in (missing.HEADACHE_DAYS, missing.MIGRAINE_DAYS, missing.DEBILITATING_DAYS,
-                   missing.DURATION, missing.PREVENTIVES, missing.ACUTE_MEDICATION,
-                   missing.PREGNANCY_STATUS.format(days=days)):
+    for wanted in (
+        missing.HEADACHE_DAYS,
+        missing.MIGRAINE_DAYS,
+        missing.DEBILITATING_DAYS,
+        missing.DURATION,
+        missing.PREVENTIVES,
+        missing.ACUTE_MEDICATION,
+        missing.PREGNANCY_STATUS.format(days=days),
+    ):
         assert items_for(form, wanted, days), wanted
     assert items_for(form, missing.BIRTH_DATE, days) == ()
