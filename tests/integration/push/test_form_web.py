@@ -130,3 +130,13 @@ def test_a_tampered_or_foreign_link_is_refused(as_sender, senders_app, runtime) 
 
     forged = FormLinks("another-secret", 14).url(other_task, "0")
     assert browser.get(forged).status_code == 404
+
+
+def test_the_console_shows_the_link_on_the_referral_page(as_sender, senders_app, runtime) -> None:
+    send = as_sender("er-a")
+    request, _, task_id = refer(send, ed_referral("16"))
+    Worker(runtime).run_until_idle()
+    link = form_link(task_of(send, task_id))
+    page = senders_app.test_client().get(f"/console/referrals/{request}")
+    assert page.status_code == 200
+    assert link.replace("&", "&amp;") in page.get_data(as_text=True)
