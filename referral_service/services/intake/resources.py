@@ -106,6 +106,8 @@ def create(
     """Store a new resource; `wanted` (If-None-Exist) or an identifier the sender already
     used returns the resource it made (a different body under a used one: a new version)."""
     _validated(resource_type, document, runtime.policy.form)
+    if resource_type == "QuestionnaireResponse" and for_form(document, runtime.policy.form):
+        document = _about_its_referral(runtime, push.sender, document)
     if wanted is not None and (found := _find(runtime, push.sender, resource_type, [wanted])):
         return Written(found, False)
     stored = _new_version(resource_type, str(uuid.uuid4()), push, 1, document)
@@ -126,6 +128,29 @@ def create(
         draft = _new_version(resource_type, existing.id, push, 0, document)
         return Written(_update(runtime, draft, None, push), False)
     return Written(stored, True)
+
+
+def _about_its_referral(runtime: Dependencies, sender: str, document: dict) -> dict:
+    """Answers to the form `basedOn` a referral must name one of the sender's own; without a
+    `subject` they are about that referral's patient (so its evaluation reads them)."""
+    named = [
+        found
+        for ref in document.get("basedOn") or []
+        if isinstance(ref, dict)
+        and (found := relative_reference(ref.get("reference")))
+        and found[0] == "ServiceRequest"
+    ]
+    for _, referral_id in named:
+        with runtime.unit_of_work(read_only=True) as uow:
+            referral = uow.referrals.get(referral_id)
+        if referral is None or referral.sender != sender:
+            raise Unacceptable(
+                "QuestionnaireResponse.basedOn must name one of your ServiceRequests",
+                "QuestionnaireResponse.basedOn",
+            )
+        if "subject" not in document and referral.patient_ref:
+            document = {**document, "subject": {"reference": referral.patient_ref}}
+    return document
 
 
 def _find(

@@ -172,3 +172,26 @@ def test_bad_answers_in_a_transaction_store_nothing(as_sender, runtime) -> None:
     assert any("headache-days-per-month" in " ".join(i.get("expression", [])) for i in issues)
     assert send("GET", "/fhir/ServiceRequest", None, {})[1]["total"] == 0
     assert send("GET", "/fhir/QuestionnaireResponse", None, {})[1]["total"] == 0
+
+
+def test_answers_based_on_the_referral_alone_resume_it(as_sender, runtime) -> None:
+    send = as_sender("er-a")
+    request, _, task_id = refer(send, ed_referral("4"))
+    Worker(runtime).run_until_idle()
+    answers = response(frequency(20, 12, 6), basedOn=[{"reference": f"ServiceRequest/{request}"}])
+    status, stored = send("POST", "/fhir/QuestionnaireResponse", answers, HEADERS)
+    assert status == 201, stored
+    assert stored["subject"]["reference"].startswith("Patient/")
+    Worker(runtime).run_until_idle()
+    assert state(task_of(send, task_id)) == ("accepted", "booked")
+
+
+def test_answers_based_on_another_senders_referral_are_refused(as_sender, runtime) -> None:
+    request, _, task_id = refer(as_sender("er-a"), ed_referral("5"))
+    Worker(runtime).run_until_idle()
+    stranger = as_sender("er-b")
+    answers = response(frequency(20, 12, 6), basedOn=[{"reference": f"ServiceRequest/{request}"}])
+    status, outcome = stranger("POST", "/fhir/QuestionnaireResponse", answers, HEADERS)
+    assert status == 422, outcome
+    assert outcome["issue"][0]["expression"] == ["QuestionnaireResponse.basedOn"]
+    assert state(task_of(as_sender("er-a"), task_id)) == ("on-hold", "needs-information")
