@@ -69,6 +69,13 @@ def test_fill_fix_and_send_the_form_books_the_referral(
         referral_id, link = refer(base, "21")
         page.goto(link)
         expect(page.get_by_role("heading", level=1)).to_contain_text("referral form")
+        # fits a phone: nothing wider than the screen, every field labelled
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=radio]), select')]
+               .filter(e => !document.querySelector(`label[for="${e.id}"]`)).length"""
+        )
+        assert unlabelled == 0
         page.get_by_label("Or: headache days in an average month").fill("45")
         page.get_by_label("Of those, migraine days in an average month").fill("12")
         page.get_by_label("For how many months have the headaches been this frequent?").fill("6")
