@@ -57,16 +57,9 @@ def search_questionnaire() -> Response:
 
 
 def _advertise(entries: list[dict[str, Any]]) -> None:
-    entries.append(
-        {
-            "type": "Questionnaire",
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [
-                {"name": "url", "type": "uri"},
-                {"name": "version", "type": "token"},
-            ],
-        }
-    )
+    # Only `read` is promised: the `?url=` lookup is not the full search the statement's
+    # search-type entries stand for (strict handling, POST _search, modifiers).
+    entries.append({"type": "Questionnaire", "interaction": [{"code": "read"}]})
 
 
 @questionnaire_bp.record_once
