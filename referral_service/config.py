@@ -164,6 +164,10 @@ class Settings:
     cds_fhir_server_allowlist: tuple[str, ...] = ()
     # Plain-http Subscription endpoints allowed off loopback (URL prefixes; tests, a LAN).
     subscription_allowed_endpoints: tuple[str, ...] = ()
+    # The referral form's web links (issue 19): signed with this secret (unset: no web links),
+    # valid this many days.
+    form_link_secret: str | None = None
+    form_link_days: int = 14
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -249,6 +253,8 @@ class Settings:
             subscription_allowed_endpoints=_env_fhir_bases(
                 env, "REFERRAL_SUBSCRIPTION_ALLOWED_ENDPOINTS"
             ),
+            form_link_secret=env.get("REFERRAL_FORM_LINK_SECRET") or None,
+            form_link_days=_env_int(env, "REFERRAL_FORM_LINK_DAYS", 14),
         )
 
     def check_bind(self, host: str) -> None:

@@ -29,6 +29,7 @@ from referral_service.services.ehr import hold_sweep, reconciliation
 from referral_service.services.ehr import webhooks as ehr_webhooks
 from referral_service.services.ehr import writeback as ehr_writeback
 from referral_service.services.following import delivery as following
+from referral_service.services.form_links import FormLinks
 from referral_service.services.jobs import Finish, Handler, Job, JobKind
 from referral_service.services.tasks import TaskChanged
 
@@ -102,7 +103,18 @@ class Runtime:
             job_attempts=self.settings.job_max_attempts,
             handlers={TaskChanged: _task_changed},
             read_only=read_only,
+            form=self.policy.form,
+            form_links=self.form_links,
         )
+
+    @cached_property
+    def form_links(self) -> FormLinks | None:
+        """The referral form's web links; none without REFERRAL_FORM_LINK_SECRET."""
+        secret = self.settings.form_link_secret
+        if not secret or self.policy.form is None:
+            return None
+        base = (self.settings.public_url or "").rstrip("/")
+        return FormLinks(secret, self.settings.form_link_days, base)
 
     @cached_property
     def job_handlers(self) -> dict[str, Handler]:

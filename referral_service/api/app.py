@@ -18,6 +18,7 @@ from referral_service.api.fhir_bundle import bundle_bp
 from referral_service.api.fhir_history import history_bp
 from referral_service.api.fhir_messaging import messaging_bp
 from referral_service.api.fhir_placer_task import placer_task_bp
+from referral_service.api.fhir_questionnaire import questionnaire_bp
 from referral_service.api.fhir_referrals import referrals_bp
 from referral_service.api.fhir_resources import resources_bp
 from referral_service.api.fhir_subscriptions import subscriptions_bp
@@ -25,6 +26,7 @@ from referral_service.api.fhir_tracking import tracking_bp
 from referral_service.api.input_guard import init_input_guard
 from referral_service.api.limits import init_limits
 from referral_service.api.operations import operations_bp
+from referral_service.api.referral_form_page import form_page_bp
 from referral_service.api.staff import staff_bp
 from referral_service.api.webhooks import webhooks_bp
 from referral_service.config import Settings
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         bundle_bp,
         tracking_bp,
         resources_bp,
+        questionnaire_bp,
+        form_page_bp,
         placer_task_bp,
         messaging_bp,
         history_bp,

@@ -178,7 +178,10 @@ def _bearer_token() -> str:
 def needs_token(path: str) -> bool:
     # Webhooks carry the EHR's shared secret (REFERRAL_WEBHOOK_SECRET) and CDS Hooks calls the
     # CDS client's own signed JWT; both are checked by their endpoints.
-    return not (path in OPEN_PATHS or path.startswith(("/webhooks/", "/cds-services")))
+    # The referral form's web page carries its own signed link (services/form_links.py).
+    return not (
+        path in OPEN_PATHS or path.startswith(("/webhooks/", "/cds-services", "/referral-form/"))
+    )
 
 
 def init_auth(app: Flask, settings: Settings) -> None:

@@ -12,6 +12,19 @@ from referral_service.fhir.instant import format_instant
 
 REASON_SYSTEM = "https://referral-service.dev/decision-reason"
 MISSING_DATA_SYSTEM = "https://referral-service.dev/missing-data"
+# The SDC/DTR "Task with Questionnaire" pattern: an input naming the form to fill in
+SDC_TASK_INPUT = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+FORM_ITEM_EXTENSION = "https://referral-service.dev/StructureDefinition/form-item"
+FORM_LINK_EXTENSION = "https://referral-service.dev/StructureDefinition/form-link"
+
+
+@dataclass(frozen=True)
+class FormAsk:
+    """The clinic's form, and for each missing item the form's linkIds that would settle it."""
+
+    canonical: str
+    items: dict[str, tuple[str, ...]]
+    link: str | None = None  # the web form for this referral and round
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class TaskView:
     placer_inputs: tuple[dict[str, Any], ...] = ()  # references the placer added (new data)
     status_note: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    form: FormAsk | None = None
 
 
 def build_task(view: TaskView) -> dict[str, Any]:
@@ -82,7 +96,9 @@ def _add_decision(task: dict[str, Any], view: TaskView) -> None:
         notes.append({"text": _summary(decision)})
         notes.extend({"text": f"{r.rule}: {r.outcome}: {r.detail}"} for r in decision.reasons)
         if view.state.business_status == "needs-information":
-            task["input"] = [_missing_input(item) for item in decision.missing]
+            task["input"] = [_missing_input(item, view.form) for item in decision.missing]
+            if view.form is not None and any(view.form.items.values()):
+                task["input"].append(_form_input(view.form))
     if view.placer_inputs:
         task["input"] = task.get("input", []) + list(view.placer_inputs)
     if view.status_note:
@@ -104,8 +120,25 @@ def _summary(decision: Decision) -> str:
     return f"{text}, policy {decision.policy_version}). {lead}".strip()
 
 
-def _missing_input(item: str) -> dict[str, Any]:
-    return {
+def _missing_input(item: str, form: FormAsk | None = None) -> dict[str, Any]:
+    given: dict[str, Any] = {
         "type": {"coding": [{"system": MISSING_DATA_SYSTEM, "code": "missing-data"}], "text": item},
         "valueString": item,
     }
+    links = form.items.get(item, ()) if form is not None else ()
+    if links:  # the form's items (linkIds) whose answers would settle it
+        given["extension"] = [{"url": FORM_ITEM_EXTENSION, "valueString": link} for link in links]
+    return given
+
+
+def _form_input(form: FormAsk) -> dict[str, Any]:
+    given: dict[str, Any] = {
+        "type": {
+            "coding": [{"system": SDC_TASK_INPUT, "code": "questionnaire"}],
+            "text": "the clinic's referral form: answer the items listed with each missing item",
+        },
+        "valueCanonical": form.canonical,
+    }
+    if form.link:  # a web page of the form, for this referral only, asking what is missing
+        given["extension"] = [{"url": FORM_LINK_EXTENSION, "valueUrl": form.link}]
+    return given

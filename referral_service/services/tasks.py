@@ -8,8 +8,12 @@ from datetime import datetime
 
 from referral_service.adapters.db.referrals import ReferralHead
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
+from referral_service.domain.decision import Decision
+from referral_service.domain.eligibility.form_items import items_for
 from referral_service.domain.lifecycle import TaskState
-from referral_service.fhir.task import TaskView, build_task
+from referral_service.domain.referral_form import ReferralForm
+from referral_service.fhir.task import FormAsk, TaskView, build_task
+from referral_service.services.form_links import FormLinks, needs_round
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,30 @@ def write_task(
             item for item in task.resource.get("input", ()) if "valueReference" in item
         ),
         status_note=status_note,
+        form=form_ask(uow, referral_id, referral.version_id, referral.decision, state),
     )
     resource = build_task(view)
     uow.tasks.save(task.id, state, resource, view.version_id, now)
     uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now, task.sender))
     return resource
+
+
+def form_ask(
+    uow: SqlUnitOfWork,
+    referral_id: str,
+    version_id: int,
+    decision: Decision | None,
+    state: TaskState,
+) -> FormAsk | None:
+    """What of the clinic's form a needs-information Task asks for, and the web form's link
+    for this round (None: no form)."""
+    form: ReferralForm | None = getattr(uow, "form", None)
+    if form is None or decision is None or not decision.missing:
+        return None
+    days = form.pregnancy_days
+    asks = {m: items_for(form, m, days) for m in decision.missing}
+    links: FormLinks | None = getattr(uow, "form_links", None)
+    link = None
+    if links is not None and state.business_status == "needs-information" and any(asks.values()):
+        link = links.url(referral_id, needs_round(version_id, decision))
+    return FormAsk(form.canonical, asks, link)

@@ -55,7 +55,11 @@ class SqlUnitOfWork:
         job_attempts: int,
         handlers: dict[type, EventHandler] | None = None,
         read_only: bool = False,
+        form: Any = None,
+        form_links: Any = None,
     ) -> None:
+        # The clinic's referral form and its web links: what a needs-information Task asks with
+        self.form, self.form_links = form, form_links
         self._engine = engine
         self._job_attempts = job_attempts
         self._handlers = handlers or {}

@@ -108,7 +108,17 @@ def referral(referral_id: str) -> str:
         may_cancel=bool(appointment) and appointment.get("status") == "booked",
         visit=_local_visit(appointment),
         done=DONE_MESSAGES.get(request.args.get("done", "")),
+        form_link=_form_link(task),
     )
+
+
+def _form_link(task: dict) -> str | None:
+    """The web form's link the Task carries for the referrer (issue 19), if any."""
+    for item in task.get("input") or []:
+        for ext in item.get("extension") or []:
+            if str(ext.get("url", "")).endswith("/form-link"):
+                return str(ext.get("valueUrl"))
+    return None
 
 
 @console_bp.post("/referrals/<referral_id>/review")

@@ -32,6 +32,7 @@ from referral_service.domain.policy.model import (
     RedFlag,
 )
 from referral_service.domain.policy.schema import PolicySchema
+from referral_service.domain.referral_form import FormError, ReferralForm, load_form
 
 DEFAULT_POLICY = Path(__file__).parents[1] / "policies" / "default.yaml"
 # libyaml's safe loader when PyYAML has it: the same documents, parsed several times faster
@@ -55,7 +56,24 @@ def load_policy(path: str | None = None) -> Policy:
     except ValidationError as exc:
         key, message = _first_error(exc.messages)
         raise PolicyError(f"policy file {source}: {key}: {message}") from exc
-    return _build_policy(data)
+    return _build_policy(data, _form(data, source))
+
+
+def _form(data: dict[str, Any], source: Path) -> ReferralForm | None:
+    spec = data.get("referral_form")
+    if spec is None:
+        return None
+    try:
+        return load_form(
+            spec,
+            source.parent,
+            metrics={k: v for k, v in data["metrics"].items() if k != "system"},
+            acute_classes=set(data["acute_classes"]),
+            red_flags={flag["id"] for flag in data["red_flags"]},
+            pregnancy_days=int(data["windows"]["pregnancy_test_days"]),
+        )
+    except FormError as exc:
+        raise PolicyError(f"policy file {source}: {exc}") from exc
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
@@ -122,7 +140,7 @@ def _named(named: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
     return tuple((normalize_code(ICD10_CM, c), c, words) for c, words in named.items())
 
 
-def _build_policy(data: dict[str, Any]) -> Policy:
+def _build_policy(data: dict[str, Any], form: ReferralForm | None = None) -> Policy:
     records = data["medication_records"]
     data = {**data, "drugs": with_brand_names(data["drugs"], records)}
     drugs = data["drugs"]
@@ -179,4 +197,5 @@ def _build_policy(data: dict[str, Any]) -> Policy:
         medication_records=medication_records(records, drugs),
         code_index=index,
         displays=CodeDisplays.build(data["displays"]),
+        form=form,
     )

@@ -12,6 +12,7 @@ from referral_service.domain.policy.displays import CodeDisplays
 
 if TYPE_CHECKING:
     from referral_service.domain.policy.indexes import CodeIndex, DrugIndex
+    from referral_service.domain.referral_form import ReferralForm
 
 
 class PolicyError(ValueError):
@@ -124,3 +125,4 @@ class Policy:
     code_index: CodeIndex = field(compare=False, repr=False)  # the bits of every CodeSet above
     # the official names of codes, for people (never read by a rule)
     displays: CodeDisplays = field(default_factory=CodeDisplays, compare=False, repr=False)
+    form: ReferralForm | None = field(default=None, compare=False, repr=False)

@@ -144,6 +144,35 @@ _WINDOWS = (
 )
 
 
+_FACTS = (
+    "metric",
+    "metric-months",
+    "acute-days",
+    "preventive-drug",
+    "preventive-months",
+    "preventive-outcome",
+    "pregnancy-asked",
+    "pregnancy-status",
+    "pregnancy-status-date",
+    "red-flag",
+)
+
+
+class _ExtractionSchema(Schema):
+    fact = fields.String(required=True, validate=validate.OneOf(_FACTS))
+    metric = fields.String()
+    over_months = fields.Integer(strict=True, validate=validate.Range(min=1, max=24))
+    acute_class = fields.String()
+    red_flag = fields.String()
+
+
+class _ReferralFormSchema(Schema):
+    questionnaire = fields.String(required=True, validate=validate.Regexp(r"^[\w.-]+\.json$"))
+    extraction = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_ExtractionSchema), required=True
+    )
+
+
 class PolicySchema(Schema):
     version = fields.String(required=True, validate=validate.Length(min=1))
     metrics = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
@@ -188,6 +217,7 @@ class PolicySchema(Schema):
     )
     medication_records = fields.Nested(MedicationRecordsSchema, required=True)
     displays = fields.Nested(_DisplaysSchema, load_default=lambda: _DisplaysSchema().load({}))
+    referral_form = fields.Nested(_ReferralFormSchema, load_default=None)
 
     @validates_schema
     def _names_resolve(self, data: dict[str, Any], **_: Any) -> None:

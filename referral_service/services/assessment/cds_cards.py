@@ -175,3 +175,12 @@ _CARD_MAKERS: dict[str, Callable[[Decision], tuple[str, str, str]]] = {
     "needs-review": _needs_review,
     "ineligible": _ineligible,
 }
+
+
+def offer_form(made: dict[str, Any], decision: Decision, form_url: str | None) -> None:
+    """A needs-information card links the clinic's referral form (issue 19), which asks the
+    missing data in the referrer's words."""
+    if decision.decision == "needs-information" and form_url:
+        made.setdefault("links", []).append(
+            {"label": "The clinic's referral form", "url": form_url, "type": "absolute"}
+        )

@@ -20,6 +20,7 @@ from referral_service.services.assessment.cds_cards import (
     DECISION_SYSTEM,
     card_uuid,
     cards_for,
+    offer_form,
     order_labels,
     patient_mismatch_card,
     short,
@@ -125,6 +126,7 @@ def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, An
             [made] = cards_for(decision, label, chart=chart, order_label=name)
             if call.hook == "order-sign" and made["source"]["topic"]["code"] == "eligible":
                 _add_earliest_infusion(made, decision, runtime, deadline)
+            offer_form(made, decision, _form_url(runtime))
         else:
             made = patient_mismatch_card(name, source_label=label)
         order_key = str(order.get("id") or f"#{index}")
@@ -182,3 +184,13 @@ def _record(runtime: Any, service_id: str, cards: list[dict[str, Any]]) -> None:
             uow.cds_cards.add(issued)
     except Exception as exc:  # a database hiccup must not cost the clinician the answer
         log.warning("CDS cards not recorded", extra={"error": type(exc).__name__})
+
+
+def _form_url(runtime: Any) -> str | None:
+    """Where the clinic's referral form is read: this server's Questionnaire endpoint when its
+    public URL is known, else the form's canonical URL."""
+    form = runtime.policy.form
+    if form is None:
+        return None
+    base = runtime.settings.public_url
+    return f"{base.rstrip('/')}/fhir/Questionnaire/{form.id}" if base else form.url

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from referral_service.domain.decision import Decision
 from referral_service.domain.eligibility import evaluate
+from referral_service.domain.facts import ReferralFacts
 from referral_service.domain.policy import Policy
 from referral_service.fhir.facts import Resolver, extract_facts
+from referral_service.fhir.form_facts import facts_from_response
+from referral_service.fhir.questionnaire_response import for_form
 
 
 class UnreadableReferral(ValueError):
@@ -33,7 +37,7 @@ def evaluate_document(
         received_at=received_at or datetime.now(UTC),
         time_zone=time_zone,
     )
-    return evaluate(facts, policy)
+    return evaluate(with_form_answers(facts, others, policy, received_at), policy)
 
 
 def split_referral(document: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -55,3 +59,35 @@ def split_referral(document: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]
             f"the Bundle must hold exactly one ServiceRequest, found {len(requests)}"
         )
     return requests[0]["resource"], [e for e in entries if e is not requests[0]]
+
+
+def with_form_answers(
+    facts: ReferralFacts, others: list[dict[str, Any]], policy: Policy, received_at: datetime | None
+) -> ReferralFacts:
+    """The facts plus those the referral form's answers give (each response its evidence)."""
+    observations, medications, conditions = [], [], []
+    for entry in others:
+        resource = entry.get("resource")
+        if (
+            not isinstance(resource, dict)
+            or resource.get("resourceType") != "QuestionnaireResponse"
+        ):
+            continue
+        if not for_form(resource, policy.form) or resource.get("status") not in (
+            "completed",
+            "amended",
+        ):
+            continue
+        ref = entry.get("fullUrl") or f"QuestionnaireResponse/{resource.get('id')}"
+        found = facts_from_response(resource, ref, policy, received_at or facts.now)
+        observations += found[0]
+        medications += found[1]
+        conditions += found[2]
+    if not (observations or medications or conditions):
+        return facts
+    return replace(
+        facts,
+        observations=facts.observations + tuple(observations),
+        medications=facts.medications + tuple(medications),
+        conditions=facts.conditions + tuple(conditions),
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from referral_service.adapters.db.resources import StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain.errors import Contended, DomainError
+from referral_service.domain.referral_form import ReferralForm
 from referral_service.fhir.bundle import (
     BundleEntry,
     assign_ids,
@@ -20,6 +21,7 @@ from referral_service.fhir.bundle import (
 )
 from referral_service.fhir.outcome import FhirError, Issue, Unprocessable, as_fhir_error
 from referral_service.fhir.placer_task import focused_referral, placer_identifiers
+from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
 from referral_service.services.dependencies import Dependencies
@@ -60,7 +62,7 @@ def process_bundle(
     names = _referral_names(entries)
     for entry in entries:
         if not entry.issues:
-            entry.issues = _validate(entry, supporting, names)
+            entry.issues = _validate(entry, supporting, names, runtime.policy.form)
     if kind == "transaction":
         return kind, _transaction(runtime, entries, supporting, sender, now, options, within)
     # The placer's Tasks last: they name referrals the Bundle's other entries make.
@@ -111,12 +113,20 @@ def _as_stored(entry: BundleEntry) -> dict[str, Any]:
 
 
 def _validate(
-    entry: BundleEntry, supporting: list[dict[str, Any]], names: dict[str, BundleEntry]
+    entry: BundleEntry,
+    supporting: list[dict[str, Any]],
+    names: dict[str, BundleEntry],
+    form: ReferralForm | None,
 ) -> list[Issue]:
     try:
         if entry.resource_type == "ServiceRequest":
             validate_referral(entry.resource, supporting)
             return []
+        if entry.resource_type == "QuestionnaireResponse" and for_form(entry.resource, form):
+            issues = validate_resource(entry.resource)
+            if not issues:
+                check_response(entry.resource, form)  # type: ignore[arg-type]
+            return prefix_issues(issues, entry.index)
         issues = prefix_issues(validate_resource(entry.resource), entry.index)
         if entry.resource_type == "Task" and not issues:
             placer_identifiers(entry.resource)

@@ -20,7 +20,9 @@ from referral_service.domain.errors import (
     TooLong,
     Unacceptable,
 )
+from referral_service.domain.referral_form import ReferralForm
 from referral_service.fhir.facts import Resolver
+from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.resource_types import PATIENT_ELEMENT, SUPPORTING_TYPES
 from referral_service.fhir.search import Criteria
 from referral_service.fhir.validation import expect_resource_type, require_valid
@@ -72,9 +74,13 @@ def render(stored: StoredResource) -> dict[str, Any]:
     return render_referral(stored.resource, stored.id, stored.version_id, stored.last_updated)
 
 
-def _validated(resource_type: str, document: dict[str, Any]) -> None:
+def _validated(
+    resource_type: str, document: dict[str, Any], form: ReferralForm | None = None
+) -> None:
     expect_resource_type(document, resource_type)
     require_valid(document)
+    if resource_type == "QuestionnaireResponse" and form is not None and for_form(document, form):
+        check_response(document, form)  # answers to the clinic's form must fit it (422)
     if any(len(part) > 512 for pair in identifiers(document) for part in pair):
         # The identifier index holds 512 characters of system and of value.
         raise TooLong(
@@ -99,7 +105,9 @@ def create(
 ) -> Written:
     """Store a new resource; `wanted` (If-None-Exist) or an identifier the sender already
     used returns the resource it made (a different body under a used one: a new version)."""
-    _validated(resource_type, document)
+    _validated(resource_type, document, runtime.policy.form)
+    if resource_type == "QuestionnaireResponse" and for_form(document, runtime.policy.form):
+        document = _about_its_referral(runtime, push.sender, document)
     if wanted is not None and (found := _find(runtime, push.sender, resource_type, [wanted])):
         return Written(found, False)
     stored = _new_version(resource_type, str(uuid.uuid4()), push, 1, document)
@@ -120,6 +128,29 @@ def create(
         draft = _new_version(resource_type, existing.id, push, 0, document)
         return Written(_update(runtime, draft, None, push), False)
     return Written(stored, True)
+
+
+def _about_its_referral(runtime: Dependencies, sender: str, document: dict) -> dict:
+    """Answers to the form `basedOn` a referral must name one of the sender's own; without a
+    `subject` they are about that referral's patient (so its evaluation reads them)."""
+    named = [
+        found
+        for ref in document.get("basedOn") or []
+        if isinstance(ref, dict)
+        and (found := relative_reference(ref.get("reference")))
+        and found[0] == "ServiceRequest"
+    ]
+    for _, referral_id in named:
+        with runtime.unit_of_work(read_only=True) as uow:
+            referral = uow.referrals.get(referral_id)
+        if referral is None or referral.sender != sender:
+            raise Unacceptable(
+                "QuestionnaireResponse.basedOn must name one of your ServiceRequests",
+                "QuestionnaireResponse.basedOn",
+            )
+        if "subject" not in document and referral.patient_ref:
+            document = {**document, "subject": {"reference": referral.patient_ref}}
+    return document
 
 
 def _find(
@@ -143,7 +174,7 @@ def update(
     if_match: int | None,
 ) -> Written:
     """A new version of one of the sender's resources (`PUT` with optional `If-Match`)."""
-    _validated(resource_type, document)
+    _validated(resource_type, document, runtime.policy.form)
     if document.get("id") not in (None, resource_id):
         raise Unacceptable("the resource id does not match the URL", f"{resource_type}.id")
     draft = _new_version(resource_type, resource_id, push, 0, document)
