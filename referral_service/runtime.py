@@ -184,7 +184,7 @@ def cancel_booking(referral_id: str, *, engine: Engine, ehr: Any, now: datetime)
     """Cancel the referral's appointment (EHR and/or local). False when there was none."""
     schedule, unit_of_work = schedule_for(None, engine, ehr, Settings())
     with unit_of_work(read_only=True) as uow:
-        row = uow.appointments.for_referral(referral_id)
-    released = schedule.release(referral_id, row)
+        rows = uow.appointments.series(referral_id)
+    released = schedule.release(referral_id, rows)
     with unit_of_work() as uow:
-        return booking.cancel_in(uow, row, released, now)
+        return booking.cancel_in(uow, rows, released, now)

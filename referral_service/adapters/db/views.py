@@ -57,7 +57,7 @@ class StaffViews:
         query = (
             select(appointments)
             .where(appointments.c.start >= start, appointments.c.start < end)
-            .where(appointments.c.status.not_in(("cancelled", "entered-in-error")))
+            .where(appointments.c.status.not_in(("cancelled", "entered-in-error", "proposed")))
             .order_by(appointments.c.start)
         )
         return [dict(row) for row in self._conn.execute(query).mappings()]
