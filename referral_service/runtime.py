@@ -73,9 +73,14 @@ class Runtime:
             from referral_service.adapters.db.chairs import ClinicChairs
 
             return ClinicChairs(self.clinic, self.unit_of_work)
-        from referral_service.adapters.ehr.slots import EhrSchedule
+        from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
 
-        return EhrSchedule(client, self.clinic, self.settings.ehr_schedules)
+        return EhrSchedule(
+            client,
+            self.clinic,
+            self.settings.ehr_schedules,
+            transactions=self.settings.ehr_transactions,
+        )
 
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(
@@ -159,9 +164,12 @@ def schedule_for(
         from referral_service.adapters.db.chairs import ClinicChairs
 
         return ClinicChairs(clinic, unit_of_work), unit_of_work
-    from referral_service.adapters.ehr.slots import EhrSchedule
+    from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
 
-    return EhrSchedule(ehr, clinic, settings.ehr_schedules), unit_of_work
+    schedule = EhrSchedule(
+        ehr, clinic, settings.ehr_schedules, transactions=settings.ehr_transactions
+    )
+    return schedule, unit_of_work
 
 
 def book_referral(

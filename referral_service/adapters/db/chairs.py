@@ -10,7 +10,7 @@ visit claims its chair's cells in `chair_claims` (primary key chair + cell), all
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,7 +58,9 @@ class ClinicChairs:
     def record(self, uow: SqlUnitOfWork, held: FreeChairs, now: datetime) -> BookingOutcome:
         """Plan and claim the whole series in the caller's transaction, or book nothing."""
         request = held.request
-        booked = [r for r in uow.appointments.series(request.referral_id) if r["status"] == "booked"]
+        booked = [
+            r for r in uow.appointments.series(request.referral_id) if r["status"] == "booked"
+        ]
         if booked:
             return outcome_of(booked[0])
         if held.window.is_empty:
@@ -75,13 +77,15 @@ class ClinicChairs:
                 continue
         return NO_SLOT
 
-    def release(self, referral_id: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Nothing to do outside our database: the rows' cells go with their cancellation."""
         return {}
 
     def _plan(self, uow: SqlUnitOfWork, held: FreeChairs) -> Any:
         reach = load_range(held.window, held.protocol)
-        others = booked_visits(self.clinic, uow.appointments.live_between(reach.opens, reach.closes))
+        others = booked_visits(
+            self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
+        )
         request = SeriesRequest(
             held.protocol.name, held.request.decision.priority or "routine", held.window
         )

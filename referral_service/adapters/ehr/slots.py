@@ -97,7 +97,7 @@ def parse_slots(slots: dict[str, Resource]) -> list[FreeSlot]:
         raise EhrDataError(f"unusable Slot from the EHR: {exc}") from exc
 
 
-def _update_fresh(
+def update_fresh(
     ehr: FhirClient,
     resource: Resource,
     change: Callable[[Resource], Resource],
@@ -156,7 +156,7 @@ def release(ehr: FhirClient, slots: list[Resource], holder: str) -> None:
     """Free the Slots that `holder` holds; others' Slots are left alone."""
     for slot in slots:
         try:
-            _update_fresh(
+            update_fresh(
                 ehr,
                 slot,
                 fs.freed_slot,
@@ -181,7 +181,7 @@ def _read_slot_ids(ehr: FhirClient, slot_ids: Iterable[str]) -> list[Resource]:
 
 
 def set_status(ehr: FhirClient, appointment: Resource, status: str) -> Resource:
-    return _update_fresh(
+    return update_fresh(
         ehr, appointment, lambda a: fs.with_status(a, status), lambda a: a.get("status") == status
     )
 
@@ -201,7 +201,7 @@ def place(ehr: FhirClient, appointment: Resource | None, content: Resource) -> R
         replaced[:] = fs.appointment_slot_ids(current)
         return {**content, "id": current["id"], "meta": current.get("meta", {})}
 
-    placed = _update_fresh(ehr, appointment, moved, lambda a: False)
+    placed = update_fresh(ehr, appointment, moved, lambda a: False)
     # Holds of the run it left are not the booked position: free them now, not never.
     left = set(replaced) - set(fs.appointment_slot_ids(placed))
     release(ehr, _read_slot_ids(ehr, sorted(left)), f"Appointment/{placed['id']}")

@@ -33,8 +33,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_appointments_referral_id"), type_="unique")
-        batch_op.execute("DELETE FROM chair_claims WHERE appointment_id IN "
-                         "(SELECT id FROM appointments WHERE visit > 1)")
+        batch_op.execute(
+            "DELETE FROM chair_claims WHERE appointment_id IN "
+            "(SELECT id FROM appointments WHERE visit > 1)"
+        )
         batch_op.execute("DELETE FROM appointments WHERE visit > 1")
         batch_op.create_unique_constraint(
             batch_op.f("uq_appointments_referral_id"), ["referral_id"]

@@ -10,7 +10,7 @@ other EhrErrors, NotBookable and ClinicError mean a person must look.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ class Schedule(Protocol):
     def record(self, uow: SqlUnitOfWork, held: Any, now: datetime) -> BookingOutcome:
         """In the booking's transaction: our appointments row for what `find` held."""
 
-    def release(self, referral_id: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Outside any transaction: free every visit the schedule holds for the referral; our
         row id -> the cancelled Appointment where the schedule keeps one."""
 
@@ -85,7 +85,7 @@ def _protocol(decision: Decision, clinic: Clinic) -> InfusionProtocol:
 
 def cancel_in(
     uow: SqlUnitOfWork,
-    rows: list[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     released: Mapping[str, dict[str, Any]],
     now: datetime,
 ) -> bool:
