@@ -62,6 +62,16 @@ class StaffViews:
         )
         return [dict(row) for row in self._conn.execute(query).mappings()]
 
+    def repeats_due(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Repeat courses recorded as due (status proposed) whose window overlaps [start, end)."""
+        query = (
+            select(appointments)
+            .where(appointments.c.status == "proposed")
+            .where(appointments.c.start < end, appointments.c.end > start)
+            .order_by(appointments.c.start)
+        )
+        return [dict(row) for row in self._conn.execute(query).mappings()]
+
     def decisions_since(self, since: datetime) -> list[tuple[datetime, str | None]]:
         """(received at, decision outcome) of the referrals received since then."""
         query = select(referrals.c.received_at, referrals.c.decision_outcome).where(
