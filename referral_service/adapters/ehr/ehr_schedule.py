@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
@@ -41,12 +41,31 @@ from referral_service.domain.scheduling.series_booking import (
     series_reach,
 )
 from referral_service.domain.scheduling.slots import ehr_candidates
-from referral_service.domain.scheduling.window import BookingWindow, search_horizons
+from referral_service.domain.scheduling.window import BookingWindow
 from referral_service.fhir import scheduling as fs
 
 Resource = dict[str, Any]
 MAX_CONTESTED = 12  # lost transactions per attempt before handing back to the worker's backoff
 SCHEDULES_TTL_SECONDS = 300.0  # the clinic's infusion Schedules change rarely
+# Candidate ranges: the window's first 3 days, then up to day 7, then the rest. Wider than the
+# old one-day first stretch: a day already full costs a second search for every booking, and a
+# search of three days' Slots is one page (_count) on a clinic's schedule.
+RANGES = (timedelta(days=3), timedelta(days=7))
+
+
+def candidate_ranges(window: BookingWindow, duration: timedelta) -> list[BookingWindow]:
+    """The window in consecutive stretches for the first visit (each reaching one treatment past
+    its end, so a run starting inside it lies wholly inside it)."""
+    if window.is_empty:
+        return []
+    ranges, opens = [], window.opens
+    for reach in RANGES:
+        closes = min(window.closes, window.opens + reach + duration)
+        ranges.append(BookingWindow(opens, closes))
+        if closes == window.closes:
+            return ranges
+        opens = window.opens + reach
+    return [*ranges, BookingWindow(opens, window.closes)]
 
 
 @dataclass(frozen=True)
@@ -87,9 +106,9 @@ class EhrSchedule:
         """Book the series on the EHR (network only; our rows are written by `record`)."""
         schedules = self.schedules()
         contested = 0
-        for horizon in search_horizons(window, protocol.duration) if schedules else ():
+        for horizon in candidate_ranges(window, protocol.duration) if schedules else ():
             while True:
-                plan, slots = self._plan(request, protocol, horizon, schedules)
+                plan, slots = self._plan(request, protocol, horizon, window, schedules)
                 if not isinstance(plan, Plan):
                     break
                 booked = self._book(request, protocol, plan, slots, schedules)
@@ -108,9 +127,11 @@ class EhrSchedule:
         request: BookingRequest,
         protocol: Protocol,
         horizon: BookingWindow,
+        window: BookingWindow,
         schedules: dict[str, Resource],
     ) -> tuple[Any, dict[str, Resource]]:
-        """One batch: the range's free Slots and its Appointments; the planner's series."""
+        """One batch: the range's free Slots and its Appointments; the planner's series on
+        them (in the whole window: days outside the range simply offer nothing)."""
         reach = horizon.closes + series_reach(protocol)
         day_start = horizon.opens.astimezone(self.clinic.zone).replace(hour=0, minute=0, second=0)
         slots, appointments = steps.search_range(
@@ -126,7 +147,7 @@ class EhrSchedule:
             protocol.duration,
             self.clinic.zone,
         )
-        series = SeriesRequest(protocol.name, request.decision.priority or "routine", horizon)
+        series = SeriesRequest(protocol.name, request.decision.priority or "routine", window)
         return plan_series(self.clinic, series, others, offered), slots
 
     def _book(
