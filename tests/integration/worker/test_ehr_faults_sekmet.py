@@ -122,8 +122,7 @@ class StallingClient(FhirClient):
 
     def _stall_once_booked(self, written: list[dict[str, Any]]) -> None:
         booked = any(
-            r.get("resourceType") == "Appointment" and r.get("status") == "booked"
-            for r in written
+            r.get("resourceType") == "Appointment" and r.get("status") == "booked" for r in written
         )
         if booked and not self.stalled.is_set():
             self.stalled.set()
