@@ -118,6 +118,7 @@ class Settings:
     ehr_private_key_file: str | None = None
     ehr_key_id: str | None = None
     ehr_schedules: tuple[str, ...] = ()
+    ehr_transactions: bool = True  # book a series in one transaction Bundle (else visit by visit)
     ehr_timeout_seconds: int = 10
     clinic_file: str | None = None
     policy_file: str | None = None
@@ -209,6 +210,7 @@ class Settings:
             ehr_private_key_file=env.get("REFERRAL_EHR_PRIVATE_KEY_FILE") or None,
             ehr_key_id=env.get("REFERRAL_EHR_KEY_ID") or None,
             ehr_schedules=_env_list(env, "REFERRAL_EHR_SCHEDULES"),
+            ehr_transactions=env.get("REFERRAL_EHR_TRANSACTIONS", "on").lower() not in _OFF,
             ehr_timeout_seconds=_env_int(env, "REFERRAL_EHR_TIMEOUT_SECONDS", 10),
             clinic_file=env.get("REFERRAL_CLINIC_FILE") or None,
             policy_file=env.get("REFERRAL_POLICY_FILE") or None,

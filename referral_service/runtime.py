@@ -81,9 +81,14 @@ class Runtime:
             from referral_service.adapters.db.chairs import ClinicChairs
 
             return ClinicChairs(self.clinic, self.unit_of_work)
-        from referral_service.adapters.ehr.slots import EhrSchedule
+        from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
 
-        return EhrSchedule(client, self.clinic, self.settings.ehr_schedules)
+        return EhrSchedule(
+            client,
+            self.clinic,
+            self.settings.ehr_schedules,
+            transactions=self.settings.ehr_transactions,
+        )
 
     @cached_property
     def schedule_look(self) -> Any:
@@ -196,9 +201,12 @@ def schedule_for(
         from referral_service.adapters.db.chairs import ClinicChairs
 
         return ClinicChairs(clinic, unit_of_work), unit_of_work
-    from referral_service.adapters.ehr.slots import EhrSchedule
+    from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
 
-    return EhrSchedule(ehr, clinic, settings.ehr_schedules), unit_of_work
+    schedule = EhrSchedule(
+        ehr, clinic, settings.ehr_schedules, transactions=settings.ehr_transactions
+    )
+    return schedule, unit_of_work
 
 
 def book_referral(
@@ -221,7 +229,7 @@ def cancel_booking(referral_id: str, *, engine: Engine, ehr: Any, now: datetime)
     """Cancel the referral's appointment (EHR and/or local). False when there was none."""
     schedule, unit_of_work = schedule_for(None, engine, ehr, Settings())
     with unit_of_work(read_only=True) as uow:
-        row = uow.appointments.for_referral(referral_id)
-    released = schedule.release(referral_id, row)
+        rows = uow.appointments.series(referral_id)
+    released = schedule.release(referral_id, rows)
     with unit_of_work() as uow:
-        return booking.cancel_in(uow, row, released, now)
+        return booking.cancel_in(uow, rows, released, now)

@@ -152,6 +152,7 @@ def build_appointment(
     slot_ids: tuple[str, ...] = (),
     status: str = "booked",
     patient: Resource | None = None,
+    visit: tuple[int, int] | None = None,
 ) -> Resource:
     """The Appointment for one referral. `chair` is a Reference (literal or logical). A given
     `patient` is contained, so the participant never points at what the reader cannot resolve."""
@@ -161,7 +162,8 @@ def build_appointment(
     participants = [{"actor": a, "required": "required", "status": "accepted"} for a in actors]
     resource: Resource = {
         "resourceType": "Appointment",
-        "identifier": [{"system": APPOINTMENT_SYSTEM, "value": referral_id}],
+        "identifier": [{"system": APPOINTMENT_SYSTEM, "value": referral_id}]
+        + ([visit_identifier(referral_id, visit[0])] if visit else []),
         "status": status,
         "serviceType": [
             {"coding": [INFUSION]},
@@ -177,6 +179,56 @@ def build_appointment(
         resource["slot"] = [{"reference": f"Slot/{sid}"} for sid in slot_ids]
     if patient is not None:
         resource["contained"] = [{**patient, "id": "patient"}]
+    if visit is not None and visit[1] > 1:
+        resource["description"] = f"visit {visit[0]} of {visit[1]}"
+    return resource
+
+
+VISIT_SYSTEM = "https://referral-service.dev/appointment-visit"
+
+
+def visit_identifier(referral_id: str, visit: int) -> Resource:
+    """One visit of a referral's series (its Appointments share the referral's identifier)."""
+    return {"system": VISIT_SYSTEM, "value": f"{referral_id}/{visit}"}
+
+
+def visit_query(referral_id: str, visit: int) -> str:
+    """The If-None-Exist criterion of one visit's Appointment."""
+    return f"identifier={VISIT_SYSTEM}|{referral_id}/{visit}"
+
+
+def appointment_visit(appointment: Resource) -> int:
+    for identifier in appointment.get("identifier", []):
+        if identifier.get("system") == VISIT_SYSTEM:
+            return int(str(identifier.get("value", "")).rsplit("/", 1)[-1] or 1)
+    return 1
+
+
+def due_appointment(
+    *,
+    referral_id: str,
+    service_request_ref: str,
+    patient_ref: str | None,
+    protocol: str,
+    earliest: datetime,
+    latest: datetime,
+) -> Resource:
+    """A repeat course recorded as due: a `proposed` Appointment with its requestedPeriod."""
+    resource: Resource = {
+        "resourceType": "Appointment",
+        "identifier": [{"system": APPOINTMENT_SYSTEM, "value": referral_id}],
+        "status": "proposed",
+        "description": "repeat course due",
+        "serviceType": [
+            {"coding": [INFUSION]},
+            {"coding": [{"system": PROTOCOL_SYSTEM, "code": protocol}]},
+        ],
+        "requestedPeriod": [{"start": fhir_instant(earliest), "end": fhir_instant(latest)}],
+        "basedOn": [{"reference": service_request_ref}],
+        "participant": [{"actor": {"reference": patient_ref}, "status": "needs-action"}]
+        if patient_ref and not patient_ref.startswith("#")
+        else [{"type": [{"text": "patient"}], "status": "needs-action"}],
+    }
     return resource
 
 

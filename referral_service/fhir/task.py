@@ -43,6 +43,9 @@ class TaskView:
     status_note: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     form: FormAsk | None = None
+    # A series: every visit's Appointment (appointment_ref is the first); a repeat course due.
+    series_refs: tuple[str, ...] = ()
+    repeat_due: tuple[str, str] | None = None  # (earliest, latest) instants
 
 
 def build_task(view: TaskView) -> dict[str, Any]:
@@ -72,13 +75,22 @@ def build_task(view: TaskView) -> dict[str, Any]:
     if view.patient_ref:
         task["for"] = {"reference": view.patient_ref}
     _add_decision(task, view)
-    if view.appointment_ref:
+    refs = view.series_refs or ((view.appointment_ref,) if view.appointment_ref else ())
+    if refs:
         task["output"] = [
             {
-                "type": {"text": "appointment"},
-                "valueReference": {"reference": view.appointment_ref},
+                "type": {"text": "appointment" if len(refs) == 1 else f"visit {k} of {len(refs)}"},
+                "valueReference": {"reference": ref},
             }
+            for k, ref in enumerate(refs, 1)
         ]
+    if view.repeat_due is not None:
+        task.setdefault("output", []).append(
+            {
+                "type": {"text": "repeat course due"},
+                "valuePeriod": {"start": view.repeat_due[0], "end": view.repeat_due[1]},
+            }
+        )
     return task
 
 

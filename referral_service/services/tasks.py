@@ -40,10 +40,14 @@ def write_task(
     referral = referral or uow.referrals.head(referral_id)
     task = uow.tasks.for_referral(referral_id)
     assert referral is not None and task is not None
-    appointment = uow.appointments.for_referral(referral_id)
-    appointment_ref = None
-    if appointment is not None and appointment["status"] != "cancelled":
-        appointment_ref = f"Appointment/{appointment['id']}"
+    rows = uow.appointments.series(referral_id)
+    live = [r for r in rows if r["status"] not in ("cancelled", "proposed")]
+    refs = tuple(f"Appointment/{r['id']}" for r in live)
+    due = next((r for r in rows if r["status"] == "proposed"), None)
+    repeat_due = None
+    if due is not None and live:
+        period = (due["resource"].get("requestedPeriod") or [{}])[0]
+        repeat_due = (period.get("start", ""), period.get("end", ""))
     view = TaskView(
         task_id=task.id,
         referral_id=referral_id,
@@ -53,7 +57,9 @@ def write_task(
         state=state,
         patient_ref=referral.patient_ref,
         decision=referral.decision,
-        appointment_ref=appointment_ref,
+        appointment_ref=refs[0] if refs else None,
+        series_refs=refs if len(refs) > 1 else (),
+        repeat_due=repeat_due,
         placer_identifiers=tuple(task.resource.get("identifier", ())),
         placer_inputs=tuple(
             item for item in task.resource.get("input", ()) if "valueReference" in item

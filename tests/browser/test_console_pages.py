@@ -5,6 +5,7 @@ appointment through the worker, the audit trail, and 4xx answers for bad input."
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -158,3 +159,42 @@ def test_bad_input_gets_4xx_never_500(client, runtime) -> None:
     unknown = client.post("/console/referrals/nope/retry", data={"csrf_token": token})
     assert unknown.status_code == 404
     assert 'id="business-status">needs-review<' in page(client, f"/console/referrals/{referral_id}")
+
+
+def test_chair_day_shows_load_series_and_repeats_due(client, runtime) -> None:
+    referral_id = post_referral(client, eligible_referral("chair-load"))
+    Worker(runtime).run_until_idle()
+    with runtime.engine.begin() as conn:
+        row = (
+            conn.execute(select(appointments).where(appointments.c.referral_id == referral_id))
+            .mappings()
+            .one()
+        )
+        # As a series' first visit, with its repeat course recorded as due around that day.
+        conn.execute(appointments.update().where(appointments.c.id == row["id"]).values(visits=3))
+        conn.execute(
+            appointments.insert().values(
+                {
+                    **{k: row[k] for k in ("referral_id", "sender", "protocol", "last_updated")},
+                    "id": "due-row",
+                    "version_id": 1,
+                    "status": "proposed",
+                    "chair_id": "",
+                    "start": row["start"] - timedelta(days=2),
+                    "end": row["start"] + timedelta(days=2),
+                    "ehr_reference": None,
+                    "resource": {"resourceType": "Appointment", "status": "proposed"},
+                    "visit": 4,
+                    "visits": 3,
+                }
+            )
+        )
+    day = row["start"].astimezone(runtime.clinic.zone).date().isoformat()
+    html = page(client, f"/console/chairs?day={day}")
+    assert "visit 1 of 3" in html and "standard-infusion 1/3" in html
+    assert 'data-census="1"' in html and 'data-census="2"' not in html
+    assert 'data-phases="1"' in html  # the start and end phases
+    assert 'class="capacity"' in html  # the example clinic models nurses
+    repeats = html[html.index('id="repeats-due"') :]
+    assert referral_id[:8] in repeats.split("</table>")[0]
+    assert html.count(f'data-referral="{referral_id}"') == 1  # the due row is not a booking

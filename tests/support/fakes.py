@@ -136,6 +136,10 @@ class _Appointments:
         found = self._store.appointments.get(referral_id)
         return dict(found) if found is not None else None
 
+    def series(self, referral_id: str) -> list[dict[str, Any]]:
+        found = self.for_referral(referral_id)
+        return [found] if found is not None else []
+
     def add(self, values: Mapping[str, Any]) -> None:
         if values["referral_id"] in self._store.appointments:
             raise FakeKeyTaken(values["referral_id"])
@@ -284,9 +288,9 @@ class FakeSchedule:
         uow.appointments.add(held.appointment)
         return outcome_of(held.appointment)
 
-    def release(self, referral_id: str, row: Mapping[str, Any] | None) -> dict | None:
+    def release(self, referral_id: str, rows: list[Mapping[str, Any]]) -> dict:
         self.released.append(referral_id)
-        return None
+        return {}
 
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -1,16 +1,18 @@
-"""The schedule of the clinic's own chairs (no EHR): appointments on the clinic file's chairs,
-in our own database.
+"""The schedule of the clinic's own chairs (no EHR): a referral's whole series of visits on the
+clinic file's chairs, in our own database, all visits or none.
 
-Overlap is prevented by the database, not by this code: every appointment claims its chair's
-cells in `chair_claims` (primary key chair + cell) in the same transaction as its row.
+The planner (domain/scheduling/planner.py) chooses the series inside the booking's transaction,
+after a clinic-wide booking lock (nurse rules span chairs, so two bookings planned side by side
+could each be right and together wrong). Chair overlap is still prevented by the database: every
+visit claims its chair's cells in `chair_claims` (primary key chair + cell), all in one savepoint.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
@@ -21,21 +23,26 @@ from referral_service.domain.scheduling.booking import (
     outcome_of,
 )
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
-from referral_service.domain.scheduling.slots import Candidate, local_candidates
+from referral_service.domain.scheduling.planner import Plan, SeriesRequest, plan_series
+from referral_service.domain.scheduling.rules import Visit
+from referral_service.domain.scheduling.series_booking import (
+    booked_visits,
+    due_instants,
+    load_range,
+)
 from referral_service.domain.scheduling.window import BookingWindow
 from referral_service.fhir import scheduling as fs
 
-DAY = timedelta(days=1)
+PLAN_ATTEMPTS = 3  # a cell claimed under us (another process without the lock): plan again
 
 
 @dataclass
 class FreeChairs:
-    """What a look at the chairs found: the referral's row, and the runs free at that moment."""
+    """What booking on the chairs is asked for; the plan is made in `record`'s transaction."""
 
     request: BookingRequest
     protocol: Protocol
-    existing: Mapping[str, Any] | None
-    candidates: Iterator[Candidate]
+    window: BookingWindow
 
 
 class ClinicChairs:
@@ -46,84 +53,142 @@ class ClinicChairs:
     def find(
         self, request: BookingRequest, window: BookingWindow, protocol: Protocol, now: datetime
     ) -> FreeChairs:
-        clinic = self.clinic
-        with self._unit_of_work(read_only=True) as uow:
-            existing = uow.appointments.for_referral(request.referral_id)
-            chair_ids = [c.id for c in clinic.chairs]
-            busy = uow.appointments.busy_cells(
-                chair_ids, window.opens - DAY, window.closes + DAY, clinic.cell
-            )
-        booked = existing is not None and existing["status"] == "booked"
-        if booked or window.is_empty:
-            return FreeChairs(request, protocol, existing, iter(()))
-        found = local_candidates(clinic, window, protocol.duration, busy)
-        return FreeChairs(request, protocol, existing, iter(found))
+        return FreeChairs(request, protocol, window)
 
     def record(self, uow: SqlUnitOfWork, held: FreeChairs, now: datetime) -> BookingOutcome:
-        """Claim the first run still free, in the caller's transaction (a savepoint each)."""
-        existing = held.existing
-        if existing is not None and existing["status"] == "booked":
-            return outcome_of(existing)
-        for candidate in held.candidates:
+        """Plan and claim the whole series in the caller's transaction, or book nothing."""
+        request = held.request
+        booked = [
+            r for r in uow.appointments.series(request.referral_id) if r["status"] == "booked"
+        ]
+        if booked:
+            return outcome_of(booked[0])
+        if held.window.is_empty:
+            return NO_SLOT
+        uow.appointments.lock_for_booking()
+        for _ in range(PLAN_ATTEMPTS):
+            plan = self._plan(uow, held)
+            if not isinstance(plan, Plan):
+                return NO_SLOT
             try:
                 with uow.savepoint():
-                    return self._claim(uow, held, candidate, now)
+                    return self._claim(uow, held, plan, now)
             except KeyTaken:
-                # A cell was claimed since we looked (or another worker booked this referral).
-                again = uow.appointments.for_referral(held.request.referral_id)
-                if again is not None and again["status"] == "booked":
-                    return outcome_of(again)
+                continue
         return NO_SLOT
 
-    def release(self, referral_id: str, row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """Nothing to do outside our database: the row's cells go with its cancellation."""
-        return None
+    def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Nothing to do outside our database: the rows' cells go with their cancellation."""
+        return {}
+
+    def _plan(self, uow: SqlUnitOfWork, held: FreeChairs) -> Any:
+        reach = load_range(held.window, held.protocol)
+        others = booked_visits(
+            self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
+        )
+        request = SeriesRequest(
+            held.protocol.name, held.request.decision.priority or "routine", held.window
+        )
+        return plan_series(self.clinic, request, others, None)
 
     def _claim(
-        self, uow: SqlUnitOfWork, held: FreeChairs, candidate: Candidate, now: datetime
+        self, uow: SqlUnitOfWork, held: FreeChairs, plan: Plan, now: datetime
     ) -> BookingOutcome:
-        """Appointment row and its chair cells together: all claimed or none."""
-        values = self._row(held, candidate, now)
-        if held.existing is not None:
+        """Every visit's row and chair cells, and a repeat course due: all or none."""
+        earlier = {r["visit"]: r for r in uow.appointments.series(held.request.referral_id)}
+        visits = len(plan.visits)
+        first: dict[str, Any] | None = None
+        for number, visit in enumerate(plan.visits, 1):
+            values = self._row(held, visit, (number, visits), earlier.get(number), now)
+            self._write(uow, values, earlier.get(number))
+            uow.appointments.claim_cells(
+                values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
+            )
+            first = first or values
+        if plan.repeat_due is not None:
+            due = self._due_row(held, plan, visits, earlier.get(visits + 1), now)
+            self._write(uow, due, earlier.get(visits + 1))
+        assert first is not None
+        return outcome_of(first)
+
+    @staticmethod
+    def _write(uow: SqlUnitOfWork, values: dict[str, Any], earlier: Any) -> None:
+        if earlier is not None:  # a cancelled earlier series: its rows are reused
             uow.appointments.update(values["id"], values)
         else:
             uow.appointments.add(values)
-        uow.appointments.claim_cells(
-            values["id"], candidate.chair_id, candidate.start, candidate.end, self.clinic.cell
-        )
-        return outcome_of(values)
 
-    def _row(self, held: FreeChairs, candidate: Candidate, now: datetime) -> dict[str, Any]:
-        """The appointments row (a cancelled earlier row is reused: referral_id is unique)."""
-        existing, request, protocol = held.existing, held.request, held.protocol
-        appointment_id = existing["id"] if existing is not None else uuid.uuid4().hex
-        version = existing["version_id"] + 1 if existing is not None else 1
-        resource = self._resource(request, candidate, protocol)
+    def _row(
+        self,
+        held: FreeChairs,
+        visit: Visit,
+        number: tuple[int, int],
+        earlier: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        request, protocol = held.request, held.protocol
+        appointment_id = earlier["id"] if earlier is not None else uuid.uuid4().hex
+        version = earlier["version_id"] + 1 if earlier is not None else 1
+        resource = self._resource(request, visit, protocol, number)
         resource.update(
             id=appointment_id,
             meta={"versionId": str(version), "lastUpdated": fs.fhir_instant(now)},
         )
         row = dict(id=appointment_id, referral_id=request.referral_id, sender=request.sender)
-        row.update(status="booked", chair_id=candidate.chair_id, protocol=protocol.name)
-        row.update(start=candidate.start, end=candidate.end, version_id=version)
+        row.update(status="booked", chair_id=visit.chair_id, protocol=protocol.name)
+        row.update(start=visit.start, end=visit.end, version_id=version)
         row.update(ehr_reference=None, resource=resource, last_updated=now)
+        row.update(visit=number[0], visits=number[1])
+        return row
+
+    def _due_row(
+        self,
+        held: FreeChairs,
+        plan: Plan,
+        visits: int,
+        earlier: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        assert plan.repeat_due is not None
+        earliest, latest = due_instants(self.clinic, plan.repeat_due)
+        request = held.request
+        appointment_id = earlier["id"] if earlier is not None else uuid.uuid4().hex
+        version = earlier["version_id"] + 1 if earlier is not None else 1
+        resource = fs.due_appointment(
+            referral_id=request.referral_id,
+            service_request_ref=request.service_request_ref,
+            patient_ref=request.patient_ref,
+            protocol=held.protocol.name,
+            earliest=earliest,
+            latest=latest,
+        )
+        resource.update(
+            id=appointment_id,
+            meta={"versionId": str(version), "lastUpdated": fs.fhir_instant(now)},
+        )
+        row = dict(id=appointment_id, referral_id=request.referral_id, sender=request.sender)
+        row.update(status="proposed", chair_id="", protocol=held.protocol.name)
+        row.update(start=earliest, end=latest, version_id=version)
+        row.update(ehr_reference=None, resource=resource, last_updated=now)
+        row.update(visit=visits + 1, visits=visits)
         return row
 
     def _resource(
-        self, request: BookingRequest, candidate: Candidate, protocol: Protocol
+        self, request: BookingRequest, visit: Visit, protocol: Protocol, number: tuple[int, int]
     ) -> dict[str, Any]:
         """The FHIR Appointment we serve for a local booking (chairs are logical references)."""
-        chair = next(c for c in self.clinic.chairs if c.id == candidate.chair_id)
+        chair = next(c for c in self.clinic.chairs if c.id == visit.chair_id)
         return fs.build_appointment(
             referral_id=request.referral_id,
             service_request_ref=request.service_request_ref,
             patient_ref=request.patient_ref,
             patient=dict(request.patient) if request.patient is not None else None,
-            start=candidate.start,
-            end=candidate.end,
+            start=visit.start,
+            end=visit.end,
             chair={
                 "identifier": {"system": fs.CHAIR_SYSTEM, "value": chair.id},
                 "display": chair.name,
             },
             protocol=protocol.name,
+            visit=number,
         )

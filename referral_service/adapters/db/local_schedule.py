@@ -15,10 +15,46 @@ from .tables import appointments, chair_claims
 
 
 def find_appointment(conn: Connection, referral_id: str) -> Mapping[str, Any] | None:
+    """The referral's first visit (its series' other visits: `series_rows`)."""
     row = conn.execute(
-        select(appointments).where(appointments.c.referral_id == referral_id)
+        select(appointments)
+        .where(appointments.c.referral_id == referral_id)
+        .order_by(appointments.c.visit)
     ).first()
     return dict(row._mapping) if row is not None else None
+
+
+def series_rows(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
+    """Every row of the referral, by visit (a repeat course due last)."""
+    rows = conn.execute(
+        select(appointments)
+        .where(appointments.c.referral_id == referral_id)
+        .order_by(appointments.c.visit)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+LIVE = ("booked", "pending", "arrived", "fulfilled", "checked-in")
+
+
+def live_between(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Booked visits (any referral) starting in [start, end): the day loads the planner reads."""
+    rows = conn.execute(
+        select(appointments.c.chair_id, appointments.c.protocol, appointments.c.start)
+        .where(appointments.c.start >= start, appointments.c.start < end)
+        .where(appointments.c.status.in_(LIVE))
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+BOOKING_LOCK = 17_0017  # pg_advisory_xact_lock key: one clinic-wide booking at a time
+
+
+def lock_for_booking(conn: Connection) -> None:
+    """Serialise bookings (nurse rules span chairs, so chair claims alone cannot). SQLite's
+    BEGIN IMMEDIATE already holds the one write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BOOKING_LOCK})")
 
 
 def busy_cells(

@@ -145,6 +145,16 @@ class Appointments:
         found = local_schedule.find_appointment(self._conn, referral_id)
         return None if found is None else dict(found)
 
+    def series(self, referral_id: str) -> list[dict[str, Any]]:
+        """Every visit of the referral's series (and a repeat course due), by visit."""
+        return local_schedule.series_rows(self._conn, referral_id)
+
+    def live_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return local_schedule.live_between(self._conn, start, end)
+
+    def lock_for_booking(self) -> None:
+        local_schedule.lock_for_booking(self._conn)
+
     def add(self, values: Mapping[str, Any]) -> None:
         local_schedule.insert_appointment(self._conn, values)
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -112,12 +113,12 @@ tasks = Table(
 )
 
 # Appointments: booked locally on our own chairs, or mirrors of appointments booked on the EHR.
-# `referral_id` is unique: one appointment per referral, whatever retries do.
+# `(referral_id, visit)` is unique: one row per visit of a referral's series, whatever retries do.
 appointments = Table(
     "appointments",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("referral_id", String(64), ForeignKey("referrals.id"), nullable=False, unique=True),
+    Column("referral_id", String(64), ForeignKey("referrals.id"), nullable=False),
     Column("sender", String(255), nullable=False),
     Column("version_id", Integer, nullable=False),
     Column("status", String(32), nullable=False),
@@ -128,6 +129,9 @@ appointments = Table(
     Column("ehr_reference", String(512)),
     Column("resource", JSON, nullable=False),
     Column("last_updated", UTC_DATETIME, nullable=False),
+    Column("visit", Integer, nullable=False, server_default="1"),  # 1..visits; visits+1: due
+    Column("visits", Integer, nullable=False, server_default="1"),
+    UniqueConstraint("referral_id", "visit", name="uq_appointments_referral_id"),
 )
 
 # Local scheduling's overlap guard: an appointment claims every fixed-size cell (clinic

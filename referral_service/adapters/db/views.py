@@ -75,7 +75,17 @@ class StaffViews:
         query = (
             select(appointments)
             .where(appointments.c.start >= start, appointments.c.start < end)
-            .where(appointments.c.status.not_in(("cancelled", "entered-in-error")))
+            .where(appointments.c.status.not_in(("cancelled", "entered-in-error", "proposed")))
+            .order_by(appointments.c.start)
+        )
+        return [dict(row) for row in self._conn.execute(query).mappings()]
+
+    def repeats_due(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Repeat courses recorded as due (status proposed) whose window overlaps [start, end)."""
+        query = (
+            select(appointments)
+            .where(appointments.c.status == "proposed")
+            .where(appointments.c.start < end, appointments.c.end > start)
             .order_by(appointments.c.start)
         )
         return [dict(row) for row in self._conn.execute(query).mappings()]

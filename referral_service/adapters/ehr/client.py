@@ -137,6 +137,18 @@ class FhirClient:
                     yield entry["resource"]
             url, query = self._next_page(bundle), None
 
+    def matches(self, bundle: Resource) -> Iterator[Resource]:
+        """Every match of a searchset already in hand (a batch entry's), then its next pages."""
+        page: Resource | None = bundle
+        while page is not None:
+            for entry in page.get("entry", []):
+                if (entry.get("search") or {}).get("mode", "match") == "match" and (
+                    "resource" in entry
+                ):
+                    yield entry["resource"]
+            url = self._next_page(page)
+            page = self._json(self._request("GET", url, "search")) if url else None
+
     def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Resource:
         """POST; repeated on transient failure only when conditional (If-None-Exist)."""
         headers = {"If-None-Exist": if_none_exist} if if_none_exist else {}

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from referral_service.api.console import access, chart, trail
+from referral_service.api.console.load_chart import LOAD_HEIGHT, load_chart
 from referral_service.api.fhir_io import fhir_response, runtime
 from referral_service.domain.errors import DomainError
 from referral_service.fhir.outcome import (
@@ -155,11 +156,20 @@ def chair_day() -> str:
     ticks, per_minute = chart.timeline_scale(opens, closes)
     rows = {
         chair: [
-            chart.timeline_block(i.start, i.end, opens, per_minute, i.protocol, i.referral_id)
+            chart.timeline_block(
+                i.start,
+                i.end,
+                opens,
+                per_minute,
+                f"{i.protocol} {i.visit}/{i.visits}" if i.visits > 1 else i.protocol,
+                i.referral_id,
+            )
             for i in infusions
         ]
         for chair, infusions in chairs.items()
     }
+    every = [i for infusions in chairs.values() for i in infusions]
+    load = load_chart(rt.clinic, every, opens, closes, per_minute)
     return render_template(
         "console/chairs.html",
         day=day,
@@ -169,6 +179,9 @@ def chair_day() -> str:
         ticks=ticks,
         names={c.id: c.name for c in rt.clinic.chairs},
         chart=chart,
+        load=load,
+        load_height=LOAD_HEIGHT,
+        repeats=console.repeats_due_on(rt, day),
         previous_day=day.fromordinal(day.toordinal() - 1),
         next_day=day.fromordinal(day.toordinal() + 1),
     )

@@ -137,14 +137,14 @@ def cancel_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
     assert job.referral_id is not None
     referral_id = job.referral_id
     with runtime.unit_of_work(read_only=True) as uow:
-        row = uow.appointments.for_referral(referral_id)
+        rows = uow.appointments.series(referral_id)
     try:
-        released = runtime.schedule.release(referral_id, row)
+        released = runtime.schedule.release(referral_id, rows)
     except EhrUnavailable as exc:
         raise RetryLater(type(exc).__name__) from exc
     now = runtime.now()
     with runtime.unit_of_work() as uow:
-        cancel_in(uow, row, released, now)
+        cancel_in(uow, rows, released, now)
         uow.events.add(referral_id, "appointment-cancelled", now)
         write_task(uow, referral_id, lifecycle.CANCELLED, now)
         finish(uow, "cancelled")

@@ -10,7 +10,7 @@ other EhrErrors, NotBookable and ClinicError mean a person must look.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,9 +54,9 @@ class Schedule(Protocol):
     def record(self, uow: SqlUnitOfWork, held: Any, now: datetime) -> BookingOutcome:
         """In the booking's transaction: our appointments row for what `find` held."""
 
-    def release(self, referral_id: str, row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """Outside any transaction: free what the schedule holds for the referral; the
-        cancelled Appointment where the schedule keeps one, else None."""
+    def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Outside any transaction: free every visit the schedule holds for the referral; our
+        row id -> the cancelled Appointment where the schedule keeps one."""
 
 
 def find_time(schedule: Schedule, request: BookingRequest, clinic: Clinic, now: datetime) -> Any:
@@ -85,14 +85,22 @@ def _protocol(decision: Decision, clinic: Clinic) -> InfusionProtocol:
 
 def cancel_in(
     uow: SqlUnitOfWork,
-    row: Mapping[str, Any] | None,
-    released: dict[str, Any] | None,
+    rows: Sequence[Mapping[str, Any]],
+    released: Mapping[str, dict[str, Any]],
     now: datetime,
 ) -> bool:
-    """Our row of a cancelled appointment (and its chair cells freed), in the caller's
-    transaction. False when there was nothing to cancel."""
-    if row is None:
-        return released is not None
+    """Our rows of a cancelled series (every visit, a repeat due, their chair cells freed), in
+    the caller's transaction. False when there was nothing to cancel."""
+    if not rows:
+        return bool(released)
+    for row in rows:
+        _cancel_row(uow, row, released.get(row["id"]), now)
+    return True
+
+
+def _cancel_row(
+    uow: SqlUnitOfWork, row: Mapping[str, Any], released: dict[str, Any] | None, now: datetime
+) -> None:
     resource = released or fs.with_status(row["resource"], "cancelled")
     if released and row["resource"].get("basedOn"):  # the mirror keeps naming our own copy
         resource = {**released, "basedOn": row["resource"]["basedOn"]}
@@ -113,4 +121,3 @@ def cancel_in(
             },
         )
     uow.appointments.release_cells(row["id"])
-    return True

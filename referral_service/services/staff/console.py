@@ -55,10 +55,26 @@ class Infusion:
     protocol: str
     start: datetime  # clinic-local
     end: datetime  # clinic-local
+    visit: int = 1  # of a series of `visits`
+    visits: int = 1
 
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def series(self) -> str:
+        return f"visit {self.visit} of {self.visits}" if self.visits > 1 else ""
+
+
+@dataclass(frozen=True)
+class RepeatDue:
+    """A repeat course recorded as due, its window covering the day shown."""
+
+    referral_id: str
+    protocol: str
+    earliest: date
+    latest: date
 
 
 @dataclass(frozen=True)
@@ -139,9 +155,28 @@ def infusions_on(runtime: Dependencies, day: date) -> dict[str, list[Infusion]]:
             row["protocol"],
             row["start"].astimezone(zone),
             row["end"].astimezone(zone),
+            row.get("visit", 1),
+            row.get("visits", 1),
         )
         chairs.setdefault(infusion.chair_id, []).append(infusion)
     return chairs
+
+
+def repeats_due_on(runtime: Dependencies, day: date) -> list[RepeatDue]:
+    """Repeat courses due (not yet booked) whose due window includes the day."""
+    start, end = day_bounds(runtime, day)
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.views.repeats_due(start, end)
+    zone = runtime.clinic.zone
+    return [
+        RepeatDue(
+            r["referral_id"],
+            r["protocol"],
+            r["start"].astimezone(zone).date(),
+            (r["end"].astimezone(zone) - timedelta(microseconds=1)).date(),
+        )
+        for r in rows
+    ]
 
 
 def opening_hours(runtime: Dependencies, day: date) -> tuple[datetime, datetime] | None:

@@ -111,11 +111,22 @@ class StallingClient(FhirClient):
 
     def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
         result = super().update(resource, if_match=if_match)
-        booked = result.get("resourceType") == "Appointment" and result.get("status") == "booked"
+        self._stall_once_booked([result])
+        return result
+
+    def transaction(self, bundle: dict[str, Any], *, repeatable: bool = False) -> dict[str, Any]:
+        """A series is booked in one transaction Bundle (REFERRAL_EHR_TRANSACTIONS)."""
+        result = super().transaction(bundle, repeatable=repeatable)
+        self._stall_once_booked([e.get("resource") or {} for e in result.get("entry", [])])
+        return result
+
+    def _stall_once_booked(self, written: list[dict[str, Any]]) -> None:
+        booked = any(
+            r.get("resourceType") == "Appointment" and r.get("status") == "booked" for r in written
+        )
         if booked and not self.stalled.is_set():
             self.stalled.set()
             assert self.resume.wait(60)
-        return result
 
 
 def test_a_booking_that_outlives_its_lease_books_once_and_its_commit_is_refused(

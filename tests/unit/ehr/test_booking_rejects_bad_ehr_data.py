@@ -37,18 +37,27 @@ def test_offset_less_slot_time_is_an_ehr_data_error() -> None:
         f"{BASE}/Schedule/s1",
         json={"resourceType": "Schedule", "id": "s1", "actor": [{"reference": "Location/c1"}]},
     )
-    responses.get(
-        f"{BASE}/Slot",
-        json=bundle(
-            {
-                "resourceType": "Slot",
-                "id": "bad",
-                "status": "free",
-                "schedule": {"reference": "Schedule/s1"},
-                "start": start.replace(tzinfo=None).isoformat(),  # no offset
-                "end": fhir_instant(start + timedelta(minutes=15)),
-            }
-        ),
+    slots = bundle(
+        {
+            "resourceType": "Slot",
+            "id": "bad",
+            "status": "free",
+            "schedule": {"reference": "Schedule/s1"},
+            "start": start.replace(tzinfo=None).isoformat(),  # no offset
+            "end": fhir_instant(start + timedelta(minutes=15)),
+        }
+    )
+    # The range's Slots and Appointments come in one batch (its answer: two searchsets).
+    responses.post(
+        BASE,
+        json={
+            "resourceType": "Bundle",
+            "type": "batch-response",
+            "entry": [
+                {"resource": slots, "response": {"status": "200 OK"}},
+                {"resource": bundle(), "response": {"status": "200 OK"}},
+            ],
+        },
     )
     decision = Decision(
         referral="r1",

@@ -1,0 +1,276 @@
+"""The schedule of the clinic EHR (Schedules, Slots, Appointments), one adapter of the booking
+port: a referral's whole series, booked all or nothing.
+
+Per candidate range (the booking window in widening stretches, each reaching as far as a series
+starting in it can end) ONE batch request searches the free Slots and the infusion Appointments
+(the day loads the nurse rules need); the planner chooses the series on them. Where the EHR
+supports transactions (REFERRAL_EHR_TRANSACTIONS, default on) ONE transaction Bundle then creates
+every visit's Appointment (conditional on the visit's identifier) and marks every Slot busy with
+an `ifMatch` version check: a Slot taken in between fails the whole Bundle (412), nothing is
+booked, and the range is searched again. Without transactions the visits are booked one by one
+(`series_steps.py`) and a visit that loses its Slots cancels the ones already booked.
+
+So a booked series costs the EHR two requests on an uncontended schedule, whatever its length.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.adapters.ehr import series_steps as steps
+from referral_service.adapters.ehr.client import FhirClient
+from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
+from referral_service.adapters.ehr.slots import infusion_schedules, parse_slots
+from referral_service.domain.scheduling.booking import (
+    NO_SLOT,
+    BookingOutcome,
+    BookingRequest,
+    outcome_of,
+)
+from referral_service.domain.scheduling.clinic import Clinic, Protocol
+from referral_service.domain.scheduling.planner import Plan, RepeatDue, SeriesRequest, plan_series
+from referral_service.domain.scheduling.series_booking import (
+    booked_visits,
+    due_instants,
+    series_reach,
+)
+from referral_service.domain.scheduling.slots import ehr_candidates
+from referral_service.domain.scheduling.window import BookingWindow
+from referral_service.fhir import scheduling as fs
+
+Resource = dict[str, Any]
+MAX_CONTESTED = 12  # lost transactions per attempt before handing back to the worker's backoff
+SCHEDULES_TTL_SECONDS = 300.0  # the clinic's infusion Schedules change rarely
+# Candidate ranges: the window's first 3 days, then up to day 7, then the rest. Wider than the
+# old one-day first stretch: a day already full costs a second search for every booking, and a
+# search of three days' Slots is one page (_count) on a clinic's schedule.
+RANGES = (timedelta(days=3), timedelta(days=7))
+
+
+def candidate_ranges(window: BookingWindow, duration: timedelta) -> list[BookingWindow]:
+    """The window in consecutive stretches for the first visit (each reaching one treatment past
+    its end, so a run starting inside it lies wholly inside it)."""
+    if window.is_empty:
+        return []
+    ranges, opens = [], window.opens
+    for reach in RANGES:
+        closes = min(window.closes, window.opens + reach + duration)
+        ranges.append(BookingWindow(opens, closes))
+        if closes == window.closes:
+            return ranges
+        opens = window.opens + reach
+    return [*ranges, BookingWindow(opens, window.closes)]
+
+
+@dataclass(frozen=True)
+class HeldSeries:
+    """What booking on the EHR came to: our booked Appointments there (by visit), or none."""
+
+    request: BookingRequest
+    protocol: Protocol
+    appointments: tuple[Resource, ...] = ()
+    repeat_due: RepeatDue | None = None
+
+
+class EhrSchedule:
+    def __init__(
+        self,
+        ehr: FhirClient,
+        clinic: Clinic,
+        schedule_ids: tuple[str, ...],
+        *,
+        transactions: bool = True,
+    ) -> None:
+        self.ehr = ehr
+        self.clinic = clinic
+        self.schedule_ids = schedule_ids
+        self.transactions = transactions
+        self._schedules: tuple[float, dict[str, Resource]] | None = None
+
+    def schedules(self) -> dict[str, Resource]:
+        """Schedule id -> chair Reference, read once in SCHEDULES_TTL_SECONDS."""
+        now = time.monotonic()
+        if self._schedules is None or now - self._schedules[0] > SCHEDULES_TTL_SECONDS:
+            self._schedules = (now, infusion_schedules(self.ehr, self.schedule_ids))
+        return self._schedules[1]
+
+    def find(
+        self, request: BookingRequest, window: BookingWindow, protocol: Protocol, now: datetime
+    ) -> HeldSeries:
+        """Book the series on the EHR (network only; our rows are written by `record`)."""
+        schedules = self.schedules()
+        contested = 0
+        for horizon in candidate_ranges(window, protocol.duration) if schedules else ():
+            while True:
+                plan, slots = self._plan(request, protocol, horizon, window, schedules)
+                if not isinstance(plan, Plan):
+                    break
+                booked = self._book(request, protocol, plan, slots, schedules)
+                if booked:
+                    return HeldSeries(request, protocol, booked, plan.repeat_due)
+                contested += 1
+                mine = steps.our_series(self.ehr, request.referral_id)
+                if mine:  # an earlier attempt of ours had booked it (a lost reply)
+                    return HeldSeries(request, protocol, mine, plan.repeat_due)
+                if contested >= MAX_CONTESTED:
+                    raise EhrUnavailable(f"{contested} slot races lost in one attempt; retry later")
+        return HeldSeries(request, protocol)
+
+    def _plan(
+        self,
+        request: BookingRequest,
+        protocol: Protocol,
+        horizon: BookingWindow,
+        window: BookingWindow,
+        schedules: dict[str, Resource],
+    ) -> tuple[Any, dict[str, Resource]]:
+        """One batch: the range's free Slots and its Appointments; the planner's series on
+        them (in the whole window: days outside the range simply offer nothing)."""
+        reach = horizon.closes + series_reach(protocol)
+        day_start = horizon.opens.astimezone(self.clinic.zone).replace(hour=0, minute=0, second=0)
+        slots, appointments = steps.search_range(
+            self.ehr, list(schedules), horizon.opens, day_start, reach
+        )
+        chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
+        others = booked_visits(
+            self.clinic, steps.load_rows(appointments, chairs, request.referral_id, protocol.name)
+        )
+        offered = ehr_candidates(
+            parse_slots(slots),
+            BookingWindow(horizon.opens, reach),
+            protocol.duration,
+            self.clinic.zone,
+        )
+        series = SeriesRequest(protocol.name, request.decision.priority or "routine", window)
+        return plan_series(self.clinic, series, others, offered), slots
+
+    def _book(
+        self,
+        request: BookingRequest,
+        protocol: Protocol,
+        plan: Plan,
+        slots: dict[str, Resource],
+        schedules: dict[str, Resource],
+    ) -> tuple[Resource, ...]:
+        """Every visit of the plan booked, or () with nothing left booked."""
+        contents = [
+            steps.content(
+                request, protocol, visit, ids, schedules[visit.chair_id], (k, len(plan.visits))
+            )
+            for k, (visit, ids) in enumerate(zip(plan.visits, plan.slot_ids, strict=True), 1)
+        ]
+        runs = [[slots[sid] for sid in ids] for ids in plan.slot_ids]
+        if not self.transactions:
+            return steps.book_one_by_one(self.ehr, contents, runs)
+        try:
+            return steps.book_in_one_transaction(self.ehr, request.referral_id, contents, runs)
+        except EhrConflict:
+            return ()
+
+    def record(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> BookingOutcome:
+        """Write (or refresh) our rows for the Appointments that live on the EHR."""
+        if not held.appointments:
+            return NO_SLOT
+        request = held.request
+        for _ in range(2):
+            try:
+                with uow.savepoint():
+                    self._write_rows(uow, held, now)
+            except KeyTaken:
+                continue  # inserted concurrently: the second round updates them
+            rows = uow.appointments.series(request.referral_id)
+            return outcome_of(rows[0])
+        raise RuntimeError(f"cannot record the appointments of referral {request.referral_id}")
+
+    def _write_rows(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> None:
+        request = held.request
+        earlier = {r["visit"]: r for r in uow.appointments.series(request.referral_id)}
+        visits = len(held.appointments)
+        for number, appointment in enumerate(held.appointments, 1):
+            times = fs.appointment_times(appointment)
+            values = {
+                "status": appointment["status"],
+                "chair_id": fs.appointment_chair(appointment) or "",
+                "protocol": held.protocol.name,
+                "start": times.start,
+                "end": times.end,
+                "ehr_reference": f"Appointment/{appointment['id']}",
+                # Our mirror is based on our own copy of the order, whatever the EHR's says.
+                "resource": {**appointment, "basedOn": [{"reference": request.service_request_ref}]},
+                "last_updated": now,
+                "visit": number,
+                "visits": visits,
+            }
+            _upsert(uow, request, earlier.get(number), values)
+        if held.repeat_due is not None:
+            earliest, latest = due_instants(self.clinic, held.repeat_due)
+            resource = fs.due_appointment(
+                referral_id=request.referral_id,
+                service_request_ref=request.service_request_ref,
+                patient_ref=request.patient_ref,
+                protocol=held.protocol.name,
+                earliest=earliest,
+                latest=latest,
+            )
+            values = {
+                "status": "proposed",
+                "chair_id": "",
+                "protocol": held.protocol.name,
+                "start": earliest,
+                "end": latest,
+                "ehr_reference": None,
+                "resource": resource,
+                "last_updated": now,
+                "visit": visits + 1,
+                "visits": visits,
+            }
+            _upsert(uow, request, earlier.get(visits + 1), values, local=True)
+
+    def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Resource]:
+        """Cancel every visit of the referral on the EHR and free its Slots: our row id -> the
+        cancelled Appointment."""
+        cancelled = steps.cancel_series(self.ehr, referral_id, transactions=self.transactions)
+        by_reference = {f"Appointment/{a['id']}": a for a in cancelled}
+        return {
+            str(row["id"]): by_reference[row["ehr_reference"]]
+            for row in rows
+            if row.get("ehr_reference") in by_reference
+        }
+
+
+def _upsert(
+    uow: SqlUnitOfWork,
+    request: BookingRequest,
+    earlier: Mapping[str, Any] | None,
+    values: dict[str, Any],
+    *,
+    local: bool = False,
+) -> None:
+    if earlier is None:
+        row_id = uuid.uuid4().hex
+        if local:
+            values["resource"] = {**values["resource"], "id": row_id, "meta": {"versionId": "1"}}
+        uow.appointments.add(
+            {
+                "id": row_id,
+                "version_id": 1,
+                "referral_id": request.referral_id,
+                "sender": request.sender,
+                **values,
+            }
+        )
+    else:
+        version = earlier["version_id"] + 1
+        if local:
+            values["resource"] = {
+                **values["resource"],
+                "id": earlier["id"],
+                "meta": {"versionId": str(version)},
+            }
+        uow.appointments.update(earlier["id"], {**values, "version_id": version})
