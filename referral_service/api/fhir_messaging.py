@@ -13,11 +13,11 @@ from sqlalchemy.exc import OperationalError
 
 from referral_service.api.fhir_io import check_accept, fhir_response, public_base, read_resource
 from referral_service.api.fhir_io import runtime as current_runtime
-from referral_service.fhir.placer_task import placer_identifiers
 from referral_service.api.identity import current_sender
 from referral_service.fhir import message as fhir_message
 from referral_service.fhir.instant import format_instant
 from referral_service.fhir.outcome import Issue, Unreadable
+from referral_service.fhir.placer_task import placer_identifiers
 from referral_service.fhir.validation import expect_resource_type
 from referral_service.observability import metrics
 from referral_service.services.intake import messages

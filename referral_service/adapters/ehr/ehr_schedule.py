@@ -202,7 +202,10 @@ class EhrSchedule:
                 "end": times.end,
                 "ehr_reference": f"Appointment/{appointment['id']}",
                 # Our mirror is based on our own copy of the order, whatever the EHR's says.
-                "resource": {**appointment, "basedOn": [{"reference": request.service_request_ref}]},
+                "resource": {
+                    **appointment,
+                    "basedOn": [{"reference": request.service_request_ref}],
+                },
                 "last_updated": now,
                 "visit": number,
                 "visits": visits,

@@ -1,4 +1,5 @@
-"""A read-only look at the clinic EHR's infusion Schedules: their free Slots as chair times.
+"""A read-only look at the clinic EHR's infusion Schedules: the day loads of their booked
+infusion Appointments and their free Slots as chair times (the one batch search booking uses).
 
 Nothing is held or written; the CDS Hooks card's earliest-infusion date is computed from it.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
-from referral_service.adapters.ehr.slots import candidates, infusion_schedules
+from referral_service.adapters.ehr.slots import infusion_schedules, parse_slots
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.rules import Visit
-from referral_service.domain.scheduling.slots import Candidate
+from referral_service.domain.scheduling.series_booking import booked_visits
+from referral_service.domain.scheduling.slots import Candidate, ehr_candidates
 from referral_service.domain.scheduling.window import BookingWindow
 
 
@@ -22,11 +25,18 @@ class EhrScheduleLook:
     def look(
         self, start: datetime, end: datetime, protocol: Protocol
     ) -> tuple[list[Visit], list[Candidate]]:
-        """No booked visits (the free Slots already leave them out), and the chair times free."""
+        """The visits booked on the infusion chairs (their nurse load) and the chair times free."""
         schedules = infusion_schedules(self.ehr, self.schedule_ids)
         if not schedules:
             return [], []
-        found, _ = candidates(
-            self.ehr, schedules, BookingWindow(start, end), protocol.duration, self.clinic.zone
+        day_start = start.astimezone(self.clinic.zone).replace(hour=0, minute=0, second=0)
+        slots, appointments = steps.search_range(self.ehr, list(schedules), start, day_start, end)
+        chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
+        # No referral of ours yet (a draft order): every booked visit counts.
+        booked = booked_visits(
+            self.clinic, steps.load_rows(appointments, chairs, "", protocol.name)
         )
-        return [], found
+        offered = ehr_candidates(
+            parse_slots(slots), BookingWindow(start, end), protocol.duration, self.clinic.zone
+        )
+        return booked, offered
