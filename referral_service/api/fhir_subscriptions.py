@@ -17,7 +17,9 @@ from referral_service.api.fhir_io import (
     written_response,
 )
 from referral_service.api.identity import current_sender, scope_sender
+from referral_service.api.search_params import strict_handling
 from referral_service.fhir import subscriptions as shapes
+from referral_service.fhir.outcome import Unreadable
 from referral_service.services.following import subscriptions
 
 subscriptions_bp = Blueprint("fhir_subscriptions", __name__)
@@ -46,8 +48,17 @@ def read_subscription(subscription_id: str) -> Response:
 
 
 @subscriptions_bp.get("/fhir/Subscription")
+@subscriptions_bp.post("/fhir/Subscription/_search")
 def search_subscriptions() -> Response:
+    """All of the caller's own Subscriptions: the search takes no parameters, so under
+    `Prefer: handling=strict` any is refused, and leniently none is applied (the self link)."""
     check_accept()
+    asked = sorted({*request.args, *request.form} - {"_format"})
+    if asked and strict_handling():
+        raise Unreadable.single(
+            "not-supported",
+            f"Subscription search takes no parameters; not applied: {', '.join(asked)}",
+        )
     found = subscriptions.search(runtime(), scope_sender())
     base = f"{public_base()}/fhir"
     bundle: dict[str, Any] = {

@@ -29,7 +29,7 @@ def settled(base_url: str, timeout: float = 90) -> dict[str, list[str]]:
         by_status = collections.defaultdict(list)
         for item in items:
             by_status[item["business_status"]].append(item["id"])
-        if len(items) == 7 and set(by_status) <= SETTLED:
+        if len(items) == 8 and set(by_status) <= SETTLED:
             return by_status
         time.sleep(0.5)
     raise AssertionError(f"the demo's referrals did not settle: {dict(by_status)}")
@@ -44,10 +44,10 @@ def test_demo_then_every_lane_and_a_referral_in_plain_words(
     with serve(tmp_path, {}, "--workers", "1") as service:
         base = service.base_url
         sent = list(send_examples(base))
-        assert len(sent) == 7, sent  # six transaction Bundles and the primary-care push
+        assert len(sent) == 8, sent  # seven transaction Bundles (one with its placer Task), the push
         lanes = settled(base)
         assert {k: len(v) for k, v in lanes.items()} == {
-            "booked": 3,
+            "booked": 4,
             "needs-review": 1,
             "needs-information": 1,
             "emergency-redirect": 1,
