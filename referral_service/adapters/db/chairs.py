@@ -20,6 +20,7 @@ from referral_service.domain.scheduling.booking import (
     NO_SLOT,
     BookingOutcome,
     BookingRequest,
+    no_slot,
     outcome_of,
 )
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
@@ -69,7 +70,7 @@ class ClinicChairs:
         for _ in range(PLAN_ATTEMPTS):
             plan = self._plan(uow, held)
             if not isinstance(plan, Plan):
-                return NO_SLOT
+                return no_slot(plan)
             try:
                 with uow.savepoint():
                     return self._claim(uow, held, plan, now)
@@ -87,7 +88,10 @@ class ClinicChairs:
             self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
         )
         request = SeriesRequest(
-            held.protocol.name, held.request.decision.priority or "routine", held.window
+            held.protocol.name,
+            held.request.decision.priority or "routine",
+            held.window,
+            held.request.occurrence,
         )
         return plan_series(self.clinic, request, others, None)
 

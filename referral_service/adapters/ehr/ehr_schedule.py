@@ -28,13 +28,19 @@ from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
 from referral_service.adapters.ehr.slots import infusion_schedules, parse_slots
 from referral_service.domain.scheduling.booking import (
-    NO_SLOT,
     BookingOutcome,
     BookingRequest,
+    no_slot,
     outcome_of,
 )
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
-from referral_service.domain.scheduling.planner import Plan, RepeatDue, SeriesRequest, plan_series
+from referral_service.domain.scheduling.planner import (
+    NoRoom,
+    Plan,
+    RepeatDue,
+    SeriesRequest,
+    plan_series,
+)
 from referral_service.domain.scheduling.series_booking import (
     booked_visits,
     due_instants,
@@ -76,6 +82,7 @@ class HeldSeries:
     protocol: Protocol
     appointments: tuple[Resource, ...] = ()
     repeat_due: RepeatDue | None = None
+    no_room: NoRoom | None = None  # why nothing was booked, when the planner said
 
 
 class EhrSchedule:
@@ -105,11 +112,12 @@ class EhrSchedule:
     ) -> HeldSeries:
         """Book the series on the EHR (network only; our rows are written by `record`)."""
         schedules = self.schedules()
-        contested = 0
+        contested, no_room = 0, None
         for horizon in candidate_ranges(window, protocol.duration) if schedules else ():
             while True:
                 plan, slots = self._plan(request, protocol, horizon, window, schedules)
                 if not isinstance(plan, Plan):
+                    no_room = plan
                     break
                 booked = self._book(request, protocol, plan, slots, schedules)
                 if booked:
@@ -120,7 +128,7 @@ class EhrSchedule:
                     return HeldSeries(request, protocol, mine, plan.repeat_due)
                 if contested >= MAX_CONTESTED:
                     raise EhrUnavailable(f"{contested} slot races lost in one attempt; retry later")
-        return HeldSeries(request, protocol)
+        return HeldSeries(request, protocol, no_room=no_room)
 
     def _plan(
         self,
@@ -147,7 +155,8 @@ class EhrSchedule:
             protocol.duration,
             self.clinic.zone,
         )
-        series = SeriesRequest(protocol.name, request.decision.priority or "routine", window)
+        priority = request.decision.priority or "routine"
+        series = SeriesRequest(protocol.name, priority, window, request.occurrence)
         return plan_series(self.clinic, series, others, offered), slots
 
     def _book(
@@ -176,7 +185,7 @@ class EhrSchedule:
     def record(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> BookingOutcome:
         """Write (or refresh) our rows for the Appointments that live on the EHR."""
         if not held.appointments:
-            return NO_SLOT
+            return no_slot(held.no_room)
         request = held.request
         for _ in range(2):
             try:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from referral_service.domain.decision import Decision
+from referral_service.domain.scheduling.planner import NoRoom, Occurrence
 
 
 class NotBookable(ValueError):
@@ -28,6 +29,8 @@ class BookingRequest:
     # `ServiceRequest/<id>` on the clinic EHR when the referral is the EHR's own order: the
     # Appointment written there is based on it (our own copy stays in `service_request_ref`).
     ehr_order_ref: str | None = None
+    # When the referrer wants the visits (ServiceRequest.occurrence[x]); unset: no constraint.
+    occurrence: Occurrence = Occurrence()
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class BookingOutcome:
     chair_id: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    reason: str | None = None  # a no-slot's constraint when it is the referrer's own
 
     @property
     def booked(self) -> bool:
@@ -45,6 +49,13 @@ class BookingOutcome:
 
 
 NO_SLOT = BookingOutcome("no-slot")
+
+
+def no_slot(no_room: NoRoom | None) -> BookingOutcome:
+    """No series fits; the referrer is told when their occurrence was what had no room."""
+    if no_room is not None and no_room.constraint == "occurrence":
+        return BookingOutcome("no-slot", reason="occurrence")
+    return NO_SLOT
 
 
 def outcome_of(row: Mapping[str, Any]) -> BookingOutcome:

@@ -15,6 +15,7 @@ from typing import Any
 
 from referral_service.adapters.db import cds as store
 from referral_service.domain.decision import Decision
+from referral_service.fhir.occurrence import requested_occurrence
 from referral_service.observability.metrics import cds_chart_unread
 from referral_service.services.assessment.cds_cards import (
     DECISION_SYSTEM,
@@ -125,7 +126,7 @@ def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, An
             decision = _evaluate(order, chart, runtime)
             [made] = cards_for(decision, label, chart=chart, order_label=name)
             if call.hook == "order-sign" and made["source"]["topic"]["code"] == "eligible":
-                _add_earliest_infusion(made, decision, runtime, deadline)
+                _add_earliest_infusion(made, order, decision, runtime, deadline)
             offer_form(made, decision, _form_url(runtime))
         else:
             made = patient_mismatch_card(name, source_label=label)
@@ -138,7 +139,7 @@ def answer(call: HookCall, *, runtime: Any, source: ChartSource) -> dict[str, An
 
 
 def _add_earliest_infusion(
-    card: dict[str, Any], decision: Decision, runtime: Any, deadline: float
+    card: dict[str, Any], order: dict[str, Any], decision: Decision, runtime: Any, deadline: float
 ) -> None:
     """The date the whole course would start if signed now, from the live schedule, read
     within what is left of the call's budget (none left: the card says nothing of a date)."""
@@ -150,6 +151,7 @@ def _add_earliest_infusion(
         decision.earliest_start,
         runtime.now(),
         deadline - time.monotonic(),
+        requested_occurrence(order, runtime.clinic.zone),
     )
     if found is not None:
         card["detail"] += f"\n\n{found.words()}."

@@ -11,6 +11,7 @@ from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrUnavailable
 from referral_service.domain import lifecycle
 from referral_service.fhir.notifications import ehr_identifier_system
+from referral_service.fhir.occurrence import requested_occurrence
 from referral_service.observability import metrics
 from referral_service.services.booking.schedule import (
     BookingOutcome,
@@ -44,6 +45,7 @@ def book_job(runtime: Dependencies, job: Job, finish: Finish) -> str:
         received_at=referral.received_at,
         patient=patient_to_contain(referral, on_ehr=runtime.ehr_client is not None),
         ehr_order_ref=ehr_order,
+        occurrence=requested_occurrence(referral.resource, runtime.clinic.zone),
     )
     try:
         held = find_time(runtime.schedule, request, runtime.clinic, runtime.now())
@@ -121,16 +123,20 @@ def _record_outcome(uow: SqlUnitOfWork, referral_id: str, outcome: BookingOutcom
         )
         write_task(uow, referral_id, lifecycle.BOOKED, now)
         return "booked"
-    uow.events.add(referral_id, "no-slot", now)
-    write_task(
-        uow,
-        referral_id,
-        lifecycle.NO_SLOT,
-        now,
-        status_note="no infusion chair is free inside the booking window; "
-        "clinic staff have been told",
+    uow.events.add(
+        referral_id, "no-slot", now, **({"reason": outcome.reason} if outcome.reason else {})
     )
+    write_task(uow, referral_id, lifecycle.NO_SLOT, now, status_note=_no_slot_note(outcome))
     return "no-slot"
+
+
+def _no_slot_note(outcome: BookingOutcome) -> str:
+    if outcome.reason == "occurrence":
+        return (
+            "no infusion chair is free inside the booking window at the time the referral "
+            "asks for (ServiceRequest.occurrence); clinic staff have been told"
+        )
+    return "no infusion chair is free inside the booking window; clinic staff have been told"
 
 
 def cancel_job(runtime: Dependencies, job: Job, finish: Finish) -> str:

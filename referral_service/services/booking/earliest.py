@@ -17,7 +17,7 @@ from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.domain.scheduling.clinic import Clinic, ClinicError
 from referral_service.domain.scheduling.clinic import Protocol as InfusionProtocol
 from referral_service.domain.scheduling.nursing import Course
-from referral_service.domain.scheduling.planner import Plan, SeriesRequest, plan_series
+from referral_service.domain.scheduling.planner import Occurrence, Plan, SeriesRequest, plan_series
 from referral_service.domain.scheduling.rules import Visit
 from referral_service.domain.scheduling.slots import Candidate
 from referral_service.domain.scheduling.window import booking_window
@@ -85,6 +85,7 @@ def earliest_infusion(
     earliest_start: datetime | None,
     now: datetime,
     seconds: float,
+    occurrence: Occurrence | None = None,
 ) -> EarliestInfusion | None:
     """The day the whole course would start if the referral were received now, or None when
     the schedule was not read within `seconds` or no course fits inside the priority window."""
@@ -105,7 +106,8 @@ def earliest_infusion(
     except Exception as exc:  # an unreadable schedule costs the card its date, nothing more
         log.warning("earliest infusion: schedule not read", extra={"error": type(exc).__name__})
         return None
-    plan = plan_series(clinic, SeriesRequest(protocol, priority, window), booked, offered)
+    request = SeriesRequest(protocol, priority, window, occurrence or Occurrence())
+    plan = plan_series(clinic, request, booked, offered)
     if not isinstance(plan, Plan):
         return None
     first = plan.visits[0].start.astimezone(clinic.zone).date()

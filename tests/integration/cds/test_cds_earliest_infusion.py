@@ -71,3 +71,29 @@ def test_a_card_for_order_select_states_no_date(client) -> None:
     [card] = response.get_json()["cards"]
     assert card["source"]["topic"]["code"] == "eligible"
     assert "Earliest infusion" not in card["detail"]
+
+
+def test_the_card_states_the_day_the_orders_occurrence_allows_and_it_is_booked_then(
+    client, runtime, engine, clock
+) -> None:
+    from datetime import timedelta
+
+    today = clock.moment.astimezone(runtime.clinic.zone).date()
+    later = today + timedelta(days=3)
+    period = {"start": later.isoformat(), "end": (later + timedelta(days=7)).isoformat()}
+    order = {**draft_order(), "occurrencePeriod": period}
+    response = client.post(URL, json=hook_request([order]))
+    assert response.status_code == 200, response.get_json()
+    [card] = response.get_json()["cards"]
+    found = STATED.search(card["detail"])
+    assert found, card["detail"]
+    stated = datetime.strptime(f"{found.group(1)} {today.year}", "%a %d %b %Y").date()
+    assert later <= stated <= later + timedelta(days=7)
+    referral = {**eligible_referral("cds-occurrence"), "occurrencePeriod": period}
+    sent = client.post("/fhir/ServiceRequest", json=referral, headers={"Content-Type": FHIR_JSON})
+    assert sent.status_code == 201, sent.get_json()
+    Worker(runtime).run_until_idle()
+    with engine.connect() as conn:
+        query = select(appointments).where(appointments.c.referral_id == sent.get_json()["id"])
+        row = conn.execute(query).mappings().one()
+    assert row["start"].astimezone(runtime.clinic.zone).date() == stated

@@ -110,3 +110,21 @@ def test_an_unreadable_schedule_an_unknown_protocol_or_a_full_window_give_no_dat
     assert _earliest(FakeLook(error=RuntimeError("EHR down")), "standard-infusion") is None
     assert _earliest(FakeLook(), "no-such-protocol") is None
     assert _earliest(FakeLook(offered=[]), "standard-infusion") is None
+
+
+def test_the_draft_orders_occurrence_moves_the_date() -> None:
+    from referral_service.fhir.occurrence import requested_occurrence
+
+    order = {"occurrencePeriod": {"start": "2026-12-10", "end": "2026-12-18"}}
+    occurrence = requested_occurrence(order, NY)
+    found = earliest_infusion(
+        FakeLook(), CLINIC, "standard-infusion", "routine", None, MONDAY_NOON, 2.0, occurrence
+    )
+    assert found is not None and found.day == date(2026, 12, 10)
+    never = requested_occurrence({"occurrencePeriod": {"end": "2026-12-01"}}, NY)
+    assert (
+        earliest_infusion(
+            FakeLook(), CLINIC, "standard-infusion", "routine", None, MONDAY_NOON, 2.0, never
+        )
+        is None
+    )
