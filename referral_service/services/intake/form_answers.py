@@ -55,7 +55,11 @@ def take_questionnaire_response(
     try:
         with runtime.unit_of_work() as uow:
             stored = store_answers(
-                uow, sender=sender, referral_id=referral_id, document=document, now=now,
+                uow,
+                sender=sender,
+                referral_id=referral_id,
+                document=document,
+                now=now,
                 link_digest=link_digest,
             )
             if within is not None:
@@ -96,9 +100,7 @@ def store_answers(
     about = patient_key("QuestionnaireResponse", response_id, body)
     stored = StoredResource("QuestionnaireResponse", response_id, sender, 1, body, about, now)
     uow.resources.insert_resource(stored)
-    uow.resources.claim_identifiers(
-        sender, "QuestionnaireResponse", response_id, identifiers(body)
-    )
+    uow.resources.claim_identifiers(sender, "QuestionnaireResponse", response_id, identifiers(body))
     uow.events.add(referral_id, "answers-received", now, response=response_id)
     jobs.evaluate_after_change(
         uow, referral_id, f"QuestionnaireResponse/{response_id}/_history/1", now

@@ -1,8 +1,9 @@
 """$process-message: a FHIR message taken in under its sender. A referral message goes through
 the transaction intake (the ServiceRequest with its supporting resources, all or nothing), its
 placer Task adopted in the same transaction; a registration stores the Patient as the REST push
-does; answers to the referral form (I13) are taken as the web form's are; any other event is answered `fatal-error`. Each response is recorded under the message id,
-so a resend is answered the same and changes nothing."""
+does; answers to the referral form (I13) are taken as the web form's are; any other event is
+answered `fatal-error`. Each response is recorded under the message id, so a resend is answered
+the same and changes nothing."""
 
 from __future__ import annotations
 
@@ -212,7 +213,8 @@ def _unknown_event(runtime: Dependencies, receiving: Receiving, message: Message
     issue = Issue(
         "not-supported",
         f"the event {message.event_label} is not one this service takes: it takes referrals "
-        "(v2-0003 I12), answers to the referral form (v2-0003 I13) and patient registrations (v2-0003 A04, A28; message-events admin-notify)",
+        "(v2-0003 I12), answers to the referral form (v2-0003 I13) and patient registrations "
+        "(v2-0003 A04, A28; message-events admin-notify)",
         ("MessageHeader.eventCoding",),
     )
     response = _respond(receiving, message, "fatal-error", issues=(issue,))
