@@ -185,10 +185,13 @@ def _contained_answers(
         for item in contained
         if isinstance(item, dict) and item.get("id")
     }
+    references = [
+        item.get("valueReference") for item in inputs if isinstance(item, dict)
+    ]  # a malformed input is refused by _new_inputs already
     named = {
-        str(item["valueReference"]["reference"])
-        for item in inputs
-        if isinstance(item, dict) and str(item["valueReference"].get("reference")).startswith("#")
+        str(ref.get("reference"))
+        for ref in references
+        if isinstance(ref, dict) and str(ref.get("reference")).startswith("#")
     }
     for index, item in enumerate(contained):
         key = f"#{item.get('id')}" if isinstance(item, dict) else ""
