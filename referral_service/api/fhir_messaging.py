@@ -67,9 +67,7 @@ def _transient(message: fhir_message.Message, receiving: messages.Receiving) -> 
 def messaging_capability(base: str) -> dict[str, Any]:
     """The CapabilityStatement's `messaging` entry: what $process-message takes, truthfully."""
     events = sorted(
-        fhir_message.REFERRAL_EVENTS
-        | fhir_message.REGISTRATION_EVENTS
-        | fhir_message.ANSWER_EVENTS
+        fhir_message.REFERRAL_EVENTS | fhir_message.REGISTRATION_EVENTS | fhir_message.ANSWER_EVENTS
     )
     return {
         "endpoint": [
