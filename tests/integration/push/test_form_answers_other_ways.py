@@ -6,6 +6,7 @@ answer each way is a 422 naming the item, and nothing is stored."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -200,3 +201,31 @@ def test_a_pushed_response_named_by_a_new_input_counts_as_new_data(send, runtime
     assert status == 200, updated
     assert Worker(runtime).run_until_idle() >= 2
     assert state(task_of(send, task_id)) == ("accepted", "booked")
+
+
+def test_the_same_answers_message_sent_twice_at_once_stores_once(send, runtime, engine) -> None:
+    request, patient, task_id = _waiting(send, runtime, "47")
+    answers = response(
+        frequency(20, 12, 6), pregnancy(), basedOn=[{"reference": f"ServiceRequest/{request}"}]
+    )
+    message = _message("ans-4", answers)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sent = list(
+            pool.map(lambda _: send("POST", "/fhir/$process-message", message, HEADERS), range(3))
+        )
+    assert [status for status, _ in sent] == [200] * 3, sent
+    assert all(body == sent[0][1] for _, body in sent)  # one recorded response, answered to all
+    assert _answers_count(engine) == 1
+
+
+def test_answers_for_a_referral_not_waiting_are_a_conflict(send, runtime, engine) -> None:
+    request, patient, task_id = _waiting(send, runtime, "48")
+    answers = response(
+        frequency(20, 12, 6), pregnancy(), basedOn=[{"reference": f"ServiceRequest/{request}"}]
+    )
+    assert send("POST", "/fhir/$process-message", _message("ans-5", answers), HEADERS)[0] == 200
+    Worker(runtime).run_until_idle()
+    status, outcome = send("POST", "/fhir/$process-message", _message("ans-6", answers), HEADERS)
+    assert status == 409, outcome
+    assert outcome["issue"][0]["code"] == "conflict"
+    assert _answers_count(engine) == 1
