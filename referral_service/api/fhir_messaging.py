@@ -25,6 +25,7 @@ from referral_service.services.intake import messages
 messaging_bp = Blueprint("fhir_messaging", __name__)
 REFERRAL_DEFINITION = "https://referral-service.dev/MessageDefinition/referral"
 REGISTRATION_DEFINITION = "https://referral-service.dev/MessageDefinition/patient-registration"
+ANSWERS_DEFINITION = "https://referral-service.dev/MessageDefinition/referral-form-answers"
 
 
 @messaging_bp.post("/fhir/$process-message")
@@ -65,7 +66,9 @@ def _transient(message: fhir_message.Message, receiving: messages.Receiving) -> 
 
 def messaging_capability(base: str) -> dict[str, Any]:
     """The CapabilityStatement's `messaging` entry: what $process-message takes, truthfully."""
-    events = sorted(fhir_message.REFERRAL_EVENTS | fhir_message.REGISTRATION_EVENTS)
+    events = sorted(
+        fhir_message.REFERRAL_EVENTS | fhir_message.REGISTRATION_EVENTS | fhir_message.ANSWER_EVENTS
+    )
     return {
         "endpoint": [
             {
@@ -80,12 +83,14 @@ def messaging_capability(base: str) -> dict[str, Any]:
             "Synchronous only. Accepted events: "
             + ", ".join(f"{system}|{code}" for system, code in events)
             + ". Referral (I12): focus a ServiceRequest, or a Task whose focus is one (BSeR); "
-            "registration (A04, A28, admin-notify): focus a Patient. Any other event is answered "
+            "registration (A04, A28, admin-notify): focus a Patient; answers to the referral "
+            "form (I13): focus a QuestionnaireResponse basedOn your ServiceRequest or Task. "
+            "Any other event is answered "
             "fatal-error. A resend (same Bundle.id, same sender) gets the same response."
         ),
         "supportedMessage": [
             {"mode": "receiver", "definition": definition}
-            for definition in (REFERRAL_DEFINITION, REGISTRATION_DEFINITION)
+            for definition in (REFERRAL_DEFINITION, REGISTRATION_DEFINITION, ANSWERS_DEFINITION)
         ],
     }
 

@@ -25,6 +25,9 @@ REFERRAL_EVENTS = frozenset({(V2_EVENTS, "I12")})
 REGISTRATION_EVENTS = frozenset(
     {(V2_EVENTS, "A04"), (V2_EVENTS, "A28"), (FHIR_EVENTS, "admin-notify")}
 )
+# REF^I13 "modify patient referral": the sender's answers to the clinic's referral form (a
+# QuestionnaireResponse `basedOn` its referral) for a referral waiting for information.
+ANSWER_EVENTS = frozenset({(V2_EVENTS, "I13")})
 MAX_ENTRIES = 200
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RELATIVE = re.compile(r"^([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")
@@ -35,9 +38,9 @@ class Message:
     message_id: str  # Bundle.id: what a resend repeats, the key of idempotency
     header_id: str  # MessageHeader.id (Bundle.id without one): what the response names
     event: dict[str, Any]  # the eventCoding as sent
-    kind: str  # "referral" | "registration" | "unknown"
+    kind: str  # "referral" | "registration" | "answers" | "unknown"
     source_endpoint: str
-    focus: dict[str, Any] | None = None  # the ServiceRequest, or the Patient registered
+    focus: dict[str, Any] | None = None  # the ServiceRequest, Patient or QuestionnaireResponse
     placer_task: dict[str, Any] | None = None  # BSeR: the Task the header focuses on
     entries: list[dict[str, Any]] = field(default_factory=list)  # the rest, as sent
     positions: tuple[int, ...] = ()  # where each of `entries` is in the message Bundle
@@ -82,9 +85,10 @@ def read_message(bundle: dict[str, Any]) -> Message:
             "this is a response message; the service sends none that need one",
             "MessageHeader.response",
         )
-    _check_references(raw)
-    header_id = header.get("id") if isinstance(header.get("id"), str) else message_id
     kind = _kind(event)
+    # Answers name the referral (and its patient) already on this server, as `Type/id`.
+    _check_references(raw, server_names=kind == "answers")
+    header_id = header.get("id") if isinstance(header.get("id"), str) else message_id
     message = Message(message_id, header_id, event, kind, endpoint)
     if kind == "unknown":
         return message
@@ -146,6 +150,8 @@ def _kind(event: dict[str, Any]) -> str:
         return "referral"
     if key in REGISTRATION_EVENTS:
         return "registration"
+    if key in ANSWER_EVENTS:
+        return "answers"
     return "unknown"
 
 
@@ -182,14 +188,15 @@ def _references(value: Any, path: str) -> Iterator[tuple[str, Any]]:
             yield from _references(item, f"{path}[{index}]")
 
 
-def _check_references(raw: list[dict[str, Any]]) -> None:
-    """A message travels whole: every reference names an entry of the same Bundle."""
+def _check_references(raw: list[dict[str, Any]], server_names: bool = False) -> None:
+    """A message travels whole: every reference names an entry of the same Bundle (or, with
+    `server_names`, a `Type/id` on this server)."""
     names = _names(raw)
     for index, entry in enumerate(raw):
         for path, reference in _references(entry["resource"], f"Bundle.entry[{index}].resource"):
             if not isinstance(reference, str) or not reference:
                 raise Unreadable.single("value", f"{path}.reference is not a string", path)
-            if reference.startswith("#"):
+            if reference.startswith("#") or (server_names and _RELATIVE.match(reference)):
                 continue
             if _resolve(reference, names) is None:
                 raise Unprocessable.single(
@@ -216,6 +223,10 @@ def _with_focus(message: Message, header: dict[str, Any], raw: list[dict[str, An
     if message.kind == "registration":
         if kind != "Patient":
             raise _wrong_focus("a registration's focus must be a Patient", kind)
+        return _replace(message, focus=resource)
+    if message.kind == "answers":
+        if kind != "QuestionnaireResponse":
+            raise _wrong_focus("answers' focus must be a QuestionnaireResponse", kind)
         return _replace(message, focus=resource)
     if kind == "ServiceRequest":
         return _taking(message, raw, (0,), focus=resource)

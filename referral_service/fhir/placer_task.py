@@ -5,7 +5,7 @@ typed PLAC), and which of its fields the placer may change afterwards."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
@@ -77,7 +77,7 @@ def _identifier_issue(index: int, identifier: Any) -> Issue | None:
 
 # The server's bookkeeping, not content: ignored when comparing.
 _BOOKKEEPING = frozenset({"id", "meta", "text", "lastModified"})
-_PLACER_OWNED = frozenset({"identifier", "status", "statusReason", "input"})
+_PLACER_OWNED = frozenset({"identifier", "status", "statusReason", "input", "contained"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,8 @@ class PlacerEdit:
     reason: str | None
     identifiers: list[dict[str, Any]]  # typed PLAC, all of them (held ones included)
     inputs: list[dict[str, Any]]  # new `input` entries, each a reference to a resource
+    # Contained QuestionnaireResponses a new input names (`#id`): answers to the referral form.
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def placer_edit(current: dict[str, Any], wanted: dict[str, Any]) -> PlacerEdit:
@@ -111,6 +113,7 @@ def placer_edit(current: dict[str, Any], wanted: dict[str, Any]) -> PlacerEdit:
             )
         )
     inputs = _new_inputs(current.get("input") or [], wanted.get("input") or [], issues)
+    answers = _contained_answers(current, wanted, inputs, issues)
     held = current.get("identifier") or []
     if any(item not in (wanted.get("identifier") or []) for item in held):
         issues.append(
@@ -119,7 +122,7 @@ def placer_edit(current: dict[str, Any], wanted: dict[str, Any]) -> PlacerEdit:
     if issues:
         raise Unprocessable(*issues)
     reason = wanted.get("statusReason") if cancel else None
-    return PlacerEdit(cancel, _reason_text(reason), placer_identifiers(wanted), inputs)
+    return PlacerEdit(cancel, _reason_text(reason), placer_identifiers(wanted), inputs, answers)
 
 
 def _status_change(current: dict[str, Any], wanted: dict[str, Any], issues: list[Issue]) -> bool:
@@ -151,7 +154,10 @@ def _new_inputs(held: list[Any], wanted: list[Any], issues: list[Issue]) -> list
     for item in added:
         where = f"Task.input[{wanted.index(item)}]"
         reference = item.get("valueReference") if isinstance(item, dict) else None
-        if not isinstance(reference, dict) or not _is_relative(reference.get("reference")):
+        if not isinstance(reference, dict) or not (
+            _is_relative(reference.get("reference"))
+            or str(reference.get("reference")).startswith("#")
+        ):
             issues.append(
                 Issue(
                     "business-rule",
@@ -160,6 +166,49 @@ def _new_inputs(held: list[Any], wanted: list[Any], issues: list[Issue]) -> list
                 )
             )
     return added
+
+
+def _contained_answers(
+    current: dict[str, Any],
+    wanted: dict[str, Any],
+    inputs: list[dict[str, Any]],
+    issues: list[Issue],
+) -> dict[str, dict[str, Any]]:
+    """`#id` -> the contained QuestionnaireResponse a new input names. The clinic keeps no
+    contained resources on its Task: each is taken as answers and the input points at it."""
+    contained = wanted.get("contained") or []
+    if current.get("contained") or not isinstance(contained, list):
+        issues.append(Issue("business-rule", "Task.contained is the clinic's", ("Task.contained",)))
+        return {}
+    by_id = {
+        f"#{item.get('id')}": item
+        for item in contained
+        if isinstance(item, dict) and item.get("id")
+    }
+    references = [
+        item.get("valueReference") for item in inputs if isinstance(item, dict)
+    ]  # a malformed input is refused by _new_inputs already
+    named = {
+        str(ref.get("reference"))
+        for ref in references
+        if isinstance(ref, dict) and str(ref.get("reference")).startswith("#")
+    }
+    for index, item in enumerate(contained):
+        key = f"#{item.get('id')}" if isinstance(item, dict) else ""
+        if key not in named or item.get("resourceType") != "QuestionnaireResponse":
+            issues.append(
+                Issue(
+                    "business-rule",
+                    f"Task.contained[{index}]: only a QuestionnaireResponse a new input names "
+                    "(#id) may be contained",
+                    (f"Task.contained[{index}]",),
+                )
+            )
+    for key in sorted(named - set(by_id)):
+        issues.append(
+            Issue("not-found", f"Task.input: {key} names no contained resource", ("Task.input",))
+        )
+    return {key: by_id[key] for key in named if key in by_id}
 
 
 def _is_relative(reference: Any) -> bool:

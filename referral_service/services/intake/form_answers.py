@@ -5,12 +5,13 @@ work. The web form uses it; message and placer-Task paths can call it the same w
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from referral_service.adapters.db.resources import StoredResource
-from referral_service.adapters.db.unit_of_work import KeyTaken
+from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain import lifecycle
 from referral_service.domain.eligibility.form_items import items_for
 from referral_service.domain.errors import AlreadyHeld, NotKnown, Unacceptable, WrongState
@@ -39,48 +40,72 @@ def take_questionnaire_response(
     document: dict[str, Any],
     now: datetime,
     link_digest: str | None = None,
+    within: Callable[[SqlUnitOfWork, StoredResource], None] | None = None,
 ) -> Taken:
     """Store the sender's answers about its referral and evaluate the referral again at once.
     Raises Unprocessable (answers not fitting the form), NotKnown (not the sender's referral),
-    WrongState (the referral is not waiting for information), AlreadyHeld (a link used twice)."""
+    WrongState (the referral is not waiting for information), AlreadyHeld (a link used twice).
+    `within` runs in the same unit of work once the answers are stored (a message's record)."""
     form = runtime.policy.form
     if form is None:
         raise Unacceptable(
             "this clinic has no referral form", "QuestionnaireResponse.questionnaire"
         )
     check_response(document, form)
+    try:
+        with runtime.unit_of_work() as uow:
+            stored = store_answers(
+                uow,
+                sender=sender,
+                referral_id=referral_id,
+                document=document,
+                now=now,
+                link_digest=link_digest,
+            )
+            if within is not None:
+                within(uow, stored)
+    except KeyTaken as exc:
+        if link_digest is None:
+            raise  # not the link's identifier: the caller's own key (a message id)
+        raise AlreadyHeld("this form link has been used", "QuestionnaireResponse") from exc
+    return Taken(stored.id, referral_id)
+
+
+def store_answers(
+    uow: SqlUnitOfWork,
+    *,
+    sender: str,
+    referral_id: str,
+    document: dict[str, Any],
+    now: datetime,
+    link_digest: str | None = None,
+) -> StoredResource:
+    """Within the caller's unit of work: answers already checked against the form, stored as
+    the sender's and the referral evaluated again. Raises NotKnown, WrongState."""
     response_id = str(uuid.uuid4())
     body = {**document, "id": response_id}
     if link_digest is not None:
         body["identifier"] = {"system": FORM_LINK_SYSTEM, "value": link_digest}
-    try:
-        with runtime.unit_of_work() as uow:
-            referral = uow.referrals.get(referral_id, for_update=True)
-            task = uow.tasks.for_referral(referral_id)
-            if referral is None or referral.sender != sender or task is None:
-                raise NotKnown(f"ServiceRequest/{referral_id} is not known")
-            if task.state.business_status != "needs-information" or not lifecycle.may_reevaluate(
-                task.state
-            ):
-                raise WrongState("this referral is not waiting for information")
-            body.setdefault("basedOn", [{"reference": f"ServiceRequest/{referral_id}"}])
-            if referral.patient_ref and "subject" not in body:
-                body["subject"] = {"reference": referral.patient_ref}
-            about = patient_key("QuestionnaireResponse", response_id, body)
-            stored = StoredResource(
-                "QuestionnaireResponse", response_id, sender, 1, body, about, now
-            )
-            uow.resources.insert_resource(stored)
-            uow.resources.claim_identifiers(
-                sender, "QuestionnaireResponse", response_id, identifiers(body)
-            )
-            uow.events.add(referral_id, "answers-received", now, response=response_id)
-            jobs.evaluate_after_change(
-                uow, referral_id, f"QuestionnaireResponse/{response_id}/_history/1", now
-            )
-    except KeyTaken as exc:
-        raise AlreadyHeld("this form link has been used", "QuestionnaireResponse") from exc
-    return Taken(response_id, referral_id)
+    referral = uow.referrals.get(referral_id, for_update=True)
+    task = uow.tasks.for_referral(referral_id)
+    if referral is None or referral.sender != sender or task is None:
+        raise NotKnown(f"ServiceRequest/{referral_id} is not known")
+    if task.state.business_status != "needs-information" or not lifecycle.may_reevaluate(
+        task.state
+    ):
+        raise WrongState("this referral is not waiting for information")
+    body.setdefault("basedOn", [{"reference": f"ServiceRequest/{referral_id}"}])
+    if referral.patient_ref and "subject" not in body:
+        body["subject"] = {"reference": referral.patient_ref}
+    about = patient_key("QuestionnaireResponse", response_id, body)
+    stored = StoredResource("QuestionnaireResponse", response_id, sender, 1, body, about, now)
+    uow.resources.insert_resource(stored)
+    uow.resources.claim_identifiers(sender, "QuestionnaireResponse", response_id, identifiers(body))
+    uow.events.add(referral_id, "answers-received", now, response=response_id)
+    jobs.evaluate_after_change(
+        uow, referral_id, f"QuestionnaireResponse/{response_id}/_history/1", now
+    )
+    return stored
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """$process-message: a FHIR message taken in under its sender. A referral message goes through
 the transaction intake (the ServiceRequest with its supporting resources, all or nothing), its
 placer Task adopted in the same transaction; a registration stores the Patient as the REST push
-does; any other event is answered `fatal-error`. Each response is recorded under the message id,
-so a resend is answered the same and changes nothing."""
+does; answers to the referral form (I13) are taken as the web form's are; any other event is
+answered `fatal-error`. Each response is recorded under the message id, so a resend is answered
+the same and changes nothing."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from referral_service.adapters.db.resources import StoredResource
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
-from referral_service.domain.errors import Contended
+from referral_service.domain.errors import Contended, Unacceptable
 from referral_service.fhir.instant import format_instant
 from referral_service.fhir.message import Message, as_transaction, renumbered, response_message
 from referral_service.fhir.outcome import FhirError, Issue
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import bundles, resources
 from referral_service.services.intake.bundles import EntryResult
+from referral_service.services.intake.form_answers import take_questionnaire_response
 from referral_service.services.intake.options import IntakeOptions
 
 
@@ -53,6 +56,8 @@ def process_message(
             return _referral(runtime, receiving, message, placer)
         if message.kind == "registration":
             return _registration(runtime, receiving, message)
+        if message.kind == "answers":
+            return _answers(runtime, receiving, message)
         return _unknown_event(runtime, receiving, message)
     except (KeyTaken, Contended):
         # The same message, sent twice at once: the twin that committed answers both.
@@ -144,6 +149,61 @@ def _registration(runtime: Dependencies, receiving: Receiving, message: Message)
     return answer
 
 
+def _answers(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:
+    """REF^I13: the focused QuestionnaireResponse answers the sender's referral waiting for
+    information (`basedOn` its ServiceRequest or its Task), taken as the web form's answers are;
+    refused like a referral message (4xx, nothing stored or recorded)."""
+    assert message.focus is not None
+    document = _without_id(message.focus)
+    referral_id = _answered_referral(runtime, receiving.sender, document)
+    document["basedOn"] = [{"reference": f"ServiceRequest/{referral_id}"}]
+    answers: list[Answer] = []
+
+    def within(uow: SqlUnitOfWork, stored: StoredResource) -> None:
+        entry = {
+            "fullUrl": f"{receiving.base}/fhir/QuestionnaireResponse/{stored.id}",
+            "resource": resources.render(stored),
+        }
+        answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
+        _record(uow, receiving, message, answer)
+        answers.append(answer)
+
+    take_questionnaire_response(
+        runtime,
+        sender=receiving.sender,
+        referral_id=referral_id,
+        document=document,
+        now=receiving.now,
+        within=within,
+    )
+    return answers[-1]
+
+
+def _answered_referral(runtime: Dependencies, sender: str, document: dict[str, Any]) -> str:
+    """The sender's referral the answers are `basedOn`: its ServiceRequest, or its Task."""
+    named = [
+        found
+        for ref in document.get("basedOn") or []
+        if isinstance(ref, dict)
+        and (found := resources.relative_reference(ref.get("reference")))
+        and found[0] in ("ServiceRequest", "Task")
+    ]
+    if len(named) == 1:
+        kind, found_id = named[0]
+        with runtime.unit_of_work(read_only=True) as uow:
+            if kind == "Task":
+                task = uow.tasks.get(found_id)
+                found_id = task.referral_id if task and task.sender == sender else ""
+            referral = uow.referrals.get(found_id) if found_id else None
+        if referral is not None and referral.sender == sender:
+            return found_id
+    raise Unacceptable(
+        "QuestionnaireResponse.basedOn must name one of your referrals (its ServiceRequest or "
+        "its Task)",
+        "QuestionnaireResponse.basedOn",
+    )
+
+
 def _without_id(resource: dict[str, Any]) -> dict[str, Any]:
     # The sender's id names the Patient in its own system; this service gives it one of its own.
     return {k: v for k, v in resource.items() if k != "id"}
@@ -153,7 +213,8 @@ def _unknown_event(runtime: Dependencies, receiving: Receiving, message: Message
     issue = Issue(
         "not-supported",
         f"the event {message.event_label} is not one this service takes: it takes referrals "
-        "(v2-0003 I12) and patient registrations (v2-0003 A04, A28; message-events admin-notify)",
+        "(v2-0003 I12), answers to the referral form (v2-0003 I13) and patient registrations "
+        "(v2-0003 A04, A28; message-events admin-notify)",
         ("MessageHeader.eventCoding",),
     )
     response = _respond(receiving, message, "fatal-error", issues=(issue,))

@@ -5,6 +5,7 @@ clinic's (fhir/placer_task.placer_edit says which is which)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,10 @@ from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain import lifecycle
 from referral_service.domain.errors import AlreadyHeld, NotKnown, StaleVersion, Unacceptable
 from referral_service.fhir.placer_task import PlacerEdit, placer_edit
+from referral_service.fhir.questionnaire_response import check_response
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
+from referral_service.services.intake.form_answers import store_answers
 from referral_service.services.intake.resources import identifiers, relative_reference
 from referral_service.services.intake.revisions import cancel_by_referrer
 from referral_service.services.tasks import TaskChanged
@@ -54,6 +57,7 @@ def change_task(
                 raise Unacceptable("the resource id does not match the URL", "Task.id")
             change = placer_edit(task.resource, wanted)
             _check_inputs(uow, sender, change)
+            change = _take_answers(runtime, uow, sender, task.referral_id, change, now)
             return _apply(uow, sender, task.referral_id, change, now)
     except KeyTaken as exc:
         raise AlreadyHeld(
@@ -63,6 +67,8 @@ def change_task(
 
 def _check_inputs(uow: SqlUnitOfWork, sender: str, change: PlacerEdit) -> None:
     for item in change.inputs:
+        if item["valueReference"]["reference"] in change.answers:
+            continue  # a contained QuestionnaireResponse, taken by _take_answers
         found = relative_reference(item["valueReference"]["reference"])
         stored = uow.resources.get(found[0], found[1]) if found else None
         if stored is None or stored.sender != sender:
@@ -71,6 +77,36 @@ def _check_inputs(uow: SqlUnitOfWork, sender: str, change: PlacerEdit) -> None:
                 f"Task.input: {reference} is not one of the resources you pushed",
                 "Task.input.valueReference",
             )
+
+
+def _take_answers(
+    runtime: Dependencies,
+    uow: SqlUnitOfWork,
+    sender: str,
+    referral_id: str,
+    change: PlacerEdit,
+    now: datetime,
+) -> PlacerEdit:
+    """Contained answers to the referral form, checked (422 naming the item) and stored as the
+    web form's are; each input then names the stored QuestionnaireResponse."""
+    if not change.answers:
+        return change
+    form = runtime.policy.form
+    if form is None:
+        raise Unacceptable("this clinic has no referral form", "Task.contained")
+    stored: dict[str, str] = {}
+    for key, document in change.answers.items():
+        check_response(document, form)
+        body = {k: v for k, v in document.items() if k != "id"}
+        taken = store_answers(uow, sender=sender, referral_id=referral_id, document=body, now=now)
+        stored[key] = f"QuestionnaireResponse/{taken.id}"
+    inputs = [
+        {**item, "valueReference": {**item["valueReference"], "reference": stored[ref]}}
+        if (ref := item["valueReference"]["reference"]) in stored
+        else item
+        for item in change.inputs
+    ]
+    return replace(change, inputs=inputs, answers={})
 
 
 def _apply(

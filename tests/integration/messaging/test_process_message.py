@@ -149,8 +149,12 @@ def test_capability_statement_lists_the_operation_and_messaging(get) -> None:
     } in operations
     messaging = statement["messaging"][0]
     assert messaging["endpoint"][0]["address"].endswith("/fhir/$process-message")
-    assert len(messaging["supportedMessage"]) == 2
-    for code in ("I12", "A04", "A28", "admin-notify"):
+    assert len(messaging["supportedMessage"]) == 3  # referral, registration, form answers
+    assert {
+        "mode": "receiver",
+        "definition": "https://referral-service.dev/MessageDefinition/referral-form-answers",
+    } in messaging["supportedMessage"]
+    for code in ("I12", "I13", "A04", "A28", "admin-notify"):
         assert code in messaging["documentation"]
 
 
