@@ -44,7 +44,7 @@ def test_demo_then_every_lane_and_a_referral_in_plain_words(
     with serve(tmp_path, {}, "--workers", "1") as service:
         base = service.base_url
         sent = list(send_examples(base))
-        assert len(sent) == 8, sent  # seven transaction Bundles (one with its placer Task), the push
+        assert len(sent) == 8, sent  # seven transaction Bundles and the primary-care push
         lanes = settled(base)
         assert {k: len(v) for k, v in lanes.items()} == {
             "booked": 4,
