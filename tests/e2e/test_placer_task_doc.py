@@ -53,7 +53,7 @@ def test_the_placer_task_page_runs_as_written(tmp_path) -> None:
             .split("/fhir/")[1]
             .startswith(f"Task/{patched['id']}/_history/")
         )
-        assert [i["value"] for i in patched["identifier"]] == ["ed-task-0002", "ord-0002"]
+        assert [i["value"] for i in patched["identifier"]] == ["ed-task-0007", "ord-0002"]
         assert refused["issue"][0]["expression"] == ["Task.owner"]
         assert cancelled["status"] == "cancelled"
         assert rest.strip() == "412"

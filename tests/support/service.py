@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from werkzeug.serving import make_server
 
 EXECUTABLE = str(Path(sys.executable).with_name("referral-service"))
 
@@ -84,3 +86,16 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
             process.kill()
             process.wait()
     return int(process.returncode)
+
+
+@contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """A WSGI app served over real HTTP by werkzeug on a loopback port, in a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

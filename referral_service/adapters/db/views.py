@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from referral_service.adapters.db.tables import appointments, referrals, tasks
 
@@ -39,31 +39,14 @@ class StaffViews:
 
     def waiting(self, business_statuses: Iterable[str]) -> list[dict[str, Any]]:
         """Referrals whose Task is in one of these business statuses (the console's queue)."""
-        query = (
-            select(
-                referrals.c.id,
-                referrals.c.priority,
-                referrals.c.decision,
-                referrals.c.received_at,
-                tasks.c.business_status,
-            )
-            .join(tasks, tasks.c.referral_id == referrals.c.id)
-            .where(tasks.c.business_status.in_(list(business_statuses)))
-        )
+        query = _queue_rows().where(tasks.c.business_status.in_(list(business_statuses)))
         return [dict(row) for row in self._conn.execute(query).mappings()]
 
     def latest(self, business_status: str, limit: int) -> list[dict[str, Any]]:
         """The newest referrals whose Task is in this business status (the console's decided
         lanes), newest first, at most `limit`."""
         query = (
-            select(
-                referrals.c.id,
-                referrals.c.priority,
-                referrals.c.decision,
-                referrals.c.received_at,
-                tasks.c.business_status,
-            )
-            .join(tasks, tasks.c.referral_id == referrals.c.id)
+            _queue_rows()
             .where(tasks.c.business_status == business_status)
             .order_by(referrals.c.received_at.desc())
             .limit(limit)
@@ -96,3 +79,14 @@ class StaffViews:
             referrals.c.received_at >= since
         )
         return [(row[0], row[1]) for row in self._conn.execute(query)]
+
+
+def _queue_rows() -> Select[Any]:
+    """A referral as the console's lanes list it: its priority, decision and Task status."""
+    return select(
+        referrals.c.id,
+        referrals.c.priority,
+        referrals.c.decision,
+        referrals.c.received_at,
+        tasks.c.business_status,
+    ).join(tasks, tasks.c.referral_id == referrals.c.id)

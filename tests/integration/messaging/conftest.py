@@ -6,17 +6,16 @@ referral."""
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 from flask import g, request
-from werkzeug.serving import make_server
 
 from tests.integration.api.test_bundles import referral_bundle
 from tests.support.referrals import FHIR_JSON
+from tests.support.service import serve_in_thread
 
 V2 = "http://terminology.hl7.org/CodeSystem/v2-0003"
 REFERRAL_URL = "urn:uuid:5b3c3a59-1d1e-4f4e-9d0f-000000000005"
@@ -34,14 +33,8 @@ def base_url(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
             g.sender = sender
             g.is_staff = False
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 from flask import g, request
-from werkzeug.serving import make_server
 
 from tests.integration.push.placer import Placer, Send
+from tests.support.service import serve_in_thread
 
 
 @pytest.fixture
@@ -59,14 +58,8 @@ def placer(as_sender) -> Placer:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def served_url(senders_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    server = make_server("127.0.0.1", 0, senders_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(senders_app) as url:
+        yield url
 
 
 @pytest.fixture
