@@ -4,13 +4,12 @@ the transaction with the placer's Task, the PATCH, the 422, the PUT that cancels
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import requests
 
-from tests.support.service import serve
+from tests.support.service import run_documented_commands, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,8 @@ def _json_stream(text: str) -> tuple[list[dict], str]:
 
 
 def test_the_placer_task_page_runs_as_written(tmp_path) -> None:
-    block = try_it_block()
-    assert "BASE=http://127.0.0.1:8080\n" in block
     with serve(tmp_path) as service:
-        script = block.replace("BASE=http://127.0.0.1:8080", f"BASE={service.base_url}")
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_documented_commands(try_it_block(), service.base_url, ROOT)
         answers, rest = _json_stream(done.stdout)
         transaction, patched, refused, cancelled = answers
         statuses = [e["response"]["status"] for e in transaction["entry"]]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.service import EXECUTABLE, serve
+from tests.support.service import EXECUTABLE, run_documented_commands, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 # What each example becomes (README's comments say the same in words).
@@ -47,18 +47,8 @@ def lanes(base_url: str, timeout: float = 60) -> collections.Counter[str]:
 
 
 def test_readme_try_it_runs_as_written(tmp_path) -> None:
-    block = try_it_block()
-    assert "BASE=http://127.0.0.1:8080\n" in block
     with serve(tmp_path) as service:
-        script = block.replace("BASE=http://127.0.0.1:8080", f"BASE={service.base_url}")
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_documented_commands(try_it_block(), service.base_url, ROOT)
         # The last commands print FHIR and staff JSON: the Task search found the pushed referral.
         assert '"resourceType":"Bundle"' in done.stdout.replace(" ", "")
         assert lanes(service.base_url) == EXPECTED

@@ -99,3 +99,19 @@ def serve_in_thread(app: object) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def run_documented_commands(block: str, base_url: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A document's shell block as written, with its `BASE=http://127.0.0.1:8080` pointed at a
+    served instance; it must succeed."""
+    assert "BASE=http://127.0.0.1:8080\n" in block
+    script = block.replace("BASE=http://127.0.0.1:8080", f"BASE={base_url}")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
