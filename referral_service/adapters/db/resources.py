@@ -174,24 +174,27 @@ def holding(resource_type: str, identifier: tuple[str | None, str], sender: str 
 
 
 def about_patient(conn: Connection, sender: str, patient_key: str) -> list[StoredResource]:
-    """The sender's resources about one patient (`Patient/x`), the Patient itself included."""
-    patient_id = patient_key.split("/", 1)[1]
+    """The sender's resources filed under one key: a patient (`Patient/x`, the Patient itself
+    included), or a referral whose Patient is contained in it (`ServiceRequest/x`: its answers)."""
+    kind, key_id = patient_key.split("/", 1)
     column = stored_resources.c
-    rows = conn.execute(
-        select(stored_resources).where(
-            column.sender == sender,
-            or_(
-                column.patient_ref == patient_key,
-                (column.resource_type == "Patient") & (column.id == patient_id),
-            ),
-        )
-    ).mappings()
+    about = column.patient_ref == patient_key
+    if kind == "Patient":
+        about = or_(about, (column.resource_type == "Patient") & (column.id == key_id))
+    rows = conn.execute(select(stored_resources).where(column.sender == sender, about)).mappings()
     return [_row(row) for row in rows]
 
 
 def referrals_waiting_on(conn: Connection, sender: str, patient_key: str) -> list[str]:
-    """The sender's active referrals about a patient that are on hold for data, or not yet
-    decided (their evaluation may have read the data just before this write committed)."""
+    """The sender's active referrals about a patient (or the one referral a `ServiceRequest/x`
+    key files answers under) that are on hold for data, or not yet decided (their evaluation
+    may have read the data just before this write committed)."""
+    kind, key_id = patient_key.split("/", 1)
+    which = (
+        referrals.c.id == key_id
+        if kind == "ServiceRequest"
+        else (referrals.c.patient_ref == patient_key)
+    )
     query = (
         select(referrals.c.id)
         .join(tasks, tasks.c.referral_id == referrals.c.id)
@@ -199,7 +202,7 @@ def referrals_waiting_on(conn: Connection, sender: str, patient_key: str) -> lis
             referrals.c.sender == sender,
             referrals.c.status == "active",
             tasks.c.business_status.in_(("needs-information", "received")),
-            referrals.c.patient_ref == patient_key,
+            which,
         )
     )
     return [str(referral_id) for referral_id in conn.execute(query).scalars()]

@@ -106,6 +106,7 @@ def decide_stored(runtime: Dependencies, referral: ReferralRow) -> Decision:
     supporting = own_resources.supporting_for(
         runtime,
         referral.sender,
+        referral.id,
         referral.patient_ref,
         referral.supporting + own_resources.named_by_task(runtime, referral.sender, referral.id),
     )

@@ -24,10 +24,11 @@ from referral_service.fhir.placer_task import focused_referral, placer_identifie
 from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.referral import validate_referral
 from referral_service.fhir.validation import validate_resource
+from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import referrals as intake
 from referral_service.services.intake import revisions
-from referral_service.services.intake.resources import Push, adopt_in
+from referral_service.services.intake.resources import Push, adopt_in, answered_referral_key
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,31 @@ def _store_supporting(uow: SqlUnitOfWork, entry: BundleEntry, sender: str, now: 
     resource = _as_stored(entry)
     subject = resource.get("subject") or resource.get("patient") or {}
     patient_ref = subject.get("reference") if isinstance(subject, dict) else None
+    answered = (
+        answered_referral_key(resource) if entry.resource_type == "QuestionnaireResponse" else None
+    )
     uow.resources.insert_resource(
         StoredResource(
-            entry.resource_type, entry.assigned_id, sender, 1, resource, patient_ref, now
+            entry.resource_type,
+            entry.assigned_id,
+            sender,
+            1,
+            resource,
+            patient_ref or answered,
+            now,
         )
     )
+    if answered is not None:
+        _resume_answered(uow, sender, answered, f"{entry.resource_type}/{entry.assigned_id}", now)
+
+
+def _resume_answered(
+    uow: SqlUnitOfWork, sender: str, referral_key: str, answers: str, now: datetime
+) -> None:
+    """Answers `basedOn` one of the sender's referrals on hold for information resume it (a
+    referral this Bundle makes is not on hold: its first evaluation reads them)."""
+    for referral_id in uow.resources.referrals_waiting_on(sender, referral_key):
+        task = uow.tasks.for_referral(referral_id)
+        if task is not None and task.state.business_status == "needs-information":
+            uow.events.add(referral_id, "answers-received", now, response=answers.split("/")[1])
+            jobs.evaluate_after_change(uow, referral_id, f"{answers}/_history/1", now)

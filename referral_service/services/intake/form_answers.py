@@ -19,7 +19,11 @@ from referral_service.fhir.questionnaire_response import check_response
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.form_links import FormLinks, LinkRefused, needs_round
-from referral_service.services.intake.resources import identifiers, patient_key
+from referral_service.services.intake.resources import (
+    identifiers,
+    patient_key,
+    patient_reference,
+)
 
 # The identifier a web-form submission carries: the digest of the link it came through, so a
 # link is used once (a second submission collides on the sender's identifier index).
@@ -62,6 +66,8 @@ def take_questionnaire_response(
                 now=now,
                 link_digest=link_digest,
             )
+            change = f"QuestionnaireResponse/{stored.id}/_history/1"
+            jobs.evaluate_after_change(uow, referral_id, change, now)
             if within is not None:
                 within(uow, stored)
     except KeyTaken as exc:
@@ -81,7 +87,8 @@ def store_answers(
     link_digest: str | None = None,
 ) -> StoredResource:
     """Within the caller's unit of work: answers already checked against the form, stored as
-    the sender's and the referral evaluated again. Raises NotKnown, WrongState."""
+    the sender's. The caller queues the evaluation they call for (one per change: a placer
+    Task update that carries them queues its own). Raises NotKnown, WrongState."""
     response_id = str(uuid.uuid4())
     body = {**document, "id": response_id}
     if link_digest is not None:
@@ -95,16 +102,17 @@ def store_answers(
     ):
         raise WrongState("this referral is not waiting for information")
     body.setdefault("basedOn", [{"reference": f"ServiceRequest/{referral_id}"}])
-    if referral.patient_ref and "subject" not in body:
-        body["subject"] = {"reference": referral.patient_ref}
-    about = patient_key("QuestionnaireResponse", response_id, body)
+    subject = patient_reference(referral.patient_ref)
+    if subject is not None and "subject" not in body:
+        body["subject"] = subject
+    # Filed under the referral when they name no patient (it is contained in the referral).
+    about = patient_key("QuestionnaireResponse", response_id, body) or (
+        f"ServiceRequest/{referral_id}"
+    )
     stored = StoredResource("QuestionnaireResponse", response_id, sender, 1, body, about, now)
     uow.resources.insert_resource(stored)
     uow.resources.claim_identifiers(sender, "QuestionnaireResponse", response_id, identifiers(body))
     uow.events.add(referral_id, "answers-received", now, response=response_id)
-    jobs.evaluate_after_change(
-        uow, referral_id, f"QuestionnaireResponse/{response_id}/_history/1", now
-    )
     return stored
 
 

@@ -54,12 +54,37 @@ def relative_reference(reference: Any) -> tuple[str, str] | None:
 
 
 def patient_key(resource_type: str, resource_id: str, document: dict[str, Any]) -> str | None:
-    """`Patient/x` for the patient a resource is about (a Patient is about itself)."""
+    """The key evaluation finds a stored resource under: `Patient/x` for the patient it is
+    about (a Patient is about itself). Answers to the form that name no Patient (their
+    referral's is contained in it, `#p`, which means nothing outside it) are filed under the
+    `ServiceRequest/x` they are `basedOn`; every look-up by key is the sender's own."""
     if resource_type == "Patient":
         return f"Patient/{resource_id}"
     element = document.get(PATIENT_ELEMENT.get(resource_type, ""))
     found = relative_reference(element.get("reference")) if isinstance(element, dict) else None
-    return f"Patient/{found[1]}" if found and found[0] == "Patient" else None
+    if found and found[0] == "Patient":
+        return f"Patient/{found[1]}"
+    if resource_type == "QuestionnaireResponse":
+        return answered_referral_key(document)
+    return None
+
+
+def answered_referral_key(document: dict[str, Any]) -> str | None:
+    """`ServiceRequest/x` when the answers are `basedOn` exactly one ServiceRequest here."""
+    named = {
+        found[1]
+        for ref in document.get("basedOn") or []
+        if isinstance(ref, dict)
+        and (found := relative_reference(ref.get("reference")))
+        and found[0] == "ServiceRequest"
+    }
+    return f"ServiceRequest/{named.pop()}" if len(named) == 1 else None
+
+
+def patient_reference(patient_ref: str | None) -> dict[str, str] | None:
+    """A referral's patient as a reference other resources may carry: not a contained `#p`."""
+    found = relative_reference(patient_ref)
+    return {"reference": f"Patient/{found[1]}"} if found and found[0] == "Patient" else None
 
 
 def identifiers(document: dict[str, Any]) -> list[tuple[str, str]]:
@@ -148,8 +173,9 @@ def _about_its_referral(runtime: Dependencies, sender: str, document: dict) -> d
                 "QuestionnaireResponse.basedOn must name one of your ServiceRequests",
                 "QuestionnaireResponse.basedOn",
             )
-        if "subject" not in document and referral.patient_ref:
-            document = {**document, "subject": {"reference": referral.patient_ref}}
+        subject = patient_reference(referral.patient_ref)
+        if "subject" not in document and subject is not None:
+            document = {**document, "subject": subject}
     return document
 
 
@@ -284,10 +310,15 @@ def _joined(held: list[dict], placer: list[dict]) -> list[dict] | None:
 
 
 def supporting_for(
-    runtime: Dependencies, sender: str, patient_ref: str | None, sent: list[dict[str, Any]]
+    runtime: Dependencies,
+    sender: str,
+    referral_id: str,
+    patient_ref: str | None,
+    sent: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """What came with a referral plus the sender's stored resources about its patient, each
-    once (the stored, current version wins), as the Bundle path gathers them."""
+    """What came with a referral plus the sender's stored resources about its patient and the
+    answers filed under the referral itself, each once (the stored, current version wins), as
+    the Bundle path gathers them."""
     found = relative_reference(patient_ref)
     # A resource without an id keeps a key of its own: it can never be a stored one.
     merged = {
@@ -295,10 +326,12 @@ def supporting_for(
         for index, r in enumerate(sent)
         if isinstance(r, dict)
     }
+    keys = [f"ServiceRequest/{referral_id}"]
     if found and found[0] == "Patient":
-        with runtime.unit_of_work(read_only=True) as uow:
-            rows = uow.resources.about_patient(sender, f"Patient/{found[1]}")
-        merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
+        keys.append(f"Patient/{found[1]}")
+    with runtime.unit_of_work(read_only=True) as uow:
+        rows = [row for key in keys for row in uow.resources.about_patient(sender, key)]
+    merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
     return list(merged.values())
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from referral_service.adapters.db.tables import received_messages, stored_resources
+from referral_service.adapters.db.tables import jobs, received_messages, stored_resources
 from referral_service.fhir.validation import validate_resource
 from referral_service.worker import Worker
 from tests.integration.push.placer import Send
@@ -156,6 +156,33 @@ def test_contained_answers_on_a_task_put_decide_the_referral(send, runtime, engi
     assert state(task_of(send, task_id)) == ("accepted", "booked")
     with runtime.unit_of_work(read_only=True) as uow:
         assert uow.referrals.get(request).decision.category == "chronic-migraine"
+
+
+def _evaluations(engine, request: str) -> int:  # type: ignore[no-untyped-def]
+    query = select(func.count()).select_from(jobs)
+    query = query.where(jobs.c.kind == "evaluate", jobs.c.referral_id == request)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_contained_answers_on_a_task_update_queue_one_evaluation(send, runtime, engine, method):  # type: ignore[no-untyped-def]
+    request, patient, task_id = _waiting(send, runtime, f"49{len(method)}")
+    before = _evaluations(engine, request)
+    wanted = _contained_update(task_of(send, task_id), response(frequency(20, 12, 6), pregnancy()))
+    if method == "PUT":
+        status, updated = send(method, f"/fhir/Task/{task_id}", wanted, HEADERS)
+    else:
+        patch = [
+            {"op": "add", "path": "/contained", "value": wanted["contained"]},
+            {"op": "add", "path": "/input/-", "value": wanted["input"][-1]},
+        ]
+        headers = {"Content-Type": "application/json-patch+json"}
+        status, updated = send(method, f"/fhir/Task/{task_id}", patch, headers)
+    assert status == 200, updated
+    assert _evaluations(engine, request) == before + 1
+    assert Worker(runtime).run_until_idle() >= 2  # the one evaluation reads the answers
+    assert state(task_of(send, task_id)) == ("accepted", "booked")
 
 
 def test_bad_contained_answers_on_a_task_patch_are_refused(send, runtime, engine) -> None:

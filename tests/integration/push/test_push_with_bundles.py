@@ -62,5 +62,5 @@ def test_what_came_with_a_referral_is_kept_once_each(runtime) -> None:
         {"resourceType": "Observation", "id": "o1"},
         {"resourceType": "Observation", "id": "o1"},
     ]
-    assert len(supporting_for(runtime, "er-a", "Patient/none", sent)) == 3
-    assert supporting_for(runtime, "er-a", None, []) == []
+    assert len(supporting_for(runtime, "er-a", "none", "Patient/none", sent)) == 3
+    assert supporting_for(runtime, "er-a", "none", None, []) == []
