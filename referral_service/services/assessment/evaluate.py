@@ -21,7 +21,7 @@ from referral_service.observability import metrics
 from referral_service.services import jobs
 from referral_service.services.assessment.evaluation import UnreadableReferral, evaluate_document
 from referral_service.services.dependencies import Dependencies
-from referral_service.services.intake import resources as own_resources
+from referral_service.services.intake import supporting as own_resources
 from referral_service.services.jobs import Job, RetryLater
 from referral_service.services.tasks import write_task
 

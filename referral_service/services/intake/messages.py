@@ -135,18 +135,23 @@ def _referral(
 
 
 def _registration(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:
+    """The Patient stored as the REST push does, the receipt recorded in the same unit of work:
+    a crash between them cannot leave a Patient that a resend would store again."""
     assert message.focus is not None
     push = resources.Push(receiving.sender, receiving.now)
-    written = resources.create(runtime, push, "Patient", _without_id(message.focus), None)
-    stored = written.stored
-    entry = {
-        "fullUrl": f"{receiving.base}/fhir/Patient/{stored.id}",
-        "resource": resources.render(stored),
-    }
-    answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
-    with runtime.unit_of_work() as uow:
+    answers: list[Answer] = []
+
+    def within(uow: SqlUnitOfWork, stored: StoredResource) -> None:
+        entry = {
+            "fullUrl": f"{receiving.base}/fhir/Patient/{stored.id}",
+            "resource": resources.render(stored),
+        }
+        answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
         _record(uow, receiving, message, answer)
-    return answer
+        answers.append(answer)
+
+    resources.create(runtime, push, "Patient", _without_id(message.focus), None, within)
+    return answers[-1]
 
 
 def _answers(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:

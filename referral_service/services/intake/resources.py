@@ -1,11 +1,13 @@
-"""Resources pushed one by one (BSeR REST push), each owned by its sender: writes, reads, what
-evaluation may use of them, on-hold referrals resumed when their data comes, the placer's Task."""
+"""Resources pushed one by one (BSeR REST push), each owned by its sender: writes, reads,
+on-hold referrals resumed when their data comes, the placer's Task. What evaluation may use of
+them: services/intake/supporting.py."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,6 @@ from referral_service.domain.errors import (
     Unacceptable,
 )
 from referral_service.domain.referral_form import ReferralForm
-from referral_service.fhir.facts import Resolver
 from referral_service.fhir.questionnaire_response import check_response, for_form
 from referral_service.fhir.resource_types import PATIENT_ELEMENT, SUPPORTING_TYPES
 from referral_service.fhir.search import Criteria
@@ -125,34 +126,58 @@ def _new_version(
     return StoredResource(resource_type, resource_id, push.sender, version, body, about, push.now)
 
 
+# More work for the write's own unit of work, once the resource is stored (a message's record).
+Within = Callable[[SqlUnitOfWork, StoredResource], None]
+
+
 def create(
-    runtime: Dependencies, push: Push, resource_type: str, document: dict, wanted: tuple | None
+    runtime: Dependencies,
+    push: Push,
+    resource_type: str,
+    document: dict,
+    wanted: tuple | None,
+    within: Within | None = None,
 ) -> Written:
     """Store a new resource; `wanted` (If-None-Exist) or an identifier the sender already
-    used returns the resource it made (a different body under a used one: a new version)."""
+    used returns the resource it made (a different body under a used one: a new version).
+    `within` commits with the write, or with nothing when the resource was already there."""
     _validated(resource_type, document, runtime.policy.form)
     if resource_type == "QuestionnaireResponse" and for_form(document, runtime.policy.form):
         document = _about_its_referral(runtime, push.sender, document)
     if wanted is not None and (found := _find(runtime, push.sender, resource_type, [wanted])):
-        return Written(found, False)
+        return Written(_kept(runtime, found, within), False)
     stored = _new_version(resource_type, str(uuid.uuid4()), push, 1, document)
     body = stored.resource
+    claimed = False
     try:
         with runtime.unit_of_work() as uow:
             uow.resources.insert_resource(stored)
             uow.resources.claim_identifiers(
                 push.sender, resource_type, stored.id, identifiers(body)
             )
+            claimed = True
             _resume_waiting(uow, stored)
+            if within is not None:
+                within(uow, stored)
     except KeyTaken:
+        if claimed:
+            raise  # `within`'s own key (a message recorded by a concurrent resend)
         existing = _find(runtime, push.sender, resource_type, identifiers(document))
         if existing is None:
             raise
         if wanted is not None or _canonical(existing.resource) == _canonical(document):
-            return Written(existing, False)
+            return Written(_kept(runtime, existing, within), False)
         draft = _new_version(resource_type, existing.id, push, 0, document)
-        return Written(_update(runtime, draft, None, push), False)
+        return Written(_update(runtime, draft, None, push, within), False)
     return Written(stored, True)
+
+
+def _kept(runtime: Dependencies, stored: StoredResource, within: Within | None) -> StoredResource:
+    """A resource already stored, returned as is: only `within`'s work is left to commit."""
+    if within is not None:
+        with runtime.unit_of_work() as uow:
+            within(uow, stored)
+    return stored
 
 
 def _about_its_referral(runtime: Dependencies, sender: str, document: dict) -> dict:
@@ -208,9 +233,14 @@ def update(
 
 
 def _update(
-    runtime: Dependencies, draft: StoredResource, if_match: int | None, push: Push
+    runtime: Dependencies,
+    draft: StoredResource,
+    if_match: int | None,
+    push: Push,
+    within: Within | None = None,
 ) -> StoredResource:
     """Save `draft` (its version number is decided here) over the stored resource."""
+    claimed = False
     try:
         with runtime.unit_of_work() as uow:
             current = uow.resources.get(draft.resource_type, draft.id, for_update=True)
@@ -220,9 +250,14 @@ def _update(
             uow.resources.claim_identifiers(
                 stored.sender, stored.resource_type, stored.id, identifiers(stored.resource)
             )
+            claimed = True
             _resume_waiting(uow, stored)
+            if within is not None:
+                within(uow, stored)
             return stored
     except KeyTaken as exc:
+        if claimed:
+            raise  # `within`'s own key (a message recorded by a concurrent resend)
         raise AlreadyHeld(
             f"an identifier of this resource already belongs to another {draft.resource_type}",
             f"{draft.resource_type}.identifier",
@@ -304,63 +339,3 @@ def _joined(held: list[dict], placer: list[dict]) -> list[dict] | None:
     known = set(identifiers({"identifier": held}))
     added = [item for item in placer if not set(identifiers({"identifier": [item]})) <= known]
     return held + added if added else None
-
-
-# --- what evaluation may use -----------------------------------------------------------------
-
-
-def supporting_for(
-    runtime: Dependencies,
-    sender: str,
-    referral_id: str,
-    patient_ref: str | None,
-    sent: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """What came with a referral plus the sender's stored resources about its patient and the
-    answers filed under the referral itself, each once (the stored, current version wins), as
-    the Bundle path gathers them."""
-    found = relative_reference(patient_ref)
-    # A resource without an id keeps a key of its own: it can never be a stored one.
-    merged = {
-        f"{r.get('resourceType')}/{r['id']}" if r.get("id") else f"#{index}": r
-        for index, r in enumerate(sent)
-        if isinstance(r, dict)
-    }
-    keys = [f"ServiceRequest/{referral_id}"]
-    if found and found[0] == "Patient":
-        keys.append(f"Patient/{found[1]}")
-    with runtime.unit_of_work(read_only=True) as uow:
-        rows = [row for key in keys for row in uow.resources.about_patient(sender, key)]
-    merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
-    return list(merged.values())
-
-
-def named_by_task(runtime: Dependencies, sender: str, referral_id: str) -> list[dict[str, Any]]:
-    """The sender's resources its Task's `input` points at (new data given through the Task,
-    whether or not they name the patient as the referral does)."""
-    with runtime.unit_of_work(read_only=True) as uow:
-        task = uow.tasks.for_referral(referral_id)
-        named = [
-            found
-            for item in (task.resource.get("input") or [] if task else [])
-            if isinstance(item, dict)
-            and (found := relative_reference((item.get("valueReference") or {}).get("reference")))
-        ]
-        stored = [uow.resources.get(kind, resource_id) for kind, resource_id in named]
-    return [render(row) for row in stored if row is not None and row.sender == sender]
-
-
-def own_resolver(runtime: Dependencies, sender: str, fallback: Resolver | None) -> Resolver:
-    """Resolves `Type/id` to the sender's own stored resource first; another sender's is
-    unresolvable here (missing data, not a leak), so it falls through to `fallback`."""
-
-    def resolve(reference: str) -> dict[str, Any] | None:
-        found = relative_reference(reference)
-        if found is not None:
-            with runtime.unit_of_work(read_only=True) as uow:
-                stored = uow.resources.get(found[0], found[1])
-            if stored is not None and stored.sender == sender:
-                return render(stored)
-        return fallback(reference) if fallback is not None else None
-
-    return resolve

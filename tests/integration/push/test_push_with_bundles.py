@@ -3,7 +3,7 @@ sender later pushes the missing Observation about the Bundle's Patient."""
 
 from __future__ import annotations
 
-from referral_service.services.intake.resources import supporting_for
+from referral_service.services.intake.supporting import supporting_for
 from referral_service.worker import Worker
 from tests.integration.push.placer import OBSERVATIONS, Placer, chronic_migraine, patient
 
