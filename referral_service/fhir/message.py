@@ -5,6 +5,8 @@ anything is stored."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -44,6 +46,7 @@ class Message:
     placer_task: dict[str, Any] | None = None  # BSeR: the Task the header focuses on
     entries: list[dict[str, Any]] = field(default_factory=list)  # the rest, as sent
     positions: tuple[int, ...] = ()  # where each of `entries` is in the message Bundle
+    content_digest: str = ""  # what a resend under the same id must repeat (content_digest)
 
     @property
     def event_label(self) -> str:
@@ -89,10 +92,19 @@ def read_message(bundle: dict[str, Any]) -> Message:
     # Answers name the referral (and its patient) already on this server, as `Type/id`.
     _check_references(raw, server_names=kind == "answers")
     header_id = header.get("id") if isinstance(header.get("id"), str) else message_id
-    message = Message(message_id, header_id, event, kind, endpoint)
+    digest = content_digest(bundle)
+    message = Message(message_id, header_id, event, kind, endpoint, content_digest=digest)
     if kind == "unknown":
         return message
     return _with_focus(message, header, raw)
+
+
+def content_digest(bundle: dict[str, Any]) -> str:
+    """SHA-256 of the message as sent, its keys in order and `Bundle.meta` aside (an
+    intermediary may stamp it): a resend repeats it, another message under the id does not."""
+    kept = {key: value for key, value in bundle.items() if key != "meta"}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_entries(raw: list[Any]) -> None:

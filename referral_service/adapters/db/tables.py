@@ -275,6 +275,8 @@ received_messages = Table(
     Column("response_code", String(16), nullable=False),  # ok | fatal-error
     Column("response", JSON, nullable=False),
     Column("received_at", UTC_DATETIME, nullable=False),
+    # SHA-256 of the message as sent (fhir/message.content_digest); none on rows from before it.
+    Column("content_digest", String(64)),
 )
 
 # Referrers' Subscriptions (Subscriptions R4 Backport, rest-hook): what each asked to be told,

@@ -17,7 +17,7 @@ from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.domain.errors import Contended, Unacceptable
 from referral_service.fhir.instant import format_instant
 from referral_service.fhir.message import Message, as_transaction, renumbered, response_message
-from referral_service.fhir.outcome import FhirError, Issue
+from referral_service.fhir.outcome import Conflict, FhirError, Issue
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import bundles, resources
 from referral_service.services.intake.bundles import EntryResult
@@ -47,8 +47,9 @@ class Answer:
 def process_message(
     runtime: Dependencies, receiving: Receiving, message: Message, placer: list[dict[str, Any]]
 ) -> Answer:
-    """`placer`: the placer Task's identifiers, typed PLAC, when the focus is a Task."""
-    known = _recorded(runtime, receiving.sender, message.message_id)
+    """`placer`: the placer Task's identifiers, typed PLAC, when the focus is a Task.
+    Raises Conflict (409, `duplicate`) for a different message under a used id."""
+    known = _recorded(runtime, receiving.sender, message)
     if known is not None:
         return known
     try:
@@ -61,17 +62,29 @@ def process_message(
         return _unknown_event(runtime, receiving, message)
     except (KeyTaken, Contended):
         # The same message, sent twice at once: the twin that committed answers both.
-        known = _recorded(runtime, receiving.sender, message.message_id)
+        known = _recorded(runtime, receiving.sender, message)
         if known is None:
             raise
         return known
 
 
-def _recorded(runtime: Dependencies, sender: str, message_id: str) -> Answer | None:
+def _recorded(runtime: Dependencies, sender: str, message: Message) -> Answer | None:
+    """The recorded answer when this is a resend; a different message under the id is refused
+    (FHIR messaging: the id names one message; the first one's record stays)."""
     with runtime.unit_of_work(read_only=True) as uow:
-        response = uow.messages.response_to(sender, message_id)
-    if response is None:
+        receipt = uow.messages.receipt(sender, message.message_id)
+    if receipt is None:
         return None
+    if receipt.content_digest not in (None, message.content_digest):
+        raise Conflict(
+            Issue(
+                "duplicate",
+                f"the message id {message.message_id} names another message received before; "
+                "send this one under a new Bundle.id",
+                ("Bundle.id",),
+            )
+        )
+    response = receipt.response
     return Answer(response, response["entry"][0]["resource"]["response"]["code"], True)
 
 
@@ -95,7 +108,12 @@ def _respond(
 
 def _record(uow: SqlUnitOfWork, receiving: Receiving, message: Message, answer: Answer) -> None:
     uow.messages.record(
-        receiving.sender, message.message_id, answer.code, answer.response, receiving.now
+        receiving.sender,
+        message.message_id,
+        answer.code,
+        answer.response,
+        receiving.now,
+        message.content_digest,
     )
 
 
