@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from referral_service.adapters.db.messages import Receipt
 from referral_service.adapters.db.referrals import ReferralHead, ReferralRow, TaskRow
 from referral_service.adapters.db.unit_of_work import KeyTaken
 from referral_service.config import Settings
@@ -20,6 +21,7 @@ from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import TaskState
 from referral_service.domain.scheduling.booking import NO_SLOT, BookingOutcome, outcome_of
 from referral_service.domain.scheduling.clinic import load_clinic
+from tests.support.fake_resources import FakeResources
 
 
 class FakeKeyTaken(Exception):
@@ -36,6 +38,9 @@ class Store:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     appointments: dict[str, dict[str, Any]] = field(default_factory=dict)  # by referral id
     identifiers: list[tuple[str, str, str, str]] = field(default_factory=list)
+    messages: dict[tuple[str, str], Receipt] = field(default_factory=dict)  # (sender, id)
+    resources: dict[tuple[str, str], Any] = field(default_factory=dict)  # (type, id)
+    resource_identifiers: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
     commits: int = 0  # of units of work that may write
     rollbacks: int = 0
 
@@ -183,6 +188,21 @@ class _Identifiers:
         return found[0] if found else None
 
 
+class _Messages:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def receipt(self, sender: str, message_id: str) -> Receipt | None:
+        return self._store.messages.get((sender, message_id))
+
+    def record(
+        self, sender: str, message_id: str, code: str, response: dict, now: datetime, digest: str
+    ) -> None:
+        if (sender, message_id) in self._store.messages:
+            raise KeyTaken("INSERT INTO received_messages", {}, Exception("unique"))
+        self._store.messages[(sender, message_id)] = Receipt(copy.deepcopy(response), digest)
+
+
 class FakeUnitOfWork:
     """Changes are made on a copy of the store and put back only by the commit."""
 
@@ -208,6 +228,8 @@ class FakeUnitOfWork:
         self.jobs = _Jobs(self.work, self._attempts)
         self.appointments = _Appointments(self.work)
         self.identifiers = _Identifiers(self.work)
+        self.messages = _Messages(self.work)
+        self.resources = FakeResources(self.work)
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

@@ -2,8 +2,9 @@
 the transaction intake (the ServiceRequest with its supporting resources, all or nothing), its
 placer Task adopted in the same transaction; a registration stores the Patient as the REST push
 does; answers to the referral form (I13) are taken as the web form's are; any other event is
-answered `fatal-error`. Each response is recorded under the message id, so a resend is answered
-the same and changes nothing."""
+answered `fatal-error`. Each response is recorded under the message id in the unit of work that
+stores what the message brings, so a resend is answered the same and changes nothing; a
+different message under a used id is refused."""
 
 from __future__ import annotations
 
