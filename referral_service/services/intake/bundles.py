@@ -28,7 +28,12 @@ from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import referrals as intake
 from referral_service.services.intake import revisions
-from referral_service.services.intake.resources import Push, adopt_in, answered_referral_key
+from referral_service.services.intake.resources import (
+    Push,
+    adopt_in,
+    answered_referral_key,
+    patient_key,
+)
 
 
 @dataclass(frozen=True)
@@ -287,18 +292,14 @@ def _store_supporting(uow: SqlUnitOfWork, entry: BundleEntry, sender: str, now: 
     resource = _as_stored(entry)
     subject = resource.get("subject") or resource.get("patient") or {}
     patient_ref = subject.get("reference") if isinstance(subject, dict) else None
-    answered = (
-        answered_referral_key(resource) if entry.resource_type == "QuestionnaireResponse" else None
-    )
+    answered = None
+    if entry.resource_type == "QuestionnaireResponse":
+        # Answers naming no patient here are filed under the referral they are `basedOn`.
+        patient_ref = patient_key(entry.resource_type, entry.assigned_id, resource)
+        answered = answered_referral_key(resource)
     uow.resources.insert_resource(
         StoredResource(
-            entry.resource_type,
-            entry.assigned_id,
-            sender,
-            1,
-            resource,
-            patient_ref or answered,
-            now,
+            entry.resource_type, entry.assigned_id, sender, 1, resource, patient_ref, now
         )
     )
     if answered is not None:
