@@ -99,10 +99,15 @@ def read_message(bundle: dict[str, Any]) -> Message:
     return _with_focus(message, header, raw)
 
 
+# What says when and how the Bundle was assembled, not what it carries: a sender or an
+# intermediary may stamp a resend afresh.
+_ENVELOPE = frozenset({"meta", "timestamp", "signature"})
+
+
 def content_digest(bundle: dict[str, Any]) -> str:
-    """SHA-256 of the message as sent, its keys in order and `Bundle.meta` aside (an
-    intermediary may stamp it): a resend repeats it, another message under the id does not."""
-    kept = {key: value for key, value in bundle.items() if key != "meta"}
+    """SHA-256 of the message as sent, key order and the envelope's stamps aside: a resend
+    repeats it, another message under the same id does not."""
+    kept = {key: value for key, value in bundle.items() if key not in _ENVELOPE}
     text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -1,6 +1,6 @@
 """A received message's content digest, so a different message under a used id is refused
 
-`content_digest` is the SHA-256 of the message Bundle as sent, `Bundle.meta` aside
+`content_digest` is the SHA-256 of the message Bundle as sent, its envelope's stamps aside
 (fhir/message.content_digest). Rows recorded before it have none: their resends are answered
 from the record without comparison, as before.
 

@@ -1,7 +1,7 @@
 """A message id reused for a different message is refused (409 OperationOutcome, `duplicate`,
 nothing stored, the first message's record kept); the same message again, even with a new
-`Bundle.meta` or its keys in another order, is still a resend answered from the record. Over
-real HTTP, SQLite and PostgreSQL."""
+`Bundle.meta` and `timestamp` or its keys in another order, is a resend answered from the
+record. Over real HTTP, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -42,11 +42,15 @@ def test_another_message_under_a_used_id_is_refused(post_message, engine) -> Non
     assert _count(engine, referrals) == 2
 
 
-def test_a_resend_with_new_meta_or_reordered_keys_is_the_same_message(post_message, engine):  # type: ignore[no-untyped-def]
+def test_a_resend_stamped_afresh_or_reordered_is_the_same_message(post_message, engine):  # type: ignore[no-untyped-def]
     message = registration_message("msg-reg-meta")
     first = post_message(message)
     assert first.status_code == 200, first.text
-    stamped = {**message, "meta": {"lastUpdated": "2026-12-03T09:00:00Z"}}
+    stamped = {
+        **message,
+        "meta": {"lastUpdated": "2026-12-03T09:00:00Z"},
+        "timestamp": "2026-12-03T09:00:05Z",  # assembled afresh for the resend
+    }
     reordered = json.dumps(dict(reversed(list(stamped.items())))).encode()
     again = post_message(None, raw=reordered)
     assert (again.status_code, again.json()) == (200, first.json())

@@ -59,9 +59,13 @@ def test_another_message_under_the_used_id_is_refused_and_the_record_stays() -> 
     assert not process_message(runtime, theirs, read_message(_message("O22")), []).replayed
 
 
-def test_the_digest_leaves_out_meta_and_key_order_but_not_content() -> None:
+def test_the_digest_leaves_out_the_envelope_and_key_order_but_not_content() -> None:
     message = _message()
-    stamped = {**copy.deepcopy(message), "meta": {"lastUpdated": "2026-12-03T09:00:00Z"}}
+    stamped = {
+        **copy.deepcopy(message),
+        "meta": {"lastUpdated": "2026-12-03T09:00:00Z"},
+        "timestamp": "2026-12-03T09:00:00Z",
+    }
     reordered = dict(reversed(list(stamped.items())))
     assert content_digest(reordered) == content_digest(message)
     changed = copy.deepcopy(message)
