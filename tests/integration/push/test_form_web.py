@@ -12,6 +12,7 @@ from itsdangerous import timed
 from referral_service.config import Settings
 from referral_service.worker import Worker
 from tests.integration.push.test_form_answers import ed_referral, refer, state, task_of
+from tests.integration.push.test_form_answers_contained_patient import waiting
 
 SECRET = "test-form-link-secret-0123456789abcdef"
 
@@ -140,3 +141,15 @@ def test_the_console_shows_the_link_on_the_referral_page(as_sender, senders_app,
     page = senders_app.test_client().get(f"/console/referrals/{request}")
     assert page.status_code == 200
     assert link.replace("&", "&amp;") in page.get_data(as_text=True)
+
+
+def test_the_web_form_resumes_a_referral_whose_patient_is_contained(
+    as_sender, senders_app, runtime
+) -> None:
+    send = as_sender("er-a")
+    request, task_id = waiting(send, runtime, "web")
+    link = form_link(task_of(send, task_id))
+    done = senders_app.test_client().post(link[link.find("/referral-form/") :], data=ANSWERS)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert Worker(runtime).run_until_idle() >= 2
+    assert state(task_of(send, task_id)) == ("accepted", "booked")
