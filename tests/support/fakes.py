@@ -95,6 +95,9 @@ class _Tasks:
     def for_referral(self, referral_id: str) -> TaskRow | None:
         return self._store.tasks.get(referral_id)
 
+    def get(self, task_id: str) -> TaskRow | None:
+        return next((task for task in self._store.tasks.values() if task.id == task_id), None)
+
     def save(
         self, task_id: str, state: TaskState, resource: dict, version_id: int, now: datetime
     ) -> None:
