@@ -97,6 +97,15 @@ class ClockTime(fields.Field):
         return time.fromisoformat(value)
 
 
+class YesNo(fields.Field):
+    """true or false only (marshmallow's Boolean also takes 1, "yes", "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(f"must be true or false, got {value!r}")
+        return value
+
+
 class _BandSchema(Schema):
     days = fields.List(
         fields.String(validate=validate.OneOf(WEEKDAYS)),
@@ -163,7 +172,7 @@ class _SeriesSchema(Schema):
 class _RepeatSchema(Schema):
     every_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     tolerance_days = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
-    book = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    book = YesNo(load_default=False)
 
     @validates_schema
     def _tolerance_below_interval(self, data: dict[str, Any], **kwargs: Any) -> None:
