@@ -98,7 +98,9 @@ def test_the_repeat_steps_over_a_closure_and_booked_days_inside_its_window() -> 
 
 def test_a_full_window_gives_no_room_and_says_when_it_would_fit() -> None:
     c = clinic(BOOKED, closures=("2027-03-29",))
-    full = [Visit.of(c, "mab", "c1", at(date(2027, 3, 29) + timedelta(days=k))) for k in (1, 2, 3, 4)]
+    full = [
+        Visit.of(c, "mab", "c1", at(date(2027, 3, 29) + timedelta(days=k))) for k in (1, 2, 3, 4)
+    ]
     refused = plan_repeat(c, c.protocol("mab"), DUE, full)
     assert isinstance(refused, NoRoom)
     assert refused.first_fit == date(2027, 4, 5)  # the Monday after: outside the due window
