@@ -73,6 +73,19 @@ def _claims(engine: Engine, appointment_id: str) -> int:
         return len(conn.execute(query).all())
 
 
+def _chair_day(client, day) -> str:  # type: ignore[no-untyped-def]
+    response = client.get(f"/console/chairs?day={day.isoformat()}", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    return str(response.get_data(as_text=True))
+
+
+def _repeats_due(html: str) -> str:
+    """The chair day's 'repeats due' table (absent: none due)."""
+    if 'id="repeats-due"' not in html:
+        return ""
+    return html[html.index('id="repeats-due"') :].split("</table>")[0]
+
+
 def test_the_repeat_is_booked_in_its_window_listed_in_the_task_and_cancelled_with_it(
     client, runtime, engine
 ) -> None:
@@ -100,6 +113,11 @@ def test_the_repeat_is_booked_in_its_window_listed_in_the_task_and_cancelled_wit
     ]
     served = client.get(f"/fhir/Appointment/{repeat['id']}").get_json()
     assert served["status"] == "booked" and served["description"] == "repeat course"
+    # The console's chair day on the repeat's day: a booking labelled the repeat, not a due one.
+    html = _chair_day(client, _local_day(runtime, repeat))
+    assert "standard-infusion repeat" in html and "repeat course" in html
+    assert html.count(f'data-referral="{referral_id}"') == 1
+    assert referral_id[:8] not in _repeats_due(html)
 
     body = variant(eligible_referral("repeat-booked"), id=referral_id, status="revoked")
     response = client.put(
@@ -143,3 +161,4 @@ def test_a_full_due_window_books_the_first_visit_and_records_the_repeat_as_due(
     assert datetime.fromisoformat(period["start"]).astimezone(runtime.clinic.zone).date() == (
         repeat_day
     )
+    assert referral_id[:8] in _repeats_due(_chair_day(client, repeat_day))
