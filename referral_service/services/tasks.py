@@ -43,7 +43,7 @@ def write_task(
     rows = uow.appointments.series(referral_id)
     live = [r for r in rows if r["status"] not in ("cancelled", "proposed")]
     # A booked repeat course is the row after the series (visit > visits), listed on its own.
-    repeat = next((r for r in live if r["visit"] > r["visits"]), None)
+    repeat = next((r for r in live if r.get("visit", 1) > r.get("visits", 1)), None)
     live = [r for r in live if r is not repeat]
     refs = tuple(f"Appointment/{r['id']}" for r in live)
     due = next((r for r in rows if r["status"] == "proposed"), None)
