@@ -18,10 +18,13 @@ import pytest
 
 from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
+from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr.client import FhirClient
+from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.api.app import create_app
 from referral_service.config import Settings
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
+from referral_service.domain.scheduling.planner import RepeatDue
 from referral_service.fhir import scheduling as fs
 from referral_service.runtime import Runtime, book_referral
 from referral_service.services.ehr.seed import seed_demo
@@ -203,3 +206,47 @@ def test_booking_with_its_repeat_costs_the_ehr_two_requests_more(service: Servic
         assert interactions == ["read", "transaction", "transaction", "transaction", "transaction"]
     else:  # visit by visit (create, hold each Slot, check, book) for each; no transactions
         assert interactions.count("transaction") == 2  # the two search batches
+
+
+def test_booking_the_repeat_again_keeps_the_one_booked_and_leaks_no_slot(
+    service: Service,
+) -> None:
+    if not service.settings.ehr_transactions:
+        pytest.skip("a lost reply is recovered by the conditional create in the transaction")
+    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    add_referrals(service.engine, [referral_id], now)
+    request = booking_request(referral_id, now)
+    with FhirClient.from_settings(service.settings) as client:
+        assert book_referral(
+            request,
+            clinic=service.clinic,
+            engine=service.engine,
+            ehr=client,
+            settings=service.settings,
+            now=now,
+        ).booked
+        first, repeat = service.ours(referral_id)
+        day = local_day(first)
+        # The same step once more, as after a reply lost on the way back.
+        again = repeat_steps.book_repeat(
+            client,
+            service.clinic,
+            infusion_schedules(client, (service.schedule,)),
+            request,
+            service.clinic.protocol("standard-infusion"),
+            RepeatDue(day + timedelta(days=6), day + timedelta(days=8)),
+            1,
+            transactions=True,
+        )
+        assert again is not None and again["id"] == repeat["id"]
+        busy = list(
+            client.search(
+                "Slot",
+                {"schedule": f"Schedule/{service.schedule}", "status": "busy", "_count": "500"},
+            )
+        )
+        holders = {fs.slot_holder(s) for s in busy}
+    assert [a["status"] for a in service.ours(referral_id)] == ["booked", "booked"]
+    assert holders == {f"Appointment/{first['id']}", f"Appointment/{repeat['id']}"}
+    assert len(busy) == 16  # eight 15-minute Slots each; none left held by the second try
