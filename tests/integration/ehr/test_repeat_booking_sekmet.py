@@ -250,3 +250,47 @@ def test_booking_the_repeat_again_keeps_the_one_booked_and_leaks_no_slot(
     assert [a["status"] for a in service.ours(referral_id)] == ["booked", "booked"]
     assert holders == {f"Appointment/{first['id']}", f"Appointment/{repeat['id']}"}
     assert len(busy) == 16  # eight 15-minute Slots each; none left held by the second try
+
+
+def test_a_repeat_slot_taken_before_its_transaction_leaves_it_due_and_holds_nothing(
+    service: Service,
+) -> None:
+    if not service.settings.ehr_transactions:
+        pytest.skip("the race between the due window's search and its transaction")
+    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    add_referrals(service.engine, [referral_id], now)
+    rival = FhirClient.from_settings(service.settings)
+    taken: list[str] = []
+    batches: list[str] = []
+
+    def take_the_window(interaction: str, status: int, seconds: float) -> None:
+        if interaction != "transaction":
+            return
+        batches.append(interaction)
+        if len(batches) == 3:  # the due window's search: another system takes its Slots
+            schedule = f"Schedule/{service.schedule}"
+            free = list(rival.search("Slot", {"schedule": schedule, "status": "free"}))
+            for slot in free:
+                if local_day(slot) >= first_day() + timedelta(days=4):
+                    rival.update(fs.held_slot(slot, "Appointment/someone-else"))
+                    taken.append(str(slot["id"]))
+
+    with FhirClient.from_settings(service.settings) as client:
+        client.on_request = take_the_window
+        outcome = book_referral(
+            booking_request(referral_id, now),
+            clinic=service.clinic,
+            engine=service.engine,
+            ehr=client,
+            settings=service.settings,
+            now=now,
+        )
+    rival.close()
+    assert outcome.booked and taken and len(batches) == 4  # the repeat's transaction failed
+    (first,) = service.ours(referral_id)
+    with service.runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.appointments.series(referral_id)
+    assert [r["status"] for r in rows] == ["booked", "proposed"]
+    for sid in taken:
+        assert fs.slot_holder(service.slot(sid)) == "Appointment/someone-else"
