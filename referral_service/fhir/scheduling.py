@@ -232,6 +232,18 @@ def due_appointment(
     return resource
 
 
+REPEAT_COURSE = "repeat course"  # a booked repeat's description ("repeat course due": not booked)
+
+
+def as_repeat(appointment: Resource) -> Resource:
+    """A visit's Appointment marked as the repeat course (not a visit of the first series)."""
+    return {**appointment, "description": REPEAT_COURSE}
+
+
+def is_repeat(appointment: Resource) -> bool:
+    return appointment.get("description") == REPEAT_COURSE
+
+
 def with_status(resource: Resource, status: str) -> Resource:
     changed = copy.deepcopy(resource)
     changed["status"] = status

@@ -46,6 +46,7 @@ class TaskView:
     # A series: every visit's Appointment (appointment_ref is the first); a repeat course due.
     series_refs: tuple[str, ...] = ()
     repeat_due: tuple[str, str] | None = None  # (earliest, latest) instants
+    repeat_ref: str | None = None  # the repeat course's Appointment, when booked at once
 
 
 def build_task(view: TaskView) -> dict[str, Any]:
@@ -84,6 +85,10 @@ def build_task(view: TaskView) -> dict[str, Any]:
             }
             for k, ref in enumerate(refs, 1)
         ]
+    if view.repeat_ref is not None:
+        task.setdefault("output", []).append(
+            {"type": {"text": "repeat course"}, "valueReference": {"reference": view.repeat_ref}}
+        )
     if view.repeat_due is not None:
         task.setdefault("output", []).append(
             {

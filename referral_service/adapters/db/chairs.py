@@ -25,6 +25,11 @@ from referral_service.domain.scheduling.booking import (
 )
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.planner import Plan, SeriesRequest, plan_series
+from referral_service.domain.scheduling.repeat_booking import (
+    books_repeat,
+    due_window,
+    plan_repeat,
+)
 from referral_service.domain.scheduling.rules import Visit
 from referral_service.domain.scheduling.series_booking import (
     booked_visits,
@@ -109,11 +114,46 @@ class ClinicChairs:
                 values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
             )
             first = first or values
-        if plan.repeat_due is not None:
+        if plan.repeat_due is not None and not self._book_repeat(
+            uow, held, plan, earlier.get(visits + 1), now
+        ):
             due = self._due_row(held, plan, visits, earlier.get(visits + 1), now)
             self._write(uow, due, earlier.get(visits + 1))
         assert first is not None
         return outcome_of(first)
+
+    def _book_repeat(
+        self,
+        uow: SqlUnitOfWork,
+        held: FreeChairs,
+        plan: Plan,
+        earlier: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> bool:
+        """The repeat visit booked in its due window (the clinic books repeats and one has
+        room), in a savepoint of its own: False leaves it to be recorded as due."""
+        if plan.repeat_due is None or not books_repeat(held.protocol):
+            return False
+        window = due_window(self.clinic, plan.repeat_due)
+        reach = load_range(window, held.protocol)
+        others = booked_visits(
+            self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
+        )
+        found = plan_repeat(self.clinic, held.protocol, plan.repeat_due, others)
+        if not isinstance(found, Plan):
+            return False
+        visit, visits = found.visits[0], len(plan.visits)
+        values = self._row(held, visit, (visits + 1, visits), earlier, now)
+        values["resource"] = fs.as_repeat(values["resource"])
+        try:
+            with uow.savepoint():
+                self._write(uow, values, earlier)
+                uow.appointments.claim_cells(
+                    values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
+                )
+        except KeyTaken:  # its cells claimed under us: the first course stands, the repeat is due
+            return False
+        return True
 
     @staticmethod
     def _write(uow: SqlUnitOfWork, values: dict[str, Any], earlier: Any) -> None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
@@ -41,6 +42,7 @@ from referral_service.domain.scheduling.planner import (
     SeriesRequest,
     plan_series,
 )
+from referral_service.domain.scheduling.repeat_booking import books_repeat
 from referral_service.domain.scheduling.series_booking import (
     booked_visits,
     due_instants,
@@ -83,6 +85,7 @@ class HeldSeries:
     appointments: tuple[Resource, ...] = ()
     repeat_due: RepeatDue | None = None
     no_room: NoRoom | None = None  # why nothing was booked, when the planner said
+    repeat: Resource | None = None  # the repeat course's Appointment, when booked at once
 
 
 class EhrSchedule:
@@ -121,14 +124,31 @@ class EhrSchedule:
                     break
                 booked = self._book(request, protocol, plan, slots, schedules)
                 if booked:
-                    return HeldSeries(request, protocol, booked, plan.repeat_due)
+                    return self._with_repeat(HeldSeries(request, protocol, booked, plan.repeat_due))
                 contested += 1
                 mine = steps.our_series(self.ehr, request.referral_id)
                 if mine:  # an earlier attempt of ours had booked it (a lost reply)
-                    return HeldSeries(request, protocol, mine, plan.repeat_due)
+                    return self._with_repeat(HeldSeries(request, protocol, mine, plan.repeat_due))
                 if contested >= MAX_CONTESTED:
                     raise EhrUnavailable(f"{contested} slot races lost in one attempt; retry later")
         return HeldSeries(request, protocol, no_room=no_room)
+
+    def _with_repeat(self, held: HeldSeries) -> HeldSeries:
+        """The first course booked: its repeat too, when the clinic books repeats and the due
+        window has room (a second transaction), else it stays due."""
+        if held.repeat_due is None or not books_repeat(held.protocol):
+            return held
+        repeat = repeat_steps.book_repeat(
+            self.ehr,
+            self.clinic,
+            self.schedules(),
+            held.request,
+            held.protocol,
+            held.repeat_due,
+            len(held.appointments),
+            transactions=self.transactions,
+        )
+        return replace(held, repeat=repeat)
 
     def _plan(
         self,
@@ -201,7 +221,8 @@ class EhrSchedule:
         request = held.request
         earlier = {r["visit"]: r for r in uow.appointments.series(request.referral_id)}
         visits = len(held.appointments)
-        for number, appointment in enumerate(held.appointments, 1):
+        repeat = (held.repeat,) if held.repeat is not None else ()
+        for number, appointment in enumerate((*held.appointments, *repeat), 1):
             times = fs.appointment_times(appointment)
             values = {
                 "status": appointment["status"],
@@ -220,7 +241,7 @@ class EhrSchedule:
                 "visits": visits,
             }
             _upsert(uow, request, earlier.get(number), values)
-        if held.repeat_due is not None:
+        if held.repeat_due is not None and held.repeat is None:
             earliest, latest = due_instants(self.clinic, held.repeat_due)
             resource = fs.due_appointment(
                 referral_id=request.referral_id,

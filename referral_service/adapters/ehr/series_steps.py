@@ -237,7 +237,7 @@ def our_series(ehr: FhirClient, referral_id: str) -> tuple[Resource, ...]:
     found = [
         a
         for a in ehr.search("Appointment", {"identifier": fs.appointment_token(referral_id)})
-        if _is_ours(a, referral_id) and a.get("status") == "booked"
+        if _is_ours(a, referral_id) and a.get("status") == "booked" and not fs.is_repeat(a)
     ]
     by_visit = {fs.appointment_visit(a): a for a in found}
     visits = _series_length(found)

@@ -161,7 +161,7 @@ def chair_day() -> str:
                 i.end,
                 opens,
                 per_minute,
-                f"{i.protocol} {i.visit}/{i.visits}" if i.visits > 1 else i.protocol,
+                i.label,
                 i.referral_id,
             )
             for i in infusions

@@ -55,10 +55,12 @@ class Series:
 
 @dataclass(frozen=True)
 class Repeat:
-    """The course is repeated after `every_days`, give or take `tolerance_days`."""
+    """The course is repeated after `every_days`, give or take `tolerance_days`; `book`: the
+    repeat visit is booked with the first course when its window has room (else recorded as due)."""
 
     every_days: int
     tolerance_days: int
+    book: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,15 @@ class ClockTime(fields.Field):
         if not isinstance(value, str) or not _CLOCK.match(value):
             raise ValidationError(f'must be a quoted "HH:MM" time, got {value!r}')
         return time.fromisoformat(value)
+
+
+class YesNo(fields.Field):
+    """true or false only (marshmallow's Boolean also takes 1, "yes", "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(f"must be true or false, got {value!r}")
+        return value
 
 
 class _BandSchema(Schema):
@@ -161,6 +172,7 @@ class _SeriesSchema(Schema):
 class _RepeatSchema(Schema):
     every_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     tolerance_days = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    book = YesNo(load_default=False)
 
     @validates_schema
     def _tolerance_below_interval(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -169,7 +181,7 @@ class _RepeatSchema(Schema):
 
     @post_load
     def _to_repeat(self, data: dict[str, Any], **kwargs: Any) -> Repeat:
-        return Repeat(data["every_days"], data["tolerance_days"])
+        return Repeat(data["every_days"], data["tolerance_days"], data["book"])
 
 
 class _DosingSchema(Schema):
@@ -204,6 +216,13 @@ class CourseFields(Schema):
                 "nurse_start_minutes",
             )
         dosing, series = data.get("dosing"), data.get("series")
+        repeat = data.get("repeat")
+        if repeat and repeat.book and series and series.visits > 1:
+            raise ValidationError(
+                f"book: true needs a one-visit course (series has {series.visits} visits); "
+                "a repeated series is recorded as due",
+                "repeat",
+            )
         if dosing and dosing.max_mg_per_week and series:
             weekly = visits_in_a_week(series) * dosing.mg_per_visit
             if weekly > dosing.max_mg_per_week:

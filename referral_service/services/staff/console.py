@@ -64,7 +64,16 @@ class Infusion:
 
     @property
     def series(self) -> str:
+        if self.visit > self.visits:  # the row after the series: a repeat booked at once
+            return "repeat course"
         return f"visit {self.visit} of {self.visits}" if self.visits > 1 else ""
+
+    @property
+    def label(self) -> str:
+        """The protocol as the chair Gantt shows it, with its place in the course."""
+        if self.visit > self.visits:
+            return f"{self.protocol} repeat"
+        return f"{self.protocol} {self.visit}/{self.visits}" if self.visits > 1 else self.protocol
 
 
 @dataclass(frozen=True)

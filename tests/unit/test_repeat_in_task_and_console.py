@@ -1,0 +1,41 @@
+"""A repeat course booked at once: the Task's output names its Appointment the repeat course
+(after the first course's), and the chair day labels it so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from referral_service.domain import lifecycle
+from referral_service.fhir.task import TaskView, build_task
+from referral_service.services.staff.console import Infusion
+
+AT = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+
+
+def test_task_output_lists_the_visit_then_the_booked_repeat() -> None:
+    task = build_task(
+        TaskView(
+            task_id="t1",
+            referral_id="r1",
+            version_id=2,
+            last_updated=AT,
+            authored_on=AT,
+            state=lifecycle.BOOKED,
+            patient_ref="Patient/p1",
+            appointment_ref="Appointment/a1",
+            repeat_ref="Appointment/a2",
+        )
+    )
+    assert task["output"] == [
+        {"type": {"text": "appointment"}, "valueReference": {"reference": "Appointment/a1"}},
+        {"type": {"text": "repeat course"}, "valueReference": {"reference": "Appointment/a2"}},
+    ]
+
+
+def test_the_chair_day_labels_a_booked_repeat_apart_from_series_visits() -> None:
+    def infusion(visit: int, visits: int) -> Infusion:
+        return Infusion("r1", "c1", "mab", AT, AT, visit, visits)
+
+    assert (infusion(2, 1).label, infusion(2, 1).series) == ("mab repeat", "repeat course")
+    assert (infusion(2, 3).label, infusion(2, 3).series) == ("mab 2/3", "visit 2 of 3")
+    assert (infusion(1, 1).label, infusion(1, 1).series) == ("mab", "")
