@@ -207,7 +207,11 @@ def ehr_schedule(clinic: Any, engine: Engine, ehr: Any, settings: Settings) -> A
         ehr, clinic, settings.ehr_schedules, transactions=settings.ehr_transactions
     )
     name = " ".join([str(ehr.base_url), *sorted(settings.ehr_schedules)])
-    lock = ClinicBookingLock(engine, name, settings.booking_lock_seconds)
+    # A booking holds the lock no longer than its job's lease: a stalled worker whose job was
+    # taken over must not hold up the taker (adapters/db/booking_lock.py).
+    lock = ClinicBookingLock(
+        engine, name, settings.booking_lock_seconds, hold_seconds=settings.job_lease_seconds
+    )
     return SerializedEhrSchedule(schedule, lock)
 
 

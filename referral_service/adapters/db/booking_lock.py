@@ -9,8 +9,13 @@ is asked (a few requests, each bounded by REFERRAL_EHR_TIMEOUT_SECONDS). Transac
 session-level: ending the transaction (or losing the connection, or the process) releases it,
 so a lock can never go back to the pool still held, and it works behind a transaction-pooling
 PgBouncer. A waiter gives up after `wait_seconds` (`lock_timeout`): BookingBusy, and the job
-retries later. SQLite (one host): an exclusive `flock` on a file beside the database; SQLite's
-own write lock would stall every writer (intake included) while the EHR answers.
+retries later. A holder silent for `hold_seconds` (the job's lease: a stalled worker whose job
+another has taken over) has its session ended by the server
+(`idle_in_transaction_session_timeout`), so the taker is not held up; `still_held()` before
+booking on the EHR tells the stalled one it no longer holds the lock (BookingLockLost).
+
+SQLite (one host): an exclusive `flock` on a file beside the database (SQLite's own write lock
+would stall every writer, intake included, while the EHR answers); it has no hold limit.
 """
 
 from __future__ import annotations
@@ -40,6 +45,25 @@ class BookingBusy(Exception):
     """Another booking held the clinic's lock for longer than this one may wait."""
 
 
+class BookingLockLost(BookingBusy):
+    """This booking held the lock too long without a word and the server took it back."""
+
+
+_holding = threading.local()  # the lock connection of the booking this thread is making
+
+
+def still_held() -> None:
+    """Before booking on the EHR: raise BookingLockLost when this thread's PostgreSQL booking
+    lock was taken back (nothing to check outside a lock, or on SQLite's file lock)."""
+    conn: Connection | None = getattr(_holding, "conn", None)
+    if conn is None:
+        return
+    try:
+        conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        raise BookingLockLost("the clinic's booking lock was taken back") from exc
+
+
 def clinic_key(clinic: str) -> int:
     """The clinic's name (its EHR and Schedules) as the advisory lock's signed 32-bit key."""
     digest = hashlib.blake2b(clinic.encode(), digest_size=4).digest()
@@ -49,12 +73,15 @@ def clinic_key(clinic: str) -> int:
 class ClinicBookingLock:
     """`with lock():` holds the clinic's booking lock for the block, or raises BookingBusy."""
 
-    def __init__(self, engine: Engine, clinic: str, wait_seconds: float) -> None:
-        self.engine, self.key, self.wait_seconds = engine, clinic_key(clinic), wait_seconds
+    def __init__(
+        self, engine: Engine, clinic: str, wait_seconds: float, hold_seconds: float = 120
+    ) -> None:
+        self.engine, self.key = engine, clinic_key(clinic)
+        self.wait_seconds, self.hold_seconds = wait_seconds, hold_seconds
 
     def __call__(self) -> AbstractContextManager[None]:
         if self.engine.dialect.name == "postgresql":
-            return _advisory(self.engine, self.key, self.wait_seconds)
+            return _advisory(self.engine, self.key, self.wait_seconds, self.hold_seconds)
         database = self.engine.url.database
         if not database or database == ":memory:":
             return _in_process(self.key, self.wait_seconds)
@@ -62,15 +89,21 @@ class ClinicBookingLock:
 
 
 @contextmanager
-def _advisory(engine: Engine, key: int, wait_seconds: float) -> Iterator[None]:
+def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float) -> Iterator[None]:
     try:
         conn = engine.connect()
     except PoolTimeout as exc:  # every pooled connection is waiting for a lock already
         raise BookingBusy("no database connection free to wait for the booking lock") from exc
     try:
         conn.begin()
-        wait = f"{max(1, int(wait_seconds * 1000))}ms"
-        conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
+        wait, hold = _ms(wait_seconds), _ms(hold_seconds)
+        conn.execute(
+            text(
+                "SELECT set_config('lock_timeout', :wait, true),"
+                " set_config('idle_in_transaction_session_timeout', :hold, true)"
+            ),
+            {"wait": wait, "hold": hold},
+        )
         try:
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:kind, :clinic)"),
@@ -80,9 +113,15 @@ def _advisory(engine: Engine, key: int, wait_seconds: float) -> Iterator[None]:
             if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise BookingBusy(f"the clinic's booking lock was busy for {wait}") from exc
             raise
+        _holding.conn = conn
         yield
     finally:
+        _holding.conn = None
         _let_go(conn)
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, int(seconds * 1000))}ms"
 
 
 def _let_go(conn: Connection) -> None:

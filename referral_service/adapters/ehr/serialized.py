@@ -5,7 +5,7 @@ how); `record` and `release` need no lock (the EHR's own version checks guard a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +28,11 @@ class SerializedEhrSchedule:
     def find(
         self, request: BookingRequest, window: BookingWindow, protocol: Protocol, now: datetime
     ) -> HeldSeries:
-        with ExitStack() as held:
-            try:
-                held.enter_context(self._lock())
-            except BookingBusy as exc:  # nothing asked of the EHR yet: the job retries later
-                raise ScheduleBusy(str(exc)) from exc
-            return self.schedule.find(request, window, protocol, now)
+        try:
+            with self._lock():
+                return self.schedule.find(request, window, protocol, now)
+        except BookingBusy as exc:  # nothing booked on the EHR: the job retries later
+            raise ScheduleBusy(str(exc)) from exc
 
     def record(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> BookingOutcome:
         return self.schedule.record(uow, held, now)

@@ -1,6 +1,7 @@
 """The clinic's EHR booking lock on SQLite and PostgreSQL: one holder at a time per clinic, a
-waiter gives up after its wait (the job retries later, the EHR never asked), a failure or a lost
-connection lets go of it, and other clinics are not held up."""
+waiter gives up after its wait (the job retries later, the EHR never asked), a failure, a lost
+connection or a holder stalled past its lease lets go of it, and other clinics are not held
+up."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Engine, text
 
-from referral_service.adapters.db.booking_lock import BookingBusy, ClinicBookingLock, clinic_key
+from referral_service.adapters.db.booking_lock import (
+    BookingBusy,
+    BookingLockLost,
+    ClinicBookingLock,
+    clinic_key,
+    still_held,
+)
 from referral_service.adapters.ehr.errors import EhrUnavailable, ScheduleBusy
 from referral_service.adapters.ehr.serialized import SerializedEhrSchedule
 
@@ -98,3 +105,25 @@ def test_a_holder_whose_connection_dies_lets_go(postgres_engine: Engine) -> None
     # the holder's release met a dead connection: logged, not raised; and the lock is free
     with held_elsewhere(lock):
         pass
+
+
+@pytest.mark.postgres
+def test_a_holder_silent_past_its_lease_loses_the_lock_and_books_nothing(
+    postgres_engine: Engine,
+) -> None:
+    """A worker stalled past its job's lease (another worker has its job): the server takes
+    the lock back, the taker gets it, and the stalled one is told before it books."""
+    lock = ClinicBookingLock(postgres_engine, "ehr clinic-a", wait_seconds=5, hold_seconds=0.5)
+    with pytest.raises(BookingLockLost), lock():
+        still_held()  # fresh: held
+        time.sleep(1.5)  # stalled, silent
+        began = time.monotonic()
+        with held_elsewhere(lock):  # the taker
+            assert time.monotonic() - began < 5
+        still_held()
+
+
+def test_still_held_is_quiet_outside_a_postgresql_lock(booking_db: Engine) -> None:
+    still_held()
+    with ClinicBookingLock(booking_db, "ehr clinic-a", wait_seconds=1)():
+        still_held()
