@@ -120,6 +120,8 @@ class Settings:
     ehr_schedules: tuple[str, ...] = ()
     ehr_transactions: bool = True  # book a series in one transaction Bundle (else visit by visit)
     ehr_timeout_seconds: int = 10
+    # How long an EHR booking waits for the clinic's booking lock before retrying later
+    booking_lock_seconds: int = 30
     clinic_file: str | None = None
     policy_file: str | None = None
     auth: str = "none"
@@ -212,6 +214,7 @@ class Settings:
             ehr_schedules=_env_list(env, "REFERRAL_EHR_SCHEDULES"),
             ehr_transactions=env.get("REFERRAL_EHR_TRANSACTIONS", "on").lower() not in _OFF,
             ehr_timeout_seconds=_env_int(env, "REFERRAL_EHR_TIMEOUT_SECONDS", 10),
+            booking_lock_seconds=_env_int(env, "REFERRAL_BOOKING_LOCK_SECONDS", 30),
             clinic_file=env.get("REFERRAL_CLINIC_FILE") or None,
             policy_file=env.get("REFERRAL_POLICY_FILE") or None,
             auth=_env_choice(env, "REFERRAL_AUTH", "none", ("none", "jwt")),

@@ -81,14 +81,7 @@ class Runtime:
             from referral_service.adapters.db.chairs import ClinicChairs
 
             return ClinicChairs(self.clinic, self.unit_of_work)
-        from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
-
-        return EhrSchedule(
-            client,
-            self.clinic,
-            self.settings.ehr_schedules,
-            transactions=self.settings.ehr_transactions,
-        )
+        return ehr_schedule(self.clinic, self.engine, client, self.settings)
 
     @cached_property
     def schedule_look(self) -> Any:
@@ -201,12 +194,25 @@ def schedule_for(
         from referral_service.adapters.db.chairs import ClinicChairs
 
         return ClinicChairs(clinic, unit_of_work), unit_of_work
+    return ehr_schedule(clinic, engine, ehr, settings), unit_of_work
+
+
+def ehr_schedule(clinic: Any, engine: Engine, ehr: Any, settings: Settings) -> Any:
+    """The EHR's schedule, its bookings one at a time per clinic (its EHR and Schedules)."""
+    from referral_service.adapters.db.booking_lock import ClinicBookingLock
     from referral_service.adapters.ehr.ehr_schedule import EhrSchedule
+    from referral_service.adapters.ehr.serialized import SerializedEhrSchedule
 
     schedule = EhrSchedule(
         ehr, clinic, settings.ehr_schedules, transactions=settings.ehr_transactions
     )
-    return schedule, unit_of_work
+    name = " ".join([str(ehr.base_url), *sorted(settings.ehr_schedules)])
+    # A booking holds the lock no longer than its job's lease: a stalled worker whose job was
+    # taken over must not hold up the taker (adapters/db/booking_lock.py).
+    lock = ClinicBookingLock(
+        engine, name, settings.booking_lock_seconds, hold_seconds=settings.job_lease_seconds
+    )
+    return SerializedEhrSchedule(schedule, lock)
 
 
 def book_referral(

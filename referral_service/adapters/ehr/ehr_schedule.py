@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from referral_service.adapters.db import booking_lock
 from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
 from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr import series_steps as steps
@@ -188,6 +189,7 @@ class EhrSchedule:
         schedules: dict[str, Resource],
     ) -> tuple[Resource, ...]:
         """Every visit of the plan booked, or () with nothing left booked."""
+        booking_lock.still_held()  # a booking stalled past its lease must not book a stale plan
         contents = [
             steps.content(
                 request, protocol, visit, ids, schedules[visit.chair_id], (k, len(plan.visits))

@@ -33,6 +33,10 @@ class EhrUnavailable(EhrError):
         self.retry_after = retry_after
 
 
+class ScheduleBusy(EhrUnavailable):
+    """Another booking held the clinic's booking lock too long (a slow EHR): retry later."""
+
+
 class EhrNotFound(EhrError):
     """404 / 410."""
 
