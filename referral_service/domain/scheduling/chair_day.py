@@ -131,6 +131,42 @@ class ChairDay:
         after = s + length == self.size or runs[s + length] == 0
         return before or after
 
+    def spare_visits(
+        self, taken: Placement, shape: tuple[int, int, int], after: int, limit: int
+    ) -> int:
+        """How many more visits of `shape` (ticks: length, nurse start, nurse end) still fit
+        from tick `after` once `taken` is booked, placed greedily earliest first (up to `limit`).
+        """
+        length, start_len, end_len = shape
+        census, phases = self.census[:], self.phases[:]
+        busy = {cid: bytearray(b) for cid, b in self.busy.items()}
+
+        def place(s: int, chair_id: str) -> None:
+            for i in range(s, s + length):
+                census[i] += 1
+                busy[chair_id][i] = 1
+            for i in (*range(s, s + start_len), *range(s + length - end_len, s + length)):
+                phases[i] += 1
+
+        first = self.index_of(taken.start)
+        if first is None or taken.chair_id not in busy:
+            return 0
+        place(first, taken.chair_id)
+        count, s = 0, max(0, after)
+        cap, nurses = self.census_cap, self.nurses
+        while count < limit and s + length <= self.size:
+            nursing = all(census[i] < cap[i] for i in range(s, s + length)) and all(
+                phases[i] < nurses[i]
+                for i in (*range(s, s + start_len), *range(s + length - end_len, s + length))
+            )
+            chair = next((c for c, b in busy.items() if not any(b[s : s + length])), None)
+            if nursing and chair is not None:
+                place(s, chair)
+                count += 1
+            else:
+                s += 1
+        return count
+
     def chair_free(self, chair_id: str, s: int, length: int) -> bool:
         runs = self.free_run.get(chair_id)
         return runs is not None and runs[s] >= length
