@@ -12,6 +12,7 @@ from .rules import Visit, nurses_on_duty
 
 UNLIMITED = 10**6
 NO_ROOM_STAGES = ("chairs", "nurse ratio", "nurse starts")
+Shape = tuple[int, int, int]  # a visit in ticks: length, nurse start, nurse end
 
 
 @dataclass(frozen=True, order=True)
@@ -132,26 +133,27 @@ class ChairDay:
         return before or after
 
     def spare_visits(
-        self, taken: Placement, shape: tuple[int, int, int], after: int, limit: int
+        self, taken: tuple[Placement, Shape], shape: Shape, after: int, limit: int
     ) -> int:
         """How many more visits of `shape` (ticks: length, nurse start, nurse end) still fit
         from tick `after` once `taken` is booked, placed greedily earliest first (up to `limit`).
         """
-        length, start_len, end_len = shape
         census, phases = self.census[:], self.phases[:]
         busy = {cid: bytearray(b) for cid, b in self.busy.items()}
 
-        def place(s: int, chair_id: str) -> None:
+        def place(s: int, chair_id: str, shape: Shape) -> None:
+            length, start_len, end_len = shape
             for i in range(s, s + length):
                 census[i] += 1
                 busy[chair_id][i] = 1
             for i in (*range(s, s + start_len), *range(s + length - end_len, s + length)):
                 phases[i] += 1
 
-        first = self.index_of(taken.start)
-        if first is None or taken.chair_id not in busy:
+        first = self.index_of(taken[0].start)
+        if first is None or taken[0].chair_id not in busy:
             return 0
-        place(first, taken.chair_id)
+        place(first, taken[0].chair_id, taken[1])
+        length, start_len, end_len = shape
         count, s = 0, max(0, after)
         cap, nurses = self.census_cap, self.nurses
         while count < limit and s + length <= self.size:
@@ -161,7 +163,7 @@ class ChairDay:
             )
             chair = next((c for c, b in busy.items() if not any(b[s : s + length])), None)
             if nursing and chair is not None:
-                place(s, chair)
+                place(s, chair, shape)
                 count += 1
             else:
                 s += 1

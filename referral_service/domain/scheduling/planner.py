@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from .chair_day import NO_ROOM_STAGES, ChairDay, Placement
+from .chair_day import NO_ROOM_STAGES, ChairDay, Placement, Shape
 from .clinic import Clinic, Protocol
 from .nursing import CONSECUTIVE_OPEN_DAYS
 from .rules import Visit
@@ -221,14 +221,11 @@ class _Search:
         if key not in self.spared:
             load = self.chair_day(day)
             assert load is not None
-            course, tick = self.protocol.course, load.tick
-            shape = (
-                self.protocol.minutes // tick,
-                course.nurse_start_minutes // tick,
-                course.nurse_end_minutes // tick,
+            own = _shape(self.protocol, load.tick)
+            after = -int(
+                -(self.request.window.opens - load.opens).total_seconds() // 60 // load.tick
             )
-            after = -int(-(self.request.window.opens - load.opens).total_seconds() // 60 // tick)
-            spare = load.spare_visits(placement, shape, after, self.reserve)
+            spare = load.spare_visits((placement, own), own, after, self.reserve)
             self.spared[key] = spare >= self.reserve
         return self.spared[key]
 
@@ -254,6 +251,15 @@ class _Search:
             return None
         order, cid = min(options)
         return order[0] == 0, order[1] * len(self.chairs) + order[2], cid
+
+
+def _shape(protocol: Protocol, tick: int) -> Shape:
+    course = protocol.course
+    return (
+        protocol.minutes // tick,
+        course.nurse_start_minutes // tick,
+        course.nurse_end_minutes // tick,
+    )
 
 
 def _candidate_days(search: _Search, beyond: bool) -> Iterator[date]:
