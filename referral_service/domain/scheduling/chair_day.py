@@ -77,19 +77,24 @@ class ChairDay:
         nurses = nurses_on_duty(clinic, self.opens + timedelta(minutes=index * self.tick))
         return UNLIMITED if nurses is None else nurses
 
-    def _span(self, start: datetime, end: datetime) -> range:
-        """Ticks covered by [start, end), clipped to the day and widened to whole ticks."""
-        first = max(0, _minutes(start - self.opens) // self.tick)
-        last = min(self.size, -(-_minutes(end - self.opens) // self.tick))
-        return range(first, last)
+    def _ticks(self, start: int, end: int) -> range:
+        """Ticks covered by minutes [start, end) from opening, clipped and widened to ticks."""
+        return range(max(0, start // self.tick), min(self.size, -(-end // self.tick)))
 
     def _add(self, visit: Visit) -> None:
-        for i in self._span(visit.start, visit.end):
+        # Integer minutes from opening: this runs for every booked visit of every day planned.
+        start = _minutes(visit.start - self.opens)
+        end = _minutes(visit.end - self.opens)
+        busy = self.busy.get(visit.chair_id)
+        for i in self._ticks(start, end):
             self.census[i] += 1
-            if visit.chair_id in self.busy:
-                self.busy[visit.chair_id][i] = 1
-        for start, end in visit.nurse_phases():
-            for i in self._span(start, end):
+            if busy is not None:
+                busy[i] = 1
+        if visit.nurse_start_minutes:
+            for i in self._ticks(start, start + visit.nurse_start_minutes):
+                self.phases[i] += 1
+        if visit.nurse_end_minutes:
+            for i in self._ticks(end - visit.nurse_end_minutes, end):
                 self.phases[i] += 1
 
     @staticmethod
