@@ -8,7 +8,9 @@ still stagger the starts): referrals arriving later can only use times after the
 lead time, so leaving the later times free gives them a same- or next-day first visit
 (bench/scheduling.py: mean days to first infusion within 15 % of the optimum). A series' later
 visits, whose days are fixed by the spacing, take the start that keeps nurse phases apart and the
-census flattest. Same inputs, same plan.
+census flattest. A referral that can wait (not stat, asap or urgent) leaves a day followed by a
+closed day room for one more visit, unless no day of its window can (see RESERVE_VISITS).
+Same inputs, same plan.
 """
 
 from __future__ import annotations
