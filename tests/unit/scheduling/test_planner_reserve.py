@@ -43,7 +43,13 @@ def clinic() -> Clinic:
                 ],
             },
             "protocols": {
-                "infusion": {"minutes": 120, "nurse_start_minutes": 15, "nurse_end_minutes": 15}
+                "infusion": {"minutes": 120, "nurse_start_minutes": 15, "nurse_end_minutes": 15},
+                "two-day": {
+                    "minutes": 120,
+                    "nurse_start_minutes": 15,
+                    "nurse_end_minutes": 15,
+                    "series": {"visits": 2, "spacing": "consecutive-open-days"},
+                },
             },
         }
     )
@@ -54,8 +60,14 @@ def days(plan: object) -> list[str]:
     return [v.start.astimezone(NY).strftime("%a %H:%M") for v in plan.visits]
 
 
-def ask(priority: str, opens: datetime, closes: datetime, booked: list[Visit]) -> object:
-    request = SeriesRequest("infusion", priority, BookingWindow(opens, closes))
+def ask(
+    priority: str,
+    opens: datetime,
+    closes: datetime,
+    booked: list[Visit],
+    protocol: str = "infusion",
+) -> object:
+    request = SeriesRequest(protocol, priority, BookingWindow(opens, closes))
     return plan_series(clinic(), request, booked)
 
 
@@ -97,3 +109,12 @@ def test_a_day_before_an_open_day_keeps_no_reserve() -> None:
 def test_the_reserve_counts_only_times_after_the_window_opens() -> None:
     """From 11:00 Saturday has one start left: taking it leaves none, so Monday."""
     assert days(ask("routine", ny(5, 11), ny(18), [])) == ["Mon 08:00"]
+
+
+@pytest.mark.parametrize(
+    ("priority", "expected"),
+    [("routine", ["Mon 08:00", "Tue 08:00"]), ("urgent", ["Fri 08:00", "Sat 11:00"])],
+)
+def test_a_series_later_visit_keeps_the_reserve_too(priority: str, expected: list[str]) -> None:
+    """Friday + Saturday would take Saturday's last start with visit 2: a routine series waits."""
+    assert days(ask(priority, ny(4), ny(18), SATURDAY_9, "two-day")) == expected
