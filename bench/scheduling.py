@@ -4,7 +4,7 @@
         [--protocols standard-infusion=0.55,dhe=0.25,eptinezumab=0.2]
         [--priorities routine=0.7,urgent=0.2,asap=0.07,stat=0.03]
         [--dhe-visits 3] [--nurses N] [--chairs N] [--clinic FILE] [--cp-seconds 60]
-        [--out schedules.json]
+        [--reserve 1] [--out schedules.json]
 
 Referrals arrive uniformly over the opening hours of `--weeks` weeks (the example clinic by
 default) and are scheduled by:
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scheduling_demand import Booked, Referral, demand, figures, shares, tailor  # noqa: E402
+from referral_service.domain.scheduling import planner  # noqa: E402
 from referral_service.domain.scheduling.clinic import Clinic, load_clinic  # noqa: E402
 from referral_service.domain.scheduling.planner import (  # noqa: E402
     LOOK_BEYOND_DAYS,
@@ -153,6 +154,7 @@ def verdicts(figs: dict[str, dict[str, float]]) -> list[str]:
         )
     for key, higher in (
         ("in_window_pct", True),
+        ("in_window_keeping_rules_pct", True),
         ("mean_days_to_first", False),
         ("series_on_spacing_pct", True),
         ("nurse_violations", False),
@@ -205,8 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clinic", default=None, help="clinic YAML (default: the example)")
     parser.add_argument("--cp-seconds", type=float, default=60.0)
     parser.add_argument("--no-optimum", action="store_true", help="skip CP-SAT")
+    parser.add_argument(
+        "--reserve",
+        type=int,
+        default=planner.RESERVE_VISITS,
+        help="visits a routine referral leaves free on a day before a closed day (0: none)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    planner.RESERVE_VISITS = args.reserve
 
     clinic = tailor(load_clinic(args.clinic), args.chairs, args.nurses, args.dhe_visits)
     referrals = demand(

@@ -12,6 +12,7 @@ from .rules import Visit, nurses_on_duty
 
 UNLIMITED = 10**6
 NO_ROOM_STAGES = ("chairs", "nurse ratio", "nurse starts")
+Shape = tuple[int, int, int]  # a visit in ticks: length, nurse start, nurse end
 
 
 @dataclass(frozen=True, order=True)
@@ -76,19 +77,24 @@ class ChairDay:
         nurses = nurses_on_duty(clinic, self.opens + timedelta(minutes=index * self.tick))
         return UNLIMITED if nurses is None else nurses
 
-    def _span(self, start: datetime, end: datetime) -> range:
-        """Ticks covered by [start, end), clipped to the day and widened to whole ticks."""
-        first = max(0, _minutes(start - self.opens) // self.tick)
-        last = min(self.size, -(-_minutes(end - self.opens) // self.tick))
-        return range(first, last)
+    def _ticks(self, start: int, end: int) -> range:
+        """Ticks covered by minutes [start, end) from opening, clipped and widened to ticks."""
+        return range(max(0, start // self.tick), min(self.size, -(-end // self.tick)))
 
     def _add(self, visit: Visit) -> None:
-        for i in self._span(visit.start, visit.end):
+        # Integer minutes from opening: this runs for every booked visit of every day planned.
+        start = _minutes(visit.start - self.opens)
+        end = _minutes(visit.end - self.opens)
+        busy = self.busy.get(visit.chair_id)
+        for i in self._ticks(start, end):
             self.census[i] += 1
-            if visit.chair_id in self.busy:
-                self.busy[visit.chair_id][i] = 1
-        for start, end in visit.nurse_phases():
-            for i in self._span(start, end):
+            if busy is not None:
+                busy[i] = 1
+        if visit.nurse_start_minutes:
+            for i in self._ticks(start, start + visit.nurse_start_minutes):
+                self.phases[i] += 1
+        if visit.nurse_end_minutes:
+            for i in self._ticks(end - visit.nurse_end_minutes, end):
                 self.phases[i] += 1
 
     @staticmethod
@@ -130,6 +136,43 @@ class ChairDay:
         before = s == 0 or runs[s - 1] == 0
         after = s + length == self.size or runs[s + length] == 0
         return before or after
+
+    def spare_visits(
+        self, taken: tuple[Placement, Shape], shape: Shape, after: int, limit: int
+    ) -> int:
+        """How many more visits of `shape` (ticks: length, nurse start, nurse end) still fit
+        from tick `after` once `taken` is booked, placed greedily earliest first (up to `limit`).
+        """
+        census, phases = self.census[:], self.phases[:]
+        busy = {cid: bytearray(b) for cid, b in self.busy.items()}
+
+        def place(s: int, chair_id: str, shape: Shape) -> None:
+            length, start_len, end_len = shape
+            for i in range(s, s + length):
+                census[i] += 1
+                busy[chair_id][i] = 1
+            for i in (*range(s, s + start_len), *range(s + length - end_len, s + length)):
+                phases[i] += 1
+
+        first = self.index_of(taken[0].start)
+        if first is None or taken[0].chair_id not in busy:
+            return 0
+        place(first, taken[0].chair_id, taken[1])
+        length, start_len, end_len = shape
+        count, s = 0, max(0, after)
+        cap, nurses = self.census_cap, self.nurses
+        while count < limit and s + length <= self.size:
+            nursing = all(census[i] < cap[i] for i in range(s, s + length)) and all(
+                phases[i] < nurses[i]
+                for i in (*range(s, s + start_len), *range(s + length - end_len, s + length))
+            )
+            chair = next((c for c, b in busy.items() if not any(b[s : s + length])), None)
+            if nursing and chair is not None:
+                place(s, chair, shape)
+                count += 1
+            else:
+                s += 1
+        return count
 
     def chair_free(self, chair_id: str, s: int, length: int) -> bool:
         runs = self.free_run.get(chair_id)

@@ -8,7 +8,9 @@ still stagger the starts): referrals arriving later can only use times after the
 lead time, so leaving the later times free gives them a same- or next-day first visit
 (bench/scheduling.py: mean days to first infusion within 15 % of the optimum). A series' later
 visits, whose days are fixed by the spacing, take the start that keeps nurse phases apart and the
-census flattest. Same inputs, same plan.
+census flattest. A referral that can wait (not stat, asap or urgent) leaves a day followed by a
+closed day room for one more visit, unless no day of its window can (see RESERVE_VISITS).
+Same inputs, same plan.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from .chair_day import NO_ROOM_STAGES, ChairDay, Placement
+from .chair_day import NO_ROOM_STAGES, ChairDay, Placement, Shape
 from .clinic import Clinic, Protocol
 from .nursing import CONSECUTIVE_OPEN_DAYS
 from .rules import Visit
@@ -27,6 +29,12 @@ from .slots import Candidate
 from .window import BookingWindow, require_aware
 
 EARLIEST_FIRST = ("stat", "asap")
+# Referrals that cannot wait: a referral of any other priority (its window has slack) leaves
+# each day room for RESERVE_VISITS more visits like its own after its opening, unless no day of
+# its window can (bench/scheduling.py: late referrals were stat/asap/urgent ones arriving on a
+# Friday afternoon to find Saturday taken by routine work).
+CANNOT_WAIT = ("stat", "asap", "urgent")
+RESERVE_VISITS = 1
 LOOK_BEYOND_DAYS = 56  # how far past the window "the first date it would fit" is sought
 _MAX_GAP_DAYS = 14  # consecutive open days further apart than this are not a series
 
@@ -115,8 +123,12 @@ class _Search:
         self.protocol = clinic.protocol(request.protocol)
         self.zone = clinic.zone
         self.booked: dict[date, list[Visit]] = defaultdict(list)
+        # Only the window's days and later are ever planned; two days' margin covers the local
+        # day the window opens on (a DST day is 25 hours).
+        since = request.window.opens - timedelta(days=2)
         for visit in booked:
-            self.booked[visit.start.astimezone(self.zone).date()].append(visit)
+            if visit.start >= since:
+                self.booked[visit.start.astimezone(self.zone).date()].append(visit)
         self.given: dict[date, list[Candidate]] | None = None
         if candidates is not None:
             self.given = defaultdict(list)
@@ -127,6 +139,8 @@ class _Search:
         self.chairs = self._chair_order(candidates)
         self.days: dict[date, ChairDay | None] = {}
         self.found: dict[tuple[date, bool, SeriesRequest], Placement | int] = {}
+        self.reserve = 0 if request.priority in CANNOT_WAIT else RESERVE_VISITS
+        self.spared: dict[tuple[date, Placement], bool] = {}
 
     def _chair_order(self, candidates: Sequence[Candidate] | None) -> list[str]:
         chairs = [c.id for c in self.clinic.chairs]
@@ -196,7 +210,26 @@ class _Search:
             placement = Placement(key, chair_id, start, slot_ids)
             if best is None or placement < best:
                 best = placement
+            if earliest and self.given is None:
+                break  # the clinic's own cells come in time order: nothing later ranks better
         return best if best is not None else stage
+
+    def leaves_reserve(self, day: date, placement: Placement) -> bool:
+        """After `placement`, the day still has room for the reserve's visits (from the opening
+        of this referral's window: later referrals cannot use earlier times)."""
+        if self.clinic.opening_on(day + timedelta(days=1)) is not None:
+            return True
+        key = (day, placement)
+        if key not in self.spared:
+            load = self.chair_day(day)
+            assert load is not None
+            own = _shape(self.protocol, load.tick)
+            after = -int(
+                -(self.request.window.opens - load.opens).total_seconds() // 60 // load.tick
+            )
+            spare = load.spare_visits((placement, own), own, after, self.reserve)
+            self.spared[key] = spare >= self.reserve
+        return self.spared[key]
 
     def _allowed(self, start: datetime, end: datetime, first: bool) -> bool:
         if first and not self.request.window.holds(start, end):
@@ -222,6 +255,15 @@ class _Search:
         return order[0] == 0, order[1] * len(self.chairs) + order[2], cid
 
 
+def _shape(protocol: Protocol, tick: int) -> Shape:
+    course = protocol.course
+    return (
+        protocol.minutes // tick,
+        course.nurse_start_minutes // tick,
+        course.nurse_end_minutes // tick,
+    )
+
+
 def _candidate_days(search: _Search, beyond: bool) -> Iterator[date]:
     window = search.request.window
     day = window.opens.astimezone(search.zone).date()
@@ -233,7 +275,7 @@ def _candidate_days(search: _Search, beyond: bool) -> Iterator[date]:
         day += timedelta(days=1)
 
 
-def _series_at(search: _Search, first: date) -> list[Placement] | int:
+def _series_at(search: _Search, first: date, reserve: bool = False) -> list[Placement] | int:
     days = series_days(search.clinic, first, search.protocol)
     if days is None:
         return -2
@@ -243,6 +285,10 @@ def _series_at(search: _Search, first: date) -> list[Placement] | int:
         if not isinstance(found, Placement):
             return found
         placements.append(found)
+    if reserve and not all(
+        search.leaves_reserve(d, p) for d, p in zip(days, placements, strict=True)
+    ):
+        return -3
     return placements
 
 
@@ -307,11 +353,12 @@ def plan_series(
     free Slots as Candidates), or None for every cell of the clinic's own chairs.
     """
     search = _Search(clinic, request, booked, candidates)
-    stages: list[int] = []
-    for day in _candidate_days(search, beyond=False):
-        found = _series_at(search, day)
-        if isinstance(found, list):
-            slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
-            return Plan(_visits(search, found), _repeat_due(search, day), slots)
-        stages.append(found)
+    for reserve in (True, False) if search.reserve else (False,):
+        stages: list[int] = []
+        for day in _candidate_days(search, beyond=False):
+            found = _series_at(search, day, reserve)
+            if isinstance(found, list):
+                slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
+                return Plan(_visits(search, found), _repeat_due(search, day), slots)
+            stages.append(found)
     return _no_room(search, stages)
