@@ -15,6 +15,10 @@ Per booking:
 - EHR time: the growth of `referral_ehr_request_duration_seconds_sum` on /metrics over that
   booking (every request the service made to the EHR while it booked);
 - added by the service: end-to-end (server clocks) minus EHR time.
+Same-run baseline, measured just before each booking, so the figures can be read against the
+machine's state at the time (2 shared cores): the service's bare HTTP round trip (GET /healthz,
+no database) and one PostgreSQL (or SQLite) transaction `SELECT 1` from the bench. A booking's
+hand-offs take about ten such transactions and two job pick-ups.
 SEKMET's own latency is also measured directly (requests, no service in between) for the
 interactions a booking uses: Slot search, Appointment create, Slot update.
 
@@ -38,13 +42,16 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import database  # noqa: E402
+from referral_service.adapters.db.engine import make_engine  # noqa: E402
 from tests.support.referrals import FHIR_JSON, eligible_referral  # noqa: E402
 from tests.support.sekmet import start_sekmet  # noqa: E402
 from tests.support.service import EXECUTABLE, serve  # noqa: E402
@@ -186,6 +193,19 @@ def _task(base: str, session: requests.Session, referral_id: str) -> dict | None
     return entries[0]["resource"] if entries else None
 
 
+def baseline(base: str, session: requests.Session, engine: Any) -> dict[str, float]:
+    """The machine's state now: a bare HTTP round trip to the service, one database transaction."""
+    started = time.perf_counter()
+    session.get(f"{base}/healthz", timeout=10).raise_for_status()
+    http_done = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))
+    return {
+        "baseline_http_s": http_done - started,
+        "baseline_db_s": time.perf_counter() - http_done,
+    }
+
+
 def book_one(base: str, session: requests.Session, poll: float, timeout: float) -> dict:
     body = eligible_referral(f"bench-booking-{uuid.uuid4().hex}")
     sent = time.perf_counter()
@@ -259,15 +279,18 @@ def run(
         seed_seconds = time.perf_counter() - seeded
         ehr_before = probe_ehr(ehr.base_url, probes)
         rows: list[dict] = []
+        probe_db = make_engine(url)
+        stack.callback(probe_db.dispose)
         with serve(workdir, env) as service:
             session = requests.Session()
             book_one(service.base_url, session, poll_ms / 1000, 120)  # warm-up, not counted
             before = ehr_metrics(service.base_url)
             for n in range(referrals):
+                machine = baseline(service.base_url, session, probe_db)
                 # A random pause between referrals, so arrivals fall at random points of the
                 # worker's idle-poll cycle instead of always just after it went to sleep.
                 time.sleep(random.uniform(0, gap_ms / 1000))
-                row = book_one(service.base_url, session, poll_ms / 1000, 120)
+                row = {**book_one(service.base_url, session, poll_ms / 1000, 120), **machine}
                 after = ehr_metrics(service.base_url)
                 row["ehr_s"] = after.get("total", 0.0) - before.get("total", 0.0)
                 row["ehr_requests"] = after.get("total#", 0.0) - before.get("total#", 0.0)
@@ -315,6 +338,8 @@ def run(
         "evaluated_to_booked_ms": ms("to_booked_s"),
         "gap_ms": gap_ms,
         "book_job_overhead_ms": ms("book_overhead_s"),
+        "baseline_http_ms": ms("baseline_http_s"),
+        "baseline_db_ms": ms("baseline_db_s"),
         "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
         "ehr_requests_per_booking": statistics.fmean(r["ehr_requests"] for r in rows),
         "ehr_requests_per_visit": sum(r["ehr_requests"] for r in rows)
@@ -347,6 +372,8 @@ def report(result: dict) -> None:
         ("  stage: received -> evaluated (events)", "received_to_evaluated_ms"),
         ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
         ("  book stage minus EHR time", "book_job_overhead_ms"),
+        ("baseline, same run: GET /healthz (client)", "baseline_http_ms"),
+        ("baseline, same run: one DB txn (SELECT 1)", "baseline_db_ms"),
     ):
         r = result[key]
         print(f"{label:44} {r['p50']:8.1f} {r['p95']:8.1f} {r['mean']:8.1f} {r['max']:8.1f}")
