@@ -15,6 +15,9 @@ Per booking:
 - EHR time: the growth of `referral_ehr_request_duration_seconds_sum` on /metrics over that
   booking (every request the service made to the EHR while it booked);
 - added by the service: end-to-end (server clocks) minus EHR time.
+The worker's CPU time on the booking's evaluate and book jobs (`referral_job_cpu_seconds` on
+/metrics): the service's own cost, which a loaded machine stretches in wall time but hardly
+changes in CPU time.
 Same-run baseline, measured just before each booking, so the figures can be read against the
 machine's state at the time (2 shared cores): the service's bare HTTP round trip (GET /healthz,
 no database) and one PostgreSQL (or SQLite) transaction `SELECT 1` from the bench. A booking's
@@ -63,6 +66,7 @@ _EHR_SUM = re.compile(
     r"^referral_ehr_request_duration_seconds_(sum|count)\{([^}]*)\}\s+([0-9.eE+-]+)$"
 )
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+_JOB_CPU = re.compile(r'^referral_job_cpu_seconds_(sum|count)\{kind="([^"]*)"\}\s+([0-9.eE+-]+)$')
 
 
 def pct(values: list[float], q: float) -> float:
@@ -80,6 +84,11 @@ def ehr_metrics(base: str) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     text = requests.get(f"{base}/metrics", timeout=10).text
     for line in text.splitlines():
+        cpu = _JOB_CPU.match(line)
+        if cpu:  # the worker's CPU per job kind: 'cpu:book', 'cpu:book#', ...
+            kind, job, value = cpu.groups()
+            totals[f"cpu:{job}" + ("" if kind == "sum" else "#")] += float(value)
+            continue
         match = _EHR_SUM.match(line)
         if not match:
             continue
@@ -89,6 +98,16 @@ def ehr_metrics(base: str) -> dict[str, float]:
         totals[interaction + suffix] += float(value)
         totals["total" + suffix] += float(value)
     return totals
+
+
+def settled_metrics(base: str, before: dict[str, float]) -> dict[str, float]:
+    """/metrics once the booking's job has recorded its CPU time (just after its commit)."""
+    deadline = time.perf_counter() + 2
+    while True:
+        after = ehr_metrics(base)
+        if after.get("cpu:book#", 0) > before.get("cpu:book#", 0) or time.perf_counter() > deadline:
+            return after
+        time.sleep(0.005)
 
 
 # -- SEKMET on its own -------------------------------------------------------------------------
@@ -284,19 +303,25 @@ def run(
         with serve(workdir, env) as service:
             session = requests.Session()
             book_one(service.base_url, session, poll_ms / 1000, 120)  # warm-up, not counted
-            before = ehr_metrics(service.base_url)
+            before = settled_metrics(service.base_url, {})
             for n in range(referrals):
                 machine = baseline(service.base_url, session, probe_db)
                 # A random pause between referrals, so arrivals fall at random points of the
                 # worker's idle-poll cycle instead of always just after it went to sleep.
                 time.sleep(random.uniform(0, gap_ms / 1000))
                 row = {**book_one(service.base_url, session, poll_ms / 1000, 120), **machine}
-                after = ehr_metrics(service.base_url)
+                after = settled_metrics(service.base_url, before)
                 row["ehr_s"] = after.get("total", 0.0) - before.get("total", 0.0)
                 row["ehr_requests"] = after.get("total#", 0.0) - before.get("total#", 0.0)
                 row["ehr_by"] = {
-                    k: after[k] - before.get(k, 0.0) for k in after if not k.startswith("total")
+                    k: after[k] - before.get(k, 0.0)
+                    for k in after
+                    if not k.startswith(("total", "cpu:"))
                 }
+                row["cpu_s"] = sum(
+                    after.get(f"cpu:{job}", 0.0) - before.get(f"cpu:{job}", 0.0)
+                    for job in ("evaluate", "book")
+                )
                 row["added_s"] = row["server_s"] - row["ehr_s"]
                 if "to_booked_s" in row:
                     row["book_overhead_s"] = row["to_booked_s"] - row["ehr_s"]
@@ -338,6 +363,7 @@ def run(
         "evaluated_to_booked_ms": ms("to_booked_s"),
         "gap_ms": gap_ms,
         "book_job_overhead_ms": ms("book_overhead_s"),
+        "worker_cpu_ms": ms("cpu_s"),
         "baseline_http_ms": ms("baseline_http_s"),
         "baseline_db_ms": ms("baseline_db_s"),
         "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
@@ -372,6 +398,7 @@ def report(result: dict) -> None:
         ("  stage: received -> evaluated (events)", "received_to_evaluated_ms"),
         ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
         ("  book stage minus EHR time", "book_job_overhead_ms"),
+        ("worker CPU, evaluate + book jobs", "worker_cpu_ms"),
         ("baseline, same run: GET /healthz (client)", "baseline_http_ms"),
         ("baseline, same run: one DB txn (SELECT 1)", "baseline_db_ms"),
     ):

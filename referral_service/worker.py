@@ -140,7 +140,9 @@ class Worker:
             )
         if job is None:
             return False
+        cpu = time.thread_time()
         self._execute(job)
+        metrics.job_cpu(job.kind, time.thread_time() - cpu)
         return True
 
     def _execute(self, job: Job) -> None:
