@@ -43,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,11 @@ def run(
                     for k in after
                     if not k.startswith(("total", "cpu:"))
                 }
+                # The periodic EHR hold sweep (every 10 minutes of the clock) runs on the EHR
+                # lane: a booking it overlapped counts its Slot reads too.
+                row["swept"] = any(
+                    after[k] > before.get(k, 0.0) for k in after if "sweep" in k and k[-1] == "#"
+                )
                 row["cpu_s"] = sum(
                     after.get(f"cpu:{job}", 0.0) - before.get(f"cpu:{job}", 0.0)
                     for job in ("evaluate", "book")
@@ -368,8 +374,9 @@ def run(
         "baseline_db_ms": ms("baseline_db_s"),
         "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
         "ehr_requests_per_booking": statistics.fmean(r["ehr_requests"] for r in rows),
-        "ehr_requests_per_visit": sum(r["ehr_requests"] for r in rows)
-        / max(1, sum(r["visits"] for r in rows)),
+        "ehr_requests_per_visit": per_visit(r for r in rows if not r["swept"]),
+        "ehr_requests_per_visit_all": per_visit(rows),
+        "bookings_swept": sum(1 for r in rows if r["swept"]),
         "visits_per_booking": statistics.fmean(r["visits"] for r in rows),
         "ehr_per_booking_by_interaction": {  # mean ms / mean requests per booking
             k: v * (1 if k.endswith("#") else 1000) for k, v in sorted(by_interaction.items())
@@ -379,6 +386,11 @@ def run(
         "target_added_p95_ms": TARGET_ADDED_P95_MS,
         "met": added["p95"] < TARGET_ADDED_P95_MS,
     }
+
+
+def per_visit(rows: Iterable[dict]) -> float:
+    counted = list(rows)
+    return sum(r["ehr_requests"] for r in counted) / max(1, sum(r["visits"] for r in counted))
 
 
 def report(result: dict) -> None:
@@ -419,6 +431,11 @@ def report(result: dict) -> None:
         f"{'meets' if per_visit <= TARGET_REQUESTS_PER_VISIT else 'MISSES'} the "
         f"<= {TARGET_REQUESTS_PER_VISIT:g} target, issue 17)"
     )
+    if result["bookings_swept"]:
+        print(
+            f"  ({result['bookings_swept']} booking(s) overlapped the periodic EHR hold sweep and "
+            f"are left out of that figure; with them: {result['ehr_requests_per_visit_all']:.2f})"
+        )
     print("SEKMET direct (ms)                      before bookings p50/p95   after p50/p95")
     for name, before in result["sekmet_direct_before_ms"].items():
         after = result["sekmet_direct_after_ms"][name]
