@@ -57,7 +57,7 @@ class Worker:
         wake = self._wake = self._open_wake_up()
         heartbeat_file = self.runtime.settings.worker_heartbeat_file
         heartbeat = Heartbeat(heartbeat_file) if heartbeat_file else None
-        busy = False
+        busy = notified = False
         self._schedule_hold_sweep()
         try:
             while not self.stopping.is_set():
@@ -67,12 +67,15 @@ class Worker:
                     self._publish_queue_stats()
                     self.reap_exhausted()
                     last_stats = time.monotonic()
-                # Right after a job (often one that queued the next, evaluate -> book) go
-                # straight to the claim; the lock-free look first is for the idle poll.
-                busy = self._run_once_surviving(look_first=not busy)
+                # Right after a job (often one that queued the next, evaluate -> book) or a
+                # PostgreSQL notification that one was queued, go straight to the claim (there
+                # a claim that finds nothing costs what the look would); the lock-free look
+                # first is for the idle poll and SQLite's wake-up (a claim takes its write lock).
+                busy = self._run_once_surviving(look_first=not (busy or notified))
+                notified = False
                 if not busy:
                     if isinstance(wake, JobNotifyListener) and wake.listening:
-                        wake.wait(max(poll, LISTENING_POLL_SECONDS))
+                        notified = wake.wait(max(poll, LISTENING_POLL_SECONDS))
                     elif wake is not None:
                         wake.wait(poll)
                     else:
@@ -137,7 +140,9 @@ class Worker:
             )
         if job is None:
             return False
+        cpu = time.thread_time()
         self._execute(job)
+        metrics.job_cpu(job.kind, time.thread_time() - cpu)
         return True
 
     def _execute(self, job: Job) -> None:

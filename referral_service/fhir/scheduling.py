@@ -59,17 +59,32 @@ def reference_id(reference: str | None, resource_type: str) -> str | None:
     return None
 
 
-def slot_from_fhir(slot: Resource) -> FreeSlot:
+def slot_from_fhir(slot: Resource, known: dict[Any, Any] | None = None) -> FreeSlot:
+    """`known`: what earlier Slots of the same answer gave (their times and Schedule
+    references repeat across chairs), so a search's Slots are read in one pass."""
+    known = {} if known is None else known
     label = f"Slot/{slot.get('id')}"
-    schedule = reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
+    reference = (slot.get("schedule") or {}).get("reference")
+    schedule = known.get(("schedule", reference))
+    if schedule is None:
+        schedule = known[("schedule", reference)] = reference_id(reference, "Schedule")
     if not schedule:
         raise FhirSchedulingError(f"{label} has no Schedule reference")
     return FreeSlot(
         id=str(slot["id"]),
         schedule_id=schedule,
-        start=parse_instant(slot.get("start"), f"{label} start"),
-        end=parse_instant(slot.get("end"), f"{label} end"),
+        start=_known_instant(slot.get("start"), f"{label} start", known),
+        end=_known_instant(slot.get("end"), f"{label} end", known),
     )
+
+
+def _known_instant(value: Any, what: str, known: dict[Any, Any]) -> datetime:
+    if not isinstance(value, str):
+        return parse_instant(value, what)
+    instant = known.get(value)
+    if instant is None:
+        instant = known[value] = parse_instant(value, what)
+    return instant
 
 
 def is_infusion_schedule(schedule: Resource) -> bool:

@@ -51,6 +51,13 @@ EHR_REQUEST_SECONDS = Histogram(
     ["interaction", "status"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+JOB_CPU_SECONDS = Histogram(
+    "referral_job_cpu_seconds",
+    "CPU time the worker's thread spent on a job (waiting on the EHR or the database costs "
+    "none, so machine load barely moves it), by job kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
 WEBHOOK_EVENTS = Counter(
     "referral_webhook_events_total",
     "Subscription notifications received from the EHR, by kind.",
@@ -149,6 +156,10 @@ def job_retried(kind: str, cause: str) -> None:
 
 def job_dead_lettered(kind: str, cause: str) -> None:
     JOBS_DEAD_LETTERED.labels(kind=safe_label(kind), cause=safe_label(cause)).inc()
+
+
+def job_cpu(kind: str, seconds: float) -> None:
+    JOB_CPU_SECONDS.labels(kind=safe_label(kind)).observe(max(0.0, seconds))
 
 
 def job_lease_lost(kind: str) -> None:

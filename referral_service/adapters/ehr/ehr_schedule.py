@@ -15,11 +15,11 @@ So a booked series costs the EHR two requests on an uncontended schedule, whatev
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from referral_service.adapters.db import booking_lock
@@ -58,17 +58,25 @@ MAX_CONTESTED = 12  # lost transactions per attempt before handing back to the w
 SCHEDULES_TTL_SECONDS = 300.0  # the clinic's infusion Schedules change rarely
 # Candidate ranges: the window's first 3 days, then up to day 7, then the rest. Wider than the
 # old one-day first stretch: a day already full costs a second search for every booking, and a
-# search of three days' Slots is one page (_count) on a clinic's schedule.
+# search of three days' Slots is one page (_count) on a clinic's schedule. The first stretch
+# also reaches to the day the last series booked here started (`EhrSchedule._fitted_day`): the
+# days before it are usually full, and reading them with it in one search costs less than a
+# second search and plan. It always starts at the window's opening, so a freed earlier day is
+# still found first; the stretches only bound what one search reads, never what is chosen.
 RANGES = (timedelta(days=3), timedelta(days=7))
 
 
-def candidate_ranges(window: BookingWindow, duration: timedelta) -> list[BookingWindow]:
+def candidate_ranges(
+    window: BookingWindow, duration: timedelta, first_reach: timedelta = RANGES[0]
+) -> list[BookingWindow]:
     """The window in consecutive stretches for the first visit (each reaching one treatment past
-    its end, so a run starting inside it lies wholly inside it)."""
+    its end, so a run starting inside it lies wholly inside it); the first reaches at least
+    `first_reach` past the window's opening."""
     if window.is_empty:
         return []
     ranges, opens = [], window.opens
-    for reach in RANGES:
+    first_reach = max(first_reach, RANGES[0])
+    for reach in (first_reach, *(r for r in RANGES if r > first_reach)):
         closes = min(window.closes, window.opens + reach + duration)
         ranges.append(BookingWindow(opens, closes))
         if closes == window.closes:
@@ -103,10 +111,11 @@ class EhrSchedule:
         self.schedule_ids = schedule_ids
         self.transactions = transactions
         self._schedules: tuple[float, dict[str, Resource]] | None = None
+        self._fitted_day: date | None = None  # local day of the last booked series' start
 
     def schedules(self) -> dict[str, Resource]:
         """Schedule id -> chair Reference, read once in SCHEDULES_TTL_SECONDS."""
-        now = time.monotonic()
+        now = monotonic()
         if self._schedules is None or now - self._schedules[0] > SCHEDULES_TTL_SECONDS:
             self._schedules = (now, infusion_schedules(self.ehr, self.schedule_ids))
         return self._schedules[1]
@@ -117,14 +126,18 @@ class EhrSchedule:
         """Book the series on the EHR (network only; our rows are written by `record`)."""
         schedules = self.schedules()
         contested, no_room = 0, None
-        for horizon in candidate_ranges(window, protocol.duration) if schedules else ():
+        ranges = candidate_ranges(window, protocol.duration, self._first_reach(window))
+        for number, horizon in enumerate(ranges if schedules else (), 1):
             while True:
-                plan, slots = self._plan(request, protocol, horizon, window, schedules)
+                # Why nothing fits is only wanted of the last range (the others look further).
+                explain = number == len(ranges)
+                plan, slots = self._plan(request, protocol, horizon, window, schedules, explain)
                 if not isinstance(plan, Plan):
                     no_room = plan
                     break
                 booked = self._book(request, protocol, plan, slots, schedules)
                 if booked:
+                    self._fitted_day = plan.visits[0].start.astimezone(self.clinic.zone).date()
                     return self._with_repeat(HeldSeries(request, protocol, booked, plan.repeat_due))
                 contested += 1
                 mine = steps.our_series(self.ehr, request.referral_id)
@@ -151,6 +164,15 @@ class EhrSchedule:
         )
         return replace(held, repeat=repeat)
 
+    def _first_reach(self, window: BookingWindow) -> timedelta:
+        """How far the first range reaches: to the end of the day the last series booked here
+        started on, when that lies past the window's first days (at most RANGES[1]: one far
+        booking, an occurrence date, must not make every search read a fortnight)."""
+        if self._fitted_day is None:
+            return RANGES[0]
+        next_day = datetime.combine(self._fitted_day + timedelta(days=1), time(), self.clinic.zone)
+        return min(next_day - window.opens, RANGES[1])
+
     def _plan(
         self,
         request: BookingRequest,
@@ -158,6 +180,7 @@ class EhrSchedule:
         horizon: BookingWindow,
         window: BookingWindow,
         schedules: dict[str, Resource],
+        explain: bool = True,
     ) -> tuple[Any, dict[str, Resource]]:
         """One batch: the range's free Slots and its Appointments; the planner's series on
         them (in the whole window: days outside the range simply offer nothing)."""
@@ -178,7 +201,7 @@ class EhrSchedule:
         )
         priority = request.decision.priority or "routine"
         series = SeriesRequest(protocol.name, priority, window, request.occurrence)
-        return plan_series(self.clinic, series, others, offered), slots
+        return plan_series(self.clinic, series, others, offered, explain=explain), slots
 
     def _book(
         self,

@@ -55,9 +55,12 @@ def search_range(
     if len(found) != 2:
         raise EhrDataError("the EHR answered the range search batch without two searchsets")
     free: dict[str, Resource] = {}
+    schedules: dict[str, str | None] = {}  # a reference -> its id, read once per Schedule
     for slot in ehr.matches(found[0]):
-        schedule = fs.reference_id((slot.get("schedule") or {}).get("reference"), "Schedule")
-        if slot.get("status") == "free" and schedule in wanted:
+        reference = str((slot.get("schedule") or {}).get("reference"))
+        if reference not in schedules:
+            schedules[reference] = fs.reference_id(reference, "Schedule")
+        if slot.get("status") == "free" and schedules[reference] in wanted:
             free[str(slot["id"])] = slot
     appointments = [a for a in ehr.matches(found[1]) if a.get("status") in LIVE]
     return free, appointments

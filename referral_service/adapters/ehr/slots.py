@@ -40,8 +40,9 @@ def infusion_schedules(ehr: FhirClient, configured: tuple[str, ...]) -> dict[str
 
 
 def parse_slots(slots: dict[str, Resource]) -> list[FreeSlot]:
+    known: dict[Any, Any] = {}  # the Slots' shared times and Schedule references
     try:
-        return [fs.slot_from_fhir(slot) for slot in slots.values()]
+        return [fs.slot_from_fhir(slot, known) for slot in slots.values()]
     except fs.FhirSchedulingError as exc:
         raise EhrDataError(f"unusable Slot from the EHR: {exc}") from exc
 

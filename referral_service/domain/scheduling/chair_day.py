@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from math import gcd
 
 from .clinic import Clinic
-from .rules import Visit, nurses_on_duty
+from .rules import Visit
 
 UNLIMITED = 10**6
 NO_ROOM_STAGES = ("chairs", "nurse ratio", "nurse starts")
@@ -62,7 +62,7 @@ class ChairDay:
         times = [t for v in booked for t in (v.start, v.end)] + list(extra_times)
         self.tick = tick_minutes(clinic, opens, times)
         self.size = _minutes(closes - opens) // self.tick
-        self.nurses = [self._nurses(clinic, i) for i in range(self.size)]
+        self.nurses = self._nurses_per_tick(clinic)
         ratio = clinic.staffing.patients_per_nurse if clinic.staffing else 1
         self.census_cap = [n * ratio if n < UNLIMITED else UNLIMITED for n in self.nurses]
         self.census = [0] * self.size
@@ -73,9 +73,24 @@ class ChairDay:
         self.free_run = {cid: self._free_runs(b) for cid, b in self.busy.items()}
         self.load = {cid: sum(b) for cid, b in self.busy.items()}
 
-    def _nurses(self, clinic: Clinic, index: int) -> int:
-        nurses = nurses_on_duty(clinic, self.opens + timedelta(minutes=index * self.tick))
-        return UNLIMITED if nurses is None else nurses
+    def _nurses_per_tick(self, clinic: Clinic) -> list[int]:
+        """Nurses on duty in each tick: each band of the day laid on the grid (bands do not
+        overlap; a tick belongs to the band its start falls in, as `nurses_on_duty` says)."""
+        if clinic.staffing is None:
+            return [UNLIMITED] * self.size
+        nurses = [0] * self.size
+        day = self.opens.astimezone(clinic.zone).date()
+        for band in clinic.staffing.bands.get(day.weekday(), ()):
+            first = self._first_tick_from(datetime.combine(day, band.starts, tzinfo=clinic.zone))
+            last = self._first_tick_from(datetime.combine(day, band.ends, tzinfo=clinic.zone))
+            for i in range(max(0, first), min(self.size, last)):
+                nurses[i] = band.nurses
+        return nurses
+
+    def _first_tick_from(self, at: datetime) -> int:
+        """The first tick starting at or after `at` (may lie outside the day)."""
+        seconds = int((at - self.opens).total_seconds())
+        return -(-seconds // (self.tick * 60))
 
     def _ticks(self, start: int, end: int) -> range:
         """Ticks covered by minutes [start, end) from opening, clipped and widened to ticks."""

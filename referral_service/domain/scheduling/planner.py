@@ -178,6 +178,10 @@ class _Search:
         return self.found[key]
 
     def _best(self, day: date, first: bool) -> Placement | int:
+        if self.given is not None and not self.given.get(day):
+            # No chair time on offer that day (an EHR range that was not searched, or a full
+            # day): the same answer as an empty day's, without building the day's load.
+            return -2 if self.clinic.opening_on(day) is None else -1
         load = self.chair_day(day)
         if load is None:
             return -2
@@ -346,11 +350,15 @@ def plan_series(
     request: SeriesRequest,
     booked: Sequence[Visit],
     candidates: Sequence[Candidate] | None = None,
+    *,
+    explain: bool = True,
 ) -> Plan | NoRoom:
     """The course's visits (the earliest day the whole series fits), or why none fits.
 
     `booked` holds the booked and held visits; `candidates` the chair times on offer (an EHR's
-    free Slots as Candidates), or None for every cell of the clinic's own chairs.
+    free Slots as Candidates), or None for every cell of the clinic's own chairs. `explain=False`
+    (a caller that will look further anyway) leaves the NoRoom's constraint and first date
+    unsought: "no room" costs no search past the window.
     """
     search = _Search(clinic, request, booked, candidates)
     for reserve in (True, False) if search.reserve else (False,):
@@ -361,4 +369,6 @@ def plan_series(
                 slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
                 return Plan(_visits(search, found), _repeat_due(search, day), slots)
             stages.append(found)
+    if not explain:
+        return NoRoom("unexplained", "no room in the candidates given", None)
     return _no_room(search, stages)

@@ -136,6 +136,13 @@ def _by_schedule(slots: Iterable[FreeSlot]) -> dict[str, list[FreeSlot]]:
     return {sid: sorted(seq, key=lambda s: s.start) for sid, seq in grouped.items()}
 
 
+def _local_day(at: datetime, zone: tzinfo, known: dict[datetime, date]) -> date:
+    day = known.get(at)
+    if day is None:
+        day = known[at] = at.astimezone(zone).date()
+    return day
+
+
 def ehr_candidates(
     slots: Iterable[FreeSlot],
     window: BookingWindow,
@@ -148,16 +155,17 @@ def ehr_candidates(
     nearest thing to "least booked" that free Slots alone can tell.
     """
     ranked: list[tuple[datetime, int, str, Candidate]] = []
+    local_days: dict[datetime, date] = {}  # the Schedules' Slots share their start times
     for schedule_id, seq in _by_schedule(slots).items():
-        free_per_day = Counter(s.start.astimezone(zone).date() for s in seq)
+        days = [_local_day(slot.start, zone, local_days) for slot in seq]
+        free_per_day = Counter(days)
         for index, first in enumerate(seq):
             end = first.start + duration
             if not window.holds(first.start, end):
                 continue
             run = _covering_run(seq, index, end)
             if run:
-                day = first.start.astimezone(zone).date()
                 candidate = Candidate(schedule_id, first.start, end, run)
-                ranked.append((first.start, -free_per_day[day], schedule_id, candidate))
+                ranked.append((first.start, -free_per_day[days[index]], schedule_id, candidate))
     ranked.sort(key=lambda item: item[:3])
     return [item[3] for item in ranked]

@@ -161,3 +161,20 @@ def test_no_listening_until_the_trigger_exists(engine, monkeypatch) -> None:
         assert listener.wait(5.0) is True
     finally:
         listener.close()
+
+
+def test_a_notified_worker_claims_at_once_without_a_look_first(
+    client, runtime, engine, monkeypatch
+) -> None:
+    """The notification says a job was queued: the worker goes straight to the claim (one
+    transaction fewer per hand-off); only its first idle round looks before claiming."""
+    looks: list[str] = []
+    real_has_due = outbox.has_due
+
+    def has_due(conn, **kwargs):  # type: ignore[no-untyped-def]
+        looks.append(kwargs["lane"].name)
+        return real_has_due(conn, **kwargs)
+
+    monkeypatch.setattr(outbox, "has_due", has_due)
+    assert_idle_worker_takes_a_new_referral(client, runtime, engine, "notify-claim")
+    assert len(looks) == 1, looks

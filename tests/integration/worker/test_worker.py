@@ -3,6 +3,7 @@ job whose lease expired, and never completes a job it no longer owns."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -133,3 +134,33 @@ def test_a_job_queued_twice_under_one_dedupe_key_is_one_job_and_the_caller_goes_
     with engine.connect() as conn:
         keys = sorted(conn.execute(select(jobs.c.dedupe_key)).scalars())
     assert keys == ["other", "same-work"]
+
+
+def test_each_job_records_the_cpu_time_its_thread_spent(client, runtime, monkeypatch) -> None:
+    """referral_job_cpu_seconds{kind}: the service's own cost per job (bench/booking.py reads
+    it); a job that only waits costs next to nothing, one that computes costs its CPU."""
+    from prometheus_client import REGISTRY
+
+    def cpu(kind: str) -> tuple[float, float]:
+        labels = {"kind": kind}
+        return (
+            REGISTRY.get_sample_value("referral_job_cpu_seconds_count", labels) or 0.0,
+            REGISTRY.get_sample_value("referral_job_cpu_seconds_sum", labels) or 0.0,
+        )
+
+    def evaluate_slowly(runtime, job):  # type: ignore[no-untyped-def]
+        deadline = time.thread_time() + 0.05
+        while time.thread_time() < deadline:  # 50 ms of CPU
+            pass
+        time.sleep(0.2)  # waiting costs no CPU
+        return "eligible"
+
+    monkeypatch.setitem(
+        runtime.job_handlers, "evaluate", lambda job, _f: evaluate_slowly(runtime, job)
+    )
+    before = cpu("evaluate")
+    client.post("/fhir/ServiceRequest", json=eligible_referral("cpu-time"), headers=HEADERS)
+    assert Worker(runtime).run_once() is True
+    count, seconds = (a - b for a, b in zip(cpu("evaluate"), before, strict=True))
+    assert count == 1
+    assert 0.05 <= seconds < 0.2
