@@ -123,8 +123,9 @@ def test_an_empty_schema_stays_empty_for_tests_that_migrate_it_themselves(templa
 
 
 def test_a_sqlite_copy_is_at_head_and_its_own(templates, tmp_path: Path) -> None:
-    one, two = make_engine(f"sqlite:///{tmp_path / 'one.db'}"), make_engine(
-        f"sqlite:///{tmp_path / 'two.db'}"
+    one, two = (
+        make_engine(f"sqlite:///{tmp_path / 'one.db'}"),
+        make_engine(f"sqlite:///{tmp_path / 'two.db'}"),
     )
     templates.migrate(one)
     templates.migrate(two)
