@@ -48,7 +48,7 @@ def wait_until_healthy(
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise TimeoutError("service did not become healthy")
 
 
