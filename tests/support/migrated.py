@@ -66,13 +66,14 @@ class MigratedTemplates:
     workdir: Path
     postgres_url: str
     _sqlite: Path | None = None
+    _head: str | None = None
     _shape: str | None = None  # of a freshly migrated PostgreSQL schema
     _pool: list[str] = field(default_factory=list)  # migrated, empty, free schemas
     _handed_out: set[str] = field(default_factory=set)  # names already at head
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _admin: Engine | None = None
 
-    # --- SQLite -------------------------------------------------------------------------
+    # --- any database, and SQLite's template ------------------------------------------
 
     def migrate(self, engine: Engine) -> None:
         """Bring this test's database to head, as `migrate.upgrade(engine)` would."""
@@ -84,6 +85,10 @@ class MigratedTemplates:
                 return
         if engine.dialect.name == "postgresql" and self._schema_of(engine) in self._handed_out:
             return
+        if self._head is None:
+            self._head = migrate.head_revision(engine.url.render_as_string())
+        if migrate.current_revision(engine) == self._head:
+            return  # already at head (a test's own migrated copy): upgrade would do nothing
         migrate.upgrade(engine)
 
     def _sqlite_template(self) -> Path:
