@@ -61,12 +61,24 @@ def _catalog(conn, schema: str) -> str:  # type: ignore[no-untyped-def]
     return found.replace(f"{schema}.", "") + f";version {version}"
 
 
+def _has_rows(conn, schema: str) -> bool:  # type: ignore[no-untyped-def]
+    tables = conn.execute(
+        text("SELECT tablename FROM pg_tables WHERE schemaname = :schema"), {"schema": schema}
+    ).scalars()
+    return any(
+        conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{table}")')).scalar_one()
+        for table in tables
+        if table != "alembic_version"
+    )
+
+
 @dataclass
 class MigratedTemplates:
     workdir: Path
     postgres_url: str
     _sqlite: Path | None = None
     _head: str | None = None
+    _seeded: bool = False  # a migration wrote rows: emptying would lose them, never reuse
     _shape: str | None = None  # of a freshly migrated PostgreSQL schema
     _pool: list[str] = field(default_factory=list)  # migrated, empty, free schemas
     _handed_out: set[str] = field(default_factory=set)  # names already at head
@@ -138,12 +150,14 @@ class MigratedTemplates:
         if self._shape is None:  # the first one: what every returning schema must match
             with self.admin.connect() as conn:
                 self._shape = _catalog(conn, name)
+                self._seeded = _has_rows(conn, name)
         return name
 
     def release_schema(self, name: str) -> None:
         """After the test: back to the pool emptied, or dropped if its shape changed."""
         self._handed_out.discard(name)
-        pooled = self._empty_if_unchanged(name) if self._shape is not None else None
+        reusable = self._shape is not None and not self._seeded
+        pooled = self._empty_if_unchanged(name) if reusable else None
         if pooled is not None:
             with self._lock:
                 self._pool.append(pooled)
