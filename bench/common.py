@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import multiprocessing
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -20,7 +23,6 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.service import free_port  # noqa: E402
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -57,25 +59,37 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
             admin.dispose()
 
 
+def listening_socket() -> socket.socket:
+    """A loopback socket already bound and listening, for a server to inherit: unlike a port
+    picked now and bound later by the server, nobody else can take it in between."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
 @contextmanager
 def gunicorn(
     app: str,
     env: dict[str, str],
     workers: int = 2,
     *,
-    port: int | None = None,
+    sock: socket.socket | None = None,
     extra: list[str] | None = None,
     health: str = "/healthz",
     cwd: Path = ROOT,
     pids: list[int] | None = None,
 ) -> Iterator[str]:
     """`app` under the service's gunicorn settings (referral_service/gunicorn_conf.py);
-    `extra` command-line options override them (the peer's ASGI worker class)."""
-    port = port or free_port()
+    `extra` command-line options override them (the peer's ASGI worker class). Gunicorn
+    serves on `sock` (inherited as fd://N; a new one if not given), and stops with its whole
+    process group, workers included."""
+    sock = sock or listening_socket()
+    port = sock.getsockname()[1]
     full_env = {
         **os.environ,
         **env,
-        "REFERRAL_BIND": f"127.0.0.1:{port}",
+        "REFERRAL_BIND": f"127.0.0.1:{port}",  # what the app checks; gunicorn gets the fd
         "REFERRAL_WEB_CONCURRENCY": str(workers),
         "PYTHONPATH": str(ROOT),
     }
@@ -86,6 +100,8 @@ def gunicorn(
             "gunicorn",
             "-c",
             "python:referral_service.gunicorn_conf",
+            "--bind",
+            f"fd://{sock.fileno()}",
             *(extra or []),
             app,
         ],
@@ -93,27 +109,47 @@ def gunicorn(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=cwd,
+        pass_fds=(sock.fileno(),),
+        start_new_session=True,
     )
+    sock.close()  # gunicorn holds its own copy
     base = f"http://127.0.0.1:{port}"
     if pids is not None:
         pids.append(process.pid)  # the master; cpu_seconds() counts its workers too
     try:
-        _wait(base + health)
+        wait_ready(base + health, process)
         yield base
     finally:
-        process.terminate()
-        process.wait(30)
+        stop_group(process)
 
 
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until `url` answers 200; a server that exits meanwhile is reported at once."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
         try:
-            requests.get(url, timeout=1)
-            return
+            if requests.get(url, timeout=1).status_code == 200:
+                return
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.1)
     raise TimeoutError(url)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM to the process's group (started with start_new_session), SIGKILL if it lingers:
+    no worker outlives its bench run to load the machine or hold a port."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the leader is not reaped yet: still our group
+        process.wait()
 
 
 def _client(args: tuple[str, str, list[bytes], float]) -> list[float]:

@@ -31,11 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: bench/ and tests/ live beside it
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, database, dumps, gunicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_seconds,
+    database,
+    dumps,
+    gunicorn,
+    listening_socket,
+    stop_group,
+)
 from bench.floor_app import TABLE_DDL  # noqa: E402
 from bench.load import MARKER, drive  # noqa: E402
 from tests.support.referrals import eligible_referral  # noqa: E402
-from tests.support.service import free_port  # noqa: E402
 
 APPS = ("bare", "floor", "peer", "service")
 PATH = "/fhir/ServiceRequest"
@@ -48,7 +54,8 @@ def _template() -> bytes:
 
 @contextmanager
 def _peer(workdir: Path, workers: int, pids: dict[str, list[int]]) -> Iterator[str]:
-    port = free_port()
+    sock = listening_socket()
+    port = sock.getsockname()[1]
     settings = {
         "base_url": f"http://127.0.0.1:{port}/fhir",
         "host": "127.0.0.1",
@@ -66,7 +73,7 @@ def _peer(workdir: Path, workers: int, pids: dict[str, list[int]]) -> Iterator[s
         "sekmet.main:app_factory()",
         env,
         workers,
-        port=port,
+        sock=sock,
         extra=["-k", UVICORN_WORKER],
         health="/fhir/metadata",
         cwd=workdir,
@@ -94,14 +101,14 @@ def _service(url: str, workers: int, pids: dict[str, list[int]]) -> Iterator[str
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
+        start_new_session=True,
     )
     pids["worker"].append(worker.pid)
     try:
         with gunicorn("referral_service.wsgi:app", env, workers, pids=pids["web"]) as base:
             yield base
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop_group(worker)
 
 
 def _create_floor_table(url: str) -> None:

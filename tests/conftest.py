@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from referral_service.adapters.db import migrate
 from referral_service.adapters.db.engine import make_engine
 from referral_service.config import Settings
 from referral_service.runtime import Runtime
+from tests.support.migrated import MigratedTemplates
 
 pytest_plugins = ["tests.support.sekmet"]
 
@@ -48,18 +48,27 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'referrals.db'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_templates(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MigratedTemplates]:
+    """Migrated databases to copy (SQLite) or to rename (PostgreSQL): tests/support/migrated."""
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated"), POSTGRES_URL)
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
-def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
-    """A schema of its own for one test, dropped afterwards."""
+def fresh_postgres_url(
+    postgres_url: str, migrated_templates: MigratedTemplates, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A schema of its own for one test, gone afterwards. Empty, unless the test migrates it
+    anyway (it uses `engine`): then it comes migrated, with empty tables."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    migrated_templates.create_schema(schema, migrated="engine" in request.fixturenames)
     sep = "&" if "?" in postgres_url else "?"
     yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    migrated_templates.release_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -71,11 +80,26 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
+def engine(database_url: str, migrated_templates: MigratedTemplates) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    migrate.upgrade(engine)
+    migrated_templates.migrate(engine)  # = migrate.upgrade(engine), without alembic per test
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_policy_loaded_once() -> Iterator[None]:
+    """Runtimes load the built-in policy (a frozen Policy) once per session, not once per test;
+    a policy file of a test's own is still loaded, and tests of loading call it directly."""
+    from referral_service.domain import policy
+
+    load_policy = policy.load_policy
+    default = load_policy(None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            policy, "load_policy", lambda path=None: load_policy(path) if path else default
+        )
+        yield
 
 
 class FixedClock:

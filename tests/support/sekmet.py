@@ -143,7 +143,7 @@ class SekmetServer:
                     return
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"SEKMET did not answer /metadata within {STARTUP_SECONDS}s")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def wait_until_healthy(
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise TimeoutError("service did not become healthy")
 
 
@@ -68,22 +69,29 @@ def serve(workdir: Path, env: dict[str, str] | None = None, *args: str) -> Itera
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its gunicorn and worker can be stopped with it
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base_url, process)
         yield RunningService(base_url, process, log_path)
     finally:
-        stop(process)
+        stop(process, group=True)
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+def stop(process: subprocess.Popen[bytes], timeout: float = 20, *, group: bool = False) -> int:
+    """SIGTERM, then SIGKILL if it lingers: with `group` (a process started in a session of
+    its own) the kill takes its children too, so no orphaned gunicorn or worker outlives the
+    test to hold a port or load the machine for the tests after it."""
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            if group:
+                os.killpg(process.pid, signal.SIGKILL)  # not reaped yet: still our group
+            else:
+                process.kill()
             process.wait()
     return int(process.returncode)
 

@@ -1,5 +1,7 @@
 """Worker wake-up across hosts on PostgreSQL: LISTEN on the channel that the `jobs` table's
-trigger (migration 0003) notifies when a transaction that made a job pending commits.
+trigger (migrations 0003, 0008) notifies when a transaction that made a job pending commits.
+The channel is the jobs table's schema's own (`referral_jobs:<schema>`): channels span the
+whole database, and deployments or test runs sharing one must not wake each other.
 
 Only a hint, like the UDP wake-up: the job is in the table, and a missed notification costs
 at most one poll. The listening connection is the worker's own (LISTEN needs a session, so not
@@ -10,22 +12,35 @@ REFERRAL_WORKER_LISTEN=0 there). When it breaks, the worker polls until it recon
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import select
 import time
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Engine
 
 from referral_service.adapters.wakeup import Interrupt
 
 log = logging.getLogger(__name__)
-CHANNEL = "referral_jobs"
-_HAS_TRIGGER = (
-    "SELECT 1 FROM pg_trigger WHERE tgname = 'jobs_notify' AND tgrelid = to_regclass('jobs')"
+CHANNEL_PREFIX = "referral_jobs:"
+# The schema of the `jobs` table on the search path, if its notifying trigger is there.
+_NOTIFYING_SCHEMA = (
+    "SELECT n.nspname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE t.tgname = 'jobs_notify' AND t.tgrelid = to_regclass('jobs')"
 )
 RECONNECT_EVERY_SECONDS = 5.0
+
+
+def channel_for(schema: str) -> str:
+    """The channel the jobs trigger of `schema` notifies (migration 0008 computes the same):
+    channel names stop at 63 bytes, so a longer schema name is replaced by its md5."""
+    if len(schema.encode()) > 63 - len(CHANNEL_PREFIX):
+        schema = hashlib.md5(schema.encode()).hexdigest()  # a name, not a secret
+    return CHANNEL_PREFIX + schema
 
 
 class JobNotifyListener:
@@ -37,6 +52,7 @@ class JobNotifyListener:
         self._next_connect = 0.0
         self._warned: str | None = None
         self._interrupt = Interrupt()
+        self.channel: str | None = None
         self._connect()
 
     @property
@@ -53,11 +69,13 @@ class JobNotifyListener:
             self._warn_once(f"job notifications unavailable ({type(exc).__name__}); polling")
             return
         try:
-            if conn.execute(_HAS_TRIGGER).fetchone() is None:
+            found = conn.execute(_NOTIFYING_SCHEMA).fetchone()
+            if found is None:
                 self._warn_once("the jobs table does not notify (migration 0003?); polling")
                 conn.close()
                 return
-            conn.execute(f"LISTEN {CHANNEL}")
+            self.channel = channel_for(str(found[0]))
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except psycopg.Error as exc:
             self._warn_once(f"job notifications unavailable ({type(exc).__name__}); polling")
             conn.close()

@@ -4,14 +4,20 @@ transaction that queued work commits, and the worker LISTENs (no UDP wake-up her
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from referral_service.adapters.db import job_notify, outbox
-from referral_service.adapters.db.job_notify import JobNotifyListener, open_job_listener
+from referral_service.adapters.db import job_notify, migrate, outbox
+from referral_service.adapters.db.engine import make_engine
+from referral_service.adapters.db.job_notify import (
+    JobNotifyListener,
+    channel_for,
+    open_job_listener,
+)
 from referral_service.config import Settings
 from referral_service.worker import Worker
 from tests.support.worker import assert_idle_worker_takes_a_new_referral
@@ -72,7 +78,7 @@ def test_a_lost_notification_connection_is_replaced(engine, listener, monkeypatc
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE query = :listen AND pid <> pg_backend_pid()"
             ),
-            {"listen": f"LISTEN {job_notify.CHANNEL}"},
+            {"listen": f'LISTEN "{listener.channel}"'},
         )
     deadline = time.monotonic() + 5
     while listener.listening and time.monotonic() < deadline:
@@ -178,3 +184,65 @@ def test_a_notified_worker_claims_at_once_without_a_look_first(
     monkeypatch.setattr(outbox, "has_due", has_due)
     assert_idle_worker_takes_a_new_referral(client, runtime, engine, "notify-claim")
     assert len(looks) == 1, looks
+
+
+def _schema(engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT current_schema()")).scalar_one())
+
+
+def test_each_schema_notifies_a_channel_of_its_own(engine, listener, postgres_url) -> None:
+    """Channels span the database: another deployment (or test run) in a schema of the same
+    database must not wake this one's workers, nor this one theirs."""
+    assert listener.channel == f"referral_jobs:{_schema(engine)}"
+    neighbour_schema = f"n_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{neighbour_schema}"'))
+    neighbour = make_engine(f"{postgres_url}?options=-csearch_path%3D{neighbour_schema}")
+    try:
+        migrate.upgrade(neighbour)
+        theirs = open_job_listener(neighbour)
+        assert theirs is not None and theirs.listening
+        try:
+            _enqueue(neighbour, "theirs")
+            assert listener.wait(0.5) is False, "a neighbour's job woke this schema's worker"
+            assert theirs.wait(5.0) is True
+            _enqueue(engine, "ours")
+            assert listener.wait(5.0) is True
+            assert theirs.wait(0.5) is False
+        finally:
+            theirs.close()
+    finally:
+        neighbour.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{neighbour_schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_a_schema_name_too_long_for_a_channel_still_notifies(postgres_url) -> None:
+    """Channel names stop at 63 bytes: the trigger and the listener both fall back to the
+    schema name's md5, and an enqueue never fails for the name."""
+    long_schema = f"long_{'x' * 44}_{uuid.uuid4().hex[:12]}"  # 62 characters
+    assert channel_for(long_schema) != f"referral_jobs:{long_schema}"
+    assert len(channel_for(long_schema).encode()) <= 63
+    assert channel_for("public") == "referral_jobs:public"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{long_schema}"'))
+    engine = make_engine(f"{postgres_url}?options=-csearch_path%3D{long_schema}")
+    try:
+        migrate.upgrade(engine)
+        listener = open_job_listener(engine)
+        assert listener is not None and listener.listening
+        try:
+            assert listener.channel == channel_for(long_schema)
+            _enqueue(engine, "long")
+            assert listener.wait(5.0) is True
+        finally:
+            listener.close()
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{long_schema}" CASCADE'))
+        admin.dispose()
