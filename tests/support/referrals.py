@@ -91,3 +91,18 @@ def variant(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
     copied = copy.deepcopy(resource)
     copied.update(changes)
     return copied
+
+
+def post_referral(client: Any, resource: dict[str, Any]) -> str:
+    """POST a ServiceRequest through the Flask test client; its id (a 201 is asserted)."""
+    response = client.post(
+        "/fhir/ServiceRequest", json=resource, headers={"Content-Type": FHIR_JSON}
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def referral_task(client: Any, referral_id: str) -> dict[str, Any]:
+    """The referral's Task, as the referrer searches for it."""
+    bundle = client.get(f"/fhir/Task?focus=ServiceRequest/{referral_id}").get_json()
+    return dict(bundle["entry"][0]["resource"])

@@ -9,6 +9,7 @@ different message under a used id is refused."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -159,18 +160,27 @@ def _registration(runtime: Dependencies, receiving: Receiving, message: Message)
     assert message.focus is not None
     push = resources.Push(receiving.sender, receiving.now)
     answers: list[Answer] = []
+    within = _recording_ok(receiving, message, "Patient", answers)
+    resources.create(runtime, push, "Patient", _without_id(message.focus), None, within)
+    return answers[-1]
+
+
+def _recording_ok(
+    receiving: Receiving, message: Message, resource_type: str, answers: list[Answer]
+) -> Callable[[SqlUnitOfWork, StoredResource], None]:
+    """A `within` hook: the stored resource's "ok" response recorded as the message's answer in
+    the storing unit of work (and kept in `answers` for the caller)."""
 
     def within(uow: SqlUnitOfWork, stored: StoredResource) -> None:
         entry = {
-            "fullUrl": f"{receiving.base}/fhir/Patient/{stored.id}",
+            "fullUrl": f"{receiving.base}/fhir/{resource_type}/{stored.id}",
             "resource": resources.render(stored),
         }
         answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
         _record(uow, receiving, message, answer)
         answers.append(answer)
 
-    resources.create(runtime, push, "Patient", _without_id(message.focus), None, within)
-    return answers[-1]
+    return within
 
 
 def _answers(runtime: Dependencies, receiving: Receiving, message: Message) -> Answer:
@@ -182,16 +192,7 @@ def _answers(runtime: Dependencies, receiving: Receiving, message: Message) -> A
     referral_id = _answered_referral(runtime, receiving.sender, document)
     document["basedOn"] = [{"reference": f"ServiceRequest/{referral_id}"}]
     answers: list[Answer] = []
-
-    def within(uow: SqlUnitOfWork, stored: StoredResource) -> None:
-        entry = {
-            "fullUrl": f"{receiving.base}/fhir/QuestionnaireResponse/{stored.id}",
-            "resource": resources.render(stored),
-        }
-        answer = Answer(_respond(receiving, message, "ok", [entry]), "ok", False)
-        _record(uow, receiving, message, answer)
-        answers.append(answer)
-
+    within = _recording_ok(receiving, message, "QuestionnaireResponse", answers)
     take_questionnaire_response(
         runtime,
         sender=receiving.sender,

@@ -8,20 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from referral_service.domain.scheduling.window import booking_window
 from referral_service.worker import Worker
-from tests.support.referrals import FHIR_JSON, eligible_referral
-
-
-def _post(client, resource) -> str:  # type: ignore[no-untyped-def]
-    response = client.post(
-        "/fhir/ServiceRequest", json=resource, headers={"Content-Type": FHIR_JSON}
-    )
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
-
-
-def _task(client, referral_id: str) -> dict:  # type: ignore[no-untyped-def]
-    bundle = client.get(f"/fhir/Task?focus=ServiceRequest/{referral_id}").get_json()
-    return bundle["entry"][0]["resource"]
+from tests.support.referrals import eligible_referral, post_referral, referral_task
 
 
 def _open_days_after(runtime, first) -> list:  # type: ignore[no-untyped-def]
@@ -44,11 +31,11 @@ def test_a_period_starting_three_open_days_into_the_window_is_booked_inside_it(
     end = start + timedelta(days=13)
     resource = eligible_referral("occurrence-1")
     resource["occurrencePeriod"] = {"start": start.isoformat(), "end": end.isoformat()}
-    referral_id = _post(client, resource)
-    plain_id = _post(client, eligible_referral("no-occurrence"))
+    referral_id = post_referral(client, resource)
+    plain_id = post_referral(client, eligible_referral("no-occurrence"))
     Worker(runtime).run_until_idle()
 
-    assert _task(client, referral_id)["businessStatus"]["coding"][0]["code"] == "booked"
+    assert referral_task(client, referral_id)["businessStatus"]["coding"][0]["code"] == "booked"
     with runtime.unit_of_work(read_only=True) as uow:
         visits = [r for r in uow.appointments.series(referral_id) if r["status"] == "booked"]
         plain = [r for r in uow.appointments.series(plain_id) if r["status"] == "booked"]
@@ -76,10 +63,10 @@ def test_an_occurrence_outside_the_whole_window_ends_no_slot_naming_the_occurren
     after = window.closes.astimezone(clinic.zone).date() + timedelta(days=1)
     resource = eligible_referral("occurrence-late")
     resource["occurrencePeriod"] = {"start": after.isoformat()}
-    referral_id = _post(client, resource)
+    referral_id = post_referral(client, resource)
     Worker(runtime).run_until_idle()
 
-    task = _task(client, referral_id)
+    task = referral_task(client, referral_id)
     assert task["businessStatus"]["coding"][0]["code"] == "no-slot", task
     notes = [note["text"] for note in task.get("note", ())]
     assert any("ServiceRequest.occurrence" in text for text in notes), task

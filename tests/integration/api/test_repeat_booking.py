@@ -15,7 +15,13 @@ from sqlalchemy import Engine, select
 from referral_service.adapters.db.tables import chair_claims
 from referral_service.config import Settings
 from referral_service.worker import Worker
-from tests.support.referrals import FHIR_JSON, eligible_referral, variant
+from tests.support.referrals import (
+    FHIR_JSON,
+    eligible_referral,
+    post_referral,
+    referral_task,
+    variant,
+)
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 ONE_SLOT_A_DAY = {
@@ -42,19 +48,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     path = tmp_path / "clinic.yaml"
     path.write_text(yaml.safe_dump(ONE_SLOT_A_DAY))
     return Settings(database_url=database_url, job_backoff_base_seconds=0.0, clinic_file=str(path))
-
-
-def _post(client, resource) -> str:  # type: ignore[no-untyped-def]
-    response = client.post(
-        "/fhir/ServiceRequest", json=resource, headers={"Content-Type": FHIR_JSON}
-    )
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
-
-
-def _task(client, referral_id: str) -> dict:  # type: ignore[no-untyped-def]
-    bundle = client.get(f"/fhir/Task?focus=ServiceRequest/{referral_id}").get_json()
-    return bundle["entry"][0]["resource"]
 
 
 def _rows(runtime, referral_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -89,7 +82,7 @@ def _repeats_due(html: str) -> str:
 def test_the_repeat_is_booked_in_its_window_listed_in_the_task_and_cancelled_with_it(
     client, runtime, engine
 ) -> None:
-    referral_id = _post(client, eligible_referral("repeat-booked"))
+    referral_id = post_referral(client, eligible_referral("repeat-booked"))
     Worker(runtime).run_until_idle()
 
     first, repeat = _rows(runtime, referral_id)
@@ -99,7 +92,7 @@ def test_the_repeat_is_booked_in_its_window_listed_in_the_task_and_cancelled_wit
     assert repeat["resource"]["description"] == "repeat course"
     assert _claims(engine, repeat["id"]) == 8  # two hours of 15-minute cells
 
-    task = _task(client, referral_id)
+    task = referral_task(client, referral_id)
     assert task["businessStatus"]["coding"][0]["code"] == "booked"
     assert task["output"] == [
         {
@@ -136,24 +129,24 @@ def test_a_full_due_window_books_the_first_visit_and_records_the_repeat_as_due(
     client, runtime
 ) -> None:
     # The first open day's only chair time: where the next referral would start.
-    opener = _post(client, eligible_referral("repeat-opener"))
+    opener = post_referral(client, eligible_referral("repeat-opener"))
     Worker(runtime).run_until_idle()
     (day_one, _) = _rows(runtime, opener)
     repeat_day = _local_day(runtime, day_one) + timedelta(days=8)
     # A referral the referrer wants on the day the next referral's repeat falls due fills it.
     blocker = eligible_referral("repeat-blocker")
     blocker["occurrenceDateTime"] = repeat_day.isoformat()
-    blocker_id = _post(client, blocker)
+    blocker_id = post_referral(client, blocker)
     Worker(runtime).run_until_idle()
     assert _local_day(runtime, _rows(runtime, blocker_id)[0]) == repeat_day
 
-    referral_id = _post(client, eligible_referral("repeat-due"))
+    referral_id = post_referral(client, eligible_referral("repeat-due"))
     Worker(runtime).run_until_idle()
     first, due = _rows(runtime, referral_id)
     assert first["status"] == "booked"
     assert _local_day(runtime, first) + timedelta(days=7) == repeat_day
     assert (due["status"], due["visit"], due["chair_id"]) == ("proposed", 2, "")
-    task = _task(client, referral_id)
+    task = referral_task(client, referral_id)
     assert task["businessStatus"]["coding"][0]["code"] == "booked"
     outputs = task["output"]
     assert [o["type"]["text"] for o in outputs] == ["appointment", "repeat course due"]
