@@ -28,7 +28,7 @@ from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import EhrConflict, EhrUnavailable
-from referral_service.adapters.ehr.slots import infusion_schedules, parse_slots
+from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.domain.scheduling.booking import (
     BookingOutcome,
     BookingRequest,
@@ -45,11 +45,9 @@ from referral_service.domain.scheduling.planner import (
 )
 from referral_service.domain.scheduling.repeat_booking import books_repeat
 from referral_service.domain.scheduling.series_booking import (
-    booked_visits,
     due_instants,
     series_reach,
 )
-from referral_service.domain.scheduling.slots import ehr_candidates
 from referral_service.domain.scheduling.window import BookingWindow
 from referral_service.fhir import scheduling as fs
 
@@ -186,18 +184,13 @@ class EhrSchedule:
         them (in the whole window: days outside the range simply offer nothing)."""
         reach = horizon.closes + series_reach(protocol)
         day_start = horizon.opens.astimezone(self.clinic.zone).replace(hour=0, minute=0, second=0)
-        slots, appointments = steps.search_range(
-            self.ehr, list(schedules), horizon.opens, day_start, reach
-        )
-        chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
-        others = booked_visits(
-            self.clinic, steps.load_rows(appointments, chairs, request.referral_id, protocol.name)
-        )
-        offered = ehr_candidates(
-            parse_slots(slots),
-            BookingWindow(horizon.opens, reach),
-            protocol.duration,
-            self.clinic.zone,
+        slots, others, offered = steps.range_offer(
+            self.ehr,
+            self.clinic,
+            schedules,
+            request.referral_id,
+            protocol,
+            (horizon.opens, day_start, reach),
         )
         priority = request.decision.priority or "routine"
         series = SeriesRequest(protocol.name, priority, window, request.occurrence)

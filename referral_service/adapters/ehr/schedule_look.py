@@ -10,12 +10,10 @@ from datetime import datetime
 
 from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
-from referral_service.adapters.ehr.slots import infusion_schedules, parse_slots
+from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.rules import Visit
-from referral_service.domain.scheduling.series_booking import booked_visits
-from referral_service.domain.scheduling.slots import Candidate, ehr_candidates
-from referral_service.domain.scheduling.window import BookingWindow
+from referral_service.domain.scheduling.slots import Candidate
 
 
 class EhrScheduleLook:
@@ -30,13 +28,8 @@ class EhrScheduleLook:
         if not schedules:
             return [], []
         day_start = start.astimezone(self.clinic.zone).replace(hour=0, minute=0, second=0)
-        slots, appointments = steps.search_range(self.ehr, list(schedules), start, day_start, end)
-        chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
         # No referral of ours yet (a draft order): every booked visit counts.
-        booked = booked_visits(
-            self.clinic, steps.load_rows(appointments, chairs, "", protocol.name)
-        )
-        offered = ehr_candidates(
-            parse_slots(slots), BookingWindow(start, end), protocol.duration, self.clinic.zone
+        _, booked, offered = steps.range_offer(
+            self.ehr, self.clinic, schedules, "", protocol, (start, day_start, end)
         )
         return booked, offered

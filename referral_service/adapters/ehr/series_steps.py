@@ -14,13 +14,25 @@ from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import EhrConflict, EhrDataError
 from referral_service.adapters.ehr.headers import etag
 from referral_service.domain.scheduling.booking import BookingRequest
-from referral_service.domain.scheduling.clinic import Protocol
+from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.rules import Visit
+from referral_service.domain.scheduling.series_booking import booked_visits
+from referral_service.domain.scheduling.slots import Candidate, ehr_candidates
+from referral_service.domain.scheduling.window import BookingWindow
 from referral_service.fhir import scheduling as fs
 
 Resource = dict[str, Any]
 PAGE_SIZE = "1000"  # one page for a clinic's range: no `_sort` (slow on some EHRs), sorted here
 LIVE = ("booked", "pending", "arrived", "checked-in")
+
+
+class BookedEarlier(EhrConflict):
+    """The transaction's Appointments already existed: an earlier attempt of ours booked them
+    (its reply lost). The Slots this transaction took are freed; `appointments` are those."""
+
+    def __init__(self, appointments: tuple[Resource, ...]) -> None:
+        super().__init__("this series was booked by an earlier attempt")
+        self.appointments = appointments
 
 
 def search_range(
@@ -64,6 +76,27 @@ def search_range(
             free[str(slot["id"])] = slot
     appointments = [a for a in ehr.matches(found[1]) if a.get("status") in LIVE]
     return free, appointments
+
+
+def range_offer(
+    ehr: FhirClient,
+    clinic: Clinic,
+    schedules: Mapping[str, Resource],
+    referral_id: str,
+    protocol: Protocol,
+    span: tuple[datetime, datetime, datetime],
+) -> tuple[dict[str, Resource], list[Visit], list[Candidate]]:
+    """One range search (`span`: opens, the first day's start, closes) as the planner's input:
+    the free Slots by id, the visits booked on the infusion chairs (the referral's own left out)
+    and the free Slots as chair times for `protocol` in [opens, closes)."""
+    opens, day_start, closes = span
+    slots, appointments = search_range(ehr, list(schedules), opens, day_start, closes)
+    chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
+    booked = booked_visits(clinic, load_rows(appointments, chairs, referral_id, protocol.name))
+    offered = ehr_candidates(
+        eb.parse_slots(slots), BookingWindow(opens, closes), protocol.duration, clinic.zone
+    )
+    return slots, booked, offered
 
 
 def _q(at: datetime) -> str:
@@ -143,13 +176,18 @@ def content(
 
 
 def book_in_one_transaction(
-    ehr: FhirClient, referral_id: str, contents: list[Resource], runs: list[list[Resource]]
+    ehr: FhirClient,
+    referral_id: str,
+    contents: list[Resource],
+    runs: list[list[Resource]],
+    first_visit: int = 1,
 ) -> tuple[Resource, ...]:
-    """ONE transaction: every visit's Appointment and every Slot busy (ifMatch). EhrConflict
-    when a Slot changed since the search (nothing booked)."""
+    """ONE transaction: every visit's Appointment (numbered from `first_visit`) and every Slot
+    busy (ifMatch). EhrConflict when a Slot changed since the search (nothing booked);
+    BookedEarlier when the visits were already booked by an earlier attempt of ours."""
     entries: list[Resource] = []
     slot_entries: list[Resource] = []
-    for number, (appointment, run) in enumerate(zip(contents, runs, strict=True), 1):
+    for number, (appointment, run) in enumerate(zip(contents, runs, strict=True), first_visit):
         full_url = f"urn:uuid:{uuid.uuid4()}"
         entries.append(
             {
@@ -187,7 +225,7 @@ def book_in_one_transaction(
         # An earlier attempt of ours had booked this series (its reply lost): keep that one,
         # free the Slots this Bundle just took.
         _free_held(ehr, [e.get("resource") or {} for e in results[len(contents) :]])
-        raise EhrConflict("this series was booked by an earlier attempt")
+        raise BookedEarlier(tuple(booked))
     return tuple(booked)
 
 
