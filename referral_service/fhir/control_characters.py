@@ -39,7 +39,10 @@ def forbid_in_json(document: Any) -> None:
     """400 naming the first JSON string or key (as a FHIRPath-like expression) that holds a
     forbidden control character. The message names the code point, never the content."""
     root = document.get("resourceType") if isinstance(document, dict) else None
-    found = _first_offence(document, root if isinstance(root, str) else "$")
+    # The resource type names the root only when it is itself clean: the issue naming where
+    # must not carry the character it refuses (clients reject such an OperationOutcome).
+    clean_root = isinstance(root, str) and string_control_character(root) is None
+    found = _first_offence(document, root if clean_root else "$")
     if found is not None:
         path, code_point, in_name = found
         what = f"an element name in {path}" if in_name else path
