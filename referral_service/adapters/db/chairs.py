@@ -88,10 +88,7 @@ class ClinicChairs:
         return {}
 
     def _plan(self, uow: SqlUnitOfWork, held: FreeChairs) -> Any:
-        reach = load_range(held.window, held.protocol)
-        others = booked_visits(
-            self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
-        )
+        others = self._booked_around(uow, held.window, held.protocol)
         request = SeriesRequest(
             held.protocol.name,
             held.request.decision.priority or "routine",
@@ -99,6 +96,13 @@ class ClinicChairs:
             held.request.occurrence,
         )
         return plan_series(self.clinic, request, others, None)
+
+    def _booked_around(
+        self, uow: SqlUnitOfWork, window: BookingWindow, protocol: Protocol
+    ) -> list[Visit]:
+        """The live visits loading the days a series of `protocol` in `window` may use."""
+        reach = load_range(window, protocol)
+        return booked_visits(self.clinic, uow.appointments.live_between(reach.opens, reach.closes))
 
     def _claim(
         self, uow: SqlUnitOfWork, held: FreeChairs, plan: Plan, now: datetime
@@ -134,11 +138,7 @@ class ClinicChairs:
         room), in a savepoint of its own: False leaves it to be recorded as due."""
         if plan.repeat_due is None or not books_repeat(held.protocol):
             return False
-        window = due_window(self.clinic, plan.repeat_due)
-        reach = load_range(window, held.protocol)
-        others = booked_visits(
-            self.clinic, uow.appointments.live_between(reach.opens, reach.closes)
-        )
+        others = self._booked_around(uow, due_window(self.clinic, plan.repeat_due), held.protocol)
         found = plan_repeat(self.clinic, held.protocol, plan.repeat_due, others)
         if not isinstance(found, Plan):
             return False
