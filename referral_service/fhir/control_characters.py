@@ -41,8 +41,9 @@ def forbid_in_json(document: Any) -> None:
     root = document.get("resourceType") if isinstance(document, dict) else None
     # The resource type names the root only when it is itself clean: the issue naming where
     # must not carry the character it refuses (clients reject such an OperationOutcome).
-    clean_root = isinstance(root, str) and string_control_character(root) is None
-    found = _first_offence(document, root if clean_root else "$")
+    if not isinstance(root, str) or string_control_character(root) is not None:
+        root = "$"
+    found = _first_offence(document, root)
     if found is not None:
         path, code_point, in_name = found
         what = f"an element name in {path}" if in_name else path
