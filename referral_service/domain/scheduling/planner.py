@@ -185,12 +185,7 @@ class _Search:
         load = self.chair_day(day)
         if load is None:
             return -2
-        course = self.protocol.course
-        length = self.protocol.minutes // load.tick
-        start_len, end_len = (
-            course.nurse_start_minutes // load.tick,
-            course.nurse_end_minutes // load.tick,
-        )
+        length, start_len, end_len = _shape(self.protocol, load.tick)
         # A first visit takes the earliest start on its day: referrals arriving later can only
         # use times after their arrival and lead time, so the day's later times are theirs.
         earliest = first or self.request.priority in EARLIEST_FIRST
