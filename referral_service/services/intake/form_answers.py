@@ -5,7 +5,6 @@ work. The web form uses it; message and placer-Task paths can call it the same w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.form_links import FormLinks, LinkRefused, needs_round
 from referral_service.services.intake.resources import (
+    Within,
     identifiers,
     patient_key,
     patient_reference,
@@ -44,7 +44,7 @@ def take_questionnaire_response(
     document: dict[str, Any],
     now: datetime,
     link_digest: str | None = None,
-    within: Callable[[SqlUnitOfWork, StoredResource], None] | None = None,
+    within: Within | None = None,
 ) -> Taken:
     """Store the sender's answers about its referral and evaluate the referral again at once.
     Raises Unprocessable (answers not fitting the form), NotKnown (not the sender's referral),

@@ -9,7 +9,6 @@ different message under a used id is refused."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -167,7 +166,7 @@ def _registration(runtime: Dependencies, receiving: Receiving, message: Message)
 
 def _recording_ok(
     receiving: Receiving, message: Message, resource_type: str, answers: list[Answer]
-) -> Callable[[SqlUnitOfWork, StoredResource], None]:
+) -> resources.Within:
     """A `within` hook: the stored resource's "ok" response recorded as the message's answer in
     the storing unit of work (and kept in `answers` for the caller)."""
 
