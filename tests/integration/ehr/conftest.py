@@ -46,6 +46,7 @@ def booking_request(
     *,
     priority: str = "routine",
     protocol: str = "standard-infusion",
+    earliest_start: datetime | None = None,
 ) -> BookingRequest:
     decision = Decision(
         referral=referral_id,
@@ -53,6 +54,7 @@ def booking_request(
         category="chronic-migraine",
         priority=priority,
         protocol=protocol,
+        earliest_start=earliest_start,
     )
     return BookingRequest(
         referral_id=referral_id,

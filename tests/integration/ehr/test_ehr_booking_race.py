@@ -26,7 +26,6 @@ from sqlalchemy import Engine, select
 from referral_service.adapters.db.tables import appointments as appointments_table
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.config import Settings
-from referral_service.domain.decision import Decision
 from referral_service.domain.scheduling.booking import BookingRequest
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
 from referral_service.domain.scheduling.rules import Visit, hard_rule_violations
@@ -34,7 +33,7 @@ from referral_service.fhir import scheduling as fs
 from referral_service.runtime import schedule_for
 from referral_service.services.booking.schedule import book_in, find_time
 from referral_service.services.ehr.seed import seed_demo
-from tests.integration.ehr.conftest import add_referrals
+from tests.integration.ehr.conftest import add_referrals, booking_request
 from tests.support.sekmet import SekmetServer
 
 pytestmark = pytest.mark.ehr
@@ -76,22 +75,7 @@ def at(hour: int, minute: int = 0) -> datetime:
 
 
 def request_for(referral_id: str, received_at: datetime, earliest: datetime) -> BookingRequest:
-    decision = Decision(
-        referral=referral_id,
-        decision="eligible",
-        category="chronic-migraine",
-        priority="routine",
-        protocol="standard-infusion",
-        earliest_start=earliest,
-    )
-    return BookingRequest(
-        referral_id=referral_id,
-        sender="clinic-a",
-        patient_ref=f"Patient/{referral_id}-patient",
-        service_request_ref=f"http://127.0.0.1:8080/fhir/ServiceRequest/{referral_id}",
-        decision=decision,
-        received_at=received_at,
-    )
+    return booking_request(referral_id, received_at, earliest_start=earliest)
 
 
 def book(
