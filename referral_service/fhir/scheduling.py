@@ -250,13 +250,17 @@ def due_appointment(
 REPEAT_COURSE = "repeat course"  # a booked repeat's description ("repeat course due": not booked)
 
 
-def as_repeat(appointment: Resource) -> Resource:
-    """A visit's Appointment marked as the repeat course (not a visit of the first series)."""
-    return {**appointment, "description": REPEAT_COURSE}
+def as_repeat(appointment: Resource, number: tuple[int, int] = (1, 1)) -> Resource:
+    """A visit's Appointment marked as the repeat course (not a visit of the first series):
+    "repeat course", or "repeat course, visit k of n" for a repeated series."""
+    k, n = number
+    description = REPEAT_COURSE if n <= 1 else f"{REPEAT_COURSE}, visit {k} of {n}"
+    return {**appointment, "description": description}
 
 
 def is_repeat(appointment: Resource) -> bool:
-    return appointment.get("description") == REPEAT_COURSE
+    description = str(appointment.get("description", ""))
+    return description == REPEAT_COURSE or description.startswith(f"{REPEAT_COURSE}, visit ")
 
 
 def with_status(resource: Resource, status: str) -> Resource:

@@ -46,7 +46,7 @@ class TaskView:
     # A series: every visit's Appointment (appointment_ref is the first); a repeat course due.
     series_refs: tuple[str, ...] = ()
     repeat_due: tuple[str, str] | None = None  # (earliest, latest) instants
-    repeat_ref: str | None = None  # the repeat course's Appointment, when booked at once
+    repeat_refs: tuple[str, ...] = ()  # the repeat course's Appointments, when booked at once
 
 
 def build_task(view: TaskView) -> dict[str, Any]:
@@ -85,9 +85,11 @@ def build_task(view: TaskView) -> dict[str, Any]:
             }
             for k, ref in enumerate(refs, 1)
         ]
-    if view.repeat_ref is not None:
+    repeats = len(view.repeat_refs)
+    for k, ref in enumerate(view.repeat_refs, 1):
+        text = "repeat course" if repeats == 1 else f"repeat course, visit {k} of {repeats}"
         task.setdefault("output", []).append(
-            {"type": {"text": "repeat course"}, "valueReference": {"reference": view.repeat_ref}}
+            {"type": {"text": text}, "valueReference": {"reference": ref}}
         )
     if view.repeat_due is not None:
         task.setdefault("output", []).append(

@@ -42,9 +42,9 @@ def write_task(
     assert referral is not None and task is not None
     rows = uow.appointments.series(referral_id)
     live = [r for r in rows if r["status"] not in ("cancelled", "proposed")]
-    # A booked repeat course is the row after the series (visit > visits), listed on its own.
-    repeat = next((r for r in live if r.get("visit", 1) > r.get("visits", 1)), None)
-    live = [r for r in live if r is not repeat]
+    # A booked repeat course is the rows after the series (visit > visits), listed on their own.
+    repeat = [r for r in live if r.get("visit", 1) > r.get("visits", 1)]
+    live = [r for r in live if r.get("visit", 1) <= r.get("visits", 1)]
     refs = tuple(f"Appointment/{r['id']}" for r in live)
     due = next((r for r in rows if r["status"] == "proposed"), None)
     repeat_due = None
@@ -63,7 +63,7 @@ def write_task(
         appointment_ref=refs[0] if refs else None,
         series_refs=refs if len(refs) > 1 else (),
         repeat_due=repeat_due,
-        repeat_ref=f"Appointment/{repeat['id']}" if repeat is not None and live else None,
+        repeat_refs=tuple(f"Appointment/{r['id']}" for r in repeat) if live else (),
         placer_identifiers=tuple(task.resource.get("identifier", ())),
         placer_inputs=tuple(
             item for item in task.resource.get("input", ()) if "valueReference" in item

@@ -118,9 +118,7 @@ class ClinicChairs:
                 values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
             )
             first = first or values
-        if plan.repeat_due is not None and not self._book_repeat(
-            uow, held, plan, earlier.get(visits + 1), now
-        ):
+        if plan.repeat_due is not None and not self._book_repeat(uow, held, plan, earlier, now):
             due = self._due_row(held, plan, visits, earlier.get(visits + 1), now)
             self._write(uow, due, earlier.get(visits + 1))
         assert first is not None
@@ -131,27 +129,34 @@ class ClinicChairs:
         uow: SqlUnitOfWork,
         held: FreeChairs,
         plan: Plan,
-        earlier: Mapping[str, Any] | None,
+        earlier: Mapping[int, Mapping[str, Any]],
         now: datetime,
     ) -> bool:
-        """The repeat visit booked in its due window (the clinic books repeats and one has
-        room), in a savepoint of its own: False leaves it to be recorded as due."""
+        """The repeat course's visits booked, its first in the due window (the clinic books
+        repeats and the whole course has room), in a savepoint of their own: all of them, or
+        False and it is recorded as due."""
         if plan.repeat_due is None or not books_repeat(held.protocol):
             return False
         others = self._booked_around(uow, due_window(self.clinic, plan.repeat_due), held.protocol)
-        found = plan_repeat(self.clinic, held.protocol, plan.repeat_due, others)
+        first_course = [v.start for v in plan.visits]
+        found = plan_repeat(
+            self.clinic, held.protocol, plan.repeat_due, others, first_course=first_course
+        )
         if not isinstance(found, Plan):
             return False
-        visit, visits = found.visits[0], len(plan.visits)
-        values = self._row(held, visit, (visits + 1, visits), earlier, now)
-        values["resource"] = fs.as_repeat(values["resource"])
+        visits = len(plan.visits)
         try:
             with uow.savepoint():
-                self._write(uow, values, earlier)
-                uow.appointments.claim_cells(
-                    values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
-                )
-        except KeyTaken:  # its cells claimed under us: the first course stands, the repeat is due
+                for number, visit in enumerate(found.visits, visits + 1):
+                    values = self._row(held, visit, (number, visits), earlier.get(number), now)
+                    values["resource"] = fs.as_repeat(
+                        values["resource"], (number - visits, len(found.visits))
+                    )
+                    self._write(uow, values, earlier.get(number))
+                    uow.appointments.claim_cells(
+                        values["id"], visit.chair_id, visit.start, visit.end, self.clinic.cell
+                    )
+        except KeyTaken:  # a cell claimed under us: the first course stands, the repeat is due
             return False
         return True
 

@@ -92,7 +92,7 @@ class HeldSeries:
     appointments: tuple[Resource, ...] = ()
     repeat_due: RepeatDue | None = None
     no_room: NoRoom | None = None  # why nothing was booked, when the planner said
-    repeat: Resource | None = None  # the repeat course's Appointment, when booked at once
+    repeat: tuple[Resource, ...] = ()  # the repeat course's Appointments, when booked at once
 
 
 class EhrSchedule:
@@ -157,7 +157,7 @@ class EhrSchedule:
             held.request,
             held.protocol,
             held.repeat_due,
-            len(held.appointments),
+            [fs.appointment_times(a).start for a in held.appointments],
             transactions=self.transactions,
         )
         return replace(held, repeat=repeat)
@@ -239,8 +239,7 @@ class EhrSchedule:
         request = held.request
         earlier = {r["visit"]: r for r in uow.appointments.series(request.referral_id)}
         visits = len(held.appointments)
-        repeat = (held.repeat,) if held.repeat is not None else ()
-        for number, appointment in enumerate((*held.appointments, *repeat), 1):
+        for number, appointment in enumerate((*held.appointments, *held.repeat), 1):
             times = fs.appointment_times(appointment)
             values = {
                 "status": appointment["status"],
@@ -259,7 +258,7 @@ class EhrSchedule:
                 "visits": visits,
             }
             _upsert(uow, request, earlier.get(number), values)
-        if held.repeat_due is not None and held.repeat is None:
+        if held.repeat_due is not None and not held.repeat:
             earliest, latest = due_instants(self.clinic, held.repeat_due)
             resource = fs.due_appointment(
                 referral_id=request.referral_id,

@@ -1,11 +1,13 @@
 """A repeat course booked at once on the clinic EHR (the clinic file's `repeat.book`): after the
 first course, ONE batch searching the due window (free Slots and the Appointments loading its
-days) and ONE transaction booking the repeat visit with its Slots (ifMatch). A window without
-room, or a Slot taken between the two, leaves the repeat recorded as due: the first course is
-booked either way."""
+days, through the repeat series' last possible day) and ONE transaction booking every visit of
+the repeat course with its Slots (ifMatch). A window without room, or a Slot taken between the
+two, leaves the repeat recorded as due: the first course is booked either way."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from referral_service.adapters.ehr import series_steps as steps
@@ -15,6 +17,7 @@ from referral_service.domain.scheduling.booking import BookingRequest
 from referral_service.domain.scheduling.clinic import Clinic, Protocol
 from referral_service.domain.scheduling.planner import Plan, RepeatDue
 from referral_service.domain.scheduling.repeat_booking import due_window, plan_repeat
+from referral_service.domain.scheduling.series_booking import series_reach
 from referral_service.fhir import scheduling as fs
 
 Resource = dict[str, Any]
@@ -27,35 +30,37 @@ def book_repeat(
     request: BookingRequest,
     protocol: Protocol,
     due: RepeatDue,
-    visits: int,
+    first_course: Sequence[datetime],
     *,
     transactions: bool,
-) -> Resource | None:
-    """The repeat visit (numbered after the `visits` of the first course) booked on the EHR, or
-    None when it stays due. An earlier attempt's booked repeat is kept, not doubled."""
+) -> tuple[Resource, ...]:
+    """The repeat course's visits (numbered after the first course's, whose visit starts are
+    `first_course`) booked on the EHR, all of them, or () when it stays due. An earlier
+    attempt's booked repeat is kept, not doubled."""
     window = due_window(clinic, due)
-    span = (window.opens, window.opens, window.closes + protocol.duration)
+    span = (window.opens, window.opens, window.closes + series_reach(protocol))
     slots, others, offered = steps.range_offer(
         ehr, clinic, schedules, request.referral_id, protocol, span
     )
-    plan = plan_repeat(clinic, protocol, due, others, offered)
+    plan = plan_repeat(clinic, protocol, due, others, offered, first_course)
     if not isinstance(plan, Plan):
-        return None
-    visit, slot_ids = plan.visits[0], plan.slot_ids[0]
-    number = (visits + 1, visits)
-    content = fs.as_repeat(
-        steps.content(request, protocol, visit, slot_ids, schedules[visit.chair_id], number)
-    )
-    run = [slots[sid] for sid in slot_ids]
+        return ()
+    visits, repeats = len(first_course), len(plan.visits)
+    contents = [
+        fs.as_repeat(
+            steps.content(request, protocol, visit, ids, schedules[visit.chair_id], (k, visits)),
+            (k - visits, repeats),
+        )
+        for k, (visit, ids) in enumerate(zip(plan.visits, plan.slot_ids, strict=True), visits + 1)
+    ]
+    runs = [[slots[sid] for sid in ids] for ids in plan.slot_ids]
     if not transactions:
-        booked = steps.book_one_by_one(ehr, [content], [run])
-        return booked[0] if booked else None
+        return steps.book_one_by_one(ehr, contents, runs)
     try:
-        booked = steps.book_in_one_transaction(
-            ehr, request.referral_id, [content], [run], first_visit=visits + 1
+        return steps.book_in_one_transaction(
+            ehr, request.referral_id, contents, runs, first_visit=visits + 1
         )
     except steps.BookedEarlier as earlier:  # an earlier attempt's repeat (its reply lost): kept
-        return earlier.appointments[0]
+        return earlier.appointments
     except EhrConflict:  # a Slot taken since the search: the repeat stays due
-        return None
-    return booked[0]
+        return ()

@@ -56,7 +56,8 @@ class Series:
 @dataclass(frozen=True)
 class Repeat:
     """The course is repeated after `every_days`, give or take `tolerance_days`; `book`: the
-    repeat visit is booked with the first course when its window has room (else recorded as due)."""
+    repeat course (every visit of its series) is booked with the first course when its window
+    has room (else recorded as due)."""
 
     every_days: int
     tolerance_days: int
@@ -216,13 +217,6 @@ class CourseFields(Schema):
                 "nurse_start_minutes",
             )
         dosing, series = data.get("dosing"), data.get("series")
-        repeat = data.get("repeat")
-        if repeat and repeat.book and series and series.visits > 1:
-            raise ValidationError(
-                f"book: true needs a one-visit course (series has {series.visits} visits); "
-                "a repeated series is recorded as due",
-                "repeat",
-            )
         if dosing and dosing.max_mg_per_week and series:
             weekly = visits_in_a_week(series) * dosing.mg_per_visit
             if weekly > dosing.max_mg_per_week:

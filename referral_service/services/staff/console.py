@@ -64,16 +64,22 @@ class Infusion:
 
     @property
     def series(self) -> str:
-        if self.visit > self.visits:  # the row after the series: a repeat booked at once
-            return "repeat course"
+        if self.visit > self.visits:  # the rows after the series: a repeat booked at once
+            return self._repeat("repeat course", ", visit {k} of {n}")
         return f"visit {self.visit} of {self.visits}" if self.visits > 1 else ""
 
     @property
     def label(self) -> str:
         """The protocol as the chair Gantt shows it, with its place in the course."""
         if self.visit > self.visits:
-            return f"{self.protocol} repeat"
+            return self._repeat(f"{self.protocol} repeat", " {k}/{n}")
         return f"{self.protocol} {self.visit}/{self.visits}" if self.visits > 1 else self.protocol
+
+    def _repeat(self, name: str, numbered: str) -> str:
+        """A repeat course's visit: the repeat repeats the series, so it has `visits` visits too."""
+        if self.visits <= 1:
+            return name
+        return name + numbered.format(k=self.visit - self.visits, n=self.visits)
 
 
 @dataclass(frozen=True)

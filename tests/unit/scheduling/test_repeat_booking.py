@@ -1,6 +1,7 @@
 """A repeat course booked at once (the clinic file's `repeat.book`): the setting's validation,
-and the planner's repeat visit inside its due window, across a closure, or none when the window
-is full (then it stays recorded as due)."""
+and the planner's repeat visit (or whole repeated series) inside its due window, across a
+closure, under the weekly dose cap across both courses, or none when the window is full (then
+it stays recorded as due)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ NY = ZoneInfo("America/New_York")
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 
 
-def clinic(repeat: object, *, closures: tuple[str, ...] = (), series: object = None) -> Clinic:
+def clinic(
+    repeat: object,
+    *,
+    closures: tuple[str, ...] = (),
+    series: object = None,
+    dosing: object = None,
+) -> Clinic:
     """One chair open 09:00-11:00 on weekdays (one 2-hour infusion a day), one nurse."""
     protocol: dict = {"minutes": 120, "repeat": repeat}
     if series is not None:
         protocol["series"] = series
+    if dosing is not None:
+        protocol["dosing"] = dosing
     return clinic_from_dict(
         {
             "time_zone": "America/New_York",
@@ -65,7 +74,6 @@ def test_book_defaults_to_off_and_is_read_when_given() -> None:
     [
         ({**BOOKED, "book": "yes"}, None, "protocols.mab.repeat.book"),
         ({**BOOKED, "book": 1}, None, "protocols.mab.repeat.book"),
-        (BOOKED, {"visits": 3}, "book: true needs a one-visit course (series has 3 visits)"),
     ],
 )
 def test_a_bad_book_setting_is_named(repeat: object, series: object, message: str) -> None:
@@ -114,3 +122,75 @@ def test_on_an_ehr_only_offered_slots_inside_the_window_are_taken() -> None:
     assert isinstance(plan, Plan)
     assert plan.visits[0].start == at(date(2027, 4, 1)) and plan.slot_ids == (("s-in",),)
     assert isinstance(plan_repeat(c, c.protocol("mab"), DUE, [], [outside]), NoRoom)
+
+
+# A DHE-like course: 3 visits on consecutive open days, the repeat booked at once.
+SERIES = {"visits": 3, "spacing": "consecutive-open-days"}
+
+
+def days_of(plan: Plan) -> list[date]:
+    return [v.start.astimezone(NY).date() for v in plan.visits]
+
+
+def test_a_repeated_series_may_be_booked_at_once() -> None:
+    assert books_repeat(clinic(BOOKED, series=SERIES).protocol("mab"))
+
+
+def test_a_repeated_series_is_planned_whole_from_the_first_day_of_its_window() -> None:
+    c = clinic(BOOKED, series=SERIES)
+    plan = plan_repeat(c, c.protocol("mab"), DUE, [])
+    assert isinstance(plan, Plan)
+    assert days_of(plan) == [date(2027, 3, 29), date(2027, 3, 30), date(2027, 3, 31)]
+
+
+def test_a_repeated_series_keeps_its_spacing_across_a_closure_and_the_weekend() -> None:
+    c = clinic(BOOKED, series=SERIES, closures=("2027-03-30",))
+    booked = [Visit.of(c, "mab", "c1", at(date(2027, 3, 29)))]
+    plan = plan_repeat(c, c.protocol("mab"), DUE, booked)
+    assert isinstance(plan, Plan)
+    # Mon taken, Tue closed: Wed, Thu, Fri. With Wed also taken: Thu, Fri, then Monday.
+    assert days_of(plan) == [date(2027, 3, 31), date(2027, 4, 1), date(2027, 4, 2)]
+    booked.append(Visit.of(c, "mab", "c1", at(date(2027, 3, 31))))
+    plan = plan_repeat(c, c.protocol("mab"), DUE, booked)
+    assert isinstance(plan, Plan)
+    assert days_of(plan) == [date(2027, 4, 1), date(2027, 4, 2), date(2027, 4, 5)]
+    assert hard_rule_violations(c, [*booked, *plan.visits]) == []
+
+
+def test_a_repeated_series_that_cannot_be_placed_whole_has_no_room() -> None:
+    c = clinic(BOOKED, series=SERIES)
+    # Wednesday and the next Monday taken: every first day in the window (Mon-Fri) would need
+    # one of them within its three consecutive open days, so nothing is planned, not part.
+    booked = [Visit.of(c, "mab", "c1", at(d)) for d in (date(2027, 3, 31), date(2027, 4, 5))]
+    assert isinstance(plan_repeat(c, c.protocol("mab"), DUE, booked), NoRoom)
+
+
+# A first course Thu 03-18, Fri 03-19, Mon 03-22, repeated after 5 days +- 1: due Mon-Wed.
+FIRST_DAYS = (date(2027, 3, 18), date(2027, 3, 19), date(2027, 3, 22))
+FIVE_DAYS = {"every_days": 5, "tolerance_days": 1, "book": True}
+SOON = RepeatDue(date(2027, 3, 22), date(2027, 3, 24))
+
+
+def capped(max_mg_per_week: int) -> Clinic:
+    dosing = {"mg_per_visit": 1, "max_mg_per_week": max_mg_per_week}
+    return clinic(FIVE_DAYS, series=SERIES, dosing=dosing)
+
+
+def test_the_weekly_dose_cap_counts_both_courses() -> None:
+    c = capped(4)
+    first = [Visit.of(c, "mab", "c1", at(d)) for d in FIRST_DAYS]
+    alone = plan_repeat(c, c.protocol("mab"), SOON, first)
+    assert isinstance(alone, Plan) and days_of(alone)[0] == date(2027, 3, 23)
+    # From Tue 23 the days 18-24 would hold 5 visits (5 mg); from Wed 24 no 7 days hold over 4.
+    starts = [v.start for v in first]
+    plan = plan_repeat(c, c.protocol("mab"), SOON, first, first_course=starts)
+    assert isinstance(plan, Plan)
+    assert days_of(plan) == [date(2027, 3, 24), date(2027, 3, 25), date(2027, 3, 26)]
+
+
+def test_a_repeat_that_would_break_the_dose_cap_everywhere_in_its_window_has_no_room() -> None:
+    c = capped(3)
+    first = [Visit.of(c, "mab", "c1", at(d)) for d in FIRST_DAYS]
+    starts = [v.start for v in first]
+    refused = plan_repeat(c, c.protocol("mab"), SOON, first, first_course=starts)
+    assert isinstance(refused, NoRoom) and refused.constraint == "dose cap"
