@@ -1,0 +1,180 @@
+"""A repeated series booked at once on the clinic EHR (SEKMET, a 3-visit course with
+`repeat.book: true`): through intake and the worker the whole repeat course is booked in its due
+window in one more search and one more transaction, every visit holding its Slots and listed in
+the Task; revoking frees every Slot of both courses; a due window where the whole repeat course
+cannot fit books the first course and records the repeat as due, booking none of it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from referral_service.adapters.ehr.client import FhirClient
+from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
+from referral_service.fhir import scheduling as fs
+from referral_service.runtime import book_referral
+from referral_service.worker import Worker
+from tests.integration.ehr.conftest import add_referrals, booking_request
+from tests.integration.ehr.test_repeat_booking_sekmet import (
+    ALL_DAYS,
+    ZONE,
+    Service,
+    first_day,
+    local_day,
+)
+from tests.support.referrals import FHIR_JSON, eligible_referral, variant
+from tests.support.sekmet import SekmetServer
+
+pytestmark = pytest.mark.ehr
+
+
+def series_clinic() -> Clinic:
+    """One chair of its own, open 09:00-11:00 daily (one 2-hour run a day); the standard
+    infusion given on 3 consecutive open days, repeated a week later +- 1 day, booked at once."""
+    return clinic_from_dict(
+        {
+            "time_zone": "America/New_York",
+            "min_lead_minutes": 0,
+            "chairs": [{"id": f"chair-{uuid.uuid4().hex[:6]}", "name": "Chair 1"}],
+            "opening_hours": {day: {"open": "09:00", "close": "11:00"} for day in ALL_DAYS},
+            "protocols": {
+                "standard-infusion": {
+                    "minutes": 120,
+                    "drugs": ["iv-fluids", "metoclopramide", "ketorolac"],
+                    "series": {"visits": 3, "spacing": "consecutive-open-days"},
+                    "repeat": {"every_days": 7, "tolerance_days": 1, "book": True},
+                },
+                "dhe": {"minutes": 120, "drugs": ["dhe"]},
+                "eptinezumab": {"minutes": 60, "drugs": ["eptinezumab"]},
+            },
+        }
+    )
+
+
+@pytest.fixture(params=["on", "off"])
+def service(
+    sekmet_server: SekmetServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    service = Service(sekmet_server, tmp_path, request.param, series_clinic(), days=16)
+    yield service
+    service.engine.dispose()
+
+
+def test_the_whole_repeat_series_is_booked_listed_and_freed_on_cancel(service: Service) -> None:
+    identifier = f"repeat-series-{uuid.uuid4().hex[:8]}"
+    referral_id = service.refer(identifier)
+
+    found = service.ours(referral_id)
+    assert [a["status"] for a in found] == ["booked"] * 6
+    assert [fs.appointment_visit(a) for a in found] == [1, 2, 3, 4, 5, 6]
+    assert [a.get("description") for a in found] == [
+        "visit 1 of 3",
+        "visit 2 of 3",
+        "visit 3 of 3",
+        "repeat course, visit 1 of 3",
+        "repeat course, visit 2 of 3",
+        "repeat course, visit 3 of 3",
+    ]
+    days = [local_day(a) for a in found]
+    one = timedelta(days=1)
+    assert days[1] - days[0] == days[2] - days[1] == one  # every day is open: consecutive
+    assert days[4] - days[3] == days[5] - days[4] == one
+    assert days[3] - days[0] in (timedelta(days=d) for d in (6, 7, 8))
+    slots = {a["id"]: fs.appointment_slot_ids(a) for a in found}
+    for appointment_id, slot_ids in slots.items():
+        assert len(slot_ids) == 8
+        for sid in slot_ids:
+            slot = service.slot(sid)
+            assert slot["status"] == "busy"
+            assert fs.slot_holder(slot) == f"Appointment/{appointment_id}"
+
+    outputs = service.task(referral_id)["output"]
+    assert [o["type"]["text"] for o in outputs] == [
+        "visit 1 of 3",
+        "visit 2 of 3",
+        "visit 3 of 3",
+        "repeat course, visit 1 of 3",
+        "repeat course, visit 2 of 3",
+        "repeat course, visit 3 of 3",
+    ]
+    with service.runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.appointments.series(referral_id)
+    assert [r["ehr_reference"] for r in rows] == [f"Appointment/{a['id']}" for a in found]
+    assert [(r["visit"], r["visits"]) for r in rows] == [(k, 3) for k in range(1, 7)]
+    assert [o["valueReference"]["reference"] for o in outputs] == [
+        f"Appointment/{r['id']}" for r in rows
+    ]
+
+    revoked = variant(eligible_referral(identifier), id=referral_id, status="revoked")
+    response = service.api.put(
+        f"/fhir/ServiceRequest/{referral_id}",
+        json=revoked,
+        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"1"'},
+    )
+    assert response.status_code == 200
+    Worker(service.runtime).run_until_idle()
+    assert [a["status"] for a in service.ours(referral_id)] == ["cancelled"] * 6
+    for slot_ids in slots.values():
+        for sid in slot_ids:
+            slot = service.slot(sid)
+            assert slot["status"] == "free" and fs.slot_holder(slot) is None
+
+
+def test_a_window_where_the_whole_repeat_cannot_fit_books_none_of_it(service: Service) -> None:
+    # Another system takes the eighth day after the first: every repeat start in the due window
+    # (days 6, 7, 8) would need it within its three consecutive days.
+    blocked = first_day() + timedelta(days=8)
+    with FhirClient.from_settings(service.settings) as client:
+        slots = client.search("Slot", {"schedule": f"Schedule/{service.schedule}", "_count": "500"})
+        taken = [s for s in slots if local_day(s) == blocked]
+        assert taken
+        for slot in taken:
+            client.update(fs.held_slot(slot, "Appointment/someone-else"))
+
+    referral_id = service.refer(f"repeat-series-due-{uuid.uuid4().hex[:8]}")
+    found = service.ours(referral_id)
+    assert [fs.appointment_visit(a) for a in found] == [1, 2, 3]
+    assert local_day(found[0]) == first_day()
+    with service.runtime.unit_of_work(read_only=True) as uow:
+        rows = uow.appointments.series(referral_id)
+    assert [(r["status"], r["visit"]) for r in rows] == [
+        ("booked", 1),
+        ("booked", 2),
+        ("booked", 3),
+        ("proposed", 4),
+    ]
+    outputs = service.task(referral_id)["output"]
+    assert [o["type"]["text"] for o in outputs][3:] == ["repeat course due"]
+    due_opens = datetime.fromisoformat(outputs[3]["valuePeriod"]["start"]).astimezone(ZONE)
+    assert due_opens.date() == first_day() + timedelta(days=6)
+
+
+def test_booking_with_its_repeat_series_costs_the_ehr_two_requests_more(service: Service) -> None:
+    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    add_referrals(service.engine, [referral_id], now)
+    interactions: list[str] = []
+    with FhirClient.from_settings(service.settings) as client:
+        client.on_request = lambda interaction, status, seconds: (
+            interaction != "token" and interactions.append(interaction)
+        )
+        outcome = book_referral(
+            booking_request(referral_id, now),
+            clinic=service.clinic,
+            engine=service.engine,
+            ehr=client,
+            settings=service.settings,
+            now=now,
+        )
+    assert outcome.booked
+    assert [fs.appointment_visit(a) for a in service.ours(referral_id)] == [1, 2, 3, 4, 5, 6]
+    if service.settings.ehr_transactions:
+        # The Schedule read; the first course: a range search batch and a transaction; the
+        # whole repeat course: a search batch of its due window and a transaction.
+        assert interactions == ["read", "transaction", "transaction", "transaction", "transaction"]
+    else:  # visit by visit for each course; the two search batches are the only transactions
+        assert interactions.count("transaction") == 2
