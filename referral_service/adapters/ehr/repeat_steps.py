@@ -39,13 +39,18 @@ def book_repeat(
     attempt's booked repeat is kept, not doubled."""
     window = due_window(clinic, due)
     span = (window.opens, window.opens, window.closes + series_reach(protocol))
+    ours: list[Resource] = []
     slots, others, offered = steps.range_offer(
-        ehr, clinic, schedules, request.referral_id, protocol, span
+        ehr, clinic, schedules, request.referral_id, protocol, span, ours
     )
+    visits = len(first_course)
+    kept = _booked_earlier(ours, visits, protocol.course.series.visits)
+    if kept:  # an earlier attempt booked it (its reply lost): kept, even with no room left
+        return kept
     plan = plan_repeat(clinic, protocol, due, others, offered, first_course)
     if not isinstance(plan, Plan):
         return ()
-    visits, repeats = len(first_course), len(plan.visits)
+    repeats = len(plan.visits)
     contents = [
         fs.as_repeat(
             steps.content(request, protocol, visit, ids, schedules[visit.chair_id], (k, visits)),
@@ -64,3 +69,13 @@ def book_repeat(
         return earlier.appointments
     except EhrConflict:  # a Slot taken since the search: the repeat stays due
         return ()
+
+
+def _booked_earlier(ours: list[Resource], visits: int, repeats: int) -> tuple[Resource, ...]:
+    """Our booked repeat course found by the due window's search (visits after the first
+    course's `visits`), when it is whole; else ()."""
+    booked = {
+        fs.appointment_visit(a): a for a in ours if a.get("status") == "booked" and fs.is_repeat(a)
+    }
+    wanted = range(visits + 1, visits + repeats + 1)
+    return tuple(booked[k] for k in wanted) if all(k in booked for k in wanted) else ()

@@ -85,12 +85,16 @@ def range_offer(
     referral_id: str,
     protocol: Protocol,
     span: tuple[datetime, datetime, datetime],
+    ours: list[Resource] | None = None,
 ) -> tuple[dict[str, Resource], list[Visit], list[Candidate]]:
     """One range search (`span`: opens, the first day's start, closes) as the planner's input:
-    the free Slots by id, the visits booked on the infusion chairs (the referral's own left out)
-    and the free Slots as chair times for `protocol` in [opens, closes)."""
+    the free Slots by id, the visits booked on the infusion chairs (the referral's own left out,
+    and added to `ours` when given) and the free Slots as chair times for `protocol` in
+    [opens, closes)."""
     opens, day_start, closes = span
     slots, appointments = search_range(ehr, list(schedules), opens, day_start, closes)
+    if ours is not None:
+        ours.extend(a for a in appointments if _is_ours(a, referral_id))
     chairs = {str(ref.get("reference")): sid for sid, ref in schedules.items()}
     booked = booked_visits(clinic, load_rows(appointments, chairs, referral_id, protocol.name))
     offered = ehr_candidates(

@@ -2,7 +2,8 @@
 `repeat.book: true`): through intake and the worker the whole repeat course is booked in its due
 window in one more search and one more transaction, every visit holding its Slots and listed in
 the Task; revoking frees every Slot of both courses; a due window where the whole repeat course
-cannot fit books the first course and records the repeat as due, booking none of it."""
+cannot fit books the first course and records the repeat as due, booking none of it; a repeat
+booked by an attempt whose reply was lost is kept, not doubled nor recorded as due."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr.client import FhirClient
+from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
+from referral_service.domain.scheduling.planner import RepeatDue
 from referral_service.fhir import scheduling as fs
 from referral_service.runtime import book_referral
 from referral_service.worker import Worker
@@ -178,3 +182,44 @@ def test_booking_with_its_repeat_series_costs_the_ehr_two_requests_more(service:
         assert interactions == ["read", "transaction", "transaction", "transaction", "transaction"]
     else:  # visit by visit for each course; the two search batches are the only transactions
         assert interactions.count("transaction") == 2
+
+
+def test_a_repeat_booked_by_a_lost_reply_is_kept_when_its_window_has_no_room_left(
+    service: Service,
+) -> None:
+    if not service.settings.ehr_transactions:
+        pytest.skip("a lost reply is recovered by the conditional create in the transaction")
+    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    add_referrals(service.engine, [referral_id], now)
+    request = booking_request(referral_id, now)
+    with FhirClient.from_settings(service.settings) as client:
+        assert book_referral(
+            request,
+            clinic=service.clinic,
+            engine=service.engine,
+            ehr=client,
+            settings=service.settings,
+            now=now,
+        ).booked
+        found = service.ours(referral_id)
+        # Another system then takes every Slot still free: the due window has no room left.
+        schedule = f"Schedule/{service.schedule}"
+        for slot in client.search(
+            "Slot", {"schedule": schedule, "status": "free", "_count": "500"}
+        ):
+            client.update(fs.held_slot(slot, "Appointment/someone-else"))
+        day = local_day(found[0])
+        # The repeat step once more, as after its transaction's reply was lost.
+        again = repeat_steps.book_repeat(
+            client,
+            service.clinic,
+            infusion_schedules(client, (service.schedule,)),
+            request,
+            service.clinic.protocol("standard-infusion"),
+            RepeatDue(day + timedelta(days=6), day + timedelta(days=8)),
+            [fs.parse_instant(a["start"], "start") for a in found[:3]],
+            transactions=True,
+        )
+    assert [a["id"] for a in again] == [a["id"] for a in found[3:]]
+    assert [a["status"] for a in service.ours(referral_id)] == ["booked"] * 6
