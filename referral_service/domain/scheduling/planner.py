@@ -8,10 +8,10 @@ still stagger the starts): referrals arriving later can only use times after the
 lead time, so leaving the later times free gives them a same- or next-day first visit
 (bench/scheduling.py: mean days to first infusion within 15 % of the optimum). A series' later
 visits, whose days are fixed by the spacing, take the start that keeps nurse phases apart and the
-census flattest; so do first visits on a short day (see short_days.py: its own arrivals can hardly
-use it, and its one nurse makes the packing count). A referral that can wait (not stat or asap)
-leaves a short day followed by a closed day room for more visits, unless no day of its window can
-(see RESERVE_VISITS). Same inputs, same plan.
+census flattest (on the eve of a short day, the earliest); so do first visits on a short day
+(short_days.py: its own arrivals can hardly use it, and its one nurse makes the packing count).
+A referral that can wait (not stat or asap) leaves a short day followed by a closed day room for
+more visits, unless no day of its window can (see RESERVE_VISITS). Same inputs, same plan.
 """
 
 from __future__ import annotations
@@ -194,8 +194,11 @@ class _Search:
         # use times after their arrival and lead time, so the day's later times are theirs. Not
         # on a short day: few of its own arrivals can use it (Saturday 9-13 with 2 hours' lead),
         # and with one nurse, spread phases fit 4 two-hour visits where the earliest starts fit 3.
-        earliest = (first and not self.short_days.is_short(day)) or (
-            self.request.priority in EARLIEST_FIRST
+        # A later visit is levelled, except on the eve of a short day, whose own arrivals have
+        # only its afternoon before the scarce short day.
+        short = self.short_days
+        earliest = self.request.priority in EARLIEST_FIRST or (
+            not short.is_short(day) if first else short.is_eve(day)
         )
         stage, best = -1, None
         for chair, start, slot_ids in self.starts(load, day):

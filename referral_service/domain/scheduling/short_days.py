@@ -41,6 +41,11 @@ class ShortDays:
     def is_short(self, day: date) -> bool:
         return day.weekday() in self.short
 
+    def is_eve(self, day: date) -> bool:
+        """The next day is an open short day (Friday before Saturday)."""
+        after = day + timedelta(days=1)
+        return self.is_short(after) and self._open(after)
+
     def reserve_on(self, day: date, visits: int) -> int:
         """Visits to leave free on `day`: `visits` on a short day followed by a closed day, one
         more when a closed day also comes before it (the only open day between two closures:

@@ -171,3 +171,20 @@ def test_first_visits_on_a_short_day_are_spread_to_fit_four_two_hour_visits() ->
         "11:00",
     ]
     assert hard_rule_violations(example, booked) == []
+
+
+@pytest.mark.parametrize(
+    ("first_day", "expected"),
+    [
+        (3, ["Thu 08:00", "Fri 10:00"]),  # Friday, the eve of Saturday: the earliest start
+        (2, ["Wed 08:00", "Thu 16:00"]),  # an ordinary day: levelled, away from 08:00's end
+    ],
+)
+def test_a_later_visit_on_the_eve_of_a_short_day_leaves_the_afternoon_free(
+    first_day: int, expected: list[str]
+) -> None:
+    """Friday's own arrivals have only its afternoon before the scarce Saturday, so a series'
+    later visit there takes the earliest start; on other days it is levelled."""
+    second_day = [Visit.of(clinic(), "infusion", "c1", ny(first_day + 1, 8))]
+    plan = ask("routine", ny(first_day, 8), ny(first_day, 12), second_day, "two-day")
+    assert days(plan) == expected
