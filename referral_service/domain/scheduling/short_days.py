@@ -15,7 +15,8 @@ from .clinic import Clinic
 
 
 def _minutes(starts: time, ends: time) -> int:
-    return int((datetime.combine(date.min, ends) - datetime.combine(date.min, starts)).seconds // 60)
+    span = datetime.combine(date.min, ends) - datetime.combine(date.min, starts)
+    return int(span.total_seconds() // 60)
 
 
 def _weekday_minutes(clinic: Clinic, weekday: int) -> int:

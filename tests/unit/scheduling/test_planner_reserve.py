@@ -14,8 +14,8 @@ from referral_service.domain.scheduling.planner import (
     SeriesRequest,
     plan_series,
 )
-from referral_service.domain.scheduling.short_days import ShortDays
 from referral_service.domain.scheduling.rules import Visit, hard_rule_violations
+from referral_service.domain.scheduling.short_days import ShortDays
 from referral_service.domain.scheduling.window import BookingWindow
 
 NY = ZoneInfo("America/New_York")
