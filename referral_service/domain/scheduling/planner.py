@@ -84,6 +84,7 @@ class Plan:
     visits: tuple[Visit, ...]
     repeat_due: RepeatDue | None = None
     slot_ids: tuple[tuple[str, ...], ...] = ()  # per visit, the EHR Slots of its candidate
+    takes_reserve: bool = False  # no day given kept a short day's reserve (EHR: try later ranges)
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,8 @@ def plan_series(
             found = _series_at(search, day, reserve)
             if isinstance(found, list):
                 slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
-                return Plan(_visits(search, found), _repeat_due(search, day), slots)
+                taken = search.reserve > 0 and not reserve
+                return Plan(_visits(search, found), _repeat_due(search, day), slots, taken)
             stages.append(found)
     if not explain:
         return NoRoom("unexplained", "no room in the candidates given", None)

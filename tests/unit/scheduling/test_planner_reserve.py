@@ -188,3 +188,13 @@ def test_a_later_visit_on_the_eve_of_a_short_day_leaves_the_afternoon_free(
     second_day = [Visit.of(clinic(), "infusion", "c1", ny(first_day + 1, 8))]
     plan = ask("routine", ny(first_day, 8), ny(first_day, 12), second_day, "two-day")
     assert days(plan) == expected
+
+
+def test_a_plan_says_when_it_takes_the_reserve() -> None:
+    """The EHR adapter, given one search range at a time, looks at later ranges first."""
+    taking = ask("routine", ny(5), ny(6), SATURDAY_9)
+    keeping = ask("routine", ny(5), ny(18), SATURDAY_9)
+    stat = ask("stat", ny(5), ny(6), SATURDAY_9)
+    assert isinstance(taking, Plan) and taking.takes_reserve
+    assert isinstance(keeping, Plan) and not keeping.takes_reserve
+    assert isinstance(stat, Plan) and not stat.takes_reserve  # stat never keeps one
