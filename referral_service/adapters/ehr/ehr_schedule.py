@@ -125,25 +125,50 @@ class EhrSchedule:
         schedules = self.schedules()
         contested, no_room = 0, None
         ranges = candidate_ranges(window, protocol.duration, self._first_reach(window))
+        # A plan taking a short day's reserve waits for the later ranges (the planner's order
+        # over the whole window: any day keeping the reserve first); no range keeps it: booked.
+        taking: tuple[BookingWindow, Plan, dict[str, Resource]] | None = None
         for number, horizon in enumerate(ranges if schedules else (), 1):
+            last = number == len(ranges)  # why nothing fits is only wanted of the last range
             while True:
-                # Why nothing fits is only wanted of the last range (the others look further).
-                explain = number == len(ranges)
-                plan, slots = self._plan(request, protocol, horizon, window, schedules, explain)
+                plan, slots = self._plan(request, protocol, horizon, window, schedules, last)
+                if isinstance(plan, Plan) and plan.takes_reserve and (taking or not last):
+                    taking = taking or (horizon, plan, slots)
+                    break
                 if not isinstance(plan, Plan):
                     no_room = plan
                     break
-                booked = self._book(request, protocol, plan, slots, schedules)
-                if booked:
-                    self._fitted_day = plan.visits[0].start.astimezone(self.clinic.zone).date()
-                    return self._with_repeat(HeldSeries(request, protocol, booked, plan.repeat_due))
-                contested += 1
-                mine = steps.our_series(self.ehr, request.referral_id)
-                if mine:  # an earlier attempt of ours had booked it (a lost reply)
-                    return self._with_repeat(HeldSeries(request, protocol, mine, plan.repeat_due))
-                if contested >= MAX_CONTESTED:
-                    raise EhrUnavailable(f"{contested} slot races lost in one attempt; retry later")
+                held = self._attempt(request, protocol, plan, slots, schedules)
+                if held is not None:
+                    return held
+                contested = _lost(contested)
+        while taking is not None:
+            horizon, plan, slots = taking
+            held = self._attempt(request, protocol, plan, slots, schedules)
+            if held is not None:
+                return held
+            contested = _lost(contested)
+            again, slots = self._plan(request, protocol, horizon, window, schedules, False)
+            taking = (horizon, again, slots) if isinstance(again, Plan) else None
         return HeldSeries(request, protocol, no_room=no_room)
+
+    def _attempt(
+        self,
+        request: BookingRequest,
+        protocol: Protocol,
+        plan: Plan,
+        slots: dict[str, Resource],
+        schedules: dict[str, Resource],
+    ) -> HeldSeries | None:
+        """Book the plan in one transaction: the held series, or None when a Slot was taken."""
+        booked = self._book(request, protocol, plan, slots, schedules)
+        if booked:
+            self._fitted_day = plan.visits[0].start.astimezone(self.clinic.zone).date()
+            return self._with_repeat(HeldSeries(request, protocol, booked, plan.repeat_due))
+        mine = steps.our_series(self.ehr, request.referral_id)
+        if mine:  # an earlier attempt of ours had booked it (a lost reply)
+            return self._with_repeat(HeldSeries(request, protocol, mine, plan.repeat_due))
+        return None
 
     def _with_repeat(self, held: HeldSeries) -> HeldSeries:
         """The first course booked: its repeat too, when the clinic books repeats and the due
@@ -292,6 +317,13 @@ class EhrSchedule:
             for row in rows
             if row.get("ehr_reference") in by_reference
         }
+
+
+def _lost(contested: int) -> int:
+    """One more lost transaction; too many in one attempt go back to the worker's backoff."""
+    if contested + 1 >= MAX_CONTESTED:
+        raise EhrUnavailable(f"{contested + 1} slot races lost in one attempt; retry later")
+    return contested + 1
 
 
 def _upsert(

@@ -8,9 +8,10 @@ still stagger the starts): referrals arriving later can only use times after the
 lead time, so leaving the later times free gives them a same- or next-day first visit
 (bench/scheduling.py: mean days to first infusion within 15 % of the optimum). A series' later
 visits, whose days are fixed by the spacing, take the start that keeps nurse phases apart and the
-census flattest. A referral that can wait (not stat, asap or urgent) leaves a day followed by a
-closed day room for one more visit, unless no day of its window can (see RESERVE_VISITS).
-Same inputs, same plan.
+census flattest (on the eve of a short day, the earliest); so do first visits on a short day
+(short_days.py: its own arrivals can hardly use it, and its one nurse makes the packing count).
+A referral that can wait (not stat or asap) leaves a short day followed by a closed day room for
+more visits, unless no day of its window can (see RESERVE_VISITS). Same inputs, same plan.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from .chair_day import NO_ROOM_STAGES, ChairDay, Placement, Shape
 from .clinic import Clinic, Protocol
 from .nursing import CONSECUTIVE_OPEN_DAYS
 from .rules import Visit
+from .short_days import ShortDays
 from .slots import Candidate
 from .window import BookingWindow, require_aware
 
 EARLIEST_FIRST = ("stat", "asap")
-# Referrals that cannot wait: a referral of any other priority (its window has slack) leaves
-# each day room for RESERVE_VISITS more visits like its own after its opening, unless no day of
-# its window can (bench/scheduling.py: late referrals were stat/asap/urgent ones arriving on a
-# Friday afternoon to find Saturday taken by routine work).
-CANNOT_WAIT = ("stat", "asap", "urgent")
+# Referrals that cannot wait: a referral of any other priority (its window has slack: urgent's
+# 3 days reach past a weekend) leaves a short day before a closed day room for RESERVE_VISITS
+# more visits like its own after its opening (one more between two closures: ShortDays), unless
+# no day of its window can (bench/scheduling.py: late referrals were stat/asap ones arriving on a
+# Friday afternoon, and urgent ones before New Year, to find Saturday taken by work with slack).
+CANNOT_WAIT = ("stat", "asap")
 RESERVE_VISITS = 1
 LOOK_BEYOND_DAYS = 56  # how far past the window "the first date it would fit" is sought
 _MAX_GAP_DAYS = 14  # consecutive open days further apart than this are not a series
@@ -81,6 +84,7 @@ class Plan:
     visits: tuple[Visit, ...]
     repeat_due: RepeatDue | None = None
     slot_ids: tuple[tuple[str, ...], ...] = ()  # per visit, the EHR Slots of its candidate
+    takes_reserve: bool = False  # no day given kept a short day's reserve (EHR: try later ranges)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class _Search:
         self.days: dict[date, ChairDay | None] = {}
         self.found: dict[tuple[date, bool, SeriesRequest], Placement | int] = {}
         self.reserve = 0 if request.priority in CANNOT_WAIT else RESERVE_VISITS
+        self.short_days = ShortDays(clinic)
         self.spared: dict[tuple[date, Placement], bool] = {}
 
     def _chair_order(self, candidates: Sequence[Candidate] | None) -> list[str]:
@@ -187,8 +192,15 @@ class _Search:
             return -2
         length, start_len, end_len = _shape(self.protocol, load.tick)
         # A first visit takes the earliest start on its day: referrals arriving later can only
-        # use times after their arrival and lead time, so the day's later times are theirs.
-        earliest = first or self.request.priority in EARLIEST_FIRST
+        # use times after their arrival and lead time, so the day's later times are theirs. Not
+        # on a short day: few of its own arrivals can use it (Saturday 9-13 with 2 hours' lead),
+        # and with one nurse, spread phases fit 4 two-hour visits where the earliest starts fit 3.
+        # A later visit is levelled, except on the eve of a short day, whose own arrivals have
+        # only its afternoon before the scarce short day.
+        short = self.short_days
+        earliest = self.request.priority in EARLIEST_FIRST or (
+            not short.is_short(day) if first else short.is_eve(day)
+        )
         stage, best = -1, None
         for chair, start, slot_ids in self.starts(load, day):
             end = start + self.protocol.duration
@@ -216,7 +228,8 @@ class _Search:
     def leaves_reserve(self, day: date, placement: Placement) -> bool:
         """After `placement`, the day still has room for the reserve's visits (from the opening
         of this referral's window: later referrals cannot use earlier times)."""
-        if self.clinic.opening_on(day + timedelta(days=1)) is not None:
+        reserve = self.short_days.reserve_on(day, self.reserve)
+        if not reserve:
             return True
         key = (day, placement)
         if key not in self.spared:
@@ -226,8 +239,8 @@ class _Search:
             after = -int(
                 -(self.request.window.opens - load.opens).total_seconds() // 60 // load.tick
             )
-            spare = load.spare_visits((placement, own), own, after, self.reserve)
-            self.spared[key] = spare >= self.reserve
+            spare = load.spare_visits((placement, own), own, after, reserve)
+            self.spared[key] = spare >= reserve
         return self.spared[key]
 
     def _allowed(self, start: datetime, end: datetime, first: bool) -> bool:
@@ -362,7 +375,8 @@ def plan_series(
             found = _series_at(search, day, reserve)
             if isinstance(found, list):
                 slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
-                return Plan(_visits(search, found), _repeat_due(search, day), slots)
+                taken = search.reserve > 0 and not reserve
+                return Plan(_visits(search, found), _repeat_due(search, day), slots, taken)
             stages.append(found)
     if not explain:
         return NoRoom("unexplained", "no room in the candidates given", None)
