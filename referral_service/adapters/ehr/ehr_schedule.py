@@ -42,6 +42,7 @@ from referral_service.domain.scheduling.planner import (
     RepeatDue,
     SeriesRequest,
     plan_series,
+    repeat_due,
 )
 from referral_service.domain.scheduling.repeat_booking import books_repeat
 from referral_service.domain.scheduling.series_booking import (
@@ -167,7 +168,11 @@ class EhrSchedule:
             return self._with_repeat(HeldSeries(request, protocol, booked, plan.repeat_due))
         mine = steps.our_series(self.ehr, request.referral_id)
         if mine:  # an earlier attempt of ours had booked it (a lost reply)
-            return self._with_repeat(HeldSeries(request, protocol, mine, plan.repeat_due))
+            # Its repeat falls due after its own first visit, not after this retry's plan's.
+            first = fs.appointment_times(mine[0]).start.astimezone(self.clinic.zone).date()
+            return self._with_repeat(
+                HeldSeries(request, protocol, mine, repeat_due(protocol, first))
+            )
         return None
 
     def _with_repeat(self, held: HeldSeries) -> HeldSeries:

@@ -310,8 +310,9 @@ def _visits(search: _Search, placements: list[Placement]) -> tuple[Visit, ...]:
     )
 
 
-def _repeat_due(search: _Search, first: date) -> RepeatDue | None:
-    repeat = search.protocol.course.repeat
+def repeat_due(protocol: Protocol, first: date) -> RepeatDue | None:
+    """When the course repeats, its first visit on the clinic day `first`."""
+    repeat = protocol.course.repeat
     if repeat is None:
         return None
     due = first + timedelta(days=repeat.every_days)
@@ -376,7 +377,7 @@ def plan_series(
             if isinstance(found, list):
                 slots = tuple(p.slot_ids for p in found) if candidates is not None else ()
                 taken = search.reserve > 0 and not reserve
-                return Plan(_visits(search, found), _repeat_due(search, day), slots, taken)
+                return Plan(_visits(search, found), repeat_due(search.protocol, day), slots, taken)
             stages.append(found)
     if not explain:
         return NoRoom("unexplained", "no room in the candidates given", None)

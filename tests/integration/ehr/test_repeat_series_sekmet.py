@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -223,3 +223,47 @@ def test_a_repeat_booked_by_a_lost_reply_is_kept_when_its_window_has_no_room_lef
         )
     assert [a["id"] for a in again] == [a["id"] for a in found[3:]]
     assert [a["status"] for a in service.ours(referral_id)] == ["booked"] * 6
+
+
+def _take_days(client: FhirClient, service: Service, days: set[date]) -> None:
+    """Another system takes every free Slot of these days."""
+    schedule = f"Schedule/{service.schedule}"
+    for slot in client.search("Slot", {"schedule": schedule, "status": "free", "_count": "500"}):
+        if local_day(slot) in days:
+            client.update(fs.held_slot(slot, "Appointment/someone-else"))
+
+
+def test_booking_again_records_the_repeat_due_after_the_booked_first_course(
+    service: Service,
+) -> None:
+    if not service.settings.ehr_transactions:
+        pytest.skip("a lost reply is recovered by the conditional create in the transaction")
+    # The repeat's whole due window (days 7-9) taken: it is recorded as due.
+    with FhirClient.from_settings(service.settings) as client:
+        _take_days(client, service, {first_day() + timedelta(days=k) for k in (6, 7, 8)})
+    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    add_referrals(service.engine, [referral_id], now)
+    request = booking_request(referral_id, now)
+    periods = []
+    with FhirClient.from_settings(service.settings) as client:
+        for _ in range(2):  # the second as after the first course transaction's reply was lost
+            outcome = book_referral(
+                request,
+                clinic=service.clinic,
+                engine=service.engine,
+                ehr=client,
+                settings=service.settings,
+                now=now,
+            )
+            assert outcome.booked
+            with service.runtime.unit_of_work(read_only=True) as uow:
+                rows = uow.appointments.series(referral_id)
+            assert [(r["status"], r["visit"]) for r in rows][-1] == ("proposed", 4)
+            periods.append(rows[-1]["resource"]["requestedPeriod"][0])
+    # The retry planned a first course on other days (its own Slots were taken) before finding
+    # ours: the repeat still falls due 6-8 days after the booked first visit.
+    assert [local_day(a) for a in service.ours(referral_id)][0] == first_day()
+    assert periods[1] == periods[0]
+    opens = fs.parse_instant(periods[1]["start"], "start").astimezone(ZONE)
+    assert opens.date() == first_day() + timedelta(days=6)
