@@ -217,6 +217,18 @@ class CourseFields(Schema):
                 "nurse_start_minutes",
             )
         dosing, series = data.get("dosing"), data.get("series")
+        repeat = data.get("repeat")
+        if repeat and repeat.book and series and series.visits > 1:
+            span = (series.visits - 1) * (
+                1 if series.spacing == CONSECUTIVE_OPEN_DAYS else series.every_days
+            )
+            soonest = repeat.every_days - repeat.tolerance_days
+            if soonest <= span:
+                raise ValidationError(
+                    f"book: true: the repeat can fall due {soonest} days after the first "
+                    f"visit, before the {series.visits}-visit course ends ({span} days at least)",
+                    "repeat",
+                )
         if dosing and dosing.max_mg_per_week and series:
             weekly = visits_in_a_week(series) * dosing.mg_per_visit
             if weekly > dosing.max_mg_per_week:

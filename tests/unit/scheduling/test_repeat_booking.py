@@ -74,6 +74,17 @@ def test_book_defaults_to_off_and_is_read_when_given() -> None:
     [
         ({**BOOKED, "book": "yes"}, None, "protocols.mab.repeat.book"),
         ({**BOOKED, "book": 1}, None, "protocols.mab.repeat.book"),
+        (
+            {"every_days": 3, "tolerance_days": 1, "book": True},
+            {"visits": 3},
+            "protocols.mab.repeat: book: true: the repeat can fall due 2 days after the first "
+            "visit, before the 3-visit course ends",
+        ),
+        (
+            {"every_days": 30, "tolerance_days": 2, "book": True},
+            {"visits": 3, "spacing": "every-n-days", "every_days": 14},
+            "before the 3-visit course ends (28 days at least)",
+        ),
     ],
 )
 def test_a_bad_book_setting_is_named(repeat: object, series: object, message: str) -> None:
