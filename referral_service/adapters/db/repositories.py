@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from referral_service.adapters.db import audit, cds, local_schedule, outbox
@@ -25,6 +25,11 @@ from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import TaskState
 from referral_service.domain.scheduling.slots import Interval
 from referral_service.fhir.search import Criteria
+
+# Built once: every Task change asks it (adapters/db/referrals.py says why).
+_SYSTEMS_OF = select(referral_identifiers.c.system).where(
+    referral_identifiers.c.referral_id == bindparam("referral_id")
+)
 
 
 class Referrals:
@@ -107,10 +112,7 @@ class Identifiers:
         return rows.find_by_identifiers(self._conn, sender, identifiers)
 
     def systems_of(self, referral_id: str) -> list[str]:
-        query = select(referral_identifiers.c.system).where(
-            referral_identifiers.c.referral_id == referral_id
-        )
-        return list(self._conn.execute(query).scalars())
+        return list(self._conn.execute(_SYSTEMS_OF, {"referral_id": referral_id}).scalars())
 
     def value_of(self, referral_id: str, system: str) -> str | None:
         query = select(referral_identifiers.c.value).where(

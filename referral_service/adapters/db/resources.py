@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from referral_service.adapters.db.tables import (
     referrals,
@@ -173,15 +173,28 @@ def holding(resource_type: str, identifier: tuple[str | None, str], sender: str 
     return query
 
 
+# Built once: every evaluation reads it (adapters/db/referrals.py says why).
+_ABOUT_KEY = select(stored_resources).where(
+    stored_resources.c.sender == bindparam("sender"),
+    stored_resources.c.patient_ref == bindparam("patient_key"),
+)
+_ABOUT_PATIENT = select(stored_resources).where(
+    stored_resources.c.sender == bindparam("sender"),
+    or_(
+        stored_resources.c.patient_ref == bindparam("patient_key"),
+        (stored_resources.c.resource_type == "Patient")
+        & (stored_resources.c.id == bindparam("key_id")),
+    ),
+)
+
+
 def about_patient(conn: Connection, sender: str, patient_key: str) -> list[StoredResource]:
     """The sender's resources filed under one key: a patient (`Patient/x`, the Patient itself
     included), or a referral whose Patient is contained in it (`ServiceRequest/x`: its answers)."""
     kind, key_id = patient_key.split("/", 1)
-    column = stored_resources.c
-    about = column.patient_ref == patient_key
-    if kind == "Patient":
-        about = or_(about, (column.resource_type == "Patient") & (column.id == key_id))
-    rows = conn.execute(select(stored_resources).where(column.sender == sender, about)).mappings()
+    query = _ABOUT_PATIENT if kind == "Patient" else _ABOUT_KEY
+    values = {"sender": sender, "patient_key": patient_key, "key_id": key_id}  # extras unread
+    rows = conn.execute(query, values).mappings()
     return [_row(row) for row in rows]
 
 

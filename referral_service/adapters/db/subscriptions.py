@@ -11,11 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from referral_service.adapters.db.tables import subscription_events, subscriptions
 
 LIVE = ("requested", "active", "error")  # states that still record events
+
+
+# Built once: every Task change asks it (adapters/db/referrals.py says why).
+_FOLLOWING = (
+    select(subscriptions)
+    .where(
+        subscriptions.c.sender == bindparam("sender"),
+        subscriptions.c.status.in_(LIVE),
+        or_(
+            subscriptions.c.referral_id.is_(None),
+            subscriptions.c.referral_id == bindparam("referral_id"),
+        ),
+    )
+    .order_by(subscriptions.c.id)
+)
 
 
 @dataclass(frozen=True)
@@ -73,19 +88,8 @@ class Subscriptions:
 
     def following(self, sender: str, referral_id: str) -> list[SubscriptionRow]:
         """The live Subscriptions of `sender` that cover this referral."""
-        query = (
-            select(subscriptions)
-            .where(
-                subscriptions.c.sender == sender,
-                subscriptions.c.status.in_(LIVE),
-                or_(
-                    subscriptions.c.referral_id.is_(None),
-                    subscriptions.c.referral_id == referral_id,
-                ),
-            )
-            .order_by(subscriptions.c.id)
-        )
-        return [_row(row) for row in self._conn.execute(query)]
+        rows = self._conn.execute(_FOLLOWING, {"sender": sender, "referral_id": referral_id})
+        return [_row(row) for row in rows]
 
     def record_event(
         self,

@@ -24,6 +24,11 @@ from referral_service.fhir import scheduling as fs
 Resource = dict[str, Any]
 PAGE_SIZE = "1000"  # one page for a clinic's range: no `_sort` (slow on some EHRs), sorted here
 LIVE = ("booked", "pending", "arrived", "checked-in")
+# What the planner reads of the range's Appointments (`_elements`): chair, times, status,
+# identifiers and protocol; their contained Patient, Slot list and order are neither sent nor
+# decoded. The Slots come whole: the booking transaction PUTs them back (a PATCH cannot name the
+# Appointment created in the same transaction on every server: docs/scheduling.md).
+APPOINTMENT_ELEMENTS = "identifier,status,serviceType,start,end,participant"
 
 
 class BookedEarlier(EhrConflict):
@@ -43,7 +48,8 @@ def search_range(
     closes: datetime,
 ) -> tuple[dict[str, Resource], list[Resource]]:
     """ONE batch request: the free Slots starting in [opens, closes) on the Schedules, and the
-    Appointments starting in [day_start, closes) (the whole first day's load)."""
+    Appointments starting in [day_start, closes) (the whole first day's load; only the elements
+    the planner reads)."""
     wanted = set(schedule_ids)
     slot_query = (
         "Slot?status=free&schedule="
@@ -52,7 +58,7 @@ def search_range(
     )
     appointment_query = (
         f"Appointment?date=ge{_q(day_start)}&date=lt{_q(closes)}"
-        f"&status={','.join(LIVE)}&_count={PAGE_SIZE}"
+        f"&status={','.join(LIVE)}&_count={PAGE_SIZE}&_elements={APPOINTMENT_ELEMENTS}"
     )
     batch = {
         "resourceType": "Bundle",

@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import Engine, select
 
 from referral_service.adapters.db.tables import appointments
+from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.errors import EhrAuthError, EhrUnavailable
 from referral_service.config import Settings
@@ -304,3 +305,44 @@ def test_without_configured_schedules_only_infusion_schedules_are_used(
         }
     assert outcome.booked and outcome.start == first
     assert schedules == {f"Schedule/{report['schedules'][0]}"}
+
+
+def test_range_search_reads_only_what_the_planner_needs_of_booked_appointments(
+    sekmet_server: SekmetServer, sqlite_engine: Engine, referral_ids
+) -> None:
+    """The batch's Appointment search asks for `_elements` (SEKMET honours it inside a batch):
+    no contained Patient, Slot list or order comes back, and the visit still loads its chair."""
+    clinic, settings, report = seeded(sekmet_server, chairs=2, days=2)
+    (rid,) = referral_ids(1)
+    now = datetime.now(UTC)
+    add_referrals(sqlite_engine, [rid], now)
+    patient = {"resourceType": "Patient", "name": [{"family": "Doe"}], "birthDate": "1980-01-01"}
+    request = dataclasses.replace(
+        booking_request(rid, now), patient_ref="#patient", patient=patient
+    )
+    with client_for(sekmet_server) as client:
+        outcome = book_referral(
+            request, clinic=clinic, engine=sqlite_engine, ehr=client, settings=settings, now=now
+        )
+        assert outcome.booked
+        (whole,) = ours(client, [rid])
+        assert whole["contained"] and whole["slot"] and whole["basedOn"]  # all kept on the EHR
+        opens = datetime.combine(tomorrow(), datetime.min.time(), clinic.zone)
+        _, found = steps.search_range(
+            client, report["schedules"], opens, opens, opens + timedelta(days=2)
+        )
+        chairs = {
+            str(fs.schedule_chair(client.read("Schedule", sid))["reference"]): sid
+            for sid in report["schedules"]
+        }
+    (seen,) = [a for a in found if a["id"] == whole["id"]]
+    assert not {"contained", "slot", "basedOn", "description"} & set(seen)
+    times = fs.appointment_times(whole)
+    assert steps.load_rows(found, chairs, "another-referral", "unknown") == [
+        {
+            "chair_id": chairs[str(fs.appointment_chair(whole))],
+            "protocol": "standard-infusion",
+            "start": times.start,
+            "end": times.end,
+        }
+    ]
