@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test`: more than the cores, as most of a test's time is spent
+# waiting on SEKMET, PostgreSQL and subprocesses (README, "Tests", has the figures).
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench clean
 
@@ -17,7 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/referral-service serve
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check referral_service tests bench
