@@ -20,7 +20,8 @@ run: $(STAMP)
 	$(VENV)/bin/referral-service serve
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not serial"
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m serial
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check referral_service tests bench

@@ -23,9 +23,10 @@ from referral_service.adapters.db.booking_lock import (
 from referral_service.adapters.ehr.errors import EhrUnavailable, ScheduleBusy
 from referral_service.adapters.ehr.serialized import SerializedEhrSchedule
 
-# PostgreSQL's advisory locks span the database, not a schema: these tests' "ehr clinic-a" lock
-# must not meet itself held by this module's other tests on another xdist worker.
-pytestmark = pytest.mark.xdist_group("ehr-clinic-a-booking-lock")
+# Wall-clock bounds, and PostgreSQL's advisory locks span the database, not a schema: this
+# module's "ehr clinic-a" lock must not be held by its own tests on other xdist workers.
+# `make test` runs it alone, after the parallel tests.
+pytestmark = pytest.mark.serial
 
 
 @contextmanager
