@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test`: more than the cores, as most of a test's time is spent
-# waiting on SEKMET, PostgreSQL and subprocesses (README, "Tests", has the figures).
+# waiting on SEKMET, PostgreSQL and subprocesses (README, Set-up).
 TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench clean
