@@ -4,9 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
-# pytest-xdist workers for `make test`: more than the cores, as most of a test's time is spent
-# waiting on SEKMET, PostgreSQL and subprocesses (README, Set-up).
-TEST_WORKERS ?= 4
+# pytest-xdist workers for `make test`: 0 runs every test in the one pytest process, as before.
+# `TEST_WORKERS=4 make test` shares the tests out; not the default until two consecutive full
+# runs are green with it on the CI machine (README, Set-up).
+TEST_WORKERS ?= 0
 
 .PHONY: run test lint bench clean
 
