@@ -9,6 +9,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.integration.cds.cds_requests import PATIENT_ID, draft_order, hook_request
@@ -16,6 +17,9 @@ from tests.integration.cds.ehr_stubs import hanging_ehr
 from tests.support.service import serve
 
 URL = "/cds-services/headache-infusion-referral"
+# Wall-clock bounds: `make test` runs this module alone, after the parallel tests.
+pytestmark = pytest.mark.serial
+
 BUDGET = 1.0
 MARGIN = 1.5  # HTTP, gunicorn and evaluation on a loaded two-core machine
 TOKEN = "e2e-granted-token-5d1f"

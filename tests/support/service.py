@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -20,10 +21,35 @@ from werkzeug.serving import make_server
 EXECUTABLE = str(Path(sys.executable).with_name("referral-service"))
 
 
+# Under pytest-xdist each worker hands out ports from a block of its own below the kernel's
+# ephemeral range (32768-60999 on Linux), so no other worker's bind(0) or outgoing connection
+# can take a port between our check and the server binding it.
+_WORKER_BLOCK = 1_000
+_WORKER_BASE = 20_000
+_next_in_block = itertools.count()
+
+
+def _worker_index() -> int | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under xdist
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    index = _worker_index()
+    if index is None or _WORKER_BASE + (index + 1) * _WORKER_BLOCK > 32_768:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    first = _WORKER_BASE + index * _WORKER_BLOCK
+    for _ in range(_WORKER_BLOCK):
+        port = first + next(_next_in_block) % _WORKER_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # held by something else (or still by a test before us)
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _WORKER_BLOCK - 1}")
 
 
 @dataclass

@@ -188,6 +188,7 @@ def test_metrics_endpoint_exposes_prometheus_text(engine, alembic_config, monkey
     assert "# TYPE referral_ehr_request_duration_seconds histogram" in text_body
 
 
+@pytest.mark.serial  # wall-clock bound: `make test` runs it alone, after the parallel tests
 def test_ehr_check_answers_within_its_deadline_when_the_ehr_hangs(
     engine, alembic_config, monkeypatch
 ) -> None:

@@ -20,6 +20,9 @@ from tests.integration.cds.cds_requests import draft_order, full_prefetch, hook_
 from tests.integration.cds.ehr_stubs import answering_ehr, hanging_ehr, refusing_ehr
 
 URL = "/cds-services/headache-infusion-referral"
+# Wall-clock bounds: `make test` runs this module alone, after the parallel tests.
+pytestmark = pytest.mark.serial
+
 BUDGET = 1.0
 MARGIN = 1.0  # evaluation and Flask on a loaded two-core machine
 GRANT = {

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from referral_service.services.assessment.cds_chart import read_chart
 from referral_service.services.assessment.cds_hooks import cards_for, short
 from tests.integration.cds.cds_requests import full_prefetch, patient, searchset
@@ -45,6 +47,7 @@ def test_cards_name_the_decision_in_their_source() -> None:
     assert card["indicator"] == "warning"
 
 
+@pytest.mark.serial  # wall-clock bound: `make test` runs it alone, after the parallel tests
 def test_a_part_that_fails_or_is_late_is_named_unread_and_the_rest_is_kept() -> None:
     from referral_service.services.assessment.cds_chart import TIMED_OUT, ChartUnreadable
 

@@ -23,6 +23,11 @@ from referral_service.adapters.db.booking_lock import (
 from referral_service.adapters.ehr.errors import EhrUnavailable, ScheduleBusy
 from referral_service.adapters.ehr.serialized import SerializedEhrSchedule
 
+# Wall-clock bounds, and PostgreSQL's advisory locks span the database, not a schema: this
+# module's "ehr clinic-a" lock must not be held by its own tests on other xdist workers.
+# `make test` runs it alone, after the parallel tests.
+pytestmark = pytest.mark.serial
+
 
 @contextmanager
 def held_elsewhere(lock: ClinicBookingLock) -> Iterator[None]:

@@ -228,6 +228,7 @@ def own_server(tmp_path: Path) -> Iterator[SekmetServer]:
     server.stop()
 
 
+@pytest.mark.serial  # wall-clock bound: `make test` runs it alone, after the parallel tests
 def test_decisions_never_wait_for_the_ehr(own_server: SekmetServer, fresh_postgres_url: str):
     clinic = Clinic(own_server, fresh_postgres_url, chairs=4, days=5)
     lanes = WorkerLanes(clinic.runtime())

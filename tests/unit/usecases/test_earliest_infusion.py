@@ -8,6 +8,8 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from referral_service.domain.scheduling.clinic import Protocol, load_clinic
 from referral_service.domain.scheduling.rules import Visit
 from referral_service.domain.scheduling.slots import Candidate
@@ -92,6 +94,7 @@ def test_ehr_offers_limit_the_date_to_what_is_on_offer() -> None:
     assert found.words().endswith("Wed 9 Dec (standard infusion, 1 visit, routine)")
 
 
+@pytest.mark.serial  # wall-clock bound: `make test` runs it alone, after the parallel tests
 def test_a_schedule_slower_than_the_budget_gives_no_date_without_waiting() -> None:
     look = FakeLook(sleep=5.0)
     started = time.monotonic()
