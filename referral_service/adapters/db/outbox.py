@@ -129,32 +129,24 @@ def claim(
     lease_seconds: int,
     lane: Lane = EVERY_KIND,
 ) -> Job | None:
-    """The next due job of the lane, leased to `worker_id`."""
-    query = select(jobs).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+    """The next due job of the lane, leased to `worker_id`: one statement, one round trip."""
+    query = select(jobs.c.id).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        return None
-    conn.execute(
+    claimed = (
         update(jobs)
-        .where(jobs.c.id == row["id"])
+        .where(jobs.c.id == query.limit(1).scalar_subquery())
         .values(
             status="running",
-            attempts=row["attempts"] + 1,
+            attempts=jobs.c.attempts + 1,
             locked_by=worker_id,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
+        .returning(*_JOB_COLUMNS)
     )
-    return Job(
-        row["id"],
-        row["kind"],
-        row["referral_id"],
-        row["payload"],
-        row["attempts"] + 1,
-        row["max_attempts"],
-    )
+    row = conn.execute(claimed).mappings().first()
+    return None if row is None else _job(row)
 
 
 def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bool:
@@ -237,6 +229,16 @@ def reap_exhausted(conn: Connection, *, now: datetime) -> list[Job]:
             )
         )
     return reaped
+
+
+_JOB_COLUMNS = (
+    jobs.c.id,
+    jobs.c.kind,
+    jobs.c.referral_id,
+    jobs.c.payload,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+)
 
 
 def _job(row: Any) -> Job:
