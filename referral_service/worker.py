@@ -100,7 +100,7 @@ class Worker:
         """PostgreSQL NOTIFY (any host) when available, else the API's loopback UDP nudge."""
         settings = self.runtime.settings
         if settings.worker_listen:
-            listener = open_job_listener(self.runtime.engine)
+            listener = open_job_listener(self.runtime.engine, self.lane.takes)
             if listener is not None:
                 return listener
         return open_listener(settings.worker_wake)

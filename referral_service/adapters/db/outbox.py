@@ -43,6 +43,11 @@ class Lane:
     kinds: tuple[str, ...] = ()
     others: bool = False
 
+    def takes(self, kind: str) -> bool:
+        if not self.kinds:
+            return True
+        return (kind not in self.kinds) if self.others else (kind in self.kinds)
+
     def condition(self) -> Any:
         if not self.kinds:
             return true()
