@@ -75,9 +75,9 @@ def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
 def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:
     """It skips the lease fence because it is BEGIN READ ONLY on PostgreSQL."""
     lease = Lease(job_id=1, attempt=1, worker_id="w", kind="evaluate")
-    with leases.holding(lease), pytest.raises(Exception, match="read-only transaction"):
-        with runtime.unit_of_work(read_only=True) as uow:
-            outbox.enqueue(uow.connection, "evaluate", now=runtime.now(), max_attempts=3)
+    refused = pytest.raises(Exception, match="read-only transaction")
+    with leases.holding(lease), refused, runtime.unit_of_work(read_only=True) as uow:
+        outbox.enqueue(uow.connection, "evaluate", now=runtime.now(), max_attempts=3)
     with runtime.unit_of_work() as uow:  # the pooled connection is read-write again
         outbox.enqueue(uow.connection, "evaluate", now=runtime.now(), max_attempts=3)
 
