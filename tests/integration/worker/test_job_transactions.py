@@ -101,3 +101,20 @@ def test_a_job_that_lost_its_lease_still_commits_nothing(client, runtime, engine
     assert "evaluated" not in [e["kind"] for e in history]
     with engine.connect() as conn:
         assert conn.execute(select(jobs.c.kind)).scalars().all() == ["evaluate"]
+
+
+def test_a_claim_commits_without_waiting_for_its_flush_and_only_it(runtime, engine) -> None:
+    """The claim's own autocommit transaction is asynchronous; the pooled connection's next
+    transaction (a job's durable writes) is synchronous again."""
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "evaluate", now=runtime.now(), max_attempts=3)
+    with outbox.claiming(engine) as conn:
+        job = outbox.claim(conn, worker_id="w", now=runtime.now(), lease_seconds=60)
+        assert job is not None and job.attempts == 1
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == backend
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    with outbox.claiming(engine) as conn:  # nothing more is due
+        assert outbox.claim(conn, worker_id="w", now=runtime.now(), lease_seconds=60) is None
