@@ -125,7 +125,7 @@ class Runtime:
             return lambda job, finish: run(self, job, finish)
 
         return {
-            JobKind.EVALUATE: plain(assessment.evaluate_job),
+            JobKind.EVALUATE: ending(assessment.evaluate_job),
             JobKind.BOOK: ending(booking_job.book_job),
             JobKind.CANCEL: ending(booking_job.cancel_job),
             JobKind.EHR_TASK_WRITEBACK: plain(ehr_writeback.write_back),

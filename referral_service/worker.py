@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -44,9 +45,20 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stopping = threading.Event()
         self._wake: WakeListener | JobNotifyListener | None = None
+        # Set by a sibling lane (worker_lanes.py) whose job queued work for this one: claim at
+        # once, without waiting for the wake-up (NOTIFY or UDP) or the poll.
+        self._nudged = threading.Event()
+        self.on_queued: Callable[[set[str]], None] | None = None
+
+    def nudge(self) -> None:
+        """Work for this lane was just committed in this process: claim now."""
+        self._nudged.set()
+        if self._wake is not None:
+            self._wake.interrupt()
 
     def stop(self) -> None:
         self.stopping.set()
+        self._nudged.set()  # ends an idle wait on it
         if self._wake is not None:
             self._wake.interrupt()
 
@@ -67,19 +79,22 @@ class Worker:
                     self._publish_queue_stats()
                     self.reap_exhausted()
                     last_stats = time.monotonic()
-                # Right after a job (often one that queued the next, evaluate -> book) or a
-                # PostgreSQL notification that one was queued, go straight to the claim (there
+                # Right after a job (often one that queued the next, evaluate -> book), a
+                # PostgreSQL notification that one was queued, or a sibling lane's hand-over
+                # (worker_lanes.py), go straight to the claim (there
                 # a claim that finds nothing costs what the look would); the lock-free look
                 # first is for the idle poll and SQLite's wake-up (a claim takes its write lock).
-                busy = self._run_once_surviving(look_first=not (busy or notified))
+                nudged = self._nudged.is_set()
+                self._nudged.clear()
+                busy = self._run_once_surviving(look_first=not (busy or notified or nudged))
                 notified = False
-                if not busy:
+                if not busy and not self._nudged.is_set():
                     if isinstance(wake, JobNotifyListener) and wake.listening:
                         notified = wake.wait(max(poll, LISTENING_POLL_SECONDS))
                     elif wake is not None:
                         wake.wait(poll)
                     else:
-                        self.stopping.wait(poll)
+                        self._nudged.wait(poll)
         finally:
             self._wake = None
             if wake is not None:
@@ -100,7 +115,7 @@ class Worker:
         """PostgreSQL NOTIFY (any host) when available, else the API's loopback UDP nudge."""
         settings = self.runtime.settings
         if settings.worker_listen:
-            listener = open_job_listener(self.runtime.engine)
+            listener = open_job_listener(self.runtime.engine, self.lane.takes)
             if listener is not None:
                 return listener
         return open_listener(settings.worker_wake)
@@ -130,7 +145,7 @@ class Worker:
             with self.runtime.engine.connect().execution_options(read_only=True) as conn:
                 if not outbox.has_due(conn, now=self.runtime.now(), lane=self.lane):
                     return False
-        with self.runtime.engine.begin() as conn:
+        with outbox.claiming(self.runtime.engine) as conn:
             job = outbox.claim(
                 conn,
                 worker_id=self.worker_id,
@@ -170,7 +185,7 @@ class Worker:
                 now=self.runtime.now,
                 lease_seconds=settings.job_lease_seconds,
                 renew_every=settings.lease_renewal_seconds,
-            ):
+            ) as lease:
                 result = self.runtime.run_job(job, finish)
                 if not kept:
                     with self.runtime.unit_of_work() as uow:
@@ -184,6 +199,8 @@ class Worker:
         owned = kept[0]
         if not owned:
             self._lost(job)
+        elif lease.queued and self.on_queued is not None:
+            self.on_queued(lease.queued)
         log.info(
             "job done",
             extra={

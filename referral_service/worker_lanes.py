@@ -5,6 +5,9 @@ its own data; the `ehr` lane takes every other kind (booking, cancelling, webhoo
 write-back, sweeps), whose EHR calls may be slow or failing for minutes. Each lane claims from
 the one outbox with its own kind filter, so a queue of failing bookings cannot delay a decision,
 and a red flag is decided and redirected as soon as a decisions loop is free.
+
+When a lane's job queues work for another lane (an eligible decision its booking), it hands
+over in process: the other lane claims at once, without waiting for the database's wake-up.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ class WorkerLanes:
         self.workers = [Worker(_lane_runtime(runtime), lane=lane) for lane in lanes]
         for worker in self.workers:
             worker.worker_id = f"{worker.worker_id}:{worker.lane.name}"
+            worker.on_queued = self._hand_over
+
+    def _hand_over(self, kinds: set[str]) -> None:
+        """A job committed work for other lanes (an evaluation its booking): the lanes that take
+        it claim at once, in this process, instead of waiting for PostgreSQL's notification.
+        Only a hint, like the notification: the job is in the outbox for any worker."""
+        for worker in self.workers:
+            if any(worker.lane.takes(kind) for kind in kinds):
+                worker.nudge()
 
     def run_forever(self) -> None:
         threads = [

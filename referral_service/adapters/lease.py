@@ -28,6 +28,9 @@ class Lease:
     # Set when the job's completion is written in the transaction about to commit: that
     # conditional update already proved the lease, and it ends it.
     settled: threading.Event = field(default_factory=threading.Event, compare=False)
+    # The kinds of the jobs this job queued (outbox.enqueue notes them): once it is done, the
+    # worker tells its sibling lanes that take them, so none waits for a wake-up.
+    queued: set[str] = field(default_factory=set, compare=False)
 
 
 _current: ContextVar[Lease | None] = ContextVar("referral_job_lease", default=None)

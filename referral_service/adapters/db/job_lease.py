@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 
 def check_fence(conn: Connection) -> None:
     """Refuse the commit (LeaseLost) when the running job's lease was lost; nothing to do
-    outside a job."""
+    outside a job, nor for a PostgreSQL READ ONLY transaction (a job's read-only unit of work,
+    unit_of_work.py), which cannot have written anything to refuse."""
     lease = leases.current()
     if lease is None or lease.settled.is_set():
+        return
+    if conn.get_execution_options().get("postgresql_readonly", False):
         return
     job = Job(lease.job_id, lease.kind, None, {}, lease.attempt, 0)
     if lease.lost.is_set() or not outbox.holds_lease(conn, job, worker_id=lease.worker_id):

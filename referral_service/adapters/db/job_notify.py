@@ -3,6 +3,9 @@ trigger (migrations 0003, 0008) notifies when a transaction that made a job pend
 The channel is the jobs table's schema's own (`referral_jobs:<schema>`): channels span the
 whole database, and deployments or test runs sharing one must not wake each other.
 
+The payload is the job's kind (migration 0010): a listener given its lane's kinds wakes only
+for those, so one queued decision does not send every lane of the worker to claim nothing.
+
 Only a hint, like the UDP wake-up: the job is in the table, and a missed notification costs
 at most one poll. The listening connection is the worker's own (LISTEN needs a session, so not
 one from the pool, and not through a transaction-pooling PgBouncer: set
@@ -16,6 +19,7 @@ import hashlib
 import logging
 import select
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -44,10 +48,13 @@ def channel_for(schema: str) -> str:
 
 
 class JobNotifyListener:
-    """wait() returns when a job was queued anywhere, on interrupt(), or after the timeout."""
+    """wait() returns when a job of a kind it `takes` was queued anywhere (an empty payload,
+    from a trigger before migration 0010, counts as any kind), on interrupt(), or after the
+    timeout."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, takes: Callable[[str], bool] = lambda _kind: True) -> None:
         self._conninfo = conninfo
+        self._takes = takes
         self._conn: psycopg.Connection[Any] | None = None
         self._next_connect = 0.0
         self._warned: str | None = None
@@ -91,27 +98,38 @@ class JobNotifyListener:
     def wait(self, timeout: float) -> bool:
         if self._conn is None and time.monotonic() >= self._next_connect:
             self._connect()
-        sources: list[Any] = [self._interrupt.reader]
-        if self._conn is not None:
-            sources.append(self._conn.fileno())
-        ready, _, _ = select.select(sources, [], [], timeout)
-        if self._interrupt.reader in ready:
-            self._interrupt.drain()
-        if self._conn is not None and self._conn.fileno() in ready:
-            self._consume()
-        return bool(ready)
+        deadline = time.monotonic() + timeout
+        while True:
+            sources: list[Any] = [self._interrupt.reader]
+            if self._conn is not None:
+                sources.append(self._conn.fileno())
+            remaining = max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select(sources, [], [], remaining)
+            if not ready:
+                return False
+            if self._interrupt.reader in ready:
+                self._interrupt.drain()
+                return True
+            if self._consume() or self._conn is None:
+                return True  # a job for this lane, or the connection is gone: go and look
+            if time.monotonic() >= deadline:
+                return False
 
-    def _consume(self) -> None:
+    def _consume(self) -> bool:
+        """Read the pending notifications: did any name a kind this listener takes?"""
         assert self._conn is not None
+        wanted = False
         try:
-            for _ in self._conn.notifies(timeout=0):
-                pass
+            for notification in self._conn.notifies(timeout=0):
+                kind = notification.payload
+                wanted = wanted or not kind or self._takes(kind)
         except psycopg.Error as exc:  # the server went away: poll, reconnect later
             log.warning("job notification connection lost (%s)", type(exc).__name__)
             self._drop()
-            return
+            return True
         if self._conn.closed or self._conn.broken:  # readable for good: never spin on it
             self._drop()
+        return wanted
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -128,9 +146,11 @@ class JobNotifyListener:
         self._interrupt.close()
 
 
-def open_job_listener(engine: Engine) -> JobNotifyListener | None:
-    """A listener for a PostgreSQL engine; None elsewhere."""
+def open_job_listener(
+    engine: Engine, takes: Callable[[str], bool] = lambda _kind: True
+) -> JobNotifyListener | None:
+    """A listener for a PostgreSQL engine (woken for the job kinds it `takes`); None elsewhere."""
     if engine.dialect.name != "postgresql":
         return None
     url = engine.url.set(drivername="postgresql")
-    return JobNotifyListener(url.render_as_string(hide_password=False))
+    return JobNotifyListener(url.render_as_string(hide_password=False), takes)

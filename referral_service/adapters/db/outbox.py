@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from referral_service.adapters import lease as leases
 from referral_service.adapters.db.tables import jobs
 
 
@@ -42,6 +44,11 @@ class Lane:
     name: str
     kinds: tuple[str, ...] = ()
     others: bool = False
+
+    def takes(self, kind: str) -> bool:
+        if not self.kinds:
+            return True
+        return (kind not in self.kinds) if self.others else (kind in self.kinds)
 
     def condition(self) -> Any:
         if not self.kinds:
@@ -68,6 +75,9 @@ def enqueue(
     run_after: datetime | None = None,
 ) -> None:
     """Add a job in the caller's transaction; a job with the same dedupe key is not added twice."""
+    lease = leases.current()
+    if lease is not None:  # queued by a running job: a hint for the worker's other lanes
+        lease.queued.add(kind)
     values = {
         "kind": kind,
         "referral_id": referral_id,
@@ -121,6 +131,19 @@ def has_due(conn: Connection, *, now: datetime, lane: Lane = EVERY_KIND) -> bool
     return conn.execute(query).first() is not None
 
 
+@contextlib.contextmanager
+def claiming(engine: Engine) -> Iterator[Connection]:
+    """The connection a worker claims on. PostgreSQL: autocommit, the claim being one statement
+    (one round trip instead of BEGIN, the claim, COMMIT). SQLite: a transaction, which takes its
+    write lock (BEGIN IMMEDIATE)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        yield conn
+
+
 def claim(
     conn: Connection,
     *,
@@ -129,32 +152,31 @@ def claim(
     lease_seconds: int,
     lane: Lane = EVERY_KIND,
 ) -> Job | None:
-    """The next due job of the lane, leased to `worker_id`."""
-    query = select(jobs).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+    """The next due job of the lane, leased to `worker_id`: one statement, one round trip.
+    On PostgreSQL it makes its transaction's commit asynchronous: run it alone (`claiming`)."""
+    query = select(jobs.c.id).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id)
+    chosen = jobs.c.id == query.limit(1).scalar_subquery()
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        return None
-    conn.execute(
+        chosen = jobs.c.id == query.with_for_update(skip_locked=True).limit(1).scalar_subquery()
+        # The claim's commit need not wait for its WAL flush (no fsync on the hand-off path):
+        # a claim lost in a database crash only means the job is claimed again, and the job's
+        # own commits, which are synchronous, flush it anyway. Set in the statement itself, as
+        # its autocommit transaction has no other.
+        chosen = and_(chosen, func.set_config("synchronous_commit", "off", True) == "off")
+    claimed = (
         update(jobs)
-        .where(jobs.c.id == row["id"])
+        .where(chosen)
         .values(
             status="running",
-            attempts=row["attempts"] + 1,
+            attempts=jobs.c.attempts + 1,
             locked_by=worker_id,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
+        .returning(*_JOB_COLUMNS)
     )
-    return Job(
-        row["id"],
-        row["kind"],
-        row["referral_id"],
-        row["payload"],
-        row["attempts"] + 1,
-        row["max_attempts"],
-    )
+    row = conn.execute(claimed).mappings().first()
+    return None if row is None else _job(row)
 
 
 def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bool:
@@ -237,6 +259,16 @@ def reap_exhausted(conn: Connection, *, now: datetime) -> list[Job]:
             )
         )
     return reaped
+
+
+_JOB_COLUMNS = (
+    jobs.c.id,
+    jobs.c.kind,
+    jobs.c.referral_id,
+    jobs.c.payload,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+)
 
 
 def _job(row: Any) -> Job:

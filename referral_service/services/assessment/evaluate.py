@@ -22,7 +22,7 @@ from referral_service.services import jobs
 from referral_service.services.assessment.evaluation import UnreadableReferral, evaluate_document
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import supporting as own_resources
-from referral_service.services.jobs import Job, RetryLater
+from referral_service.services.jobs import Finish, Job, RetryLater
 from referral_service.services.tasks import write_task
 
 
@@ -68,17 +68,21 @@ def ehr_resolver(runtime: Dependencies) -> Callable[[str], dict[str, Any] | None
     return resolve
 
 
-def evaluate_job(runtime: Dependencies, job: Job) -> str:
-    """The worker's `evaluate` job."""
+def evaluate_job(runtime: Dependencies, job: Job, finish: Finish | None = None) -> str:
+    """The worker's `evaluate` job; `finish` completes it in the decision's own transaction."""
     assert job.referral_id is not None
     try:
-        return evaluate_stored_referral(runtime, job.referral_id)
+        return evaluate_stored_referral(runtime, job.referral_id, finish)
     except EhrUnavailable as exc:
         raise RetryLater(type(exc).__name__) from exc
 
 
-def evaluate_stored_referral(runtime: Dependencies, referral_id: str) -> str:
-    """Evaluate a stored referral and move its Task. Returns what happened (for the job log)."""
+def evaluate_stored_referral(
+    runtime: Dependencies, referral_id: str, finish: Finish | None = None
+) -> str:
+    """Evaluate a stored referral and move its Task. Returns what happened (for the job log).
+    `finish` (the worker's) ends the job in the transaction that records the decision and
+    queues the booking: one commit instead of two."""
     with runtime.unit_of_work(read_only=True) as uow:
         referral = uow.referrals.get(referral_id)
         task = uow.tasks.for_referral(referral_id)
@@ -96,6 +100,8 @@ def evaluate_stored_referral(runtime: Dependencies, referral_id: str) -> str:
         if not lifecycle.may_reevaluate(task.state):
             return "skipped"
         apply_decision(uow, current, decision, now)
+        if finish is not None:
+            finish(uow, decision.decision)
     metrics.decision_made(decision.decision)
     return decision.decision
 

@@ -64,6 +64,27 @@ def test_a_committed_job_wakes_the_listener_and_a_rolled_back_one_does_not(
     assert listener.wait(0.05) is False, "one commit, one wake-up"
 
 
+def test_a_lane_wakes_only_for_the_kinds_it_takes(engine) -> None:
+    """The notification names the job's kind (migration 0010): a queued booking does not send
+    the decisions lane to claim nothing, nor a decision the EHR lane."""
+    from referral_service.worker_lanes import DECISIONS, EHR_WORK
+
+    decisions = open_job_listener(engine, DECISIONS.takes)
+    ehr = open_job_listener(engine, EHR_WORK.takes)
+    assert decisions is not None and ehr is not None
+    try:
+        with engine.begin() as conn:
+            outbox.enqueue(conn, "book", now=NOW, max_attempts=3)
+        assert ehr.wait(5.0) is True
+        assert decisions.wait(0.3) is False, "a booking woke the decisions lane"
+        _enqueue(engine, "a-decision")
+        assert decisions.wait(5.0) is True
+        assert ehr.wait(0.3) is False, "a decision woke the EHR lane"
+    finally:
+        decisions.close()
+        ehr.close()
+
+
 def test_an_idle_worker_with_no_udp_wake_up_takes_a_new_referral_at_once(
     client, runtime, engine
 ) -> None:

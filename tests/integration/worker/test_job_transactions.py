@@ -1,0 +1,120 @@
+"""What a referral's evaluate and book jobs cost the database on PostgreSQL: how many
+transactions and statements each opens (every one is a round trip or more the booking waits
+for), and the guarantees kept while cutting them: a job's read-only reads cannot write, and a
+job whose lease was lost still commits nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from referral_service.adapters import lease as leases
+from referral_service.adapters.db import outbox
+from referral_service.adapters.db.tables import jobs
+from referral_service.adapters.lease import Lease
+from referral_service.worker import Worker
+from tests.support.referrals import FHIR_JSON, eligible_referral
+
+HEADERS = {"Content-Type": FHIR_JSON}
+
+
+@pytest.fixture
+def database_url(fresh_postgres_url: str) -> str:
+    return fresh_postgres_url  # BEGIN READ ONLY and the fence's round trips are PostgreSQL's
+
+
+@pytest.fixture
+def traffic(engine):
+    """Every transaction begun and statement sent through the engine, as (kind, text)."""
+    seen: list[tuple[str, str]] = []
+
+    def on_begin(_conn):  # type: ignore[no-untyped-def]
+        seen.append(("begin", ""))
+
+    def on_statement(_conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        seen.append(("sql", statement))
+
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "after_cursor_execute", on_statement)
+    yield seen
+    event.remove(engine, "begin", on_begin)
+    event.remove(engine, "after_cursor_execute", on_statement)
+
+
+def _run(worker: Worker, traffic: list[tuple[str, str]]) -> tuple[int, list[str]]:
+    traffic.clear()
+    assert worker.run_once(look_first=False) is True
+    statements = [text for kind, text in traffic if kind == "sql"]
+    return sum(1 for kind, _ in traffic if kind == "begin"), statements
+
+
+def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
+    client, runtime, engine, traffic
+) -> None:
+    """evaluate: claim, three reads, one commit of decision + booking job + its own completion;
+    book (the clinic's chairs): claim, one read, one commit. Before: 6 and 3 transactions, a
+    two-statement claim and a fence query in every read-only unit."""
+    worker = Worker(runtime)
+    created = client.post("/fhir/ServiceRequest", json=eligible_referral("budget"), headers=HEADERS)
+    assert created.status_code == 201
+
+    transactions, statements = _run(worker, traffic)  # evaluate
+    assert transactions == 5, statements
+    assert len(statements) == 18, statements
+    claims = [s for s in statements if "jobs" in s.split("WHERE")[0] and "UPDATE" in s[:7]]
+    assert len(claims) == 2  # the claim (one statement) and the completion, nothing else
+
+    transactions, statements = _run(worker, traffic)  # book
+    assert transactions == 3, statements
+    assert not [s for s in statements if s.startswith("SELECT jobs")], "no separate claim read"
+    with engine.connect() as conn:
+        rows = conn.execute(select(jobs.c.kind, jobs.c.status).order_by(jobs.c.id)).all()
+    assert [tuple(r) for r in rows] == [("evaluate", "done"), ("book", "done")]
+
+
+def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:
+    """It skips the lease fence because it is BEGIN READ ONLY on PostgreSQL."""
+    lease = Lease(job_id=1, attempt=1, worker_id="w", kind="evaluate")
+    refused = pytest.raises(Exception, match="read-only transaction")
+    with leases.holding(lease), refused, runtime.unit_of_work(read_only=True) as uow:
+        outbox.enqueue(uow.connection, "evaluate", now=runtime.now(), max_attempts=3)
+    with runtime.unit_of_work() as uow:  # the pooled connection is read-write again
+        outbox.enqueue(uow.connection, "evaluate", now=runtime.now(), max_attempts=3)
+
+
+def test_a_job_that_lost_its_lease_still_commits_nothing(client, runtime, engine) -> None:
+    """The fence is skipped only for read-only units: the decision's commit is still refused."""
+    created = client.post("/fhir/ServiceRequest", json=eligible_referral("lost"), headers=HEADERS)
+    referral_id = created.get_json()["id"]
+    real = runtime.job_handlers["evaluate"]
+
+    def taken_over_midway(job, finish):  # type: ignore[no-untyped-def]
+        with engine.begin() as conn:  # another worker takes the job over
+            conn.execute(
+                jobs.update().where(jobs.c.id == job.id).values(attempts=9, locked_by="other")
+            )
+        return real(job, finish)
+
+    runtime.job_handlers["evaluate"] = taken_over_midway
+    Worker(runtime).run_once(look_first=False)
+    history = client.get(f"/api/referrals/{referral_id}").get_json()["events"]
+    assert "evaluated" not in [e["kind"] for e in history]
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.kind)).scalars().all() == ["evaluate"]
+
+
+def test_a_claim_commits_without_waiting_for_its_flush_and_only_it(runtime, engine) -> None:
+    """The claim's own autocommit transaction is asynchronous; the pooled connection's next
+    transaction (a job's durable writes) is synchronous again."""
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "evaluate", now=runtime.now(), max_attempts=3)
+    with outbox.claiming(engine) as conn:
+        job = outbox.claim(conn, worker_id="w", now=runtime.now(), lease_seconds=60)
+        assert job is not None and job.attempts == 1
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == backend
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    with outbox.claiming(engine) as conn:  # nothing more is due
+        assert outbox.claim(conn, worker_id="w", now=runtime.now(), lease_seconds=60) is None
