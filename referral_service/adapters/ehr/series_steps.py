@@ -25,10 +25,11 @@ Resource = dict[str, Any]
 PAGE_SIZE = "1000"  # one page for a clinic's range: no `_sort` (slow on some EHRs), sorted here
 LIVE = ("booked", "pending", "arrived", "checked-in")
 # What the planner reads of the range's Appointments (`_elements`): chair, times, status,
-# identifiers and protocol; their contained Patient, Slot list and order are neither sent nor
-# decoded. The Slots come whole: the booking transaction PUTs them back (a PATCH cannot name the
-# Appointment created in the same transaction on every server: docs/scheduling.md).
-APPOINTMENT_ELEMENTS = "identifier,status,serviceType,start,end,participant"
+# identifiers, protocol and description (it names a repeat course's visits); their contained
+# Patient, Slot list and order are neither sent nor decoded. The Slots come whole: the booking
+# transaction PUTs them back (a PATCH cannot name the Appointment created in the same
+# transaction on every server: docs/scheduling.md).
+APPOINTMENT_ELEMENTS = "identifier,status,serviceType,description,start,end,participant"
 
 
 class BookedEarlier(EhrConflict):

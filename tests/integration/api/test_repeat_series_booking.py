@@ -1,7 +1,7 @@
 """A repeated series booked at once (a 3-visit course with `repeat.book: true`), through intake
 and the worker on SQLite and PostgreSQL: the whole repeat course is booked, its first visit in
 the due window and the others on the series' spacing, each claiming its chair and listed in the
-Task and on the console; revoking frees them all. A repeat whose first due day is taken books
+Task and on the console; revoking frees them all. A repeat whose only due day is closed books
 the first course and records the repeat as due, none of it booked."""
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ def clinic(series: dict, repeat: dict) -> dict:
 CONSECUTIVE = clinic(
     {"visits": 3, "spacing": "consecutive-open-days"}, {"every_days": 14, "tolerance_days": 2}
 )
-# Three weekly visits repeated exactly 14 days after the first: the repeat's only first day is
-# the first course's third visit, whose chair is taken.
-WEEKLY = clinic({"visits": 3, "spacing": "every-n-days", "every_days": 7}, {"every_days": 14})
+# Three visits 5 days apart on a weekday clinic (only a Friday start keeps all three on
+# weekdays: Friday, Wednesday, Monday), repeated exactly 16 days after the first: the repeat's
+# only first day is a Sunday, when the clinic is closed.
+SUNDAY_DUE = clinic({"visits": 3, "spacing": "every-n-days", "every_days": 5}, {"every_days": 16})
 
 
 @pytest.fixture
@@ -128,7 +129,7 @@ def test_the_whole_repeat_series_is_booked_listed_and_freed_on_cancel(
     assert [_claims(engine, r["id"]) for r in rows] == [0] * 6
 
 
-@pytest.mark.parametrize("clinic_file", [WEEKLY], indirect=True)
+@pytest.mark.parametrize("clinic_file", [SUNDAY_DUE], indirect=True)
 def test_a_repeat_series_without_room_is_recorded_as_due_and_none_of_it_booked(
     client, runtime, engine
 ) -> None:
@@ -141,7 +142,8 @@ def test_a_repeat_series_without_room_is_recorded_as_due_and_none_of_it_booked(
         ("proposed", 4),
     ]
     days = [_local_day(runtime, r) for r in rows[:3]]
-    assert days == [days[0], days[0] + timedelta(days=7), days[0] + timedelta(days=14)]
+    assert days == [days[0], days[0] + timedelta(days=5), days[0] + timedelta(days=10)]
+    assert days[0].weekday() == 4  # Friday: the repeat falls due on a Sunday
     task = referral_task(client, referral_id)
     assert task["businessStatus"]["coding"][0]["code"] == "booked"
     assert [o["type"]["text"] for o in task["output"]] == [
