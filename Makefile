@@ -4,10 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
-# pytest-xdist workers for `make test`: 0 runs every test in the one pytest process, as before.
-# `TEST_WORKERS=4 make test` shares the tests out; not the default until two consecutive full
-# runs are green with it on the CI machine (README, Set-up).
-TEST_WORKERS ?= 0
+# pytest-xdist workers for `make test` (README, Set-up); `TEST_WORKERS=0 make test` runs every
+# test in the one pytest process.
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench clean
 
