@@ -23,6 +23,7 @@ from referral_service.adapters.ehr.client import FhirClient
 from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.api.app import create_app
 from referral_service.config import Settings
+from referral_service.domain.scheduling.booking import BookingOutcome, BookingRequest
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
 from referral_service.domain.scheduling.planner import RepeatDue
 from referral_service.fhir import scheduling as fs
@@ -113,6 +114,17 @@ class Service:
             found = client.search("Appointment", {"identifier": fs.appointment_token(referral_id)})
             return sorted(found, key=lambda a: a["start"])
 
+    def book(self, client: FhirClient, request: BookingRequest, now: datetime) -> BookingOutcome:
+        """The booking use case run once on `client`, as the worker's book job runs it."""
+        return book_referral(
+            request,
+            clinic=self.clinic,
+            engine=self.engine,
+            ehr=client,
+            settings=self.settings,
+            now=now,
+        )
+
     def slot(self, slot_id: str) -> dict[str, Any]:
         with FhirClient.from_settings(self.settings) as client:
             return client.read("Slot", slot_id)
@@ -197,14 +209,7 @@ def test_booking_with_its_repeat_costs_the_ehr_two_requests_more(service: Servic
         client.on_request = lambda interaction, status, seconds: (
             interaction != "token" and interactions.append(interaction)
         )
-        outcome = book_referral(
-            booking_request(referral_id, now),
-            clinic=service.clinic,
-            engine=service.engine,
-            ehr=client,
-            settings=service.settings,
-            now=now,
-        )
+        outcome = service.book(client, booking_request(referral_id, now), now)
     assert outcome.booked
     assert [a.get("description") for a in service.ours(referral_id)] == [None, "repeat course"]
     if service.settings.ehr_transactions:
@@ -225,14 +230,7 @@ def test_booking_the_repeat_again_keeps_the_one_booked_and_leaks_no_slot(
     add_referrals(service.engine, [referral_id], now)
     request = booking_request(referral_id, now)
     with FhirClient.from_settings(service.settings) as client:
-        assert book_referral(
-            request,
-            clinic=service.clinic,
-            engine=service.engine,
-            ehr=client,
-            settings=service.settings,
-            now=now,
-        ).booked
+        assert service.book(client, request, now).booked
         first, repeat = service.ours(referral_id)
         day = local_day(first)
         # The same step once more, as after a reply lost on the way back.
@@ -285,14 +283,7 @@ def test_a_repeat_slot_taken_before_its_transaction_leaves_it_due_and_holds_noth
 
     with FhirClient.from_settings(service.settings) as client:
         client.on_request = take_the_window
-        outcome = book_referral(
-            booking_request(referral_id, now),
-            clinic=service.clinic,
-            engine=service.engine,
-            ehr=client,
-            settings=service.settings,
-            now=now,
-        )
+        outcome = service.book(client, booking_request(referral_id, now), now)
     rival.close()
     assert outcome.booked and taken and len(batches) == 4  # the repeat's transaction failed
     (first,) = service.ours(referral_id)

@@ -20,7 +20,6 @@ from referral_service.adapters.ehr.slots import infusion_schedules
 from referral_service.domain.scheduling.clinic import Clinic, clinic_from_dict
 from referral_service.domain.scheduling.planner import RepeatDue
 from referral_service.fhir import scheduling as fs
-from referral_service.runtime import book_referral
 from referral_service.worker import Worker
 from tests.integration.ehr.conftest import add_referrals, booking_request
 from tests.integration.ehr.test_repeat_booking_sekmet import (
@@ -166,14 +165,7 @@ def test_booking_with_its_repeat_series_costs_the_ehr_two_requests_more(service:
         client.on_request = lambda interaction, status, seconds: (
             interaction != "token" and interactions.append(interaction)
         )
-        outcome = book_referral(
-            booking_request(referral_id, now),
-            clinic=service.clinic,
-            engine=service.engine,
-            ehr=client,
-            settings=service.settings,
-            now=now,
-        )
+        outcome = service.book(client, booking_request(referral_id, now), now)
     assert outcome.booked
     assert [fs.appointment_visit(a) for a in service.ours(referral_id)] == [1, 2, 3, 4, 5, 6]
     if service.settings.ehr_transactions:
@@ -194,14 +186,7 @@ def test_a_repeat_booked_by_a_lost_reply_is_kept_when_its_window_has_no_room_lef
     add_referrals(service.engine, [referral_id], now)
     request = booking_request(referral_id, now)
     with FhirClient.from_settings(service.settings) as client:
-        assert book_referral(
-            request,
-            clinic=service.clinic,
-            engine=service.engine,
-            ehr=client,
-            settings=service.settings,
-            now=now,
-        ).booked
+        assert service.book(client, request, now).booked
         found = service.ours(referral_id)
         # Another system then takes every Slot still free: the due window has no room left.
         schedule = f"Schedule/{service.schedule}"
@@ -248,14 +233,7 @@ def test_booking_again_records_the_repeat_due_after_the_booked_first_course(
     periods = []
     with FhirClient.from_settings(service.settings) as client:
         for _ in range(2):  # the second as after the first course transaction's reply was lost
-            outcome = book_referral(
-                request,
-                clinic=service.clinic,
-                engine=service.engine,
-                ehr=client,
-                settings=service.settings,
-                now=now,
-            )
+            outcome = service.book(client, request, now)
             assert outcome.booked
             with service.runtime.unit_of_work(read_only=True) as uow:
                 rows = uow.appointments.series(referral_id)
