@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import gcd
@@ -153,13 +153,21 @@ class ChairDay:
         return before or after
 
     def spare_visits(
-        self, taken: tuple[Placement, Shape], shape: Shape, after: int, limit: int
+        self,
+        taken: tuple[Placement, Shape],
+        shape: Shape,
+        after: int,
+        limit: int,
+        chairs: Collection[str] | None = None,
     ) -> int:
         """How many more visits of `shape` (ticks: length, nurse start, nurse end) still fit
-        from tick `after` once `taken` is booked, placed greedily earliest first (up to `limit`).
+        from tick `after` once `taken` is booked, placed greedily earliest first (up to `limit`),
+        on `chairs` (default: every chair of the day).
         """
         census, phases = self.census[:], self.phases[:]
-        busy = {cid: bytearray(b) for cid, b in self.busy.items()}
+        busy = {
+            cid: bytearray(b) for cid, b in self.busy.items() if chairs is None or cid in chairs
+        }
 
         def place(s: int, chair_id: str, shape: Shape) -> None:
             length, start_len, end_len = shape

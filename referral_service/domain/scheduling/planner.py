@@ -141,6 +141,9 @@ class _Search:
                 if cand.end - cand.start == self.protocol.duration:
                     self.given[cand.start.astimezone(self.zone).date()].append(cand)
         self.chairs = self._chair_order(candidates)
+        # On an EHR's Slots the chairs are its Schedules: the clinic file's own chair ids, kept
+        # in `chairs` for their order, are not room the reserve may count on.
+        self.offered = None if candidates is None else frozenset(c.chair_id for c in candidates)
         self.days: dict[date, ChairDay | None] = {}
         self.found: dict[tuple[date, bool, SeriesRequest], Placement | int] = {}
         self.reserve = 0 if request.priority in CANNOT_WAIT else RESERVE_VISITS
@@ -239,7 +242,7 @@ class _Search:
             after = -int(
                 -(self.request.window.opens - load.opens).total_seconds() // 60 // load.tick
             )
-            spare = load.spare_visits((placement, own), own, after, reserve)
+            spare = load.spare_visits((placement, own), own, after, reserve, self.offered)
             self.spared[key] = spare >= reserve
         return self.spared[key]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +16,7 @@ from referral_service.domain.scheduling.planner import (
 )
 from referral_service.domain.scheduling.rules import Visit, hard_rule_violations
 from referral_service.domain.scheduling.short_days import ShortDays
+from referral_service.domain.scheduling.slots import Candidate
 from referral_service.domain.scheduling.window import BookingWindow
 
 NY = ZoneInfo("America/New_York")
@@ -198,3 +199,41 @@ def test_a_plan_says_when_it_takes_the_reserve() -> None:
     assert isinstance(taking, Plan) and taking.takes_reserve
     assert isinstance(keeping, Plan) and not keeping.takes_reserve
     assert isinstance(stat, Plan) and not stat.takes_reserve  # stat never keeps one
+
+
+def test_on_ehr_slots_the_reserve_counts_only_the_ehrs_chairs() -> None:
+    """The clinic file names chair c1; the EHR's one chair is ehr-a, whose Saturday 09:00 is
+    booked. Taking its 11:00 leaves Saturday no room on a real chair, so a routine referral goes
+    to Monday; counting the file's c1 (free 09:30-11:30) as a chair kept Saturday."""
+    c = clinic_from_dict(
+        {
+            "time_zone": "America/New_York",
+            "min_lead_minutes": 0,
+            "chairs": [{"id": "c1", "name": "Chair 1"}],
+            "opening_hours": {
+                **{d: {"open": "08:00", "close": "18:00"} for d in WEEKDAYS},
+                "saturday": {"open": "09:00", "close": "13:00"},
+            },
+            "nurses": {
+                "patients_per_nurse": 4,
+                "bands": [
+                    {"days": WEEKDAYS, "start": "08:00", "end": "18:00", "nurses": 1},
+                    {"days": ["saturday"], "start": "09:00", "end": "13:00", "nurses": 1},
+                ],
+            },
+            "protocols": {
+                "infusion": {"minutes": 120, "nurse_start_minutes": 15, "nurse_end_minutes": 15}
+            },
+        }
+    )
+    hours = timedelta(hours=2)
+    offered = [
+        Candidate("ehr-a", ny(5, 11), ny(5, 11) + hours, ("slot-sat",)),
+        Candidate("ehr-a", ny(7, 9), ny(7, 9) + hours, ("slot-mon",)),
+    ]
+    booked = [Visit.of(c, "infusion", "ehr-a", ny(5, 9))]
+    request = SeriesRequest("infusion", "routine", BookingWindow(ny(5), ny(9)))
+    assert ShortDays(c).reserve_on(date(2026, 12, 5), 1) == 1
+    assert days(plan_series(c, request, booked, offered)) == ["Mon 09:00"]
+    urgent = SeriesRequest("infusion", "stat", BookingWindow(ny(5), ny(9)))
+    assert days(plan_series(c, urgent, booked, offered)) == ["Sat 11:00"]
