@@ -250,12 +250,15 @@ def due_appointment(
 REPEAT_COURSE = "repeat course"  # a booked repeat's description ("repeat course due": not booked)
 
 
+def repeat_course_text(k: int, n: int) -> str:
+    """Visit k of a repeat course of n: "repeat course", or "repeat course, visit k of n" for a
+    repeated series (the Appointment's description, its Task output, the console)."""
+    return REPEAT_COURSE if n <= 1 else f"{REPEAT_COURSE}, visit {k} of {n}"
+
+
 def as_repeat(appointment: Resource, number: tuple[int, int] = (1, 1)) -> Resource:
-    """A visit's Appointment marked as the repeat course (not a visit of the first series):
-    "repeat course", or "repeat course, visit k of n" for a repeated series."""
-    k, n = number
-    description = REPEAT_COURSE if n <= 1 else f"{REPEAT_COURSE}, visit {k} of {n}"
-    return {**appointment, "description": description}
+    """A visit's Appointment marked as the repeat course (not a visit of the first series)."""
+    return {**appointment, "description": repeat_course_text(*number)}
 
 
 def is_repeat(appointment: Resource) -> bool:

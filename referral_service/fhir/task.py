@@ -9,6 +9,7 @@ from typing import Any
 from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import BUSINESS_STATUS_SYSTEM, TaskState
 from referral_service.fhir.instant import format_instant
+from referral_service.fhir.scheduling import repeat_course_text
 
 REASON_SYSTEM = "https://referral-service.dev/decision-reason"
 MISSING_DATA_SYSTEM = "https://referral-service.dev/missing-data"
@@ -87,9 +88,11 @@ def build_task(view: TaskView) -> dict[str, Any]:
         ]
     repeats = len(view.repeat_refs)
     for k, ref in enumerate(view.repeat_refs, 1):
-        text = "repeat course" if repeats == 1 else f"repeat course, visit {k} of {repeats}"
         task.setdefault("output", []).append(
-            {"type": {"text": text}, "valueReference": {"reference": ref}}
+            {
+                "type": {"text": repeat_course_text(k, repeats)},
+                "valueReference": {"reference": ref},
+            }
         )
     if view.repeat_due is not None:
         task.setdefault("output", []).append(

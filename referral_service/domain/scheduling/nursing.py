@@ -52,6 +52,11 @@ class Series:
     spacing: str = CONSECUTIVE_OPEN_DAYS
     every_days: int = 1
 
+    @property
+    def gap_days(self) -> int:
+        """The fewest days from one visit to the next."""
+        return 1 if self.spacing == CONSECUTIVE_OPEN_DAYS else self.every_days
+
 
 @dataclass(frozen=True)
 class Repeat:
@@ -85,8 +90,7 @@ class Course:
 
 def visits_in_a_week(series: Series) -> int:
     """The most visits of the series that can fall within any seven days."""
-    gap = 1 if series.spacing == CONSECUTIVE_OPEN_DAYS else series.every_days
-    return min(series.visits, 6 // gap + 1)
+    return min(series.visits, 6 // series.gap_days + 1)
 
 
 class ClockTime(fields.Field):
@@ -219,9 +223,7 @@ class CourseFields(Schema):
         dosing, series = data.get("dosing"), data.get("series")
         repeat = data.get("repeat")
         if repeat and repeat.book and series and series.visits > 1:
-            span = (series.visits - 1) * (
-                1 if series.spacing == CONSECUTIVE_OPEN_DAYS else series.every_days
-            )
+            span = (series.visits - 1) * series.gap_days
             soonest = repeat.every_days - repeat.tolerance_days
             if soonest <= span:
                 raise ValidationError(

@@ -16,6 +16,7 @@ from referral_service.domain.errors import NotKnown, WrongState
 from referral_service.domain.facts import Concept
 from referral_service.domain.policy.displays import CodeDisplays
 from referral_service.fhir.facts import extract_facts
+from referral_service.fhir.scheduling import repeat_course_text
 from referral_service.services import jobs
 from referral_service.services.dependencies import Dependencies
 
@@ -65,21 +66,16 @@ class Infusion:
     @property
     def series(self) -> str:
         if self.visit > self.visits:  # the rows after the series: a repeat booked at once
-            return self._repeat("repeat course", ", visit {k} of {n}")
+            return repeat_course_text(self.visit - self.visits, self.visits)
         return f"visit {self.visit} of {self.visits}" if self.visits > 1 else ""
 
     @property
     def label(self) -> str:
         """The protocol as the chair Gantt shows it, with its place in the course."""
-        if self.visit > self.visits:
-            return self._repeat(f"{self.protocol} repeat", " {k}/{n}")
+        if self.visit > self.visits:  # the repeat repeats the series: `visits` visits too
+            name = f"{self.protocol} repeat"
+            return f"{name} {self.visit - self.visits}/{self.visits}" if self.visits > 1 else name
         return f"{self.protocol} {self.visit}/{self.visits}" if self.visits > 1 else self.protocol
-
-    def _repeat(self, name: str, numbered: str) -> str:
-        """A repeat course's visit: the repeat repeats the series, so it has `visits` visits too."""
-        if self.visits <= 1:
-            return name
-        return name + numbered.format(k=self.visit - self.visits, n=self.visits)
 
 
 @dataclass(frozen=True)
