@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from referral_service.domain import lifecycle
 from referral_service.fhir.task import TaskView, build_task
@@ -12,8 +13,11 @@ from referral_service.services.staff.console import Infusion
 AT = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
 
-def test_task_output_lists_the_visit_then_the_booked_repeat() -> None:
-    task = build_task(
+def booked_task(
+    series_refs: tuple[str, ...] = (), repeat_refs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A booked referral's Task, its first visit Appointment/a1."""
+    return build_task(
         TaskView(
             task_id="t1",
             referral_id="r1",
@@ -23,9 +27,14 @@ def test_task_output_lists_the_visit_then_the_booked_repeat() -> None:
             state=lifecycle.BOOKED,
             patient_ref="Patient/p1",
             appointment_ref="Appointment/a1",
-            repeat_refs=("Appointment/a2",),
+            series_refs=series_refs,
+            repeat_refs=repeat_refs,
         )
     )
+
+
+def test_task_output_lists_the_visit_then_the_booked_repeat() -> None:
+    task = booked_task(repeat_refs=("Appointment/a2",))
     assert task["output"] == [
         {"type": {"text": "appointment"}, "valueReference": {"reference": "Appointment/a1"}},
         {"type": {"text": "repeat course"}, "valueReference": {"reference": "Appointment/a2"}},
@@ -42,19 +51,9 @@ def test_the_chair_day_labels_a_booked_repeat_apart_from_series_visits() -> None
 
 
 def test_task_output_lists_every_visit_of_a_booked_repeat_series() -> None:
-    task = build_task(
-        TaskView(
-            task_id="t1",
-            referral_id="r1",
-            version_id=2,
-            last_updated=AT,
-            authored_on=AT,
-            state=lifecycle.BOOKED,
-            patient_ref="Patient/p1",
-            appointment_ref="Appointment/a1",
-            series_refs=("Appointment/a1", "Appointment/a2"),
-            repeat_refs=("Appointment/a3", "Appointment/a4"),
-        )
+    task = booked_task(
+        series_refs=("Appointment/a1", "Appointment/a2"),
+        repeat_refs=("Appointment/a3", "Appointment/a4"),
     )
     assert [(o["type"]["text"], o["valueReference"]["reference"]) for o in task["output"]] == [
         ("visit 1 of 2", "Appointment/a1"),

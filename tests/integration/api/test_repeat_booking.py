@@ -24,23 +24,32 @@ from tests.support.referrals import (
 )
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
-ONE_SLOT_A_DAY = {
-    "name": "Repeat-booking clinic",
-    "time_zone": "America/New_York",
-    "min_lead_minutes": 0,
-    # One chair, one two-hour infusion a weekday: a day is full after one booking.
-    "chairs": [{"id": "chair-1", "name": "Chair 1"}],
-    "opening_hours": {d: {"open": "09:00", "close": "11:00"} for d in WEEKDAYS},
-    "protocols": {
-        "standard-infusion": {
-            "minutes": 120,
-            "drugs": ["iv-fluids", "metoclopramide", "ketorolac"],
-            "repeat": {"every_days": 7, "tolerance_days": 0, "book": True},
+
+
+def one_chair_clinic(repeat: dict, series: dict | None = None) -> dict:
+    """One chair, one two-hour infusion a weekday: a day is full after one visit. The standard
+    infusion is repeated (`repeat`, booked at once), and given as `series` when one is named."""
+    course = {"series": series} if series is not None else {}
+    return {
+        "name": "Repeat-booking clinic",
+        "time_zone": "America/New_York",
+        "min_lead_minutes": 0,
+        "chairs": [{"id": "chair-1", "name": "Chair 1"}],
+        "opening_hours": {d: {"open": "09:00", "close": "11:00"} for d in WEEKDAYS},
+        "protocols": {
+            "standard-infusion": {
+                "minutes": 120,
+                "drugs": ["iv-fluids", "metoclopramide", "ketorolac"],
+                **course,
+                "repeat": {**repeat, "book": True},
+            },
+            "dhe": {"minutes": 120, "drugs": ["dhe"]},
+            "eptinezumab": {"minutes": 60, "drugs": ["eptinezumab"]},
         },
-        "dhe": {"minutes": 120, "drugs": ["dhe"]},
-        "eptinezumab": {"minutes": 60, "drugs": ["eptinezumab"]},
-    },
-}
+    }
+
+
+ONE_SLOT_A_DAY = one_chair_clinic({"every_days": 7, "tolerance_days": 0})
 
 
 @pytest.fixture

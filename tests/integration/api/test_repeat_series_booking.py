@@ -15,11 +15,11 @@ import yaml
 from referral_service.config import Settings
 from referral_service.worker import Worker
 from tests.integration.api.test_repeat_booking import (
-    WEEKDAYS,
     _chair_day,
     _claims,
     _local_day,
     _rows,
+    one_chair_clinic,
 )
 from tests.support.referrals import (
     FHIR_JSON,
@@ -29,36 +29,16 @@ from tests.support.referrals import (
     variant,
 )
 
-
-def clinic(series: dict, repeat: dict) -> dict:
-    """One chair, one two-hour infusion a weekday: a day is full after one visit."""
-    return {
-        "name": "Repeat-series clinic",
-        "time_zone": "America/New_York",
-        "min_lead_minutes": 0,
-        "chairs": [{"id": "chair-1", "name": "Chair 1"}],
-        "opening_hours": {d: {"open": "09:00", "close": "11:00"} for d in WEEKDAYS},
-        "protocols": {
-            "standard-infusion": {
-                "minutes": 120,
-                "drugs": ["iv-fluids", "metoclopramide", "ketorolac"],
-                "series": series,
-                "repeat": {**repeat, "book": True},
-            },
-            "dhe": {"minutes": 120, "drugs": ["dhe"]},
-            "eptinezumab": {"minutes": 60, "drugs": ["eptinezumab"]},
-        },
-    }
-
-
 # Three visits on consecutive open days, repeated a fortnight later +- 2 days.
-CONSECUTIVE = clinic(
-    {"visits": 3, "spacing": "consecutive-open-days"}, {"every_days": 14, "tolerance_days": 2}
+CONSECUTIVE = one_chair_clinic(
+    {"every_days": 14, "tolerance_days": 2}, {"visits": 3, "spacing": "consecutive-open-days"}
 )
 # Three visits 5 days apart on a weekday clinic (only a Friday start keeps all three on
 # weekdays: Friday, Wednesday, Monday), repeated exactly 16 days after the first: the repeat's
 # only first day is a Sunday, when the clinic is closed.
-SUNDAY_DUE = clinic({"visits": 3, "spacing": "every-n-days", "every_days": 5}, {"every_days": 16})
+SUNDAY_DUE = one_chair_clinic(
+    {"every_days": 16}, {"visits": 3, "spacing": "every-n-days", "every_days": 5}
+)
 
 
 @pytest.fixture

@@ -34,6 +34,11 @@ from tests.support.sekmet import SekmetServer
 
 pytestmark = pytest.mark.ehr
 
+# Each visit's Appointment description and Task output text, the first course then the repeat.
+BOTH_COURSES = [f"visit {k} of 3" for k in (1, 2, 3)] + [
+    f"repeat course, visit {k} of 3" for k in (1, 2, 3)
+]
+
 
 def series_clinic() -> Clinic:
     """One chair of its own, open 09:00-11:00 daily (one 2-hour run a day); the standard
@@ -74,14 +79,7 @@ def test_the_whole_repeat_series_is_booked_listed_and_freed_on_cancel(service: S
     found = service.ours(referral_id)
     assert [a["status"] for a in found] == ["booked"] * 6
     assert [fs.appointment_visit(a) for a in found] == [1, 2, 3, 4, 5, 6]
-    assert [a.get("description") for a in found] == [
-        "visit 1 of 3",
-        "visit 2 of 3",
-        "visit 3 of 3",
-        "repeat course, visit 1 of 3",
-        "repeat course, visit 2 of 3",
-        "repeat course, visit 3 of 3",
-    ]
+    assert [a.get("description") for a in found] == BOTH_COURSES
     days = [local_day(a) for a in found]
     one = timedelta(days=1)
     assert days[1] - days[0] == days[2] - days[1] == one  # every day is open: consecutive
@@ -96,14 +94,7 @@ def test_the_whole_repeat_series_is_booked_listed_and_freed_on_cancel(service: S
             assert fs.slot_holder(slot) == f"Appointment/{appointment_id}"
 
     outputs = service.task(referral_id)["output"]
-    assert [o["type"]["text"] for o in outputs] == [
-        "visit 1 of 3",
-        "visit 2 of 3",
-        "visit 3 of 3",
-        "repeat course, visit 1 of 3",
-        "repeat course, visit 2 of 3",
-        "repeat course, visit 3 of 3",
-    ]
+    assert [o["type"]["text"] for o in outputs] == BOTH_COURSES
     with service.runtime.unit_of_work(read_only=True) as uow:
         rows = uow.appointments.series(referral_id)
     assert [r["ehr_reference"] for r in rows] == [f"Appointment/{a['id']}" for a in found]

@@ -27,7 +27,7 @@ def ny(d: int, h: int = 0) -> datetime:
     return datetime(2026, 12, d, h, tzinfo=NY)  # 2026-12-04 is a Friday, 12-05 a Saturday
 
 
-def clinic() -> Clinic:
+def clinic(chairs: tuple[str, ...] = ("c1", "c2"), patients_per_nurse: int = 1) -> Clinic:
     """One nurse watching one patient: Saturday (09-13) holds two 2-hour visits, a weekday five.
     Christmas Day (Friday 2026-12-25) is closed: Saturday 12-26 lies between two closed days."""
     return clinic_from_dict(
@@ -35,13 +35,13 @@ def clinic() -> Clinic:
             "time_zone": "America/New_York",
             "closures": ["2026-12-25"],
             "min_lead_minutes": 0,
-            "chairs": [{"id": "c1", "name": "Chair 1"}, {"id": "c2", "name": "Chair 2"}],
+            "chairs": [{"id": c, "name": f"Chair {c}"} for c in chairs],
             "opening_hours": {
                 **{d: {"open": "08:00", "close": "18:00"} for d in WEEKDAYS},
                 "saturday": {"open": "09:00", "close": "13:00"},
             },
             "nurses": {
-                "patients_per_nurse": 1,
+                "patients_per_nurse": patients_per_nurse,
                 "bands": [
                     {"days": WEEKDAYS, "start": "08:00", "end": "18:00", "nurses": 1},
                     {"days": ["saturday"], "start": "09:00", "end": "13:00", "nurses": 1},
@@ -205,27 +205,7 @@ def test_on_ehr_slots_the_reserve_counts_only_the_ehrs_chairs() -> None:
     """The clinic file names chair c1; the EHR's one chair is ehr-a, whose Saturday 09:00 is
     booked. Taking its 11:00 leaves Saturday no room on a real chair, so a routine referral goes
     to Monday; counting the file's c1 (free 09:30-11:30) as a chair kept Saturday."""
-    c = clinic_from_dict(
-        {
-            "time_zone": "America/New_York",
-            "min_lead_minutes": 0,
-            "chairs": [{"id": "c1", "name": "Chair 1"}],
-            "opening_hours": {
-                **{d: {"open": "08:00", "close": "18:00"} for d in WEEKDAYS},
-                "saturday": {"open": "09:00", "close": "13:00"},
-            },
-            "nurses": {
-                "patients_per_nurse": 4,
-                "bands": [
-                    {"days": WEEKDAYS, "start": "08:00", "end": "18:00", "nurses": 1},
-                    {"days": ["saturday"], "start": "09:00", "end": "13:00", "nurses": 1},
-                ],
-            },
-            "protocols": {
-                "infusion": {"minutes": 120, "nurse_start_minutes": 15, "nurse_end_minutes": 15}
-            },
-        }
-    )
+    c = clinic(chairs=("c1",), patients_per_nurse=4)
     hours = timedelta(hours=2)
     offered = [
         Candidate("ehr-a", ny(5, 11), ny(5, 11) + hours, ("slot-sat",)),
