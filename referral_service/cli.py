@@ -134,6 +134,7 @@ def worker(once: bool) -> None:
     """Run the background worker (EHR calls, retries, webhook follow-ups)."""
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
+    from referral_service.heap import freeze_after_startup
     from referral_service.worker import Worker
     from referral_service.worker_lanes import WorkerLanes
 
@@ -145,6 +146,7 @@ def worker(once: bool) -> None:
     background = WorkerLanes(runtime)
     signal.signal(signal.SIGTERM, lambda *_: background.stop())
     signal.signal(signal.SIGINT, lambda *_: background.stop())
+    freeze_after_startup()
     background.run_forever()
 
 

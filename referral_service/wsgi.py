@@ -4,6 +4,7 @@ import os
 
 from referral_service.api.app import create_app
 from referral_service.config import Settings
+from referral_service.heap import freeze_after_startup
 from referral_service.observability.logging_setup import configure_logging
 
 _settings = Settings.from_env()
@@ -14,3 +15,4 @@ _settings.check_bind(
     os.environ.get("REFERRAL_BIND", "127.0.0.1:8080").rsplit(":", 1)[0].strip("[]")
 )
 app = create_app(_settings)
+freeze_after_startup()
