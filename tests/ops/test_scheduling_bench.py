@@ -48,3 +48,44 @@ def test_the_cp_sat_optimum_holds_the_rules_and_reports_its_bound(tmp_path, caps
     figures = payload["figures"]
     assert figures["optimum"]["in_window_pct"] >= figures["online"]["in_window_pct"]
     assert "proven bound" in printed
+
+
+def _figures(in_window: float, mean_days: float, violations: float = 0) -> dict[str, float]:
+    return {
+        "in_window_pct": in_window,
+        "in_window_keeping_rules_pct": in_window if not violations else 36.0,
+        "mean_days_to_first": mean_days,
+        "series_on_spacing_pct": 100.0,
+        "nurse_violations": violations,
+        "chair_or_hours_violations": 0,
+        "peak_overlapping_starts": 2,
+        "max_nurses_on_duty": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("optimum", "proven", "summary"),
+    [
+        # first-fit breaks nurse rules to get past a proven optimum on both: nothing to beat
+        (_figures(97.8, 0.63), True, "behind on none; undecided on none (met)"),
+        # past the best schedule found, but that one may not be the optimum
+        (
+            _figures(97.8, 0.63),
+            False,
+            "behind on none; undecided on in_window_pct, mean_days_to_first (NOT met)",
+        ),
+        # the optimum shows the rules allow more in window: online is behind where it could not be
+        (_figures(98.4, 0.63), True, "behind on in_window_pct; undecided on none (NOT met)"),
+    ],
+)
+def test_first_fit_is_beaten_only_where_it_is_not_past_the_optimum(
+    optimum, proven, summary
+) -> None:
+    figs = {
+        "first-fit": _figures(98.1, 0.50, violations=175),
+        "online": _figures(97.8, 0.71),
+        "optimum": optimum,
+    }
+    lines = scheduling.verdicts(figs, optimum_proven=proven)
+    (target,) = [line for line in lines if line.startswith("target: better than first-fit")]
+    assert target.endswith(summary)
