@@ -81,6 +81,19 @@ def _chair_day(client, day) -> str:  # type: ignore[no-untyped-def]
     return str(response.get_data(as_text=True))
 
 
+def revoke(client, runtime, referral_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The referrer revokes the referral (a PUT); the worker runs; its visit rows after."""
+    body = variant(eligible_referral("repeat-revoked"), id=referral_id, status="revoked")
+    response = client.put(
+        f"/fhir/ServiceRequest/{referral_id}",
+        json=body,
+        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"1"'},
+    )
+    assert response.status_code == 200
+    Worker(runtime).run_until_idle()
+    return _rows(runtime, referral_id)
+
+
 def _repeats_due(html: str) -> str:
     """The chair day's 'repeats due' table (absent: none due)."""
     if 'id="repeats-due"' not in html:
@@ -121,15 +134,7 @@ def test_the_repeat_is_booked_in_its_window_listed_in_the_task_and_cancelled_wit
     assert html.count(f'data-referral="{referral_id}"') == 1
     assert referral_id[:8] not in _repeats_due(html)
 
-    body = variant(eligible_referral("repeat-booked"), id=referral_id, status="revoked")
-    response = client.put(
-        f"/fhir/ServiceRequest/{referral_id}",
-        json=body,
-        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"1"'},
-    )
-    assert response.status_code == 200
-    Worker(runtime).run_until_idle()
-    assert {r["status"] for r in _rows(runtime, referral_id)} == {"cancelled"}
+    assert {r["status"] for r in revoke(client, runtime, referral_id)} == {"cancelled"}
     assert _claims(engine, repeat["id"]) == 0
     assert client.get(f"/fhir/Appointment/{repeat['id']}").get_json()["status"] == "cancelled"
 

@@ -20,13 +20,12 @@ from tests.integration.api.test_repeat_booking import (
     _local_day,
     _rows,
     one_chair_clinic,
+    revoke,
 )
 from tests.support.referrals import (
-    FHIR_JSON,
     eligible_referral,
     post_referral,
     referral_task,
-    variant,
 )
 
 # Three visits on consecutive open days, repeated a fortnight later +- 2 days.
@@ -97,15 +96,7 @@ def test_the_whole_repeat_series_is_booked_listed_and_freed_on_cancel(
             f"standard-infusion repeat {k}/3" in html and f"repeat course, visit {k} of 3" in html
         )
 
-    body = variant(eligible_referral("repeat-series"), id=referral_id, status="revoked")
-    response = client.put(
-        f"/fhir/ServiceRequest/{referral_id}",
-        json=body,
-        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"1"'},
-    )
-    assert response.status_code == 200
-    Worker(runtime).run_until_idle()
-    assert {r["status"] for r in _rows(runtime, referral_id)} == {"cancelled"}
+    assert {r["status"] for r in revoke(client, runtime, referral_id)} == {"cancelled"}
     assert [_claims(engine, r["id"]) for r in rows] == [0] * 6
 
 

@@ -129,6 +129,19 @@ class Service:
         with FhirClient.from_settings(self.settings) as client:
             return client.read("Slot", slot_id)
 
+    def book_counting(self) -> tuple[str, BookingOutcome, list[str]]:
+        """A new referral booked once, with the EHR interactions it cost (tokens aside)."""
+        referral_id = f"ref-{uuid.uuid4().hex[:8]}"
+        now = datetime.now(UTC)
+        add_referrals(self.engine, [referral_id], now)
+        interactions: list[str] = []
+        with FhirClient.from_settings(self.settings) as client:
+            client.on_request = lambda interaction, status, seconds: (
+                interaction != "token" and interactions.append(interaction)
+            )
+            outcome = self.book(client, booking_request(referral_id, now), now)
+        return referral_id, outcome, interactions
+
 
 @pytest.fixture(params=["on", "off"])
 def service(
@@ -201,15 +214,7 @@ def test_a_due_window_without_a_free_slot_leaves_the_repeat_due(service: Service
 
 
 def test_booking_with_its_repeat_costs_the_ehr_two_requests_more(service: Service) -> None:
-    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    add_referrals(service.engine, [referral_id], now)
-    interactions: list[str] = []
-    with FhirClient.from_settings(service.settings) as client:
-        client.on_request = lambda interaction, status, seconds: (
-            interaction != "token" and interactions.append(interaction)
-        )
-        outcome = service.book(client, booking_request(referral_id, now), now)
+    referral_id, outcome, interactions = service.book_counting()
     assert outcome.booked
     assert [a.get("description") for a in service.ours(referral_id)] == [None, "repeat course"]
     if service.settings.ehr_transactions:

@@ -148,15 +148,7 @@ def test_a_window_where_the_whole_repeat_cannot_fit_books_none_of_it(service: Se
 
 
 def test_booking_with_its_repeat_series_costs_the_ehr_two_requests_more(service: Service) -> None:
-    referral_id = f"ref-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    add_referrals(service.engine, [referral_id], now)
-    interactions: list[str] = []
-    with FhirClient.from_settings(service.settings) as client:
-        client.on_request = lambda interaction, status, seconds: (
-            interaction != "token" and interactions.append(interaction)
-        )
-        outcome = service.book(client, booking_request(referral_id, now), now)
+    referral_id, outcome, interactions = service.book_counting()
     assert outcome.booked
     assert [fs.appointment_visit(a) for a in service.ours(referral_id)] == [1, 2, 3, 4, 5, 6]
     if service.settings.ehr_transactions:
