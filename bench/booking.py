@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import random
 import re
@@ -44,7 +43,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,8 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database  # noqa: E402
+from bench.common import database, pct  # noqa: E402
+from bench.ehr_probe import probe_ehr  # noqa: E402
 from referral_service.adapters.db.engine import make_engine  # noqa: E402
 from tests.support.referrals import FHIR_JSON, eligible_referral  # noqa: E402
 from tests.support.sekmet import start_sekmet  # noqa: E402
@@ -68,12 +68,6 @@ _EHR_SUM = re.compile(
 )
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 _JOB_CPU = re.compile(r'^referral_job_cpu_seconds_(sum|count)\{kind="([^"]*)"\}\s+([0-9.eE+-]+)$')
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def _instant(text: str) -> datetime:
@@ -109,97 +103,6 @@ def settled_metrics(base: str, before: dict[str, float]) -> dict[str, float]:
         if after.get("cpu:book#", 0) > before.get("cpu:book#", 0) or time.perf_counter() > deadline:
             return after
         time.sleep(0.005)
-
-
-# -- SEKMET on its own -------------------------------------------------------------------------
-
-
-def probe_ehr(ehr_base: str, rounds: int) -> dict[str, dict[str, float]]:
-    """Time the interactions a booking makes, straight against the EHR (ms)."""
-    session = requests.Session()
-    fhir = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON, "Prefer": "return=representation"}
-    schedules = session.get(f"{ehr_base}/Schedule", params={"_count": "200"}, timeout=30).json()
-    schedule_id = schedules["entry"][0]["resource"]["id"]
-    now = datetime.now(UTC)
-    search_params = {
-        "schedule": f"Schedule/{schedule_id}",
-        "status": "free",
-        "start": [
-            f"ge{(now + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
-            f"lt{(now + timedelta(days=14)).strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        ],
-        "_count": "200",
-    }
-    # A Schedule that is not an infusion chair, so the service never books the probe Slot.
-    probe_schedule = session.post(
-        f"{ehr_base}/Schedule",
-        headers=fhir,
-        timeout=30,
-        json={"resourceType": "Schedule", "active": False, "actor": [{"display": "bench probe"}]},
-    ).json()
-    slot = session.post(
-        f"{ehr_base}/Slot",
-        headers=fhir,
-        timeout=30,
-        json={
-            "resourceType": "Slot",
-            "schedule": {"reference": f"Schedule/{probe_schedule['id']}"},
-            "status": "busy-unavailable",
-            "start": "2030-01-01T10:00:00Z",
-            "end": "2030-01-01T10:15:00Z",
-        },
-    ).json()
-    timings: dict[str, list[float]] = defaultdict(list)
-    for n in range(rounds):
-        started = time.perf_counter()
-        pages = 0
-        url: str | None = f"{ehr_base}/Slot"
-        params: dict | None = search_params
-        while url:  # every page, as the service does
-            bundle = session.get(url, params=params, headers=fhir, timeout=30).json()
-            pages += 1
-            url = next(
-                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),
-                None,
-            )
-            params = None
-        timings["Slot search (all pages)"].append(time.perf_counter() - started)
-        timings["  pages"].append(pages)
-
-        started = time.perf_counter()
-        response = session.post(
-            f"{ehr_base}/Appointment",
-            headers=fhir,
-            timeout=30,
-            json={
-                "resourceType": "Appointment",
-                "status": "proposed",
-                "identifier": [{"system": "https://bench.example/probe", "value": f"probe-{n}"}],
-                "start": "2030-01-01T10:00:00Z",
-                "end": "2030-01-01T10:15:00Z",
-                "participant": [{"actor": {"display": "bench probe"}, "status": "needs-action"}],
-            },
-        )
-        response.raise_for_status()
-        timings["Appointment create"].append(time.perf_counter() - started)
-
-        slot["comment"] = f"probe {n}"
-        version = slot.get("meta", {}).get("versionId")
-        headers = {**fhir, "If-Match": f'W/"{version}"'} if version else fhir
-        started = time.perf_counter()
-        response = session.put(
-            f"{ehr_base}/Slot/{slot['id']}", headers=headers, timeout=30, json=slot
-        )
-        response.raise_for_status()
-        timings["Slot update (If-Match)"].append(time.perf_counter() - started)
-        slot = response.json()
-    summary = {}
-    for name, values in timings.items():
-        if name.strip() == "pages":
-            summary[name] = {"p50": statistics.median(values), "p95": pct(values, 95)}
-        else:
-            summary[name] = {"p50": statistics.median(values) * 1000, "p95": pct(values, 95) * 1000}
-    return summary
 
 
 # -- the service -------------------------------------------------------------------------------
@@ -324,10 +227,11 @@ def run(
                 row["swept"] = any(
                     after[k] > before.get(k, 0.0) for k in after if "sweep" in k and k[-1] == "#"
                 )
-                row["cpu_s"] = sum(
-                    after.get(f"cpu:{job}", 0.0) - before.get(f"cpu:{job}", 0.0)
-                    for job in ("evaluate", "book")
-                )
+                for job in ("evaluate", "book"):
+                    row[f"cpu_{job}_s"] = after.get(f"cpu:{job}", 0.0) - before.get(
+                        f"cpu:{job}", 0.0
+                    )
+                row["cpu_s"] = row["cpu_evaluate_s"] + row["cpu_book_s"]
                 row["added_s"] = row["server_s"] - row["ehr_s"]
                 if "to_booked_s" in row:
                     row["book_overhead_s"] = row["to_booked_s"] - row["ehr_s"]
@@ -370,6 +274,8 @@ def run(
         "gap_ms": gap_ms,
         "book_job_overhead_ms": ms("book_overhead_s"),
         "worker_cpu_ms": ms("cpu_s"),
+        "worker_cpu_evaluate_ms": ms("cpu_evaluate_s"),
+        "worker_cpu_book_ms": ms("cpu_book_s"),
         "baseline_http_ms": ms("baseline_http_s"),
         "baseline_db_ms": ms("baseline_db_s"),
         "added_p95_difference_ms": server["p95"] - ehr_time["p95"],
@@ -411,6 +317,8 @@ def report(result: dict) -> None:
         ("  stage: evaluated -> booked (events)", "evaluated_to_booked_ms"),
         ("  book stage minus EHR time", "book_job_overhead_ms"),
         ("worker CPU, evaluate + book jobs", "worker_cpu_ms"),
+        ("  worker CPU, evaluate job", "worker_cpu_evaluate_ms"),
+        ("  worker CPU, book job", "worker_cpu_book_ms"),
         ("baseline, same run: GET /healthz (client)", "baseline_http_ms"),
         ("baseline, same run: one DB txn (SELECT 1)", "baseline_db_ms"),
     ):

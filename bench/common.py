@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -225,3 +226,9 @@ def cpu_seconds(pids: list[int], *, with_children: bool = True) -> float:
         if with_children:
             todo.extend(_children(pid))
     return total
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
