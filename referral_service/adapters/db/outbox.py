@@ -59,8 +59,14 @@ class Lane:
 EVERY_KIND = Lane("all")
 
 
-# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING).
-_UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING),
+# each built once (adapters/db/referrals.py says why); inline(): no RETURNING of the new id
+# (nobody reads it), so the insert can be pipelined with the writes around it.
+_UPSERT_INSERTS: dict[str, Any] = {
+    name: make(jobs).inline().on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_INSERT = insert(jobs).inline()
 
 
 def enqueue(
@@ -91,13 +97,12 @@ def enqueue(
         "updated_at": now,
     }
     if dedupe_key is None:
-        conn.execute(insert(jobs).inline(), values)  # no RETURNING: it can be pipelined
+        conn.execute(_INSERT, values)
         return
     dialect = conn.dialect.name
     if dialect in _UPSERT_INSERTS:
         # Already queued (or done): the database skips the row, in the same round trip.
-        query = _UPSERT_INSERTS[dialect](jobs).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        conn.execute(query, values)
+        conn.execute(_UPSERT_INSERTS[dialect], values)
         return
     # Elsewhere: rolling back to a savepoint keeps the caller's other work.
     with contextlib.suppress(IntegrityError), conn.begin_nested():

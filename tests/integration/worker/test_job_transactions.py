@@ -6,6 +6,7 @@ job whose lease was lost still commits nothing."""
 from __future__ import annotations
 
 import pytest
+from psycopg import pq
 from sqlalchemy import event, select
 
 from referral_service.adapters import lease as leases
@@ -31,8 +32,9 @@ def traffic(engine):
     def on_begin(_conn):  # type: ignore[no-untyped-def]
         seen.append(("begin", ""))
 
-    def on_statement(_conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        seen.append(("sql", statement))
+    def on_statement(conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        piped = conn.connection.driver_connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+        seen.append(("piped" if piped else "sql", statement))
 
     event.listen(engine, "begin", on_begin)
     event.listen(engine, "after_cursor_execute", on_statement)
@@ -44,25 +46,42 @@ def traffic(engine):
 def _run(worker: Worker, traffic: list[tuple[str, str]]) -> tuple[int, list[str]]:
     traffic.clear()
     assert worker.run_once(look_first=False) is True
-    statements = [text for kind, text in traffic if kind == "sql"]
+    statements = [text for kind, text in traffic if kind in ("sql", "piped")]
     return sum(1 for kind, _ in traffic if kind == "begin"), statements
+
+
+def _piped(traffic: list[tuple[str, str]]) -> list[str]:
+    """The statements sent in pipeline mode (together, one round trip per run of them)."""
+    return [
+        text.split("(")[0].split(" SET ")[0].strip() for kind, text in traffic if kind == "piped"
+    ]
 
 
 def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
     client, runtime, engine, traffic
 ) -> None:
-    """evaluate: claim, three reads, one commit of decision + booking job + its own completion;
-    book (the clinic's chairs): claim, one read, one commit. Before: 6 and 3 transactions, a
-    two-statement claim and a fence query in every read-only unit."""
+    """evaluate: claim, one read-only unit (the referral with its Task, the sender's stored
+    resources), one commit of decision + booking job + its own completion, the decision's four
+    writes sent together; book (the clinic's chairs): claim, one read, one commit. Before: 5
+    transactions and 18 statements for evaluate (its Task read four times), each write its own
+    round trip; earlier still 6 and 3 transactions, a two-statement claim and a fence query in
+    every read-only unit."""
     worker = Worker(runtime)
     created = client.post("/fhir/ServiceRequest", json=eligible_referral("budget"), headers=HEADERS)
     assert created.status_code == 201
 
     transactions, statements = _run(worker, traffic)  # evaluate
-    assert transactions == 5, statements
-    assert len(statements) == 18, statements
+    assert transactions == 3, statements
+    assert len(statements) == 14, statements
     claims = [s for s in statements if "jobs" in s.split("WHERE")[0] and "UPDATE" in s[:7]]
     assert len(claims) == 2  # the claim (one statement) and the completion, nothing else
+    assert len([s for s in statements if s.startswith("SELECT tasks")]) == 0, "read with it"
+    assert _piped(traffic) == [
+        "UPDATE referrals",
+        "UPDATE tasks",
+        "INSERT INTO referral_events",
+        "INSERT INTO jobs",
+    ]
 
     transactions, statements = _run(worker, traffic)  # book
     assert transactions == 3, statements
