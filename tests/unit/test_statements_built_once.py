@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
-from referral_service.adapters.db import local_schedule, referrals, repositories, resources
+from referral_service.adapters.db import local_schedule, outbox, referrals, repositories, resources
 from referral_service.adapters.db import subscriptions as subscription_rows
-from referral_service.adapters.db.tables import metadata
+from referral_service.adapters.db.tables import jobs, metadata
 from referral_service.domain.decision import Decision
 from referral_service.domain.lifecycle import TaskState
 
@@ -32,6 +32,8 @@ def test_the_jobs_hot_statements_are_not_built_per_call(monkeypatch: pytest.Monk
         assert referrals.get_referral(conn, "r1") is None
         assert referrals.get_referral(conn, "r1", for_update=True) is None
         assert referrals.get_referral_head(conn, "r1", for_update=True) is None
+        assert referrals.get_referral_with_task(conn, "r1") is None
+        assert referrals.get_head_with_task(conn, "r1", for_update=True) is None
         assert referrals.get_task_for_referral(conn, "r1") is None
         assert referrals.get_task(conn, "t1") is None
         referrals.save_task(conn, "t1", TaskState("ready", "booked"), {}, 2, datetime.now(UTC))
@@ -41,3 +43,8 @@ def test_the_jobs_hot_statements_are_not_built_per_call(monkeypatch: pytest.Monk
         assert resources.about_patient(conn, "clinic-a", "ServiceRequest/r1") == []
         assert subscription_rows.Subscriptions(conn).following("clinic-a", "r1") == []
         assert repositories.Identifiers(conn).systems_of("r1") == []
+        monkeypatch.setattr(outbox, "insert", _built_per_call)
+        for key in ("book:r1:v1", "book:r1:v1", None):  # the second one is skipped
+            outbox.enqueue(conn, "book", now=datetime.now(UTC), max_attempts=3, dedupe_key=key)
+        queued = conn.execute(select(jobs.c.dedupe_key).order_by(jobs.c.id)).scalars().all()
+        assert queued == ["book:r1:v1", None]

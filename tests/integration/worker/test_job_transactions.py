@@ -5,16 +5,20 @@ job whose lease was lost still commits nothing."""
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 from psycopg import pq
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text, update
 
 from referral_service.adapters import lease as leases
 from referral_service.adapters.db import outbox
-from referral_service.adapters.db.tables import jobs
+from referral_service.adapters.db.tables import jobs, referrals, tasks
 from referral_service.adapters.lease import Lease
 from referral_service.worker import Worker
-from tests.support.referrals import FHIR_JSON, eligible_referral
+from tests.support.referrals import FHIR_JSON, eligible_referral, post_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
 
@@ -89,6 +93,57 @@ def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
     with engine.connect() as conn:
         rows = conn.execute(select(jobs.c.kind, jobs.c.status).order_by(jobs.c.id)).all()
     assert [tuple(r) for r in rows] == [("evaluate", "done"), ("book", "done")]
+
+
+def test_the_referral_is_read_with_its_task_as_separate_reads_give_them(client, runtime) -> None:
+    referral_id = post_referral(client, eligible_referral("joined"))
+    with runtime.unit_of_work() as uow:
+        task = uow.tasks.for_referral(referral_id)
+        assert uow.referrals.with_task(referral_id) == (uow.referrals.get(referral_id), task)
+        locked = uow.referrals.head_with_task(referral_id, for_update=True)
+        assert locked == (uow.referrals.head(referral_id), task)
+        assert uow.referrals.with_task("unknown") is None
+        assert uow.referrals.head_with_task("unknown", for_update=True) is None
+
+
+def test_the_decisions_locked_read_sees_the_task_its_last_locker_left(
+    client, runtime, engine
+) -> None:
+    """The decision reads the Task in the statement that locks the referral: a placer's Task
+    change that held the referral's lock meanwhile is still what it sees (locking only the
+    referral would hand over the Task as it was when the statement began)."""
+    referral_id = post_referral(client, eligible_referral("locked"))
+    seen: list[Any] = []
+
+    def decision_read() -> None:
+        with runtime.unit_of_work() as uow:
+            seen.append(uow.referrals.head_with_task(referral_id, for_update=True))
+
+    reader = threading.Thread(target=decision_read)
+    with engine.begin() as placer:
+        placer.execute(
+            select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update()
+        )
+        reader.start()
+        _until_waiting_on_a_lock(engine)
+        placer.execute(
+            update(tasks)
+            .where(tasks.c.referral_id == referral_id)
+            .values(business_status="cancelled", version_id=tasks.c.version_id + 1)
+        )
+    reader.join(10)
+    [(_, task)] = seen
+    assert (task.state.business_status, task.version_id) == ("cancelled", 2)
+
+
+def _until_waiting_on_a_lock(engine) -> None:  # type: ignore[no-untyped-def]
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    for _ in range(200):
+        with engine.connect() as conn:
+            if conn.execute(waiting).scalar_one():
+                return
+        time.sleep(0.02)
+    raise AssertionError("the decision's read never waited for the referral's lock")
 
 
 def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:
