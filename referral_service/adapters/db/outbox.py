@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -184,13 +184,23 @@ def claim(
     return None if row is None else _job(row)
 
 
+# Built once: every job ends with it (adapters/db/referrals.py says why). _held(), with binds.
+_COMPLETE = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.attempts == bindparam("claimed_attempt"),
+        jobs.c.locked_by == bindparam("worker_id"),
+        jobs.c.status == "running",
+    )
+    .values(status="done", lease_expires_at=None, updated_at=bindparam("done_at"), last_error=None)
+)
+
+
 def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bool:
     """Mark done; False when the lease was lost and another worker owns the job now."""
-    result = conn.execute(
-        update(jobs)
-        .where(_held(job, worker_id))
-        .values(status="done", lease_expires_at=None, updated_at=now, last_error=None)
-    )
+    held = {"job_id": job.id, "claimed_attempt": job.attempts, "worker_id": worker_id}
+    result = conn.execute(_COMPLETE, {**held, "done_at": now})
     return result.rowcount == 1
 
 

@@ -392,12 +392,12 @@ def search_tasks(
     return [_task(row) for row in rows], int(total or 0)
 
 
+# inline(): no RETURNING of the new id (nobody reads it), so it can be pipelined; built once
+_ADD_EVENT = insert(referral_events).inline()
+
+
 def add_event(conn: Connection, referral_id: str, kind: str, now: datetime, **detail: Any) -> None:
-    conn.execute(
-        # inline(): no RETURNING of the new id (nobody reads it), so it can be pipelined
-        insert(referral_events).inline(),
-        dict(referral_id=referral_id, at=now, kind=kind, detail=detail),
-    )
+    conn.execute(_ADD_EVENT, dict(referral_id=referral_id, at=now, kind=kind, detail=detail))
 
 
 def list_events(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
