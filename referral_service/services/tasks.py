@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from referral_service.adapters.db.referrals import ReferralHead
+from referral_service.adapters.db.referrals import ReferralHead, TaskRow
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.domain.decision import Decision
 from referral_service.domain.eligibility.form_items import items_for
@@ -35,11 +35,29 @@ def write_task(
     now: datetime,
     status_note: str | None = None,
     referral: ReferralHead | None = None,
+    task: TaskRow | None = None,
 ) -> dict:
-    """`referral`: its head as the caller already holds it in this transaction (saves a read)."""
+    """`referral`, `task`: as the caller already holds them in this transaction (each saves a
+    read)."""
     referral = referral or uow.referrals.head(referral_id)
-    task = uow.tasks.for_referral(referral_id)
+    task = task or uow.tasks.for_referral(referral_id)
     assert referral is not None and task is not None
+    resource = next_task(uow, referral, task, state, now, status_note)
+    save_task(uow, referral, task, state, resource, now)
+    return resource
+
+
+def next_task(
+    uow: SqlUnitOfWork,
+    referral: ReferralHead,
+    task: TaskRow,
+    state: TaskState,
+    now: datetime,
+    status_note: str | None = None,
+) -> dict:
+    """The Task's next version as the database knows the referral now (reads its
+    appointments); nothing is written: `save_task` stores it."""
+    referral_id = referral.id
     rows = uow.appointments.series(referral_id)
     live = [r for r in rows if r["status"] not in ("cancelled", "proposed")]
     # A booked repeat course is the rows after the series (visit > visits), listed on their own.
@@ -71,10 +89,21 @@ def write_task(
         status_note=status_note,
         form=form_ask(uow, referral_id, referral.version_id, referral.decision, state),
     )
-    resource = build_task(view)
-    uow.tasks.save(task.id, state, resource, view.version_id, now)
-    uow.collect(TaskChanged(referral_id, referral.source, view.version_id, now, task.sender))
-    return resource
+    return build_task(view)
+
+
+def save_task(
+    uow: SqlUnitOfWork,
+    referral: ReferralHead,
+    task: TaskRow,
+    state: TaskState,
+    resource: dict,
+    now: datetime,
+) -> None:
+    """Store the Task's next version (`next_task`'s) and tell the change's handlers."""
+    version_id = task.version_id + 1
+    uow.tasks.save(task.id, state, resource, version_id, now)
+    uow.collect(TaskChanged(referral.id, referral.source, version_id, now, task.sender))
 
 
 def form_ask(

@@ -33,8 +33,11 @@ class AuditQuery:
     offset: int = 0
 
 
+_ADD = insert(audit_events)  # built once: every job's attempt writes one
+
+
 def add(conn: Connection, row: AuditRow) -> None:
-    conn.execute(insert(audit_events), asdict(row))
+    conn.execute(_ADD, asdict(row))
 
 
 def get(conn: Connection, audit_id: str) -> AuditRow | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -59,8 +59,14 @@ class Lane:
 EVERY_KIND = Lane("all")
 
 
-# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING).
-_UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING),
+# each built once (adapters/db/referrals.py says why); inline(): no RETURNING of the new id
+# (nobody reads it), so the insert can be pipelined with the writes around it.
+_UPSERT_INSERTS: dict[str, Any] = {
+    name: make(jobs).inline().on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_INSERT = insert(jobs).inline()
 
 
 def enqueue(
@@ -91,13 +97,12 @@ def enqueue(
         "updated_at": now,
     }
     if dedupe_key is None:
-        conn.execute(insert(jobs).inline(), values)  # no RETURNING: it can be pipelined
+        conn.execute(_INSERT, values)
         return
     dialect = conn.dialect.name
     if dialect in _UPSERT_INSERTS:
         # Already queued (or done): the database skips the row, in the same round trip.
-        query = _UPSERT_INSERTS[dialect](jobs).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        conn.execute(query, values)
+        conn.execute(_UPSERT_INSERTS[dialect], values)
         return
     # Elsewhere: rolling back to a savepoint keeps the caller's other work.
     with contextlib.suppress(IntegrityError), conn.begin_nested():
@@ -179,13 +184,23 @@ def claim(
     return None if row is None else _job(row)
 
 
+# Built once: every job ends with it (adapters/db/referrals.py says why). _held(), with binds.
+_COMPLETE = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.attempts == bindparam("claimed_attempt"),
+        jobs.c.locked_by == bindparam("worker_id"),
+        jobs.c.status == "running",
+    )
+    .values(status="done", lease_expires_at=None, updated_at=bindparam("done_at"), last_error=None)
+)
+
+
 def complete(conn: Connection, job: Job, *, worker_id: str, now: datetime) -> bool:
     """Mark done; False when the lease was lost and another worker owns the job now."""
-    result = conn.execute(
-        update(jobs)
-        .where(_held(job, worker_id))
-        .values(status="done", lease_expires_at=None, updated_at=now, last_error=None)
-    )
+    held = {"job_id": job.id, "claimed_attempt": job.attempts, "worker_id": worker_id}
+    result = conn.execute(_COMPLETE, {**held, "done_at": now})
     return result.rowcount == 1
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from referral_service.adapters.db.tables import (
-    appointments,
     referral_events,
     referral_identifiers,
     referral_versions,
@@ -192,8 +191,10 @@ def get_referral_head(
 ) -> ReferralHead | None:
     query = _HEAD_LOCKED if _locked(conn, for_update) else _HEAD
     row = conn.execute(query, {"referral_id": referral_id}).mappings().first()
-    if row is None:
-        return None
+    return None if row is None else _head(row)
+
+
+def _head(row: Any) -> ReferralHead:
     return ReferralHead(
         row["id"],
         row["version_id"],
@@ -202,6 +203,39 @@ def get_referral_head(
         _decision(row),
         row["received_at"],
     )
+
+
+# A referral with its Task in one statement (the evaluation's reads). Locked, both rows are:
+# PostgreSQL then hands over the Task as it is once the referral's lock is granted, as a
+# read after taking that lock would see it (the placer's Task changes take it first too).
+_TASK_COLUMNS = tuple(column.label(f"task_{column.name}") for column in tasks.c)
+_ON_TASK = tasks.c.referral_id == referrals.c.id
+_WITH_TASK = select(referrals, *_TASK_COLUMNS).join(tasks, _ON_TASK)
+_WITH_TASK = _WITH_TASK.where(referrals.c.id == bindparam("referral_id"))
+_HEAD_WITH_TASK = select(*_HEAD_COLUMNS, *_TASK_COLUMNS).join(tasks, _ON_TASK)
+_HEAD_WITH_TASK = _HEAD_WITH_TASK.where(referrals.c.id == bindparam("referral_id"))
+_HEAD_WITH_TASK_LOCKED = _HEAD_WITH_TASK.with_for_update()
+
+
+def _its_task(row: Any) -> TaskRow:
+    return _task({column.name: row[f"task_{column.name}"] for column in tasks.c})
+
+
+def get_referral_with_task(
+    conn: Connection, referral_id: str
+) -> tuple[ReferralRow, TaskRow] | None:
+    """None when either is missing."""
+    row = conn.execute(_WITH_TASK, {"referral_id": referral_id}).mappings().first()
+    return None if row is None else (_referral(row), _its_task(row))
+
+
+def get_head_with_task(
+    conn: Connection, referral_id: str, *, for_update: bool = False
+) -> tuple[ReferralHead, TaskRow] | None:
+    """None when either is missing."""
+    query = _HEAD_WITH_TASK_LOCKED if _locked(conn, for_update) else _HEAD_WITH_TASK
+    row = conn.execute(query, {"referral_id": referral_id}).mappings().first()
+    return None if row is None else (_head(row), _its_task(row))
 
 
 def get_version(conn: Connection, referral_id: str, version_id: int) -> dict[str, Any] | None:
@@ -358,12 +392,12 @@ def search_tasks(
     return [_task(row) for row in rows], int(total or 0)
 
 
+# inline(): no RETURNING of the new id (nobody reads it), so it can be pipelined; built once
+_ADD_EVENT = insert(referral_events).inline()
+
+
 def add_event(conn: Connection, referral_id: str, kind: str, now: datetime, **detail: Any) -> None:
-    conn.execute(
-        # inline(): no RETURNING of the new id (nobody reads it), so it can be pipelined
-        insert(referral_events).inline(),
-        dict(referral_id=referral_id, at=now, kind=kind, detail=detail),
-    )
+    conn.execute(_ADD_EVENT, dict(referral_id=referral_id, at=now, kind=kind, detail=detail))
 
 
 def list_events(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
@@ -375,12 +409,3 @@ def list_events(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
     return [
         {"at": row["at"].isoformat(), "kind": row["kind"], "detail": row["detail"]} for row in rows
     ]
-
-
-def get_appointment_for_referral(conn: Connection, referral_id: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(select(appointments).where(appointments.c.referral_id == referral_id))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None

@@ -45,6 +45,15 @@ class Referrals:
     def head(self, referral_id: str, *, for_update: bool = False) -> rows.ReferralHead | None:
         return rows.get_referral_head(self._conn, referral_id, for_update=for_update)
 
+    def with_task(self, referral_id: str) -> tuple[rows.ReferralRow, rows.TaskRow] | None:
+        return rows.get_referral_with_task(self._conn, referral_id)
+
+    def head_with_task(
+        self, referral_id: str, *, for_update: bool = False
+    ) -> tuple[rows.ReferralHead, rows.TaskRow] | None:
+        """`for_update` locks both rows (PostgreSQL)."""
+        return rows.get_head_with_task(self._conn, referral_id, for_update=for_update)
+
     def version(self, referral_id: str, version_id: int) -> dict[str, Any] | None:
         return rows.get_version(self._conn, referral_id, version_id)
 

@@ -35,4 +35,23 @@ def settles(form: ReferralForm, link_id: str, pregnancy_days: int) -> tuple[str,
 
 def items_for(form: ReferralForm, wanted: str, pregnancy_days: int) -> tuple[str, ...]:
     """The linkIds, in the form's order, whose answers would settle one missing item."""
-    return tuple(link for link in form.items if wanted in settles(form, link, pregnancy_days))
+    return _settled_by(form, pregnancy_days).get(wanted, ())
+
+
+# The last form's answers to items_for, for every missing item at once: a needs-information
+# Task asks for each of its missing items on every write, and the form never changes.
+_last: tuple[ReferralForm, int, dict[str, tuple[str, ...]]] | None = None
+
+
+def _settled_by(form: ReferralForm, pregnancy_days: int) -> dict[str, tuple[str, ...]]:
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] is form and last[1] == pregnancy_days:
+        return last[2]
+    links: dict[str, list[str]] = {}
+    for link in form.items:
+        for item in dict.fromkeys(settles(form, link, pregnancy_days)):
+            links.setdefault(item, []).append(link)
+    index = {item: tuple(found) for item, found in links.items()}
+    _last = (form, pregnancy_days, index)
+    return index

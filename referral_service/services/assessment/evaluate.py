@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from referral_service.adapters.db.referrals import ReferralHead, ReferralRow
+from referral_service.adapters.db.referrals import ReferralHead, ReferralRow, TaskRow
 from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr.errors import EhrNotFound, EhrRequestError, EhrUnavailable
 from referral_service.domain import lifecycle
@@ -23,7 +23,7 @@ from referral_service.services.assessment.evaluation import UnreadableReferral, 
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake import supporting as own_resources
 from referral_service.services.jobs import Finish, Job, RetryLater
-from referral_service.services.tasks import write_task
+from referral_service.services.tasks import next_task, save_task
 
 
 def dry_run_evaluation(runtime: Dependencies, document: dict[str, Any]) -> Decision:
@@ -83,39 +83,52 @@ def evaluate_stored_referral(
     """Evaluate a stored referral and move its Task. Returns what happened (for the job log).
     `finish` (the worker's) ends the job in the transaction that records the decision and
     queues the booking: one commit instead of two."""
-    with runtime.unit_of_work(read_only=True) as uow:
-        referral = uow.referrals.get(referral_id)
-        task = uow.tasks.for_referral(referral_id)
-    if referral is None or task is None or not lifecycle.may_reevaluate(task.state):
-        return "skipped"
-    if referral.status != "active":
-        return "skipped (not active)"
-    decision = decide_stored(runtime, referral)
+    with runtime.unit_of_work(read_only=True) as uow:  # everything evaluation reads, at once
+        found = uow.referrals.with_task(referral_id)
+        if found is None or not lifecycle.may_reevaluate(found[1].state):
+            return "skipped"
+        referral, task = found
+        if referral.status != "active":
+            return "skipped (not active)"
+        supporting = supporting_resources(uow, referral, task)
+    decision = decide_stored(runtime, referral, supporting)
     now = runtime.now()
     with runtime.unit_of_work() as uow:
-        current = uow.referrals.head(referral_id, for_update=True)
-        task = uow.tasks.for_referral(referral_id)
-        if current is None or task is None or current.version_id != referral.version_id:
+        locked = uow.referrals.head_with_task(referral_id, for_update=True)
+        if locked is None or locked[0].version_id != referral.version_id:
             return "superseded"  # a newer version has its own evaluation job
+        current, task = locked
         if not lifecycle.may_reevaluate(task.state):
             return "skipped"
-        apply_decision(uow, current, decision, now)
+        apply_decision(uow, current, task, decision, now)
         if finish is not None:
             finish(uow, decision.decision)
     metrics.decision_made(decision.decision)
     return decision.decision
 
 
-def decide_stored(runtime: Dependencies, referral: ReferralRow) -> Decision:
-    """The decision the current policy gives a stored referral; nothing is written."""
-    # Resources the sender pushed one by one count as if they had come in its Bundle.
-    supporting = own_resources.supporting_for(
-        runtime,
-        referral.sender,
-        referral.id,
-        referral.patient_ref,
-        referral.supporting + own_resources.named_by_task(runtime, referral.sender, referral.id),
+def supporting_resources(
+    uow: SqlUnitOfWork, referral: ReferralRow, task: TaskRow | None
+) -> list[dict[str, Any]]:
+    """Resources the sender pushed one by one (about the patient, filed under the referral,
+    named by its Task) count as if they had come in the referral's Bundle."""
+    sent = referral.supporting + own_resources.named_by_task(uow, referral.sender, task)
+    return own_resources.supporting_for(
+        uow, referral.sender, referral.id, referral.patient_ref, sent
     )
+
+
+def decide_stored(
+    runtime: Dependencies,
+    referral: ReferralRow,
+    supporting: list[dict[str, Any]] | None = None,
+) -> Decision:
+    """The decision the current policy gives a stored referral; nothing is written.
+    `supporting`: its `supporting_resources` as the caller read them (else read here)."""
+    if supporting is None:
+        with runtime.unit_of_work(read_only=True) as uow:
+            task = uow.tasks.for_referral(referral.id)
+            supporting = supporting_resources(uow, referral, task)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -135,21 +148,24 @@ def decide_stored(runtime: Dependencies, referral: ReferralRow) -> Decision:
 
 
 def apply_decision(
-    uow: SqlUnitOfWork, referral: ReferralHead, decision: Decision, now: datetime
+    uow: SqlUnitOfWork, referral: ReferralHead, task: TaskRow, decision: Decision, now: datetime
 ) -> None:
-    """Record a decision on the referral whose head (row locked) the caller holds."""
+    """Record a decision on the referral whose head (row locked) and Task the caller holds."""
     referral_id = referral.id
-    uow.referrals.record_decision(referral_id, decision)
+    decided = replace(referral, decision=decision)
     state = lifecycle.state_for_decision(decision.decision)
-    write_task(uow, referral_id, state, now, referral=replace(referral, decision=decision))
-    uow.events.add(
-        referral_id,
-        "evaluated",
-        now,
-        decision=decision.decision,
-        category=decision.category,
-        protocol=decision.protocol,
-        policy_version=decision.policy_version,
-    )
-    if state == lifecycle.ELIGIBLE:
-        jobs.book(uow, referral_id, now, attempt_key=f"v{referral.version_id}")
+    resource = next_task(uow, decided, task, state, now)
+    with uow.batched():  # the decision's writes, sent together: one round trip on PostgreSQL
+        uow.referrals.record_decision(referral_id, decision)
+        save_task(uow, decided, task, state, resource, now)
+        uow.events.add(
+            referral_id,
+            "evaluated",
+            now,
+            decision=decision.decision,
+            category=decision.category,
+            protocol=decision.protocol,
+            policy_version=decision.policy_version,
+        )
+        if state == lifecycle.ELIGIBLE:
+            jobs.book(uow, referral_id, now, attempt_key=f"v{referral.version_id}")

@@ -154,7 +154,8 @@ def _apply(
             return False
         uow.referrals.record_decision(referral.id, decision)
         state = lifecycle.state_for_decision(decision.decision)
-        write_task(uow, referral.id, state, now, referral=replace(head, decision=decision))
+        decided = replace(head, decision=decision)
+        write_task(uow, referral.id, state, now, referral=decided, task=task)
         uow.events.add(
             referral.id,
             "re-evaluated",

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from referral_service.adapters.db.referrals import TaskRow
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.fhir.facts import Resolver
 from referral_service.services.dependencies import Dependencies
 from referral_service.services.intake.resources import relative_reference, render
 
 
 def supporting_for(
-    runtime: Dependencies,
+    uow: SqlUnitOfWork,
     sender: str,
     referral_id: str,
     patient_ref: str | None,
@@ -19,7 +21,7 @@ def supporting_for(
 ) -> list[dict[str, Any]]:
     """What came with a referral plus the sender's stored resources about its patient and the
     answers filed under the referral itself, each once (the stored, current version wins), as
-    the Bundle path gathers them."""
+    the Bundle path gathers them; read in the caller's unit of work."""
     found = relative_reference(patient_ref)
     # A resource without an id keeps a key of its own: it can never be a stored one.
     merged = {
@@ -30,24 +32,21 @@ def supporting_for(
     keys = [f"ServiceRequest/{referral_id}"]
     if found and found[0] == "Patient":
         keys.append(f"Patient/{found[1]}")
-    with runtime.unit_of_work(read_only=True) as uow:
-        rows = [row for key in keys for row in uow.resources.about_patient(sender, key)]
+    rows = [row for key in keys for row in uow.resources.about_patient(sender, key)]
     merged.update({f"{row.resource_type}/{row.id}": render(row) for row in rows})
     return list(merged.values())
 
 
-def named_by_task(runtime: Dependencies, sender: str, referral_id: str) -> list[dict[str, Any]]:
+def named_by_task(uow: SqlUnitOfWork, sender: str, task: TaskRow | None) -> list[dict[str, Any]]:
     """The sender's resources its Task's `input` points at (new data given through the Task,
-    whether or not they name the patient as the referral does)."""
-    with runtime.unit_of_work(read_only=True) as uow:
-        task = uow.tasks.for_referral(referral_id)
-        named = [
-            found
-            for item in (task.resource.get("input") or [] if task else [])
-            if isinstance(item, dict)
-            and (found := relative_reference((item.get("valueReference") or {}).get("reference")))
-        ]
-        stored = [uow.resources.get(kind, resource_id) for kind, resource_id in named]
+    whether or not they name the patient as the referral does); `task` as the caller read it."""
+    named = [
+        found
+        for item in (task.resource.get("input") or [] if task else [])
+        if isinstance(item, dict)
+        and (found := relative_reference((item.get("valueReference") or {}).get("reference")))
+    ]
+    stored = [uow.resources.get(kind, resource_id) for kind, resource_id in named]
     return [render(row) for row in stored if row is not None and row.sender == sender]
 
 

@@ -62,5 +62,6 @@ def test_what_came_with_a_referral_is_kept_once_each(runtime) -> None:
         {"resourceType": "Observation", "id": "o1"},
         {"resourceType": "Observation", "id": "o1"},
     ]
-    assert len(supporting_for(runtime, "er-a", "none", "Patient/none", sent)) == 3
-    assert supporting_for(runtime, "er-a", "none", None, []) == []
+    with runtime.unit_of_work(read_only=True) as uow:
+        assert len(supporting_for(uow, "er-a", "none", "Patient/none", sent)) == 3
+        assert supporting_for(uow, "er-a", "none", None, []) == []

@@ -5,15 +5,20 @@ job whose lease was lost still commits nothing."""
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
-from sqlalchemy import event, select
+from psycopg import pq
+from sqlalchemy import event, select, text, update
 
 from referral_service.adapters import lease as leases
 from referral_service.adapters.db import outbox
-from referral_service.adapters.db.tables import jobs
+from referral_service.adapters.db.tables import jobs, referrals, tasks
 from referral_service.adapters.lease import Lease
 from referral_service.worker import Worker
-from tests.support.referrals import FHIR_JSON, eligible_referral
+from tests.support.referrals import FHIR_JSON, eligible_referral, post_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
 
@@ -31,8 +36,9 @@ def traffic(engine):
     def on_begin(_conn):  # type: ignore[no-untyped-def]
         seen.append(("begin", ""))
 
-    def on_statement(_conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        seen.append(("sql", statement))
+    def on_statement(conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        piped = conn.connection.driver_connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+        seen.append(("piped" if piped else "sql", statement))
 
     event.listen(engine, "begin", on_begin)
     event.listen(engine, "after_cursor_execute", on_statement)
@@ -44,25 +50,42 @@ def traffic(engine):
 def _run(worker: Worker, traffic: list[tuple[str, str]]) -> tuple[int, list[str]]:
     traffic.clear()
     assert worker.run_once(look_first=False) is True
-    statements = [text for kind, text in traffic if kind == "sql"]
+    statements = [text for kind, text in traffic if kind in ("sql", "piped")]
     return sum(1 for kind, _ in traffic if kind == "begin"), statements
+
+
+def _piped(traffic: list[tuple[str, str]]) -> list[str]:
+    """The statements sent in pipeline mode (together, one round trip per run of them)."""
+    return [
+        text.split("(")[0].split(" SET ")[0].strip() for kind, text in traffic if kind == "piped"
+    ]
 
 
 def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
     client, runtime, engine, traffic
 ) -> None:
-    """evaluate: claim, three reads, one commit of decision + booking job + its own completion;
-    book (the clinic's chairs): claim, one read, one commit. Before: 6 and 3 transactions, a
-    two-statement claim and a fence query in every read-only unit."""
+    """evaluate: claim, one read-only unit (the referral with its Task, the sender's stored
+    resources), one commit of decision + booking job + its own completion, the decision's four
+    writes sent together; book (the clinic's chairs): claim, one read, one commit. Before: 5
+    transactions and 18 statements for evaluate (its Task read four times), each write its own
+    round trip; earlier still 6 and 3 transactions, a two-statement claim and a fence query in
+    every read-only unit."""
     worker = Worker(runtime)
     created = client.post("/fhir/ServiceRequest", json=eligible_referral("budget"), headers=HEADERS)
     assert created.status_code == 201
 
     transactions, statements = _run(worker, traffic)  # evaluate
-    assert transactions == 5, statements
-    assert len(statements) == 18, statements
+    assert transactions == 3, statements
+    assert len(statements) == 14, statements
     claims = [s for s in statements if "jobs" in s.split("WHERE")[0] and "UPDATE" in s[:7]]
     assert len(claims) == 2  # the claim (one statement) and the completion, nothing else
+    assert len([s for s in statements if s.startswith("SELECT tasks")]) == 0, "read with it"
+    assert _piped(traffic) == [
+        "UPDATE referrals",
+        "UPDATE tasks",
+        "INSERT INTO referral_events",
+        "INSERT INTO jobs",
+    ]
 
     transactions, statements = _run(worker, traffic)  # book
     assert transactions == 3, statements
@@ -70,6 +93,57 @@ def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
     with engine.connect() as conn:
         rows = conn.execute(select(jobs.c.kind, jobs.c.status).order_by(jobs.c.id)).all()
     assert [tuple(r) for r in rows] == [("evaluate", "done"), ("book", "done")]
+
+
+def test_the_referral_is_read_with_its_task_as_separate_reads_give_them(client, runtime) -> None:
+    referral_id = post_referral(client, eligible_referral("joined"))
+    with runtime.unit_of_work() as uow:
+        task = uow.tasks.for_referral(referral_id)
+        assert uow.referrals.with_task(referral_id) == (uow.referrals.get(referral_id), task)
+        locked = uow.referrals.head_with_task(referral_id, for_update=True)
+        assert locked == (uow.referrals.head(referral_id), task)
+        assert uow.referrals.with_task("unknown") is None
+        assert uow.referrals.head_with_task("unknown", for_update=True) is None
+
+
+def test_the_decisions_locked_read_sees_the_task_its_last_locker_left(
+    client, runtime, engine
+) -> None:
+    """The decision reads the Task in the statement that locks the referral: a placer's Task
+    change that held the referral's lock meanwhile is still what it sees (locking only the
+    referral would hand over the Task as it was when the statement began)."""
+    referral_id = post_referral(client, eligible_referral("locked"))
+    seen: list[Any] = []
+
+    def decision_read() -> None:
+        with runtime.unit_of_work() as uow:
+            seen.append(uow.referrals.head_with_task(referral_id, for_update=True))
+
+    reader = threading.Thread(target=decision_read)
+    with engine.begin() as placer:
+        placer.execute(
+            select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update()
+        )
+        reader.start()
+        _until_waiting_on_a_lock(engine)
+        placer.execute(
+            update(tasks)
+            .where(tasks.c.referral_id == referral_id)
+            .values(business_status="cancelled", version_id=tasks.c.version_id + 1)
+        )
+    reader.join(10)
+    [(_, task)] = seen
+    assert (task.state.business_status, task.version_id) == ("cancelled", 2)
+
+
+def _until_waiting_on_a_lock(engine) -> None:  # type: ignore[no-untyped-def]
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    for _ in range(200):
+        with engine.connect() as conn:
+            if conn.execute(waiting).scalar_one():
+                return
+        time.sleep(0.02)
+    raise AssertionError("the decision's read never waited for the referral's lock")
 
 
 def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from referral_service.domain.eligibility import missing
-from referral_service.domain.eligibility.form_items import items_for
+from referral_service.domain.eligibility.form_items import items_for, settles
 from referral_service.domain.policy import load_policy
 from referral_service.services.assessment.evaluation import evaluate_document
 from tests.support.form_answers import answer, frequency, group, pregnancy, preventive, response
@@ -233,3 +233,16 @@ def test_each_missing_item_has_form_items_that_settle_it() -> None:
     ):
         assert items_for(form, wanted, days), wanted
     assert items_for(form, missing.BIRTH_DATE, days) == ()
+
+
+def test_the_items_for_a_missing_item_are_the_forms_own_that_settle_it_in_its_order() -> None:
+    """items_for answers from an index of the form built once; it says what a scan of the
+    form's items says, for any window (a new window builds the index again)."""
+    form = POLICY.form
+    assert form is not None
+    for days in (POLICY.windows["pregnancy_test_days"], 3, POLICY.windows["pregnancy_test_days"]):
+        every = {item for link in form.items for item in settles(form, link, days)}
+        assert missing.PREGNANCY_STATUS.format(days=days) in every
+        for wanted in every | {missing.BIRTH_DATE}:
+            scan = tuple(link for link in form.items if wanted in settles(form, link, days))
+            assert items_for(form, wanted, days) == scan, (wanted, days)
