@@ -88,6 +88,15 @@ class ClinicBookingLock:
         return _file_lock(f"{database}.booking-{self.key & 0xFFFFFFFF:08x}.lock", self.wait_seconds)
 
 
+# One round trip: the limits first (a MATERIALIZED CTE is evaluated before the query that
+# reads it), then the lock, whose wait the new lock_timeout already bounds.
+_LOCK = text(
+    "WITH limits AS MATERIALIZED (SELECT set_config('lock_timeout', :wait, true),"
+    " set_config('idle_in_transaction_session_timeout', :hold, true))"
+    " SELECT pg_advisory_xact_lock(:kind, :clinic) FROM limits"
+)
+
+
 @contextmanager
 def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float) -> Iterator[None]:
     try:
@@ -97,18 +106,8 @@ def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float
     try:
         conn.begin()
         wait, hold = _ms(wait_seconds), _ms(hold_seconds)
-        conn.execute(
-            text(
-                "SELECT set_config('lock_timeout', :wait, true),"
-                " set_config('idle_in_transaction_session_timeout', :hold, true)"
-            ),
-            {"wait": wait, "hold": hold},
-        )
         try:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:kind, :clinic)"),
-                {"kind": EHR_BOOKINGS, "clinic": key},
-            )
+            conn.execute(_LOCK, {"wait": wait, "hold": hold, "kind": EHR_BOOKINGS, "clinic": key})
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise BookingBusy(f"the clinic's booking lock was busy for {wait}") from exc
