@@ -58,6 +58,10 @@ def still_held() -> None:
     conn: Connection | None = getattr(_holding, "conn", None)
     if conn is None:
         return
+    # The server takes the lock back only after the connection was idle for the hold limit;
+    # well within it since the lock was taken, it cannot have (no round trip needed).
+    if time.monotonic() - _holding.since < _holding.hold_seconds / 2:
+        return
     try:
         conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
@@ -112,7 +116,7 @@ def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float
             if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise BookingBusy(f"the clinic's booking lock was busy for {wait}") from exc
             raise
-        _holding.conn = conn
+        _holding.conn, _holding.since, _holding.hold_seconds = conn, time.monotonic(), hold_seconds
         yield
     finally:
         _holding.conn = None
