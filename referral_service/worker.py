@@ -83,11 +83,12 @@ class Worker:
                     self._publish_queue_stats()
                     self.reap_exhausted()
                     last_stats = time.monotonic()
-                # Right after a job (often one that queued the next, evaluate -> book), a
-                # PostgreSQL notification that one was queued, or a sibling lane's hand-over
-                # (worker_lanes.py), go straight to the claim (there
-                # a claim that finds nothing costs what the look would); the lock-free look
-                # first is for the idle poll and SQLite's wake-up (a claim takes its write lock).
+                # Right after a job that left work for this lane (its claim saw more due, it
+                # queued some, or it failed; after any job where no notification would tell),
+                # a PostgreSQL notification that one was queued, or a sibling lane's hand-over
+                # (worker_lanes.py), go straight to the claim (there a claim that finds nothing
+                # costs what the look would); the lock-free look first is for the idle poll and
+                # SQLite's wake-up (a claim takes its write lock).
                 nudged = self._nudged.is_set()
                 self._nudged.clear()
                 if isinstance(wake, JobNotifyListener) and wake.listening:
