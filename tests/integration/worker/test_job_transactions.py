@@ -17,7 +17,8 @@ from referral_service.adapters.db import outbox
 from referral_service.adapters.db.tables import jobs
 from referral_service.adapters.lease import Lease
 from referral_service.worker import Worker
-from referral_service.worker_lanes import WorkerLanes
+from referral_service.worker_lanes import DECISIONS, EHR_WORK, WorkerLanes
+from tests.integration.worker.test_ehr_faults_sekmet import Clinic
 from tests.support.referrals import FHIR_JSON, eligible_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
@@ -75,6 +76,36 @@ def test_the_evaluate_and_book_jobs_keep_to_their_transaction_budget(
     with engine.connect() as conn:
         rows = conn.execute(select(jobs.c.kind, jobs.c.status).order_by(jobs.c.id)).all()
     assert [tuple(r) for r in rows] == [("evaluate", "done"), ("book", "done")]
+
+
+@pytest.mark.ehr
+def test_the_book_job_on_the_ehr_keeps_to_its_statement_budget(
+    sekmet_server, fresh_postgres_url: str
+) -> None:
+    """Booking on a real EHR (SEKMET): the claim, one read-only unit, the clinic's booking lock
+    (its limits and the lock in one statement, no liveness probe while freshly held), and one
+    commit whose appointment row is inserted without a read first or a savepoint. Before: 21
+    statements."""
+    clinic = Clinic(sekmet_server, fresh_postgres_url, chairs=3, days=3)
+    try:
+        referral_id = clinic.refer(eligible_referral("ehr-budget"))
+        assert Worker(clinic.runtime(), lane=DECISIONS).run_until_idle() == 1
+        seen: list[tuple[str, str]] = []
+        event.listen(clinic.engine, "begin", lambda _conn: seen.append(("begin", "")))
+        event.listen(
+            clinic.engine,
+            "after_cursor_execute",
+            lambda _conn, _cursor, statement, *_rest: seen.append(("sql", statement)),
+        )
+        transactions, statements = _run(Worker(clinic.runtime(), lane=EHR_WORK), seen)
+        assert clinic.business_status(referral_id) == "booked"
+    finally:
+        clinic.engine.dispose()
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE", "SELECT 1"))]
+    assert len([s for s in statements if "lock_timeout" in s]) == 1
+    assert len([s for s in statements if s.startswith("SELECT appointments")]) <= 1
+    assert transactions == 4, statements
+    assert len(statements) == 15, statements
 
 
 def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:
