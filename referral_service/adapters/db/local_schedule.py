@@ -31,7 +31,7 @@ _SERIES = (
     select(appointments)
     .where(appointments.c.referral_id == bindparam("referral_id"))
     .order_by(appointments.c.visit)
-)  # built once: a booking reads it three times (referrals.py says why)
+)  # built once: read by every booking (referrals.py says why)
 
 
 def series_rows(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
