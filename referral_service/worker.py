@@ -49,6 +49,10 @@ class Worker:
         # once, without waiting for the wake-up (NOTIFY or UDP) or the poll.
         self._nudged = threading.Event()
         self.on_queued: Callable[[set[str]], None] | None = None
+        # After the last job: is work for this lane known to be due (its claim saw another,
+        # it queued one, or it failed)? Else, where notifications announce every queued job,
+        # the loop waits for one instead of claiming at once and finding nothing.
+        self._more_work = True
 
     def nudge(self) -> None:
         """Work for this lane was just committed in this process: claim now."""
@@ -79,14 +83,20 @@ class Worker:
                     self._publish_queue_stats()
                     self.reap_exhausted()
                     last_stats = time.monotonic()
-                # Right after a job (often one that queued the next, evaluate -> book), a
-                # PostgreSQL notification that one was queued, or a sibling lane's hand-over
-                # (worker_lanes.py), go straight to the claim (there
-                # a claim that finds nothing costs what the look would); the lock-free look
-                # first is for the idle poll and SQLite's wake-up (a claim takes its write lock).
+                # Right after a job that left work for this lane (its claim saw more due, it
+                # queued some, or it failed; after any job where no notification would tell),
+                # a PostgreSQL notification that one was queued, or a sibling lane's hand-over
+                # (worker_lanes.py), go straight to the claim (there a claim that finds nothing
+                # costs what the look would); the lock-free look first is for the idle poll and
+                # SQLite's wake-up (a claim takes its write lock).
                 nudged = self._nudged.is_set()
                 self._nudged.clear()
-                busy = self._run_once_surviving(look_first=not (busy or notified or nudged))
+                if isinstance(wake, JobNotifyListener) and wake.listening:
+                    # What woke the loop before this claim is answered by it (and by the
+                    # claim's look for more): a wake-up left pending would claim nothing.
+                    wake.drain()
+                ran = self._run_once_surviving(look_first=not (busy or notified or nudged))
+                busy = ran and (self._more_work or not _announces_jobs(wake))
                 notified = False
                 if not busy and not self._nudged.is_set():
                     if isinstance(wake, JobNotifyListener) and wake.listening:
@@ -146,7 +156,7 @@ class Worker:
                 if not outbox.has_due(conn, now=self.runtime.now(), lane=self.lane):
                     return False
         with outbox.claiming(self.runtime.engine) as conn:
-            job = outbox.claim(
+            job, more_due = outbox.claim_and_look(
                 conn,
                 worker_id=self.worker_id,
                 now=self.runtime.now(),
@@ -156,11 +166,12 @@ class Worker:
         if job is None:
             return False
         cpu = time.thread_time()
-        self._execute(job)
+        self._more_work = True  # unless the job ends cleanly, queuing nothing for this lane
+        self._execute(job, more_due)
         metrics.job_cpu(job.kind, time.thread_time() - cpu)
         return True
 
-    def _execute(self, job: Job) -> None:
+    def _execute(self, job: Job, more_due: bool = True) -> None:
         started = time.monotonic()
         settings = self.runtime.settings
         kept: list[bool] = []
@@ -199,8 +210,10 @@ class Worker:
         owned = kept[0]
         if not owned:
             self._lost(job)
-        elif lease.queued and self.on_queued is not None:
-            self.on_queued(lease.queued)
+        else:
+            self._more_work = more_due or any(self.lane.takes(kind) for kind in lease.queued)
+            if lease.queued and self.on_queued is not None:
+                self.on_queued(lease.queued)
         log.info(
             "job done",
             extra={
@@ -301,3 +314,9 @@ class Worker:
             metrics.set_queue_stats(depth, oldest)
         except Exception as exc:  # metrics must never stop the worker
             log.warning("queue stats failed: %s", type(exc).__name__)
+
+
+def _announces_jobs(wake: WakeListener | JobNotifyListener | None) -> bool:
+    """Does the wake-up tell of every job queued anywhere (PostgreSQL's notifications, while
+    listening)? The UDP nudge comes from the API only."""
+    return isinstance(wake, JobNotifyListener) and wake.listening

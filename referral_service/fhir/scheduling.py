@@ -63,19 +63,21 @@ def slot_from_fhir(slot: Resource, known: dict[Any, Any] | None = None) -> FreeS
     """`known`: what earlier Slots of the same answer gave (their times and Schedule
     references repeat across chairs), so a search's Slots are read in one pass."""
     known = {} if known is None else known
-    label = f"Slot/{slot.get('id')}"
     reference = (slot.get("schedule") or {}).get("reference")
     schedule = known.get(("schedule", reference))
     if schedule is None:
         schedule = known[("schedule", reference)] = reference_id(reference, "Schedule")
     if not schedule:
-        raise FhirSchedulingError(f"{label} has no Schedule reference")
-    return FreeSlot(
-        id=str(slot["id"]),
-        schedule_id=schedule,
-        start=_known_instant(slot.get("start"), f"{label} start", known),
-        end=_known_instant(slot.get("end"), f"{label} end", known),
-    )
+        raise FhirSchedulingError(f"Slot/{slot.get('id')} has no Schedule reference")
+    start, end = slot.get("start"), slot.get("end")
+    # Most Slots repeat an instant an earlier one gave: looked up inline, parsed once.
+    start_at = known.get(start) if isinstance(start, str) else None
+    if start_at is None:
+        start_at = _known_instant(start, f"Slot/{slot.get('id')} start", known)
+    end_at = known.get(end) if isinstance(end, str) else None
+    if end_at is None:
+        end_at = _known_instant(end, f"Slot/{slot.get('id')} end", known)
+    return FreeSlot(id=str(slot["id"]), schedule_id=schedule, start=start_at, end=end_at)
 
 
 def _known_instant(value: Any, what: str, known: dict[Any, Any]) -> datetime:
@@ -290,7 +292,7 @@ def held_slot(slot: Resource, appointment_ref: str) -> Resource:
 
 
 def freed_slot(slot: Resource) -> Resource:
-    changed = copy.deepcopy(slot)
+    changed = _json_copy(slot)
     changed["status"] = "free"
     kept = [e for e in changed.get("extension", []) if e.get("url") != SLOT_HOLDER_URL]
     if kept:
@@ -298,3 +300,13 @@ def freed_slot(slot: Resource) -> Resource:
     else:
         changed.pop("extension", None)
     return changed
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): a booking copies each of its Slots,
+    and copy.deepcopy's generality costs three times as much."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value

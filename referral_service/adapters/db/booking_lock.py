@@ -58,6 +58,10 @@ def still_held() -> None:
     conn: Connection | None = getattr(_holding, "conn", None)
     if conn is None:
         return
+    # The server takes the lock back only after the connection was idle for the hold limit;
+    # well within it since the lock was taken, it cannot have (no round trip needed).
+    if time.monotonic() - _holding.since < _holding.hold_seconds / 2:
+        return
     try:
         conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
@@ -88,6 +92,15 @@ class ClinicBookingLock:
         return _file_lock(f"{database}.booking-{self.key & 0xFFFFFFFF:08x}.lock", self.wait_seconds)
 
 
+# One round trip: the limits first (a MATERIALIZED CTE is evaluated before the query that
+# reads it), then the lock, whose wait the new lock_timeout already bounds.
+_LOCK = text(
+    "WITH limits AS MATERIALIZED (SELECT set_config('lock_timeout', :wait, true),"
+    " set_config('idle_in_transaction_session_timeout', :hold, true))"
+    " SELECT pg_advisory_xact_lock(:kind, :clinic) FROM limits"
+)
+
+
 @contextmanager
 def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float) -> Iterator[None]:
     try:
@@ -97,23 +110,13 @@ def _advisory(engine: Engine, key: int, wait_seconds: float, hold_seconds: float
     try:
         conn.begin()
         wait, hold = _ms(wait_seconds), _ms(hold_seconds)
-        conn.execute(
-            text(
-                "SELECT set_config('lock_timeout', :wait, true),"
-                " set_config('idle_in_transaction_session_timeout', :hold, true)"
-            ),
-            {"wait": wait, "hold": hold},
-        )
         try:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:kind, :clinic)"),
-                {"kind": EHR_BOOKINGS, "clinic": key},
-            )
+            conn.execute(_LOCK, {"wait": wait, "hold": hold, "kind": EHR_BOOKINGS, "clinic": key})
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise BookingBusy(f"the clinic's booking lock was busy for {wait}") from exc
             raise
-        _holding.conn = conn
+        _holding.conn, _holding.since, _holding.hold_seconds = conn, time.monotonic(), hold_seconds
         yield
     finally:
         _holding.conn = None

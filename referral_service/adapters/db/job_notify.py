@@ -141,6 +141,13 @@ class JobNotifyListener:
     def interrupt(self) -> None:
         self._interrupt.ring()
 
+    def drain(self) -> None:
+        """Forget the wake-ups already here (notifications, interrupts): the caller is about to
+        claim, and the jobs they announced were committed before that claim looks."""
+        self._interrupt.drain()
+        if self._conn is not None:
+            self._consume()
+
     def close(self) -> None:
         self._drop()
         self._interrupt.close()

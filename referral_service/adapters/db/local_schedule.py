@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from referral_service.domain.scheduling.slots import Interval
 
@@ -28,7 +31,7 @@ _SERIES = (
     select(appointments)
     .where(appointments.c.referral_id == bindparam("referral_id"))
     .order_by(appointments.c.visit)
-)  # built once: a booking reads it three times (referrals.py says why)
+)  # built once: read by every booking (referrals.py says why)
 
 
 def series_rows(conn: Connection, referral_id: str) -> list[dict[str, Any]]:
@@ -107,6 +110,33 @@ def release_cells(conn: Connection, appointment_id: str) -> None:
 
 def insert_appointment(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(appointments), values)
+
+
+# Dialects whose INSERT can skip a row whose visit is taken (ON CONFLICT DO NOTHING).
+_SKIPPING_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
+def insert_new_visits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Insert the rows whose (referral, visit) is not taken yet, in one statement where the
+    database can skip the others; the visits inserted. A taken visit raises nothing."""
+    dialect = conn.dialect.name
+    if dialect in _SKIPPING_INSERTS:
+        query = (
+            _SKIPPING_INSERTS[dialect](appointments)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["referral_id", "visit"])
+            .returning(appointments.c.visit)
+        )
+        return set(conn.execute(query).scalars())
+    inserted = set()
+    for row in rows:  # elsewhere: rolling back to a savepoint keeps the caller's other work
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(appointments), row)
+        except IntegrityError:
+            continue
+        inserted.add(row["visit"])
+    return inserted
 
 
 def update_appointment(conn: Connection, appointment_id: str, values: Mapping[str, Any]) -> None:

@@ -50,10 +50,10 @@ class Lane:
             return True
         return (kind not in self.kinds) if self.others else (kind in self.kinds)
 
-    def condition(self) -> Any:
+    def condition(self, table: Any = jobs) -> Any:
         if not self.kinds:
             return true()
-        return jobs.c.kind.not_in(self.kinds) if self.others else jobs.c.kind.in_(self.kinds)
+        return table.c.kind.not_in(self.kinds) if self.others else table.c.kind.in_(self.kinds)
 
 
 EVERY_KIND = Lane("all")
@@ -109,14 +109,15 @@ def enqueue(
         conn.execute(insert(jobs), values)
 
 
-def _ready(now: datetime, lane: Lane = EVERY_KIND) -> Any:
+def _ready(now: datetime, lane: Lane = EVERY_KIND, table: Any = jobs) -> Any:
+    c = table.c
     return and_(
         or_(
-            and_(jobs.c.status == "pending", jobs.c.run_after <= now),
-            and_(jobs.c.status == "running", jobs.c.lease_expires_at < now),
+            and_(c.status == "pending", c.run_after <= now),
+            and_(c.status == "running", c.lease_expires_at < now),
         ),
-        jobs.c.attempts < jobs.c.max_attempts,
-        lane.condition(),
+        c.attempts < c.max_attempts,
+        lane.condition(table),
     )
 
 
@@ -159,9 +160,27 @@ def claim(
 ) -> Job | None:
     """The next due job of the lane, leased to `worker_id`: one statement, one round trip.
     On PostgreSQL it makes its transaction's commit asynchronous: run it alone (`claiming`)."""
+    return claim_and_look(
+        conn, worker_id=worker_id, now=now, lease_seconds=lease_seconds, lane=lane
+    )[0]
+
+
+def claim_and_look(
+    conn: Connection,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_seconds: int,
+    lane: Lane = EVERY_KIND,
+) -> tuple[Job | None, bool]:
+    """`claim`, and in the same statement on PostgreSQL: was another job of the lane due
+    besides the one claimed? (A worker that saw none need not claim again before a wake-up
+    says so.) Jobs other workers are claiming at that moment count as due: a claim too many,
+    never one too few. Elsewhere the answer is always yes."""
     query = select(jobs.c.id).where(_ready(now, lane)).order_by(jobs.c.run_after, jobs.c.id)
     chosen = jobs.c.id == query.limit(1).scalar_subquery()
-    if conn.dialect.name == "postgresql":
+    looks = conn.dialect.name == "postgresql"  # SQLite's RETURNING drops the alias it needs
+    if looks:
         chosen = jobs.c.id == query.with_for_update(skip_locked=True).limit(1).scalar_subquery()
         # The claim's commit need not wait for its WAL flush (no fsync on the hand-off path):
         # a claim lost in a database crash only means the job is claimed again, and the job's
@@ -178,10 +197,18 @@ def claim(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(*_JOB_COLUMNS)
+        .returning(*_JOB_COLUMNS, *([_more_due(now, lane)] if looks else []))
     )
     row = conn.execute(claimed).mappings().first()
-    return None if row is None else _job(row)
+    if row is None:
+        return None, False
+    return _job(row), bool(row["more_due"]) if looks else True
+
+
+def _more_due(now: datetime, lane: Lane) -> Any:
+    other = jobs.alias("other")
+    due = select(other.c.id).where(_ready(now, lane, other), other.c.id != jobs.c.id)
+    return due.exists().label("more_due")
 
 
 # Built once: every job ends with it (adapters/db/referrals.py says why). _held(), with binds.

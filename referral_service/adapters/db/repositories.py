@@ -4,7 +4,7 @@ resources.py beside this module)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,6 +168,10 @@ class Appointments:
 
     def add(self, values: Mapping[str, Any]) -> None:
         local_schedule.insert_appointment(self._conn, values)
+
+    def add_new(self, rows: Sequence[Mapping[str, Any]]) -> set[int]:
+        """Add the rows whose visit the referral has no row for; the visits added."""
+        return local_schedule.insert_new_visits(self._conn, rows)
 
     def update(self, appointment_id: str, values: Mapping[str, Any]) -> None:
         local_schedule.update_appointment(self._conn, appointment_id, values)

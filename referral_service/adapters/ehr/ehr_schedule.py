@@ -18,12 +18,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 
 from referral_service.adapters.db import booking_lock
-from referral_service.adapters.db.unit_of_work import KeyTaken, SqlUnitOfWork
+from referral_service.adapters.db.unit_of_work import SqlUnitOfWork
 from referral_service.adapters.ehr import repeat_steps
 from referral_service.adapters.ehr import series_steps as steps
 from referral_service.adapters.ehr.client import FhirClient
@@ -251,24 +251,39 @@ class EhrSchedule:
             return ()
 
     def record(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> BookingOutcome:
-        """Write (or refresh) our rows for the Appointments that live on the EHR."""
+        """Write (or refresh) our rows for the Appointments that live on the EHR: the visits
+        the referral has no row for yet inserted in one statement (no read first: a first
+        booking has none), the others updated in place."""
         if not held.appointments:
             return no_slot(held.no_room)
         request = held.request
-        for _ in range(2):
-            try:
-                with uow.savepoint():
-                    self._write_rows(uow, held, now)
-            except KeyTaken:
-                continue  # inserted concurrently: the second round updates them
-            rows = uow.appointments.series(request.referral_id)
-            return outcome_of(rows[0])
-        raise RuntimeError(f"cannot record the appointments of referral {request.referral_id}")
+        visits = self._visits(held, now)
+        rows = [_new_row(request, values, local) for values, local in visits]
+        inserted = uow.appointments.add_new(rows)
+        taken = [
+            (r, local)
+            for r, (_, local) in zip(rows, visits, strict=True)
+            if r["visit"] not in inserted
+        ]
+        if taken:  # a rebooking: those visits' rows are refreshed in place
+            earlier = {r["visit"]: r for r in uow.appointments.series(request.referral_id)}
+            for row, local in taken:
+                if row["visit"] not in earlier:
+                    raise RuntimeError(
+                        f"cannot record the appointments of referral {request.referral_id}"
+                    )
+                row.update(_refreshed(earlier[row["visit"]], row, local))
+                uow.appointments.update(row["id"], {k: v for k, v in row.items() if k not in _KEPT})
+        first = rows[0]  # visit 1, as our row now reads (the database hands times back in UTC)
+        return outcome_of(
+            {**first, "start": first["start"].astimezone(UTC), "end": first["end"].astimezone(UTC)}
+        )
 
-    def _write_rows(self, uow: SqlUnitOfWork, held: HeldSeries, now: datetime) -> None:
+    def _visits(self, held: HeldSeries, now: datetime) -> list[tuple[dict[str, Any], bool]]:
+        """Each row's values (without its id and version), and whether it lives here only."""
         request = held.request
-        earlier = {r["visit"]: r for r in uow.appointments.series(request.referral_id)}
         visits = len(held.appointments)
+        found: list[tuple[dict[str, Any], bool]] = []
         for number, appointment in enumerate((*held.appointments, *held.repeat), 1):
             times = fs.appointment_times(appointment)
             values = {
@@ -287,7 +302,7 @@ class EhrSchedule:
                 "visit": number,
                 "visits": visits,
             }
-            _upsert(uow, request, earlier.get(number), values)
+            found.append((values, False))
         if held.repeat_due is not None and not held.repeat:
             earliest, latest = due_instants(self.clinic, held.repeat_due)
             resource = fs.due_appointment(
@@ -310,7 +325,8 @@ class EhrSchedule:
                 "visit": visits + 1,
                 "visits": visits,
             }
-            _upsert(uow, request, earlier.get(visits + 1), values, local=True)
+            found.append((values, True))
+        return found
 
     def release(self, referral_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Resource]:
         """Cancel every visit of the referral on the EHR and free its Slots: our row id -> the
@@ -331,33 +347,33 @@ def _lost(contested: int) -> int:
     return contested + 1
 
 
-def _upsert(
-    uow: SqlUnitOfWork,
-    request: BookingRequest,
-    earlier: Mapping[str, Any] | None,
-    values: dict[str, Any],
-    *,
-    local: bool = False,
-) -> None:
-    if earlier is None:
-        row_id = uuid.uuid4().hex
-        if local:
-            values["resource"] = {**values["resource"], "id": row_id, "meta": {"versionId": "1"}}
-        uow.appointments.add(
-            {
-                "id": row_id,
-                "version_id": 1,
-                "referral_id": request.referral_id,
-                "sender": request.sender,
-                **values,
-            }
-        )
-    else:
-        version = earlier["version_id"] + 1
-        if local:
-            values["resource"] = {
-                **values["resource"],
-                "id": earlier["id"],
-                "meta": {"versionId": str(version)},
-            }
-        uow.appointments.update(earlier["id"], {**values, "version_id": version})
+_KEPT = ("id", "referral_id", "sender")  # what refreshing a visit's row leaves as it was
+
+
+def _new_row(request: BookingRequest, values: dict[str, Any], local: bool) -> dict[str, Any]:
+    row_id = uuid.uuid4().hex
+    if local:  # the row is the resource's only home: it names the row and its version
+        values = {
+            **values,
+            "resource": {**values["resource"], "id": row_id, "meta": {"versionId": "1"}},
+        }
+    return {
+        "id": row_id,
+        "version_id": 1,
+        "referral_id": request.referral_id,
+        "sender": request.sender,
+        **values,
+    }
+
+
+def _refreshed(earlier: Mapping[str, Any], row: dict[str, Any], local: bool) -> dict[str, Any]:
+    """A new row's values as an update of the visit's earlier row (its id, the next version)."""
+    version = earlier["version_id"] + 1
+    changes: dict[str, Any] = {"id": earlier["id"], "version_id": version}
+    if local:
+        changes["resource"] = {
+            **row["resource"],
+            "id": earlier["id"],
+            "meta": {"versionId": str(version)},
+        }
+    return changes

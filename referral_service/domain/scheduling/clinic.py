@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ class Protocol:
     drugs: tuple[str, ...]
     course: Course = Course()
 
-    @property
+    @cached_property  # read for every candidate a plan weighs
     def duration(self) -> timedelta:
         return timedelta(minutes=self.minutes)
 

@@ -136,10 +136,15 @@ class _Search:
         self.given: dict[date, list[Candidate]] | None = None
         if candidates is not None:
             self.given = defaultdict(list)
+            duration = self.protocol.duration
+            days: dict[datetime, date] = {}  # the chairs' candidates share their starts
             for cand in candidates:
                 require_aware(cand.start, "candidate start")
-                if cand.end - cand.start == self.protocol.duration:
-                    self.given[cand.start.astimezone(self.zone).date()].append(cand)
+                if cand.end - cand.start == duration:
+                    day = days.get(cand.start)
+                    if day is None:
+                        day = days[cand.start] = cand.start.astimezone(self.zone).date()
+                    self.given[day].append(cand)
         self.chairs = self._chair_order(candidates)
         # On an EHR's Slots the chairs are its Schedules: the clinic file's own chair ids, kept
         # in `chairs` for their order, are not room the reserve may count on.

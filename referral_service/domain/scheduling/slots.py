@@ -110,26 +110,13 @@ def local_candidates(
     return [item[3] for item in ranked]
 
 
-def _covering_run(seq: Sequence[FreeSlot], first: int, needed_end: datetime) -> tuple[str, ...]:
-    """Ids of contiguous slots from seq[first] reaching needed_end, or () if there is a gap."""
-    ids = [seq[first].id]
-    covered = seq[first].end
-    index = first
-    while covered < needed_end:
-        index += 1
-        if index >= len(seq) or seq[index].start != covered:
-            return ()
-        ids.append(seq[index].id)
-        covered = seq[index].end
-    return tuple(ids)
-
-
 def _by_schedule(slots: Iterable[FreeSlot]) -> dict[str, list[FreeSlot]]:
     grouped: dict[str, list[FreeSlot]] = defaultdict(list)
     seen: set[str] = set()
     for slot in slots:
-        require_aware(slot.start, f"Slot/{slot.id} start")
-        require_aware(slot.end, f"Slot/{slot.id} end")
+        if slot.start.utcoffset() is None or slot.end.utcoffset() is None:  # naive: say which
+            require_aware(slot.start, f"Slot/{slot.id} start")
+            require_aware(slot.end, f"Slot/{slot.id} end")
         if slot.id not in seen and slot.end > slot.start:
             seen.add(slot.id)
             grouped[slot.schedule_id].append(slot)
@@ -156,16 +143,29 @@ def ehr_candidates(
     """
     ranked: list[tuple[datetime, int, str, Candidate]] = []
     local_days: dict[datetime, date] = {}  # the Schedules' Slots share their start times
+    opens, closes = window.opens, window.closes
     for schedule_id, seq in _by_schedule(slots).items():
         days = [_local_day(slot.start, zone, local_days) for slot in seq]
         free_per_day = Counter(days)
+        ids = [slot.id for slot in seq]
+        ends = [slot.end for slot in seq]
+        # The last index of the contiguous stretch (each Slot starting where the one before
+        # ends) that each Slot belongs to: a run never reaches past it.
+        stretch_end = list(range(len(seq)))
+        for index in range(len(seq) - 2, -1, -1):
+            if seq[index + 1].start == ends[index]:
+                stretch_end[index] = stretch_end[index + 1]
+        last = 0  # the run's last Slot: runs start later and end later, so it only moves on
         for index, first in enumerate(seq):
-            end = first.start + duration
-            if not window.holds(first.start, end):
+            start = first.start
+            end = start + duration
+            if not (opens <= start and end <= closes):
                 continue
-            run = _covering_run(seq, index, end)
-            if run:
-                candidate = Candidate(schedule_id, first.start, end, run)
-                ranked.append((first.start, -free_per_day[days[index]], schedule_id, candidate))
+            last = max(last, index)
+            while ends[last] < end and last < stretch_end[index]:
+                last += 1
+            if ends[last] >= end:
+                candidate = Candidate(schedule_id, start, end, tuple(ids[index : last + 1]))
+                ranked.append((start, -free_per_day[days[index]], schedule_id, candidate))
     ranked.sort(key=lambda item: item[:3])
     return [item[3] for item in ranked]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from referral_service.adapters.db import outbox
 from referral_service.adapters.db.tables import jobs, referrals, tasks
 from referral_service.adapters.lease import Lease
 from referral_service.worker import Worker
+from referral_service.worker_lanes import DECISIONS, EHR_WORK, WorkerLanes
+from tests.integration.worker.test_ehr_faults_sekmet import Clinic
 from tests.support.referrals import FHIR_JSON, eligible_referral, post_referral
 
 HEADERS = {"Content-Type": FHIR_JSON}
@@ -146,6 +149,36 @@ def _until_waiting_on_a_lock(engine) -> None:  # type: ignore[no-untyped-def]
     raise AssertionError("the decision's read never waited for the referral's lock")
 
 
+@pytest.mark.ehr
+def test_the_book_job_on_the_ehr_keeps_to_its_statement_budget(
+    sekmet_server, fresh_postgres_url: str
+) -> None:
+    """Booking on a real EHR (SEKMET): the claim, one read-only unit, the clinic's booking lock
+    (its limits and the lock in one statement, no liveness probe while freshly held), and one
+    commit whose appointment row is inserted without a read first or a savepoint. Before: 21
+    statements."""
+    clinic = Clinic(sekmet_server, fresh_postgres_url, chairs=3, days=3)
+    try:
+        referral_id = clinic.refer(eligible_referral("ehr-budget"))
+        assert Worker(clinic.runtime(), lane=DECISIONS).run_until_idle() == 1
+        seen: list[tuple[str, str]] = []
+        event.listen(clinic.engine, "begin", lambda _conn: seen.append(("begin", "")))
+        event.listen(
+            clinic.engine,
+            "after_cursor_execute",
+            lambda _conn, _cursor, statement, *_rest: seen.append(("sql", statement)),
+        )
+        transactions, statements = _run(Worker(clinic.runtime(), lane=EHR_WORK), seen)
+        assert clinic.business_status(referral_id) == "booked"
+    finally:
+        clinic.engine.dispose()
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE", "SELECT 1"))]
+    assert len([s for s in statements if "lock_timeout" in s]) == 1
+    assert len([s for s in statements if s.startswith("SELECT appointments")]) <= 1
+    assert transactions == 4, statements
+    assert len(statements) == 15, statements
+
+
 def test_a_jobs_read_only_unit_cannot_write(runtime) -> None:
     """It skips the lease fence because it is BEGIN READ ONLY on PostgreSQL."""
     lease = Lease(job_id=1, attempt=1, worker_id="w", kind="evaluate")
@@ -192,3 +225,66 @@ def test_a_claim_commits_without_waiting_for_its_flush_and_only_it(runtime, engi
         assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
     with outbox.claiming(engine) as conn:  # nothing more is due
         assert outbox.claim(conn, worker_id="w", now=runtime.now(), lease_seconds=60) is None
+
+
+def test_a_claim_says_whether_another_job_of_its_lane_was_due(runtime, engine) -> None:
+    """In the claim's own statement: a worker that saw no other job due need not claim again
+    before a notification says so."""
+    lane = outbox.Lane("ehr", ("evaluate",), others=True)
+    with engine.begin() as conn:
+        for kind in ("book", "evaluate", "book"):
+            outbox.enqueue(conn, kind, now=runtime.now(), max_attempts=3)
+
+    def claim():  # type: ignore[no-untyped-def]
+        with outbox.claiming(engine) as conn:
+            return outbox.claim_and_look(
+                conn, worker_id="w", now=runtime.now(), lease_seconds=60, lane=lane
+            )
+
+    first, more = claim()
+    assert first is not None and first.kind == "book" and more is True
+    second, more = claim()
+    assert second is not None and second.id != first.id and more is False  # evaluate: not ours
+    assert claim() == (None, False)
+
+
+def test_the_lanes_claim_no_more_than_three_times_a_booking(client, runtime, engine) -> None:
+    """Evaluate and book, the worker's lanes listening for notifications: a lane whose claim
+    saw nothing else due waits for the next notification instead of claiming at once, and a
+    wake-up already answered by a claim is not claimed on again. It was five claims a booking
+    (three finding nothing)."""
+    runtime.settings = replace(runtime.settings, worker_wake=None, worker_listen=True)
+    claims: list[str] = []
+
+    def on_statement(_conn, _cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE jobs") and "attempts + " in statement:
+            claims.append(statement)
+
+    lanes = WorkerLanes(runtime)
+    thread = threading.Thread(target=lanes.run_forever, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # every lane looked once, found nothing and listens
+    event.listen(engine, "after_cursor_execute", on_statement)
+    bookings = 6
+    try:
+        for n in range(bookings):
+            created = client.post(
+                "/fhir/ServiceRequest", json=eligible_referral(f"claims-{n}"), headers=HEADERS
+            )
+            assert created.status_code == 201
+            deadline = time.monotonic() + 10
+            while _booked(engine) < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the lanes settle: any claim a wake-up left pending is made
+        assert _booked(engine) == bookings
+    finally:
+        lanes.stop()
+        thread.join(5)
+        event.remove(engine, "after_cursor_execute", on_statement)
+    assert 2 * bookings <= len(claims) <= 3 * bookings
+
+
+def _booked(engine) -> int:  # type: ignore[no-untyped-def]
+    query = select(jobs.c.id).where(jobs.c.kind == "book", jobs.c.status == "done")
+    with engine.connect() as conn:
+        return len(conn.execute(query).all())

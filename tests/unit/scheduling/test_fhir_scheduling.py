@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,3 +88,30 @@ def test_slot_hold_marker_round_trip() -> None:
     assert held["status"] == "busy" and fs.slot_holder(held) == "Appointment/1"
     freed = fs.freed_slot(held)
     assert freed["status"] == "free" and fs.slot_holder(freed) is None and "extension" not in freed
+
+
+def test_holding_and_freeing_a_slot_leave_the_searched_one_as_it_was() -> None:
+    """The booking transaction PUTs copies: the Slot from the search (kept for a retry's plan)
+    is never changed through them."""
+    searched = {
+        "resourceType": "Slot",
+        "id": "s1",
+        "status": "free",
+        "meta": {"versionId": "3"},
+        "schedule": {"reference": "Schedule/chair-1"},
+        "extension": [{"url": "https://example.org/other", "valueString": "kept"}],
+        "start": "2026-03-02T13:00:00Z",
+        "end": "2026-03-02T13:15:00Z",
+    }
+    before = copy.deepcopy(searched)
+    held = fs.held_slot(searched, "Appointment/a1")
+    assert held["status"] == "busy" and fs.slot_holder(held) == "Appointment/a1"
+    assert held["extension"][0] == before["extension"][0]
+    held["meta"]["versionId"] = "4"
+    held["schedule"]["reference"] = "Schedule/other"
+    freed = fs.freed_slot(held)
+    assert freed["status"] == "free" and fs.slot_holder(freed) is None
+    assert freed["extension"] == before["extension"]
+    freed["extension"][0]["valueString"] = "changed"
+    assert searched == before
+    assert held["extension"][0]["valueString"] == "kept"

@@ -242,3 +242,51 @@ def test_candidates_are_free_inside_hours_and_complete(busy, opens_cell) -> None
                     expected.add((chair, start))
             start += cell
     assert {(c.chair_id, c.start) for c in cands} == expected
+
+
+def _runs_walked(slots: list[FreeSlot], win: BookingWindow, duration: timedelta) -> set:
+    """Brute force: from every Slot, walk on through its Schedule's next Slots in start order
+    while each starts where the one before ends, until the treatment is covered."""
+    found = set()
+    for first in slots:
+        end = first.start + duration
+        if first.end <= first.start or not win.holds(first.start, end):
+            continue
+        later = sorted(
+            (s for s in slots if s.schedule_id == first.schedule_id and s.start > first.start),
+            key=lambda s: s.start,
+        )
+        ids, covered = [first.id], first.end
+        for after in later:
+            if covered >= end or after.start != covered:
+                break
+            ids.append(after.id)
+            covered = after.end
+        if covered >= end:
+            found.add((first.schedule_id, first.start, end, tuple(ids)))
+    return found
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    slots=st.lists(
+        st.tuples(st.sampled_from(["s1", "s2"]), st.integers(0, 40), st.sampled_from([1, 1, 2])),
+        max_size=40,
+        unique_by=lambda t: (t[0], t[1]),
+    ),
+    opens_cell=st.integers(0, 8),
+)
+def test_ehr_runs_are_exactly_the_contiguous_ones(slots, opens_cell) -> None:
+    """Slots of 15 and 30 minutes, gaps, and overlapping Slots: every run that covers the
+    treatment inside the window, and only those (one Slot per start and Schedule)."""
+    origin, cell = ny(2026, 3, 2, 8), timedelta(minutes=15)
+    free = [
+        FreeSlot(f"{sid}-{first}", sid, origin + first * cell, origin + (first + length) * cell)
+        for sid, first, length in slots
+    ]
+    win = window(origin + opens_cell * cell, origin + 36 * cell)
+    cands = ehr_candidates(free, win, ONE_HOUR, NY)
+    assert {(c.chair_id, c.start, c.end, c.slot_ids) for c in cands} == _runs_walked(
+        free, win, ONE_HOUR
+    )
+    assert len(cands) == len({(c.chair_id, c.start) for c in cands})
