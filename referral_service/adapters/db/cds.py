@@ -6,16 +6,12 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from referral_service.adapters.db.engine import SKIPPING_INSERTS
 from referral_service.adapters.db.tables import cds_cards, cds_feedback
-
-_SKIPPING_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 @dataclass(frozen=True)
@@ -44,10 +40,8 @@ def add_cards(conn: Connection, cards: Iterable[IssuedCard]) -> None:
     if not rows:
         return
     dialect = conn.dialect.name
-    if dialect in _SKIPPING_INSERTS:
-        query = _SKIPPING_INSERTS[dialect](cds_cards).on_conflict_do_nothing(
-            index_elements=["uuid"]
-        )
+    if dialect in SKIPPING_INSERTS:
+        query = SKIPPING_INSERTS[dialect](cds_cards).on_conflict_do_nothing(index_elements=["uuid"])
         conn.execute(query, rows)
         return
     for row in rows:

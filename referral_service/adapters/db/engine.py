@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING),
+# by dialect name; elsewhere callers roll back to a savepoint instead.
+SKIPPING_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from referral_service.domain.scheduling.slots import Interval
 
+from .engine import SKIPPING_INSERTS
 from .tables import appointments, chair_claims
 
 
@@ -112,17 +111,13 @@ def insert_appointment(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(appointments), values)
 
 
-# Dialects whose INSERT can skip a row whose visit is taken (ON CONFLICT DO NOTHING).
-_SKIPPING_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
-
-
 def insert_new_visits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[int]:
     """Insert the rows whose (referral, visit) is not taken yet, in one statement where the
     database can skip the others; the visits inserted. A taken visit raises nothing."""
     dialect = conn.dialect.name
-    if dialect in _SKIPPING_INSERTS:
+    if dialect in SKIPPING_INSERTS:
         query = (
-            _SKIPPING_INSERTS[dialect](appointments)
+            SKIPPING_INSERTS[dialect](appointments)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["referral_id", "visit"])
             .returning(appointments.c.visit)

@@ -19,11 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from referral_service.adapters import lease as leases
+from referral_service.adapters.db.engine import SKIPPING_INSERTS
 from referral_service.adapters.db.tables import jobs
 
 
@@ -59,12 +58,12 @@ class Lane:
 EVERY_KIND = Lane("all")
 
 
-# Dialects whose INSERT can skip a row that breaks a unique constraint (ON CONFLICT DO NOTHING),
-# each built once (adapters/db/referrals.py says why); inline(): no RETURNING of the new id
-# (nobody reads it), so the insert can be pipelined with the writes around it.
+# The skipping INSERT (ON CONFLICT DO NOTHING) where the dialect has one, each built once
+# (adapters/db/referrals.py says why); inline(): no RETURNING of the new id (nobody reads it),
+# so the insert can be pipelined with the writes around it.
 _UPSERT_INSERTS: dict[str, Any] = {
     name: make(jobs).inline().on_conflict_do_nothing(index_elements=["dedupe_key"])
-    for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for name, make in SKIPPING_INSERTS.items()
 }
 _INSERT = insert(jobs).inline()
 
