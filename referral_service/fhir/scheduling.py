@@ -69,23 +69,23 @@ def slot_from_fhir(slot: Resource, known: dict[Any, Any] | None = None) -> FreeS
         schedule = known[("schedule", reference)] = reference_id(reference, "Schedule")
     if not schedule:
         raise FhirSchedulingError(f"Slot/{slot.get('id')} has no Schedule reference")
-    start, end = slot.get("start"), slot.get("end")
-    # Most Slots repeat an instant an earlier one gave: looked up inline, parsed once.
-    start_at = known.get(start) if isinstance(start, str) else None
-    if start_at is None:
-        start_at = _known_instant(start, f"Slot/{slot.get('id')} start", known)
-    end_at = known.get(end) if isinstance(end, str) else None
-    if end_at is None:
-        end_at = _known_instant(end, f"Slot/{slot.get('id')} end", known)
-    return FreeSlot(id=str(slot["id"]), schedule_id=schedule, start=start_at, end=end_at)
+    return FreeSlot(
+        id=str(slot["id"]),
+        schedule_id=schedule,
+        start=_known_instant(slot, "start", known),
+        end=_known_instant(slot, "end", known),
+    )
 
 
-def _known_instant(value: Any, what: str, known: dict[Any, Any]) -> datetime:
-    if not isinstance(value, str):
-        return parse_instant(value, what)
-    instant = known.get(value)
+def _known_instant(slot: Resource, field: str, known: dict[Any, Any]) -> datetime:
+    """Most Slots repeat an instant an earlier one gave: each parsed once (its error label built
+    only then)."""
+    value = slot.get(field)
+    instant = known.get(value) if isinstance(value, str) else None
     if instant is None:
-        instant = known[value] = parse_instant(value, what)
+        instant = parse_instant(value, f"Slot/{slot.get('id')} {field}")
+        if isinstance(value, str):
+            known[value] = instant
     return instant
 
 
